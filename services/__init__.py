@@ -1,0 +1,1 @@
+"""Cyclone's deployable services, one package each."""

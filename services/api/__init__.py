@@ -1,0 +1,1 @@
+"""The gateway: Falcon ASGI app under gunicorn. Owns projects, pipelines and integrations."""

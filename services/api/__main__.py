@@ -1,0 +1,36 @@
+"""`python -m services.api`: the gateway under gunicorn's native ASGI worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from shared import config
+
+
+def main() -> None:
+    settings = config.load()
+    prom_dir = settings.data_dir / "prometheus" / str(settings.port)
+    shutil.rmtree(prom_dir, ignore_errors=True)  # stale files from a previous run skew metrics
+    prom_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
+    host = os.environ.get("CYCLONE_HOST", "127.0.0.1")
+    args = [
+        sys.executable, "-m", "gunicorn",
+        "-k", "asgi",
+        "-w", str(settings.api_workers),
+        "-b", f"{host}:{settings.port}",
+        "--no-control-socket",
+        "--graceful-timeout", "5",
+        "--access-logfile", os.environ.get("CYCLONE_ACCESS_LOG", "-") or "-",
+        "services.api.app:get_app()",
+    ]
+    if os.environ.get("CYCLONE_ACCESS_LOG") == "off":
+        args.remove("--access-logfile")
+        args.remove("-")
+    os.execv(sys.executable, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The gateway's composition root: `create_app` from injected parts, `get_app` for gunicorn."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import falcon
+import falcon.asgi
+from pymongo import AsyncMongoClient
+
+from services.api import errors, middleware, openapi
+from services.api.clients import Bus
+from services.api.events import EventPublisher
+from services.api.resources import integrations, meta, pipelines, projects, templates
+from services.api.routes import Resources, add_routes
+from services.api.store import CatalogStore
+from shared import config
+from shared.crypto import SecretBox
+
+log = logging.getLogger("cyclone.api")
+
+
+@dataclass
+class Parts:
+    """What the gateway talks to; built lazily inside the event loop that will use it."""
+
+    settings: config.Settings
+    store: CatalogStore | None = None
+    bus: Bus | None = None
+    publisher: EventPublisher | None = None
+
+
+class Lifespan:
+    """Opens Mongo and the bus on ASGI start-up, closes them on shutdown."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    async def process_startup(self, scope: dict, event: dict) -> None:
+        parts = self._parts
+        s = parts.settings
+        client: AsyncMongoClient = AsyncMongoClient(
+            s.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True
+        )
+        store = CatalogStore(client, s.mongo_db)
+        await store.ensure_indexes()
+        bus = Bus(s.nameko_config(), timeout=s.rpc_timeout)
+        parts.store, parts.bus = store, bus
+        parts.publisher = EventPublisher(store.outbox, bus)
+        parts.publisher.start()
+        await parts.publisher.flush()
+
+    async def process_shutdown(self, scope: dict, event: dict) -> None:
+        parts = self._parts
+        if parts.publisher:
+            await parts.publisher.stop()
+        if parts.bus:
+            parts.bus.close()
+        if parts.store:
+            await parts.store.client.close()
+
+
+class _Late:
+    """Resolves a part on first use: resources are built before start-up opens connections."""
+
+    def __init__(self, parts: Parts, name: str) -> None:
+        self._parts = parts
+        self._name = name
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(getattr(self._parts, self._name), attr)
+
+
+def create_app(settings: config.Settings) -> falcon.asgi.App:
+    if not settings.api_token:
+        raise SystemExit("CYCLONE_API_TOKEN is required (make run generates one)")
+    if not settings.secret_key:
+        raise SystemExit("CYCLONE_SECRET_KEY is required (make run generates one)")
+    if not settings.mongo_url:
+        raise SystemExit("CYCLONE_MONGO_URL is required (make run starts an embedded server)")
+    parts = Parts(settings)
+    box = SecretBox(settings.secret_key)
+    store: CatalogStore = _Late(parts, "store")  # type: ignore[assignment]
+    bus: Bus = _Late(parts, "bus")  # type: ignore[assignment]
+    publisher: EventPublisher = _Late(parts, "publisher")  # type: ignore[assignment]
+
+    app = falcon.asgi.App(
+        middleware=[Lifespan(parts), middleware.Metrics(), middleware.Auth(settings.api_token)],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    add_routes(
+        app,
+        Resources(
+            projects=projects.Projects(store, box),
+            project=projects.Project(store, box, publisher),
+            pipelines=pipelines.Pipelines(store, box),
+            pipeline=pipelines.Pipeline(store, box, publisher),
+            integrations=integrations.Integrations(store, box),
+            integration=integrations.Integration(store, box),
+            templates=templates.ConfigTemplates(templates.load_templates()),
+            health=meta.Health(store, bus),
+            metrics=meta.Metrics(),
+            openapi=meta.OpenApi(openapi.document()),
+        ),
+    )
+    return app
+
+
+def get_app() -> falcon.asgi.App:
+    """gunicorn's entry: `gunicorn -k asgi 'services.api.app:get_app()'`."""
+    logging.basicConfig(level="INFO", format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
+    return create_app(config.load())

@@ -1,0 +1,243 @@
+"""Normalise and validate request bodies for projects, pipelines and integrations.
+
+Each `*_spec` function takes the decoded JSON body and returns the document to store (still
+with plain-text secrets; domain/secrets.py seals them), or raises ValidationFailed naming
+every problem with its JSON path.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from croniter import croniter
+from jsonschema import Draft202012Validator
+
+from services.api.domain import schemas
+from services.api.domain.errors import ValidationFailed
+from services.api.domain.names import name_problem
+
+_VALIDATORS = {
+    "project": Draft202012Validator(schemas.PROJECT),
+    "pipeline": Draft202012Validator(schemas.PIPELINE),
+    "integration": Draft202012Validator(schemas.INTEGRATION),
+}
+
+# Read-only fields a client may echo back from a GET; ignored on input.
+_PIPELINE_READ_ONLY = (
+    *schemas.READ_ONLY,
+    "projectID",
+    "recentRecords",
+    "recentSuccessRecords",
+    "recentFailedRecords",
+)
+_QUOTA_ALIASES = {
+    "requestsCPU": "requests.cpu",
+    "requestsMemory": "requests.memory",
+    "limitsCPU": "limits.cpu",
+    "limitsMemory": "limits.memory",
+}
+_SOURCE_BLOCK_ALIASES = {"gitHub": "github", "gitLab": "gitlab", "SVN": "svn"}
+_SOURCE_BLOCK_FOR_TYPE = {
+    "Github": "github",
+    "Gitlab": "gitlab",
+    "SVN": "svn",
+    "other": "otherCodeSource",
+}
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _check(kind: str, doc: dict[str, Any], extra: list[tuple[str, str]] | None = None) -> None:
+    problems = [
+        (_path(e.absolute_path), e.message)
+        for e in sorted(_VALIDATORS[kind].iter_errors(doc), key=lambda e: list(e.absolute_path))
+    ]
+    problems += extra or []
+    if problems:
+        details = [{"field": field, "error": msg} for field, msg in problems]
+        first = details[0]
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        raise ValidationFailed(f"invalid {kind}: {first['field']}: {first['error']}{more}", details)
+
+
+def _require_object(body: Any, kind: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationFailed(f"the {kind} body must be a JSON object")
+    return copy.deepcopy(body)
+
+
+def _canonical(value: Any, choices: tuple[str, ...]) -> Any:
+    """Case-insensitive enum match; unknown values pass through for the schema to reject."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.lower() == choice.lower():
+                return choice
+        if value.lower() in ("other", "othercodesource"):
+            return "other" if "other" in choices else value
+    return value
+
+
+def _name_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    name = doc.get("name")
+    if isinstance(name, str) and name:
+        problem = name_problem(name)
+        if problem:
+            return [("name", problem)]
+    if not doc.get("name") and not doc.get("alias"):
+        return [("name", "name or alias is required (the name is generated from the alias)")]
+    return []
+
+
+def _drop(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        doc.pop(key, None)
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+def project_spec(body: Any) -> dict[str, Any]:
+    doc = _require_object(body, "project")
+    _drop(doc, schemas.READ_ONLY)
+    scm = doc.get("scm")
+    if isinstance(scm, dict):
+        scm["type"] = _canonical(scm.get("type"), schemas.SCM_TYPES)
+        if isinstance(scm.get("server"), str):
+            scm["server"] = scm["server"].rstrip("/")
+    worker = doc.get("worker")
+    if isinstance(worker, dict) and isinstance(worker.get("quota"), dict):
+        worker["quota"] = {_QUOTA_ALIASES.get(k, k): v for k, v in worker["quota"].items()}
+    extra = _name_checks(doc)
+    if isinstance(scm, dict) and scm.get("password") and not scm.get("username"):
+        extra.append(("scm.username", "is required with a password"))
+    _check("project", doc, extra)
+    return doc
+
+
+# --- pipelines ------------------------------------------------------------------------------
+
+
+def _normalise_source(src: Any) -> Any:
+    if not isinstance(src, dict):
+        return src
+    for alias, key in _SOURCE_BLOCK_ALIASES.items():
+        if alias in src and key not in src:
+            src[key] = src.pop(alias)
+    src["type"] = _canonical(src.get("type"), schemas.CODE_SOURCE_TYPES)
+    return src
+
+
+def _normalise_checkout(checkout: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    """Accept the create-body shape `codeSources[]` (one with main: true) and store mainRepo."""
+    sources = checkout.pop("codeSources", None)
+    if sources is not None:
+        if "mainRepo" in checkout:
+            problems.append(("build.stages.codeCheckout", "give mainRepo or codeSources, not both"))
+            return
+        if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+            problems.append(("build.stages.codeCheckout.codeSources", "must be a list of objects"))
+            return
+        mains = [s for s in sources if s.get("main") is True]
+        if len(mains) != 1:
+            problems.append(
+                ("build.stages.codeCheckout.codeSources", "exactly one source needs main: true")
+            )
+            return
+        for src in sources:
+            src.pop("main", None)
+        checkout["mainRepo"] = mains[0]
+        deps = [s for s in sources if s is not mains[0]]
+        if deps:
+            checkout["depRepos"] = checkout.get("depRepos", []) + deps
+    checkout["mainRepo"] = _normalise_source(checkout.get("mainRepo"))
+    if isinstance(checkout.get("depRepos"), list):
+        checkout["depRepos"] = [_normalise_source(s) for s in checkout["depRepos"]]
+
+
+def _source_checks(checkout: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    found = [("build.stages.codeCheckout.mainRepo", checkout.get("mainRepo"))]
+    for i, dep in enumerate(checkout.get("depRepos") or []):
+        found.append((f"build.stages.codeCheckout.depRepos[{i}]", dep))
+    for path, src in found:
+        if not isinstance(src, dict):
+            continue
+        block = _SOURCE_BLOCK_FOR_TYPE.get(src.get("type", ""))
+        if block and not isinstance(src.get(block), dict):
+            out.append((path, f"type {src['type']} needs a '{block}' block with its url"))
+    return out
+
+
+def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    crons = ((doc.get("autoTrigger") or {}).get("cronTrigger") or {}).get("crons")
+    out = []
+    for i, cron in enumerate(crons if isinstance(crons, list) else []):
+        expr = cron.get("expression") if isinstance(cron, dict) else None
+        if isinstance(expr, str) and expr and (
+            len(expr.split()) != 5 or not croniter.is_valid(expr)
+        ):
+            out.append(
+                (
+                    f"autoTrigger.cronTrigger.crons[{i}].expression",
+                    f"{expr!r} is not a standard 5-field cron expression",
+                )
+            )
+    return out
+
+
+def pipeline_spec(body: Any) -> dict[str, Any]:
+    doc = _require_object(body, "pipeline")
+    _drop(doc, _PIPELINE_READ_ONLY)
+    problems = _name_checks(doc)
+    stages = (doc.get("build") or {}).get("stages") if isinstance(doc.get("build"), dict) else None
+    if isinstance(stages, dict):
+        checkout = stages.get("codeCheckout")
+        if isinstance(checkout, dict):
+            _normalise_checkout(checkout, problems)
+            problems += _source_checks(checkout)
+        release = stages.get("imageRelease")
+        if isinstance(release, dict) and "releasePolicy" in release:
+            release.setdefault("releasePolicies", release.pop("releasePolicy"))
+        test = stages.get("integrationTest")
+        if isinstance(test, dict) and "Config" in test:
+            test.setdefault("config", test.pop("Config"))
+    problems += _cron_checks(doc)
+    _check("pipeline", doc, problems)
+    return doc
+
+
+# --- integrations ---------------------------------------------------------------------------
+
+
+def integration_spec(body: Any) -> dict[str, Any]:
+    doc = _require_object(body, "integration")
+    _drop(doc, schemas.READ_ONLY)
+    doc["type"] = _canonical(doc.get("type"), schemas.INTEGRATION_TYPES)
+    _check("integration", doc, _name_checks(doc))
+    return doc
+
+
+def project_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    """The spec asks for one kind of SCM auth; checked after stored secrets were kept."""
+    scm = doc.get("scm") or {}
+    if not (scm.get("token") or scm.get("password")):
+        raise ValidationFailed(
+            "invalid project: scm: credentials are required: a token, or a username and password",
+            [{"field": "scm", "error": "a token, or a username and password, is required"}],
+        )
+
+
+def integration_token(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    if stored is not None and doc.get("type") != stored.get("type"):
+        raise ValidationFailed(f"type cannot be changed (stored {stored.get('type')!r})")
+    if not (doc.get("sonarqube") or {}).get("token"):
+        raise ValidationFailed(
+            "invalid integration: sonarqube.token: is required",
+            [{"field": "sonarqube.token", "error": "is required"}],
+        )

@@ -1,0 +1,58 @@
+"""Reading requests: bounded JSON bodies and checked query parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon.asgi
+
+from services.api.errors import ApiError
+
+MAX_BODY = 1024 * 1024  # 1 MiB for the API
+MAX_LIMIT = 1000
+MAX_RECENT = 100
+
+
+async def read_json(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> Any:
+    """The decoded JSON body; 413 past `max_bytes`, 400 when it is not JSON."""
+    length = req.content_length
+    if length is not None and length > max_bytes:
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
+    raw = await req.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; a JSON object is expected", "BadRequest")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}", "BadRequest") from exc
+
+
+def query_int(
+    req: falcon.asgi.Request, name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, f"query parameter {name} must be an integer, got {raw!r}", "BadRequest"
+        ) from exc
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ApiError(
+            400, f"query parameter {name} must be at least {minimum}{upper}, got {value}",
+            "BadRequest",
+        )
+    return value
+
+
+def paging(req: falcon.asgi.Request) -> tuple[int, int]:
+    """`start` (skip) and `limit`; a missing or zero limit means up to MAX_LIMIT items."""
+    start = query_int(req, "start", 0)
+    limit = query_int(req, "limit", 0, maximum=MAX_LIMIT) or MAX_LIMIT
+    return start, limit

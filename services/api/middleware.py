@@ -1,0 +1,63 @@
+"""Cross-cutting concerns of every request: metrics, bearer-token auth, the calling user."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import falcon
+import falcon.asgi
+
+from services.api import metrics
+from services.api.errors import ApiError
+
+# Open without a token: probes, scraping, and SCM webhooks (which verify their own signatures).
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+OPEN_PREFIXES = ("/api/v1/subversion/",)
+OPEN_SUFFIXES = ("/githubwebhook", "/gitlabwebhook")
+
+
+def is_open(path: str) -> bool:
+    return (
+        path in OPEN_PATHS
+        or path.startswith(OPEN_PREFIXES)
+        or (path.startswith("/api/v1/pipelines/") and path.endswith(OPEN_SUFFIXES))
+    )
+
+
+class Metrics:
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    async def process_response(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        resource: object,
+        req_succeeded: bool,
+    ) -> None:
+        started = getattr(req.context, "started", None)
+        if started is None:
+            return
+        route = req.uri_template or "unmatched"
+        metrics.observe(req.method, route, resp.status_code, time.perf_counter() - started)
+
+
+class Auth:
+    """Bearer token from `Authorization`, compared in constant time."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.user = req.get_header("X-User") or ""
+        if is_open(req.path):
+            return
+        header = req.get_header("Authorization") or ""
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise ApiError(
+                401, "missing bearer token: send 'Authorization: Bearer <token>'", "Unauthorized"
+            )
+        if not hmac.compare_digest(presented.strip().encode(), self._token):
+            raise ApiError(401, "invalid bearer token", "Unauthorized")

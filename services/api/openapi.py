@@ -1,0 +1,247 @@
+"""The OpenAPI 3 document of the whole API, built from one endpoint table.
+
+Every path of the spec (shared/spec/cyclone-api-v1.md) is listed. Endpoints whose capability
+has not landed yet carry `x-cyclone-status: planned` and are not routed, so the document
+says honestly what answers today; tests/api/test_openapi.py checks both directions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.api.domain import schemas
+
+P = "/api/v1/projects/{project}"
+PL = P + "/pipelines/{pipeline}"
+R = PL + "/records/{recordid}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    request: str | None = None
+    response: str | None = None
+    status: int = 200
+    planned: bool = False
+    query: tuple[str, ...] = ()
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("get", "/api/v1/projects", "List projects", "projects", None, "ProjectList",
+             query=("start", "limit")),
+    Endpoint("post", "/api/v1/projects", "Create a project", "projects", "ProjectInput",
+             "Project", 201),
+    Endpoint("get", P, "Get a project", "projects", None, "Project"),
+    Endpoint("put", P, "Replace a project", "projects", "ProjectInput", "Project"),
+    Endpoint("patch", P, "Update part of a project (JSON merge patch)", "projects",
+             "ProjectPatch", "Project"),
+    Endpoint("delete", P, "Delete a project and its pipelines", "projects", status=204),
+    Endpoint("get", P + "/pipelines", "List pipelines", "pipelines", None, "PipelineList",
+             query=("start", "limit", "recentCount", "recentSuccessCount", "recentFailedCount")),
+    Endpoint("post", P + "/pipelines", "Create a pipeline", "pipelines", "PipelineInput",
+             "Pipeline", 201),
+    Endpoint("get", PL, "Get a pipeline", "pipelines", None, "Pipeline",
+             query=("recentCount", "recentSuccessCount", "recentFailedCount")),
+    Endpoint("put", PL, "Replace a pipeline", "pipelines", "PipelineInput", "Pipeline"),
+    Endpoint("delete", PL, "Delete a pipeline", "pipelines", status=204),
+    Endpoint("get", PL + "/records", "List records", "records", planned=True,
+             query=("start", "limit")),
+    Endpoint("post", PL + "/records", "Run a pipeline", "records", status=201, planned=True),
+    Endpoint("get", R, "Get a record", "records", planned=True),
+    Endpoint("delete", R, "Delete a record", "records", status=204, planned=True),
+    Endpoint("patch", R + "/status", "Abort a record", "records", planned=True),
+    Endpoint("get", R + "/logs", "Get a record's log", "logs", planned=True,
+             query=("stage", "task", "download")),
+    Endpoint("get", R + "/logstream", "Follow a record's log (WebSocket)", "logs", planned=True,
+             query=("stage", "task")),
+    Endpoint("get", P + "/repos", "List SCM repositories", "scm", planned=True),
+    Endpoint("get", P + "/branches", "List branches", "scm", planned=True, query=("repo",)),
+    Endpoint("get", P + "/tags", "List tags", "scm", planned=True, query=("repo",)),
+    Endpoint("get", P + "/templatetype", "Detect a repository's template type", "scm",
+             planned=True, query=("repo",)),
+    Endpoint("get", P + "/dockerfiles", "List Dockerfiles in a repository", "scm", planned=True,
+             query=("repo",)),
+    Endpoint("post", "/api/v1/pipelines/{pipelineid}/githubwebhook", "GitHub webhook",
+             "webhooks", planned=True),
+    Endpoint("post", "/api/v1/pipelines/{pipelineid}/gitlabwebhook", "GitLab webhook",
+             "webhooks", planned=True),
+    Endpoint("post", "/api/v1/subversion/{svnrepoid}/postcommithook", "SVN post-commit hook",
+             "webhooks", planned=True, query=("revision",)),
+    Endpoint("get", P + "/stats", "Project stats", "stats", planned=True,
+             query=("startTime", "endTime")),
+    Endpoint("get", PL + "/stats", "Pipeline stats", "stats", planned=True,
+             query=("startTime", "endTime")),
+    Endpoint("post", "/api/v1/clouds", "Create a cloud", "clouds", status=201, planned=True),
+    Endpoint("get", "/api/v1/clouds", "List clouds", "clouds", planned=True),
+    Endpoint("get", "/api/v1/clouds/{cloud}", "Get a cloud", "clouds", planned=True),
+    Endpoint("put", "/api/v1/clouds/{cloud}", "Replace a cloud", "clouds", planned=True),
+    Endpoint("delete", "/api/v1/clouds/{cloud}", "Delete a cloud", "clouds", status=204,
+             planned=True),
+    Endpoint("get", "/api/v1/clouds/{cloud}/ping", "Check a cloud", "clouds", planned=True),
+    Endpoint("get", "/api/v1/clouds/{cloud}/workers", "List a cloud's workers", "clouds",
+             planned=True, query=("namespace",)),
+    Endpoint("get", "/api/v1/configtemplates", "List config templates", "templates", None,
+             "ConfigTemplateList"),
+    Endpoint("get", "/api/v1/integrations", "List integrations", "integrations", None,
+             "IntegrationList", query=("start", "limit")),
+    Endpoint("post", "/api/v1/integrations", "Create an integration", "integrations",
+             "IntegrationInput", "Integration", 201),
+    Endpoint("get", "/api/v1/integrations/{integration}", "Get an integration", "integrations",
+             None, "Integration"),
+    Endpoint("put", "/api/v1/integrations/{integration}", "Replace an integration",
+             "integrations", "IntegrationInput", "Integration"),
+    Endpoint("delete", "/api/v1/integrations/{integration}", "Delete an integration",
+             "integrations", status=204),
+    Endpoint("get", "/healthz", "Health of MongoDB and every service", "meta", None, "Health"),
+    Endpoint("get", "/metrics", "Prometheus metrics", "meta"),
+    Endpoint("get", "/api/v1/openapi.json", "This document", "meta"),
+)
+
+OPEN = ("/healthz", "/metrics")
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "message": {"type": "string"},
+        "reason": {"type": "string"},
+        "details": {},
+    },
+    "required": ["message", "reason"],
+}
+_STORED = {
+    "id": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+    "creationTime": {"type": "string", "format": "date-time"},
+    "lastUpdateTime": {"type": "string", "format": "date-time"},
+}
+
+
+def _answer(input_schema: dict[str, Any], **more: Any) -> dict[str, Any]:
+    props = {**input_schema["properties"], **_STORED, **more}
+    return {"type": "object", "properties": props}
+
+
+def _list(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"total": {"type": "integer"}}},
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+        },
+    }
+
+
+def components() -> dict[str, Any]:
+    record_list = {"type": "array", "items": {"type": "object"}}
+    return {
+        "Error": _ERROR,
+        "ProjectInput": schemas.PROJECT,
+        "ProjectPatch": {"type": "object", "description": "JSON merge patch of a project"},
+        "Project": _answer(schemas.PROJECT),
+        "ProjectList": _list("Project"),
+        "PipelineInput": schemas.PIPELINE,
+        "Pipeline": _answer(
+            schemas.PIPELINE,
+            projectID={"type": "string"},
+            recentRecords=record_list,
+            recentSuccessRecords=record_list,
+            recentFailedRecords=record_list,
+        ),
+        "PipelineList": _list("Pipeline"),
+        "IntegrationInput": schemas.INTEGRATION,
+        "Integration": _answer(schemas.INTEGRATION),
+        "IntegrationList": _list("Integration"),
+        "ConfigTemplate": {
+            "type": "object",
+            "properties": {
+                k: {"type": "string"}
+                for k in (
+                    "name",
+                    "type",
+                    "builderImage",
+                    "testCommands",
+                    "packageCommands",
+                    "packageOutputs",
+                    "customizedDockerfile",
+                )
+            },
+        },
+        "ConfigTemplateList": _list("ConfigTemplate"),
+        "Health": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                "failing": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+
+
+def _operation(ep: Endpoint) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    ok: dict[str, Any] = {"description": "success"}
+    if ep.response:
+        ok["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{ep.response}"}}
+        }
+    op: dict[str, Any] = {
+        "summary": ep.summary,
+        "tags": [ep.tag],
+        "operationId": f"{ep.method}_{ep.path}",
+        "responses": {
+            str(ep.status): ok,
+            "400": {"description": "invalid input", **error},
+            "401": {"description": "missing or invalid bearer token", **error},
+            "404": {"description": "unknown resource", **error},
+        },
+    }
+    params = [
+        {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+        for part in ep.path.split("/")
+        if part.startswith("{")
+    ]
+    params += [
+        {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+        for q in ep.query
+    ]
+    if params:
+        op["parameters"] = params
+    if ep.request:
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{ep.request}"}}
+            },
+        }
+        op["responses"]["409"] = {"description": "duplicate name", **error}
+        op["responses"]["413"] = {"description": "body larger than 1 MiB", **error}
+    if ep.path in OPEN:
+        op["security"] = []
+    if ep.planned:
+        op["x-cyclone-status"] = "planned"
+    return op
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in ENDPOINTS:
+        paths.setdefault(ep.path, {})[ep.method] = _operation(ep)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cyclone API",
+            "version": "v1",
+            "description": "CI/CD control plane. Errors are {message, reason, details}.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,108 @@
+"""/api/v1/projects/{project}/pipelines and /api/v1/projects/{project}/pipelines/{pipeline}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+import falcon.asgi
+
+from services.api import views
+from services.api.domain import secrets, validation
+from services.api.events import EventPublisher
+from services.api.http import MAX_RECENT, paging, query_int, read_json
+from services.api.resources import catalog
+from services.api.store import CatalogStore
+from shared.contracts import events
+from shared.crypto import SecretBox
+
+PIPELINE = catalog.Kind(validation.pipeline_spec, secrets.pipeline_paths)
+RECENT = (
+    ("recentCount", "recentRecords"),
+    ("recentSuccessCount", "recentSuccessRecords"),
+    ("recentFailedCount", "recentFailedRecords"),
+)
+
+
+def recent_counts(req: falcon.asgi.Request) -> dict[str, int]:
+    return {field: query_int(req, param, 0, maximum=MAX_RECENT) for param, field in RECENT}
+
+
+def recent_records(
+    pipeline_ids: list[str], counts: dict[str, int]
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The recent* lists per pipeline.
+
+    Records are owned by the scheduler, which has none until runs exist (issue: runs), so
+    each list is empty; the counts are validated now so clients see the final contract.
+    """
+    return {pid: {field: [] for field in counts} for pid in pipeline_ids}
+
+
+class Pipelines:
+    def __init__(self, store: CatalogStore, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
+    ) -> None:
+        start, limit = paging(req)
+        counts = recent_counts(req)
+        owner = await self._store.projects.get(None, project)
+        total, docs = await self._store.pipelines.page(str(owner["_id"]), start, limit)
+        recent = recent_records([str(d["_id"]) for d in docs], counts)
+        resp.media = views.page(total, [views.pipeline(d, recent[str(d["_id"])]) for d in docs])
+
+    async def on_post(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
+    ) -> None:
+        body = await read_json(req)
+        owner = await self._store.projects.get(None, project)
+        doc = await catalog.create(
+            self._store.pipelines, str(owner["_id"]), PIPELINE, body, self._box, req.context.user
+        )
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/projects/{project}/pipelines/{doc['name']}"
+        resp.media = views.pipeline(doc, {})
+
+
+class Pipeline:
+    def __init__(self, store: CatalogStore, box: SecretBox, publisher: EventPublisher) -> None:
+        self._store = store
+        self._box = box
+        self._publisher = publisher
+
+    async def _load(self, project: str, pipeline: str) -> dict[str, Any]:
+        owner = await self._store.projects.get(None, project)
+        return await self._store.pipelines.get(str(owner["_id"]), pipeline)
+
+    async def on_get(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
+    ) -> None:
+        counts = recent_counts(req)
+        doc = await self._load(project, pipeline)
+        recent = recent_records([str(doc["_id"])], counts)[str(doc["_id"])]
+        resp.media = views.pipeline(doc, recent)
+
+    async def on_put(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
+    ) -> None:
+        body = await read_json(req)
+        stored = await self._load(project, pipeline)
+        doc = await catalog.replace(self._store.pipelines, stored, PIPELINE, body, self._box)
+        resp.media = views.pipeline(doc, {})
+
+    async def on_delete(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
+    ) -> None:
+        stored = await self._load(project, pipeline)
+        await self._store.pipelines.delete(stored)
+        payload = events.PipelineDeleted(
+            project_id=stored["projectID"],
+            project=project,
+            pipeline_id=str(stored["_id"]),
+            pipeline=stored["name"],
+        )
+        await self._publisher.announce([(events.PIPELINE_DELETED, payload)])
+        resp.status = falcon.HTTP_204

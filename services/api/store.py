@@ -1,0 +1,167 @@
+"""The gateway's collections (projects, pipelines, integrations, outbox) over async pymongo.
+
+The only module of the gateway that imports pymongo. Documents keep the API's field names,
+with `_id` as ObjectId and times as datetimes; services/api/views.py turns them into answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.api.domain.errors import Conflict, NotFound
+from services.api.domain.names import with_suffix
+from shared import timefmt
+
+NEWEST_FIRST = [("creationTime", DESCENDING), ("_id", DESCENDING)]
+
+
+class Repository:
+    """One collection of named resources; `scope` narrows it (pipelines of one project)."""
+
+    def __init__(self, coll: AsyncCollection, kind: str, scope_field: str | None = None) -> None:
+        self._coll = coll
+        self.kind = kind
+        self._scope_field = scope_field
+
+    def _filter(self, scope: str | None, **more: Any) -> dict[str, Any]:
+        flt = dict(more)
+        if self._scope_field:
+            flt[self._scope_field] = scope
+        return flt
+
+    async def ensure_indexes(self) -> None:
+        keys = [(self._scope_field, ASCENDING)] if self._scope_field else []
+        await self._coll.create_index([*keys, ("name", ASCENDING)], unique=True)
+        await self._coll.create_index([*keys, *NEWEST_FIRST])
+
+    async def page(self, scope: str | None, start: int, limit: int) -> tuple[int, list[dict]]:
+        flt = self._filter(scope)
+        total = await self._coll.count_documents(flt)
+        cursor = self._coll.find(flt).sort(NEWEST_FIRST).skip(start).limit(limit)
+        return total, await cursor.to_list()
+
+    async def get(self, scope: str | None, name: str) -> dict[str, Any]:
+        doc = await self._coll.find_one(self._filter(scope, name=name))
+        if doc is None:
+            raise NotFound(f"{self.kind} {name} not found")
+        return doc
+
+    async def insert(
+        self, scope: str | None, doc: dict[str, Any], *, generated_name: bool
+    ) -> dict[str, Any]:
+        """Insert with fresh id and times; a generated name that collides gets a suffix."""
+        now = timefmt.now()
+        doc.update(_id=ObjectId(), creationTime=now, lastUpdateTime=now)
+        if self._scope_field:
+            doc[self._scope_field] = scope
+        for _attempt in range(5):
+            try:
+                await self._coll.insert_one(doc)
+                return doc
+            except DuplicateKeyError as exc:
+                if not generated_name:
+                    raise Conflict(f"{self.kind} {doc['name']} already exists") from exc
+                doc["name"] = with_suffix(doc["name"])
+                doc["_id"] = ObjectId()
+        raise Conflict(f"could not generate a free {self.kind} name from the alias")
+
+    async def replace(self, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+        """Replace `stored` by `doc`, keeping identity, scope and creation time."""
+        doc.update(
+            _id=stored["_id"],
+            name=stored["name"],
+            creationTime=stored["creationTime"],
+            lastUpdateTime=timefmt.now(),
+        )
+        if self._scope_field:
+            doc[self._scope_field] = stored[self._scope_field]
+        new = await self._coll.find_one_and_replace(
+            {"_id": stored["_id"]}, doc, return_document=ReturnDocument.AFTER
+        )
+        if new is None:
+            raise NotFound(f"{self.kind} {stored['name']} not found")
+        return new
+
+    async def delete(self, doc: dict[str, Any]) -> None:
+        result = await self._coll.delete_one({"_id": doc["_id"]})
+        if result.deleted_count == 0:
+            raise NotFound(f"{self.kind} {doc['name']} not found")
+
+    async def all_in_scope(self, scope: str) -> list[dict[str, Any]]:
+        return await self._coll.find(self._filter(scope), {"_id": 1, "name": 1}).to_list()
+
+    async def delete_scope(self, scope: str) -> int:
+        return (await self._coll.delete_many(self._filter(scope))).deleted_count
+
+
+class Outbox:
+    """Events to publish, written beside the change that caused them.
+
+    A crash or a broker outage between the change and the publish loses no event: the
+    gateway's flusher retries until the broker takes it (at-least-once delivery).
+    """
+
+    LEASE = timedelta(seconds=30)
+
+    def __init__(self, coll: AsyncCollection) -> None:
+        self._coll = coll
+
+    async def ensure_indexes(self) -> None:
+        await self._coll.create_index([("claimedUntil", ASCENDING), ("_id", ASCENDING)])
+
+    async def add(self, events: list[tuple[tuple[str, str], dict[str, Any]]]) -> None:
+        if events:
+            epoch = datetime.fromtimestamp(0, tz=timefmt.now().tzinfo)
+            await self._coll.insert_many(
+                [
+                    {"source": src, "type": typ, "payload": payload, "claimedUntil": epoch}
+                    for (src, typ), payload in events
+                ],
+                ordered=True,
+            )
+
+    async def drain(self, publish: Callable[[str, str, dict[str, Any]], Awaitable[None]]) -> int:
+        """Publish every due event in insertion order; returns how many went out."""
+        sent = 0
+        while True:
+            now = timefmt.now()
+            doc = await self._coll.find_one_and_update(
+                {"claimedUntil": {"$lte": now}},
+                {"$set": {"claimedUntil": now + self.LEASE}},
+                sort=[("_id", ASCENDING)],
+            )
+            if doc is None:
+                return sent
+            await publish(doc["source"], doc["type"], doc["payload"])
+            await self._coll.delete_one({"_id": doc["_id"]})
+            sent += 1
+
+    async def pending(self) -> int:
+        return await self._coll.count_documents({})
+
+
+class CatalogStore:
+    """Everything the gateway keeps, opened on one database."""
+
+    def __init__(self, client: AsyncMongoClient, db_name: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase = client[db_name]
+        self.projects = Repository(self.db.projects, "project")
+        self.pipelines = Repository(self.db.pipelines, "pipeline", scope_field="projectID")
+        self.integrations = Repository(self.db.integrations, "integration")
+        self.outbox = Outbox(self.db.outbox)
+
+    async def ensure_indexes(self) -> None:
+        for part in (self.projects, self.pipelines, self.integrations, self.outbox):
+            await part.ensure_indexes()
+
+    async def ping(self) -> None:
+        await self.db.command("ping")

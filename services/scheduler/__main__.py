@@ -1,0 +1,15 @@
+"""`python -m services.scheduler`: run the scheduler service against CYCLONE_AMQP_URI."""
+
+import warnings
+
+warnings.filterwarnings("ignore", message="Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+from services.scheduler.service import SchedulerService  # noqa: E402
+from shared.runner import run_service  # noqa: E402
+
+if __name__ == "__main__":
+    run_service(SchedulerService)

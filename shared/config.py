@@ -1,0 +1,78 @@
+"""Typed settings read once from CYCLONE_* environment variables.
+
+Every process (gateway, nameko services, the launcher) reads the same variables, so one
+environment describes one stack; two stacks differ only in their variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_PORT = 7099
+DEFAULT_DATA_DIR = ".cyclone"
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int
+    data_dir: Path
+    amqp_uri: str
+    mongo_url: str
+    api_token: str
+    secret_key: str
+    api_workers: int
+    rpc_timeout: float
+
+    @property
+    def mongo_db(self) -> str:
+        """The database named in the URL path, `cyclone` when the URL names none."""
+        path = urlsplit(self.mongo_url).path.strip("/")
+        return path or "cyclone"
+
+    def nameko_config(self) -> dict[str, object]:
+        return {
+            "AMQP_URI": self.amqp_uri,
+            "serializer": "json",
+            "max_workers": 20,
+            "parent_calls_tracked": 10,
+        }
+
+
+def load(env: dict[str, str] | None = None) -> Settings:
+    """Read settings; values the launcher generates (token, key, Mongo URL) must be set by then."""
+    env = dict(os.environ if env is None else env)
+    return Settings(
+        port=_int(env, "CYCLONE_PORT", DEFAULT_PORT),
+        data_dir=Path(env.get("CYCLONE_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),
+        amqp_uri=env.get("CYCLONE_AMQP_URI") or DEFAULT_AMQP_URI,
+        mongo_url=with_secantus_options(env.get("CYCLONE_MONGO_URL") or ""),
+        api_token=env.get("CYCLONE_API_TOKEN", ""),
+        secret_key=env.get("CYCLONE_SECRET_KEY", ""),
+        api_workers=_int(env, "CYCLONE_API_WORKERS", 2),
+        rpc_timeout=float(env.get("CYCLONE_RPC_TIMEOUT") or 10),
+    )
+
+
+def with_secantus_options(url: str) -> str:
+    """Turn off retryable writes unless the URL says otherwise.
+
+    NOTE: the embedded secantusdb slows from ~2k to ~130 inserts/s with pymongo's default
+    retryable writes (STACK-NOTES); real MongoDB does not care either way.
+    """
+    if not url or "retryWrites" in url:
+        return url
+    return url + ("&" if "?" in url else ("?" if urlsplit(url).path else "/?")) + "retryWrites=false"

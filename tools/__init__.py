@@ -1,0 +1,1 @@
+"""Developer tooling: the stack launcher behind `make run`."""

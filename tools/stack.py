@@ -1,0 +1,268 @@
+"""`make run`: the whole Cyclone stack in the foreground; Ctrl-C stops all of it.
+
+Starts the embedded MongoDB-compatible server (unless CYCLONE_MONGO_URL is set), makes sure
+the broker and its vhost answer, generates the API token and the secret key into the data
+dir when they are not given, then runs every service and the gateway as child processes,
+restarting any that crashes. The children's pids are written to `$CYCLONE_DATA_DIR/pids.json`
+(fault tests use it to kill or restart one service).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from shared import config
+from shared.contracts import services
+from shared.crypto import SecretBox
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = (*services.RESIDENT, services.API)
+PR_SET_PDEATHSIG = 1
+
+
+def say(msg: str) -> None:
+    print(f"[cyclone] {msg}", flush=True)
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the launcher dies, even by SIGKILL (Linux prctl)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+    os.setpgrp()  # our own group: Ctrl-C reaches the launcher, which stops children in order
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_or_create(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+# --- the broker -----------------------------------------------------------------------------
+
+
+def _amqp_problem(uri: str) -> str | None:
+    from kombu import Connection
+
+    try:
+        with Connection(uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - reported to the operator as is
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def ensure_broker(uri: str) -> None:
+    problem = _amqp_problem(uri)
+    if problem is None:
+        return
+    parts = urlsplit(uri)
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    ctl = shutil.which("rabbitmqctl")
+    if local and ctl and ("vhost" in problem.lower() or "access" in problem.lower()):
+        say(f"creating RabbitMQ vhost {vhost!r} with rabbitmqctl")
+        user = unquote(parts.username or "guest")
+        subprocess.run([ctl, "add_vhost", vhost], check=False, capture_output=True)
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            check=False,
+            capture_output=True,
+        )
+        problem = _amqp_problem(uri)
+    if problem and local and os.geteuid() == 0 and not ctl and shutil.which("apt-get"):
+        say("no RabbitMQ here: installing Debian's rabbitmq-server (running as root)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "rabbitmq-server"], check=True, env=env)
+        ctl = shutil.which("rabbitmqctl")
+    if problem and local and ctl and os.geteuid() == 0:
+        say("starting rabbitmq-server")
+        subprocess.run(["rabbitmq-server", "-detached"], check=False)
+        subprocess.run([ctl, "await_startup", "--timeout", "60"], check=False)
+        problem = _amqp_problem(uri)
+        if problem and vhost != "/":
+            return ensure_broker(uri)
+    if problem:
+        raise SystemExit(
+            f"cannot reach RabbitMQ at {parts.hostname}:{parts.port or 5672} ({problem}).\n"
+            "Install and start one, e.g. on Debian/Ubuntu:\n"
+            "  sudo apt-get install -y rabbitmq-server && sudo rabbitmq-server -detached\n"
+            "or with Docker:\n"
+            "  docker run -d -p 5672:5672 rabbitmq:3\n"
+            "then set CYCLONE_AMQP_URI (default amqp://guest:guest@127.0.0.1:5672/); a vhost in "
+            "the URI must exist (rabbitmqctl add_vhost NAME)."
+        )
+
+
+# --- MongoDB --------------------------------------------------------------------------------
+
+
+def _wait_port(host: str, port: int, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the embedded MongoDB server exited with {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the embedded MongoDB server did not listen on {port} in {seconds}s")
+
+
+def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    storage = data_dir / "mongo"
+    storage.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "mongo.log", "ab")  # noqa: SIM115 - lives as long as the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", str(storage), "--log-level", "WARNING"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+    _wait_port("127.0.0.1", port, proc, 60)
+    return proc, f"mongodb://127.0.0.1:{port}/cyclone"
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, subprocess.Popen] = {}
+        self.mongo: subprocess.Popen | None = None
+        self.stopping = False
+        self.settings = config.load(env)
+
+    def prepare(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        (s.data_dir / "logs").mkdir(exist_ok=True)
+        env = self.env
+        env["CYCLONE_DATA_DIR"] = str(s.data_dir)
+        if not env.get("CYCLONE_API_TOKEN"):
+            env["CYCLONE_API_TOKEN"] = read_or_create(
+                s.data_dir / "api-token", lambda: secrets.token_urlsafe(32)
+            )
+            say(f"API token (kept in {s.data_dir / 'api-token'}): {env['CYCLONE_API_TOKEN']}")
+        if not env.get("CYCLONE_SECRET_KEY"):
+            env["CYCLONE_SECRET_KEY"] = read_or_create(
+                s.data_dir / "secret-key", SecretBox.generate_key
+            )
+        ensure_broker(s.amqp_uri)
+        if not env.get("CYCLONE_MONGO_URL"):
+            self.mongo, env["CYCLONE_MONGO_URL"] = start_mongo(s.data_dir, s.data_dir / "logs")
+            say(f"embedded MongoDB (secantusdb) at {env['CYCLONE_MONGO_URL']}")
+        env.setdefault("PYTHONPATH", str(ROOT))
+        env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
+        self.settings = config.load(env)
+
+    def spawn(self, name: str) -> None:
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=self.env,
+            preexec_fn=_die_with_parent,
+        )
+        self._write_pids()
+
+    def _write_pids(self) -> None:
+        pids = {name: p.pid for name, p in self.children.items()}
+        if self.mongo:
+            pids["mongo"] = self.mongo.pid
+        (self.settings.data_dir / "pids.json").write_text(json.dumps(pids))
+
+    def wait_healthy(self, seconds: float = 60) -> bool:
+        url = f"http://127.0.0.1:{self.settings.port}/healthz"
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.stopping:
+            try:
+                with urllib.request.urlopen(url, timeout=3) as resp:
+                    if resp.status == 200:
+                        return True
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        return False
+
+    def supervise(self) -> None:
+        """Restart a child that exits while the stack runs (after a short pause)."""
+        while not self.stopping:
+            for name, proc in list(self.children.items()):
+                if proc.poll() is not None and not self.stopping:
+                    say(f"{name} exited with {proc.returncode}; restarting")
+                    time.sleep(0.5)
+                    if not self.stopping:
+                        self.spawn(name)
+            if self.mongo and self.mongo.poll() is not None and not self.stopping:
+                raise SystemExit("the embedded MongoDB server stopped; stopping the stack")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stopping = True
+        procs = list(self.children.values()) + ([self.mongo] if self.mongo else [])
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        (self.settings.data_dir / "pids.json").unlink(missing_ok=True)
+
+
+def main() -> None:
+    stack = Stack(dict(os.environ))
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stack.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.prepare()
+        for name in SERVICES:
+            stack.spawn(name)
+        if stack.wait_healthy():
+            say(f"Cyclone is up on http://127.0.0.1:{stack.settings.port} (Ctrl-C stops it)")
+        elif not stack.stopping:
+            say("the stack did not become healthy in 60s; see the output above")
+        stack.supervise()
+    finally:
+        say("stopping")
+        stack.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    main()
