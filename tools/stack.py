@@ -179,6 +179,7 @@ class Stack:
         ensure_broker(s.amqp_uri)
         if not env.get("CYCLONE_MONGO_URL"):
             self.mongo, env["CYCLONE_MONGO_URL"] = start_mongo(s.data_dir, s.data_dir / "logs")
+            (s.data_dir / "mongo-url").write_text(env["CYCLONE_MONGO_URL"] + "\n")
             say(f"embedded MongoDB (secantusdb) at {env['CYCLONE_MONGO_URL']}")
         env.setdefault("PYTHONPATH", str(ROOT))
         env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
@@ -239,6 +240,8 @@ class Stack:
                 proc.kill()
                 proc.wait()
         (self.settings.data_dir / "pids.json").unlink(missing_ok=True)
+        if self.mongo:
+            (self.settings.data_dir / "mongo-url").unlink(missing_ok=True)
 
 
 def main() -> None:

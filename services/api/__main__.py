@@ -16,6 +16,7 @@ def main() -> None:
     prom_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
     host = os.environ.get("CYCLONE_HOST", "127.0.0.1")
+    access_log = os.environ.get("CYCLONE_ACCESS_LOG", "-")
     args = [
         sys.executable, "-m", "gunicorn",
         "-k", "asgi",
@@ -23,12 +24,9 @@ def main() -> None:
         "-b", f"{host}:{settings.port}",
         "--no-control-socket",
         "--graceful-timeout", "5",
-        "--access-logfile", os.environ.get("CYCLONE_ACCESS_LOG", "-") or "-",
+        *([] if access_log == "off" else ["--access-logfile", access_log]),
         "services.api.app:get_app()",
     ]
-    if os.environ.get("CYCLONE_ACCESS_LOG") == "off":
-        args.remove("--access-logfile")
-        args.remove("-")
     os.execv(sys.executable, args)
 
 

@@ -1,0 +1,46 @@
+# Cyclone: `make` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## create the venv and install pinned dependencies
+
+run: setup ## run the whole stack in the foreground (Ctrl-C stops it)
+	$(PY) -m tools.stack
+
+lint: setup ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test-unit: setup ## domain tests (no broker, no database)
+	$(PY) -m pytest tests/unit -q
+
+test: setup lint ## lint, then every test (unit, API against a real stack, stack behaviour)
+	$(PY) -m pytest -q
+
+bench: setup ## API latency benchmark against a baseline (prints figures)
+	$(PY) -m bench.api
+
+fmt: setup ## format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean: ## remove the local data dir and caches
+	rm -rf .cyclone .pytest_cache .ruff_cache
+
+.PHONY: help setup run lint test-unit test bench fmt clean

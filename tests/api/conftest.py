@@ -1,0 +1,67 @@
+"""API tests: HTTP against the session's real stack; the raw database is read only to prove
+what is stored (encryption at rest, nothing changed by bad input)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shared.crypto import SecretBox
+from tests.support import StackProcess
+
+
+@pytest.fixture(scope="session")
+def db(stack: StackProcess) -> Iterator[Database]:
+    url = (stack.data_dir / "mongo-url").read_text().strip()
+    client: MongoClient = MongoClient(url, tz_aware=True)
+    yield client.get_default_database()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def box(stack: StackProcess) -> SecretBox:
+    return SecretBox((stack.data_dir / "secret-key").read_text().strip())
+
+
+class EventTap:
+    """A queue bound to the gateway's event exchange on the stack's vhost."""
+
+    def __init__(self, uri: str) -> None:
+        self._conn = Connection(uri)
+        exchange = Exchange("api.events", type="topic", durable=True)
+        self._queue = Queue(
+            f"test-tap-{id(self)}", exchange=exchange, routing_key="#", exclusive=True,
+            auto_delete=True,
+        )
+        self._queue(self._conn.default_channel).declare()
+
+    def collect(self, count: int, timeout: float = 10) -> list[tuple[str, dict[str, Any]]]:
+        got: list[tuple[str, dict[str, Any]]] = []
+        with self._conn.Consumer(self._queue, accept=["json"]) as consumer:
+            def on_message(body: dict[str, Any], message: Any) -> None:
+                got.append((message.delivery_info["routing_key"], body))
+                message.ack()
+            consumer.register_callback(on_message)
+            deadline = time.monotonic() + timeout
+            while len(got) < count and time.monotonic() < deadline:
+                try:
+                    self._conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+        return got
+
+    def close(self) -> None:
+        self._conn.release()
+
+
+@pytest.fixture
+def events(stack: StackProcess) -> Iterator[EventTap]:
+    tap = EventTap(stack.amqp_uri)
+    yield tap
+    tap.close()
