@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import math
 import os
 import secrets
@@ -104,6 +105,18 @@ def _descendants(root: int) -> set[tuple[int, str]]:
             found.add((pid, started))
         todo.extend(children.get(pid, []))
     return found
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time used so far by `root` and the live processes below it."""
+    total = 0
+    for pid in {root} | {pid for pid, _ in _descendants(root)}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Child:
@@ -197,6 +210,7 @@ class Scenario:
     base_url: str
     expect: int
     send: Send
+    app_pid: int  # the gunicorn master serving it: its CPU time is measured with its workers
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -207,10 +221,16 @@ class Result:
     latencies: list[float]  # seconds, successful requests completed inside the window
     errors: int = 0  # unexpected status or transport failure, warm-up included
     samples: list[str] = field(default_factory=list)
+    app_cpu: float = 0.0  # CPU seconds in the window: the app's gunicorn master and workers,
+    db_cpu: float = 0.0  # the database server,
+    client_cpu: float = 0.0  # and this process (the 16 clients)
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
+
+    def cpu_ms_per_request(self, cpu: float) -> float:
+        return cpu * 1000 / len(self.latencies) if self.latencies else math.nan
 
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile in milliseconds; NaN without successful requests."""
@@ -228,13 +248,21 @@ class _Tally:
     samples: list[str] = field(default_factory=list)
 
 
-def run(scenario: Scenario, clients: int, seconds: float, warmup: float = WARMUP) -> Result:
-    """`clients` threads send back to back; latencies count inside [warm-up end, end]."""
+def run(
+    scenario: Scenario, db_pid: int, clients: int, seconds: float, warmup: float = WARMUP
+) -> Result:
+    """`clients` threads send back to back; latencies count inside [warm-up end, end].
+
+    Meanwhile this thread samples the CPU time of the app, the database and this process at
+    both ends of the window.
+    """
     window = [0.0, 0.0]
+    opened = threading.Event()
 
     def open_window() -> None:  # runs once, when every client is connected and ready
         now = time.perf_counter()
         window[:] = [now + warmup, now + warmup + seconds]
+        opened.set()
 
     barrier = threading.Barrier(clients, action=open_window)
     tallies = [_Tally() for _ in range(clients)]
@@ -270,9 +298,20 @@ def run(scenario: Scenario, clients: int, seconds: float, warmup: float = WARMUP
     ]
     for t in threads:
         t.start()
+    if not opened.wait(60):
+        raise SetupError(f"{scenario.name}: the clients did not start")
+    start, end = window
+
+    def cpu() -> tuple[float, float, float]:
+        return cpu_seconds(scenario.app_pid), cpu_seconds(db_pid), time.process_time()
+
+    time.sleep(max(0.0, start - time.perf_counter()))
+    before = cpu()
+    time.sleep(max(0.0, end - time.perf_counter()))
+    app_cpu, db_cpu, client_cpu = (b - a for a, b in zip(before, cpu(), strict=True))
     for t in threads:
         t.join()
-    result = Result(scenario.name, seconds, [])
+    result = Result(scenario.name, seconds, [], 0, [], app_cpu, db_cpu, client_cpu)
     for tally in tallies:
         result.latencies.extend(tally.latencies)
         result.errors += tally.errors
@@ -290,14 +329,21 @@ def _num(value: float, fmt: str) -> str:
 def report(results: list[Result], gateway_get: Result, baseline: Result, setup: str) -> str:
     lines = [setup, ""]
     lines.append(
-        f"{'scenario':<38} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'scenario':<36} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        f" | {'CPU ms/req: app':>15} {'db':>5} | {'clients CPU':>11}"
     )
     for r in results:
         lines.append(
-            f"{r.name:<38} {r.rps:>9.1f} {_num(r.percentile_ms(50), '.2f'):>8} "
-            f"{_num(r.percentile_ms(90), '.2f'):>8} {_num(r.percentile_ms(99), '.2f'):>8} "
-            f"{r.errors:>7}"
+            f"{r.name:<36} {r.rps:>8.1f} {_num(r.percentile_ms(50), '.2f'):>7} "
+            f"{_num(r.percentile_ms(90), '.2f'):>7} {_num(r.percentile_ms(99), '.2f'):>7} "
+            f"{r.errors:>6} | {_num(r.cpu_ms_per_request(r.app_cpu), '.3f'):>15} "
+            f"{_num(r.cpu_ms_per_request(r.db_cpu), '.3f'):>5} | "
+            f"{r.client_cpu / r.seconds:>10.0%}"
         )
+    lines.append(
+        "(CPU ms/req: CPU time of the app's gunicorn processes and of the database server per "
+        "successful request; clients CPU: this process, 100% = one core)"
+    )
     ratio = gateway_get.rps / baseline.rps if baseline.rps else math.nan
     lines += ["", f"gateway GET throughput / baseline GET throughput: {_num(ratio, '.3f')}", ""]
     p50 = gateway_get.percentile_ms(50)
@@ -437,6 +483,10 @@ class Bench:
         say(f"baseline up on {baseline_url}")
         for child in self.children:  # gunicorn workers, services: checked again after stop
             child.remember_tree()
+        try:
+            api_pid = int(json.loads((self.work / "data" / "pids.json").read_text())["api"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise SetupError(f"no gateway pid in the stack's pids.json: {exc}") from exc
 
         run_id = secrets.token_hex(3)
 
@@ -450,14 +500,20 @@ class Bench:
         def get_baseline(client: httpx.Client, _no: int, _seq: int) -> httpx.Response:
             return client.get(f"/projects/{PROJECT}")
 
-        gateway_get = Scenario("gateway GET /api/v1/projects/{name}", api, 200, get_project, auth)
-        gateway_post = Scenario("gateway POST /api/v1/projects", api, 201, post_project, auth)
-        base_get = Scenario("baseline GET /projects/{name}", baseline_url, 200, get_baseline)
+        gateway_get = Scenario(
+            "gateway GET /api/v1/projects/{name}", api, 200, get_project, api_pid, auth
+        )
+        gateway_post = Scenario(
+            "gateway POST /api/v1/projects", api, 201, post_project, api_pid, auth
+        )
+        base_get = Scenario(
+            "baseline GET /projects/{name}", baseline_url, 200, get_baseline, baseline.proc.pid
+        )
 
         results: list[Result] = []
         for scenario in (gateway_get, base_get, gateway_post):
             say(f"{scenario.name}: {WARMUP:g} + {self.seconds:g} s, {self.clients} clients")
-            results.append(run(scenario, self.clients, self.seconds))
+            results.append(run(scenario, mongo.proc.pid, self.clients, self.seconds))
             stack.check()
             baseline.check()
         setup = (

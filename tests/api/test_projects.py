@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -208,5 +209,8 @@ def test_delete_cascades_to_pipelines_and_announces_it(api, db, events, unique):
     assert project_event["project_id"] == project_id and project_event["project"] == unique
     assert sorted(project_event["pipeline_ids"]) == sorted(ids)
     assert {b["pipeline_id"] for k, b in got if k == "pipeline_deleted"} == set(ids)
+    deadline = time.monotonic() + 5  # the outbox entry goes right after the publish
+    while db.outbox.count_documents({}) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert db.outbox.count_documents({}) == 0
     assert api.delete(f"/api/v1/projects/{unique}").status_code == 404
