@@ -311,7 +311,9 @@ def run(
     app_cpu, db_cpu, client_cpu = (b - a for a, b in zip(before, cpu(), strict=True))
     for t in threads:
         t.join()
-    result = Result(scenario.name, seconds, [], 0, [], app_cpu, db_cpu, client_cpu)
+    result = Result(
+        scenario.name, seconds, [], app_cpu=app_cpu, db_cpu=db_cpu, client_cpu=client_cpu
+    )
     for tally in tallies:
         result.latencies.extend(tally.latencies)
         result.errors += tally.errors

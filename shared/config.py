@@ -75,4 +75,6 @@ def with_secantus_options(url: str) -> str:
     """
     if not url or "retryWrites" in url:
         return url
-    return url + ("&" if "?" in url else ("?" if urlsplit(url).path else "/?")) + "retryWrites=false"
+    return (
+        url + ("&" if "?" in url else ("?" if urlsplit(url).path else "/?")) + "retryWrites=false"
+    )

@@ -45,7 +45,7 @@ def ping(service: str, timeout: float) -> str | None:
             reply: Any = getattr(getattr(proxy, service), rpc.PING)()
     except RpcTimeout:
         return f"no answer within {timeout:g}s"
-    except Exception as exc:  # any failure (broker down, unknown service...) is a failed check
+    except Exception as exc:  # noqa: BLE001 - any failure (broker down, unknown service) fails
         return f"{type(exc).__name__}: {exc}"
     if isinstance(reply, dict) and reply.get("status") == "ok":
         return None

@@ -9,6 +9,7 @@ restarting any that crashes. The children's pids are written to `$CYCLONE_DATA_D
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -39,10 +40,8 @@ def say(msg: str) -> None:
 
 def _die_with_parent() -> None:
     """Children get SIGTERM if the launcher dies, even by SIGKILL (Linux prctl)."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
     os.setpgrp()  # our own group: Ctrl-C reaches the launcher, which stops children in order
 
 
@@ -140,8 +139,19 @@ def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
     storage.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / "mongo.log", "ab")  # noqa: SIM115 - lives as long as the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", str(storage), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(storage),
+            "--log-level",
+            "WARNING",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent,

@@ -18,12 +18,18 @@ def main() -> None:
     host = os.environ.get("CYCLONE_HOST", "127.0.0.1")
     access_log = os.environ.get("CYCLONE_ACCESS_LOG", "-")
     args = [
-        sys.executable, "-m", "gunicorn",
-        "-k", "asgi",
-        "-w", str(settings.api_workers),
-        "-b", f"{host}:{settings.port}",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        "asgi",
+        "-w",
+        str(settings.api_workers),
+        "-b",
+        f"{host}:{settings.port}",
         "--no-control-socket",
-        "--graceful-timeout", "5",
+        "--graceful-timeout",
+        "5",
         *([] if access_log == "off" else ["--access-logfile", access_log]),
         "services.api.app:get_app()",
     ]

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kombu import Connection
+from nameko.events import get_event_exchange
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -47,7 +49,7 @@ class _ProxyPool:
     def _discard(runner: ClusterRpcProxy) -> None:
         try:
             runner.stop()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+        except Exception:
             log.debug("closing a broken RPC proxy failed", exc_info=True)
 
     def close(self) -> None:
@@ -67,6 +69,7 @@ class Bus:
         self._pools: dict[float, _ProxyPool] = {}
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="bus")
         self._dispatch = event_dispatcher(nameko_config)
+        self._declared: set[str] = set()
 
     def _pool(self, timeout: float) -> _ProxyPool:
         if timeout not in self._pools:
@@ -78,13 +81,22 @@ class Bus:
     ) -> Any:
         pool = self._pool(timeout or self._timeout)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, pool.call, service, method, args, kwargs
-        )
+        return await loop.run_in_executor(self._executor, pool.call, service, method, args, kwargs)
+
+    def _dispatch_declared(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
+        """nameko declares an event exchange only when a handler starts; a publish before
+        that would fail with 404, so the exchange is declared once per source first."""
+        if source not in self._declared:
+            with Connection(self._config["AMQP_URI"]) as conn:
+                get_event_exchange(source, self._config)(conn.default_channel).declare()
+            self._declared.add(source)
+        self._dispatch(source, event_type, payload)
 
     async def dispatch(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._dispatch, source, event_type, payload)
+        await loop.run_in_executor(
+            self._executor, self._dispatch_declared, source, event_type, payload
+        )
 
     async def ping_all(self, services: Iterable[str], timeout: float) -> dict[str, str]:
         """`ok` or the reason, per service, all asked at once and bounded by `timeout`."""

@@ -30,7 +30,7 @@ class EventPublisher:
         async with self._lock:
             try:
                 return await self._outbox.drain(self._bus.dispatch)
-            except Exception:  # noqa: BLE001 - broker down: the outbox keeps the events
+            except Exception:
                 log.warning("event publish failed; will retry", exc_info=True)
                 return 0
 

@@ -45,7 +45,8 @@ def query_int(
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ApiError(
-            400, f"query parameter {name} must be at least {minimum}{upper}, got {value}",
+            400,
+            f"query parameter {name} must be at least {minimum}{upper}, got {value}",
             "BadRequest",
         )
     return value

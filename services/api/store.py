@@ -110,6 +110,7 @@ class Outbox:
     """
 
     LEASE = timedelta(seconds=30)
+    RETRY_AFTER = timedelta(seconds=2)
 
     def __init__(self, coll: AsyncCollection) -> None:
         self._coll = coll
@@ -140,7 +141,14 @@ class Outbox:
             )
             if doc is None:
                 return sent
-            await publish(doc["source"], doc["type"], doc["payload"])
+            try:
+                await publish(doc["source"], doc["type"], doc["payload"])
+            except Exception:
+                # Give the event back soon rather than after the whole lease.
+                await self._coll.update_one(
+                    {"_id": doc["_id"]}, {"$set": {"claimedUntil": now + self.RETRY_AFTER}}
+                )
+                raise
             await self._coll.delete_one({"_id": doc["_id"]})
             sent += 1
 

@@ -1,1 +1,4 @@
-"""The cloud service. Owns clouds: launches, watches and stops workers through drivers (local, Docker, Kubernetes)."""
+"""The cloud service.
+
+Owns clouds: launches, watches and stops workers through drivers (local, Docker, Kubernetes).
+"""

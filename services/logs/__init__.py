@@ -1,1 +1,4 @@
-"""The logs service. Owns log lines: ingests worker log streams, serves stored logs, feeds live followers."""
+"""The logs service.
+
+Owns log lines: ingests worker log streams, serves stored logs, feeds live followers.
+"""

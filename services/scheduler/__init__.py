@@ -1,1 +1,4 @@
-"""The scheduler service. Owns records: lifecycle, queue and dispatch, abort, reaping, stats, cron triggers."""
+"""The scheduler service.
+
+Owns records: lifecycle, queue and dispatch, abort, reaping, stats, cron triggers.
+"""

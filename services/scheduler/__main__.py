@@ -1,10 +1,6 @@
 """`python -m services.scheduler`: run the scheduler service against CYCLONE_AMQP_URI."""
 
-import warnings
-
-warnings.filterwarnings("ignore", message="Eventlet is deprecated")
-
-import eventlet  # noqa: E402
+import eventlet
 
 eventlet.monkey_patch()
 

@@ -1,1 +1,4 @@
-"""The scm service. Owns webhook delivery ids: GitHub/GitLab/SVN adapters, webhooks, statuses, tags."""
+"""The scm service.
+
+Owns webhook delivery ids: GitHub/GitLab/SVN adapters, webhooks, statuses, tags.
+"""

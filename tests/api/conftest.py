@@ -3,6 +3,7 @@ what is stored (encryption at rest, nothing changed by bad input)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +37,10 @@ class EventTap:
         self._conn = Connection(uri)
         exchange = Exchange("api.events", type="topic", durable=True)
         self._queue = Queue(
-            f"test-tap-{id(self)}", exchange=exchange, routing_key="#", exclusive=True,
+            f"test-tap-{id(self)}",
+            exchange=exchange,
+            routing_key="#",
+            exclusive=True,
             auto_delete=True,
         )
         self._queue(self._conn.default_channel).declare()
@@ -44,16 +48,16 @@ class EventTap:
     def collect(self, count: int, timeout: float = 10) -> list[tuple[str, dict[str, Any]]]:
         got: list[tuple[str, dict[str, Any]]] = []
         with self._conn.Consumer(self._queue, accept=["json"]) as consumer:
+
             def on_message(body: dict[str, Any], message: Any) -> None:
                 got.append((message.delivery_info["routing_key"], body))
                 message.ack()
+
             consumer.register_callback(on_message)
             deadline = time.monotonic() + timeout
             while len(got) < count and time.monotonic() < deadline:
-                try:
+                with contextlib.suppress(TimeoutError):
                     self._conn.drain_events(timeout=0.5)
-                except TimeoutError:
-                    pass
         return got
 
     def close(self) -> None:

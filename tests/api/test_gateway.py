@@ -16,8 +16,12 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "cyclone-api-v1
 
 def test_auth_is_required_with_json_errors(stack):
     with httpx.Client(base_url=stack.url) as anon:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
-                        {"Authorization": stack.token}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic abc"},
+            {"Authorization": stack.token},
+        ):
             resp = anon.get("/api/v1/projects", headers=headers)
             assert resp.status_code == 401, headers
             assert resp.json()["reason"] == "Unauthorized" and resp.json()["message"]
@@ -42,8 +46,9 @@ def test_unknown_route_and_method_give_json(api):
 )
 def test_malformed_bodies_are_400(api, db, content):
     before = db.projects.count_documents({})
-    resp = api.post("/api/v1/projects", content=content,
-                    headers={"Content-Type": "application/json"})
+    resp = api.post(
+        "/api/v1/projects", content=content, headers={"Content-Type": "application/json"}
+    )
     assert resp.status_code == 400, resp.text
     assert resp.json()["reason"] == "BadRequest"
     assert db.projects.count_documents({}) == before
@@ -73,8 +78,10 @@ def test_oversized_body_is_413_and_changes_nothing(api, db, unique):
 
 def test_healthz_reports_every_part(stack):
     body = httpx.get(stack.url + "/healthz").json()
-    assert body == {"status": "ok", "checks": {"mongo": "ok", "scheduler": "ok", "scm": "ok",
-                                               "logs": "ok", "cloud": "ok"}}
+    assert body == {
+        "status": "ok",
+        "checks": {"mongo": "ok", "scheduler": "ok", "scm": "ok", "logs": "ok", "cloud": "ok"},
+    }
 
 
 def test_metrics_count_requests_by_route(api, stack):
@@ -82,7 +89,9 @@ def test_metrics_count_requests_by_route(api, stack):
     text = httpx.get(stack.url + "/metrics").text
     assert re.search(
         r'cyclone_http_requests_total\{method="GET",route="/api/v1/projects/\{project\}",'
-        r'status="404"\} \d', text)
+        r'status="404"\} \d',
+        text,
+    )
     assert "cyclone_http_request_duration_seconds_bucket" in text
 
 
@@ -114,14 +123,22 @@ def test_openapi_marks_unrouted_endpoints_planned(api, unique):
     """Each described operation answers (not 404/405 for lack of a route) unless planned."""
     api.post("/api/v1/projects", json=bodies.project(unique))
     doc = api.get("/api/v1/openapi.json").json()
-    names = {"project": unique, "pipeline": "p", "integration": "i", "recordid": "0" * 24,
-             "cloud": "c", "pipelineid": "0" * 24, "svnrepoid": "u"}
+    names = {
+        "project": unique,
+        "pipeline": "p",
+        "integration": "i",
+        "recordid": "0" * 24,
+        "cloud": "c",
+        "pipelineid": "0" * 24,
+        "svnrepoid": "u",
+    }
     for path, ops in doc["paths"].items():
         concrete = re.sub(r"\{(\w+)\}", lambda m: names[m.group(1)], path)
         for method, op in ops.items():
             resp = api.request(method.upper(), concrete, content=b"{}")
             routed = resp.status_code != 405 and not (
-                resp.status_code == 404 and "no such endpoint" in resp.text)
+                resp.status_code == 404 and "no such endpoint" in resp.text
+            )
             if op.get("x-cyclone-status") == "planned":
                 assert not routed, (method, path)
             else:
@@ -135,5 +152,12 @@ def test_config_templates(api):
     assert names == {"Maven", "Gradle", "Go", "Python", "NodeJS", "PHP"}
     for t in body["items"]:
         assert t["builderImage"] and t["customizedDockerfile"].startswith("FROM ")
-        assert set(t) == {"name", "type", "builderImage", "testCommands", "packageCommands",
-                          "packageOutputs", "customizedDockerfile"}
+        assert set(t) == {
+            "name",
+            "type",
+            "builderImage",
+            "testCommands",
+            "packageCommands",
+            "packageOutputs",
+            "customizedDockerfile",
+        }

@@ -23,8 +23,10 @@ def test_crud_with_masked_token(api, db, box, unique):
     resp = api.put(f"/api/v1/integrations/{unique}", json=body)
     assert resp.status_code == 200, resp.text
     assert resp.json()["sonarqube"]["address"] == "https://sonar.example.com"
-    assert db.integrations.find_one({"name": unique})["sonarqube"]["token"] == raw["sonarqube"][
-        "token"]
+    assert (
+        db.integrations.find_one({"name": unique})["sonarqube"]["token"]
+        == raw["sonarqube"]["token"]
+    )
     assert api.delete(f"/api/v1/integrations/{unique}").status_code == 204
     assert api.get(f"/api/v1/integrations/{unique}").status_code == 404
     assert api.delete(f"/api/v1/integrations/{unique}").status_code == 404

@@ -22,15 +22,20 @@ def url(project, pipeline=""):
 def test_create_stores_main_repo_from_code_sources(api, project):
     body = bodies.pipeline("build")
     body["build"]["stages"]["codeCheckout"]["codeSources"].append(
-        {"type": "GITLAB", "main": False, "gitLab": {"url": "https://gitlab.com/a/dep"},
-         "folder": "deps/dep"}
+        {
+            "type": "GITLAB",
+            "main": False,
+            "gitLab": {"url": "https://gitlab.com/a/dep"},
+            "folder": "deps/dep",
+        }
     )
     resp = api.post(url(project), json=body, headers={"X-User": "bob"})
     assert resp.status_code == 201, resp.text
     got = resp.json()
     checkout = got["build"]["stages"]["codeCheckout"]
     assert checkout["mainRepo"] == {
-        "type": "Github", "github": {"url": "https://github.com/caicloud/toy", "ref": "master"}
+        "type": "Github",
+        "github": {"url": "https://github.com/caicloud/toy", "ref": "master"},
     }
     assert checkout["depRepos"] == [
         {"type": "Gitlab", "gitlab": {"url": "https://gitlab.com/a/dep"}, "folder": "deps/dep"}
@@ -44,23 +49,31 @@ def test_create_stores_main_repo_from_code_sources(api, project):
 def test_main_repo_shape_and_legacy_keys(api, project):
     body = bodies.pipeline("legacy")
     stages = body["build"]["stages"]
-    stages["codeCheckout"] = {"mainRepo": {"type": "svn",
-                                           "svn": {"url": "svn://127.0.0.1/repo", "username": "u",
-                                                   "password": "svn-secret"}}}
-    stages["imageRelease"] = {"releasePolicy": [{"imageName": "toy",
-                                                 "type": "IntegrationTestSuccess"}]}
-    stages["integrationTest"] = {"Config": {"imageName": "toy", "command": ["./it.sh"],
-                                            "envVars": [{"name": "TOKEN", "value": "it-secret",
-                                                         "secret": True}]},
-                                 "services": [{"name": "db", "image": "mongo",
-                                               "command": ["mongod"]}]}
+    stages["codeCheckout"] = {
+        "mainRepo": {
+            "type": "svn",
+            "svn": {"url": "svn://127.0.0.1/repo", "username": "u", "password": "svn-secret"},
+        }
+    }
+    stages["imageRelease"] = {
+        "releasePolicy": [{"imageName": "toy", "type": "IntegrationTestSuccess"}]
+    }
+    stages["integrationTest"] = {
+        "Config": {
+            "imageName": "toy",
+            "command": ["./it.sh"],
+            "envVars": [{"name": "TOKEN", "value": "it-secret", "secret": True}],
+        },
+        "services": [{"name": "db", "image": "mongo", "command": ["mongod"]}],
+    }
     resp = api.post(url(project), json=body)
     assert resp.status_code == 201, resp.text
     got = resp.json()["build"]["stages"]
     assert got["codeCheckout"]["mainRepo"]["type"] == "SVN"
     assert got["codeCheckout"]["mainRepo"]["svn"]["password"] == "******"
-    assert got["imageRelease"] == {"releasePolicies": [{"imageName": "toy",
-                                                        "type": "IntegrationTestSuccess"}]}
+    assert got["imageRelease"] == {
+        "releasePolicies": [{"imageName": "toy", "type": "IntegrationTestSuccess"}]
+    }
     assert got["integrationTest"]["config"]["envVars"][0]["value"] == "******"
     assert "svn-secret" not in resp.text and "it-secret" not in resp.text
 
@@ -91,30 +104,44 @@ BAD_PIPELINES = {
     "unknown stage": lambda b: _stages(b).update(deploy={"command": ["x"]}),
     "no checkout": lambda b: _stages(b).pop("codeCheckout"),
     "two main sources": lambda b: _stages(b)["codeCheckout"]["codeSources"].append(
-        copy.deepcopy(_stages(b)["codeCheckout"]["codeSources"][0])),
+        copy.deepcopy(_stages(b)["codeCheckout"]["codeSources"][0])
+    ),
     "no main source": lambda b: _stages(b)["codeCheckout"]["codeSources"][0].update(main=False),
     "source type without block": lambda b: _stages(b)["codeCheckout"]["codeSources"][0].update(
-        type="gitlab"),
+        type="gitlab"
+    ),
     "unknown source type": lambda b: _stages(b)["codeCheckout"]["codeSources"][0].update(
-        type="bitbucket"),
+        type="bitbucket"
+    ),
     "source without url": lambda b: _stages(b)["codeCheckout"]["codeSources"][0]["gitHub"].pop(
-        "url"),
+        "url"
+    ),
     "bad release policy": lambda b: _stages(b)["imageRelease"]["releasePolicies"][0].update(
-        type="Sometimes"),
+        type="Sometimes"
+    ),
     "bad trigger stage": lambda b: b["autoTrigger"]["scmTrigger"]["push"].update(
-        stages=["compile"]),
+        stages=["compile"]
+    ),
     "bad cron": lambda b: b["autoTrigger"]["cronTrigger"]["crons"][0].update(
-        expression="every day"),
+        expression="every day"
+    ),
     "six-field cron": lambda b: b["autoTrigger"]["cronTrigger"]["crons"][0].update(
-        expression="0 0 2 * * *"),
+        expression="0 0 2 * * *"
+    ),
     "bad env name": lambda b: b["build"]["builderImage"]["envVars"].append(
-        {"name": "1BAD", "value": "x"}),
+        {"name": "1BAD", "value": "x"}
+    ),
     "command not strings": lambda b: _stages(b)["package"].update(command="make"),
     "image build without image": lambda b: _stages(b)["imageBuild"]["buildInfos"][0].pop(
-        "imageName"),
+        "imageName"
+    ),
     "empty build infos": lambda b: _stages(b)["imageBuild"].update(buildInfos=[]),
-    "service without image": lambda b: _stages(b).update(integrationTest={
-        "config": {"imageName": "toy", "command": ["t"]}, "services": [{"name": "db"}]}),
+    "service without image": lambda b: _stages(b).update(
+        integrationTest={
+            "config": {"imageName": "toy", "command": ["t"]},
+            "services": [{"name": "db"}],
+        }
+    ),
     "bad notification policy": lambda b: b["notification"].update(policy="Sometimes"),
     "bad receiver type": lambda b: b["notification"]["receivers"][0].update(type="pager"),
     "annotation not a string": lambda b: b.update(annotations={"a": 1}),
@@ -138,15 +165,22 @@ def test_invalid_pipeline_is_400_and_changes_nothing(api, db, project, mutate):
 def test_list_with_paging_and_recent_counts(api, project):
     for i in range(3):
         api.post(url(project), json=bodies.pipeline(f"p{i}"))
-    page = api.get(url(project), params={"limit": 2, "recentCount": 3,
-                                         "recentSuccessCount": 1, "recentFailedCount": 0}).json()
+    page = api.get(
+        url(project),
+        params={"limit": 2, "recentCount": 3, "recentSuccessCount": 1, "recentFailedCount": 0},
+    ).json()
     assert page["metadata"]["total"] == 3
     assert [p["name"] for p in page["items"]] == ["p2", "p1"]
     for item in page["items"]:
         assert item["recentRecords"] == [] and item["recentSuccessRecords"] == []
         assert item["recentFailedRecords"] == []
-    for bad in ({"recentCount": "x"}, {"recentFailedCount": -1}, {"recentSuccessCount": 101},
-                {"start": -2}, {"limit": 5000}):
+    for bad in (
+        {"recentCount": "x"},
+        {"recentFailedCount": -1},
+        {"recentSuccessCount": 101},
+        {"start": -2},
+        {"limit": 5000},
+    ):
         resp = api.get(url(project), params=bad)
         assert resp.status_code == 400, bad
     one = api.get(url(project, "p0"), params={"recentCount": 2}).json()
@@ -156,7 +190,8 @@ def test_list_with_paging_and_recent_counts(api, project):
 def test_put_replaces_keeps_identity_and_secrets(api, db, project):
     body = bodies.pipeline("p")
     body["build"]["builderImage"]["envVars"].append(
-        {"name": "API_KEY", "value": "env-secret", "secret": True})
+        {"name": "API_KEY", "value": "env-secret", "secret": True}
+    )
     created = api.post(url(project), json=body).json()
     stored = db.pipelines.find_one({"_id": __import__("bson").ObjectId(created["id"])})
     echoed = api.get(url(project, "p")).json()
@@ -186,6 +221,15 @@ def test_delete_announces_pipeline_deleted(api, db, events, project):
     assert api.delete(url(project, "gone")).status_code == 204
     assert api.get(url(project, "gone")).status_code == 404
     got = events.collect(1)
-    assert got == [("pipeline_deleted", {"project_id": created["projectID"], "project": project,
-                                         "pipeline_id": created["id"], "pipeline": "gone"})]
+    assert got == [
+        (
+            "pipeline_deleted",
+            {
+                "project_id": created["projectID"],
+                "project": project,
+                "pipeline_id": created["id"],
+                "pipeline": "gone",
+            },
+        )
+    ]
     assert api.delete(url(project, "gone")).status_code == 404

@@ -64,8 +64,10 @@ BAD_PROJECTS = {
     "unknown scm type": lambda b: b["scm"].update(type="Bitbucket"),
     "scm without server": lambda b: b["scm"].pop("server"),
     "no credentials": lambda b: b["scm"].pop("token"),
-    "password without username": lambda b: (b["scm"].pop("username"),
-                                            b["scm"].update(password="p")),
+    "password without username": lambda b: (
+        b["scm"].pop("username"),
+        b["scm"].update(password="p"),
+    ),
     "bad name": lambda b: b.update(name="Bad_Name!"),
     "name with double dash": lambda b: b.update(name="a--b"),
     "name too long": lambda b: b.update(name="a" * 64),
@@ -96,11 +98,14 @@ def test_invalid_project_is_400_and_changes_nothing(api, db, unique, mutate):
 
 
 def test_quota_accepts_original_keys(api, unique):
-    body = bodies.project(unique, worker={
-        "location": {"cloudName": "local", "namespace": "ci"},
-        "quota": {"limitsCPU": "2", "requests.memory": "512Mi"},
-        "dependencyCaches": {"Maven": {"name": "m2"}},
-    })
+    body = bodies.project(
+        unique,
+        worker={
+            "location": {"cloudName": "local", "namespace": "ci"},
+            "quota": {"limitsCPU": "2", "requests.memory": "512Mi"},
+            "dependencyCaches": {"Maven": {"name": "m2"}},
+        },
+    )
     got = create(api, body).json()
     assert got["worker"]["quota"] == {"limits.cpu": "2", "requests.memory": "512Mi"}
 
@@ -127,8 +132,14 @@ def test_list_pages_newest_first(api, unique):
 
 @pytest.mark.parametrize(
     "params",
-    [{"start": -1}, {"limit": -5}, {"limit": 1001}, {"limit": 10**12}, {"start": "x"},
-     {"limit": "1.5"}],
+    [
+        {"start": -1},
+        {"limit": -5},
+        {"limit": 1001},
+        {"limit": 10**12},
+        {"start": "x"},
+        {"limit": "1.5"},
+    ],
 )
 def test_bad_paging_is_400(api, params):
     resp = api.get("/api/v1/projects", params=params)
@@ -212,5 +223,5 @@ def test_delete_cascades_to_pipelines_and_announces_it(api, db, events, unique):
     deadline = time.monotonic() + 5  # the outbox entry goes right after the publish
     while db.outbox.count_documents({}) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert db.outbox.count_documents({}) == 0
+    assert db.outbox.count_documents({}) == 0, list(db.outbox.find())
     assert api.delete(f"/api/v1/projects/{unique}").status_code == 404

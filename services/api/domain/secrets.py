@@ -75,9 +75,13 @@ def _old_value(old: dict[str, Any] | None, new: dict[str, Any], path: Path) -> A
         var = _get(new, path[:-1])
         old_env = _get(old, path[:-2])
         for old_var in old_env if isinstance(old_env, list) else []:
-            if isinstance(old_var, dict) and isinstance(var, dict):
-                if old_var.get("name") == var.get("name") and old_var.get("secret"):
-                    return old_var.get("value")
+            if (
+                isinstance(old_var, dict)
+                and isinstance(var, dict)
+                and old_var.get("name") == var.get("name")
+                and old_var.get("secret")
+            ):
+                return old_var.get("value")
         return None
     return _get(old, path)
 

@@ -179,8 +179,10 @@ def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for i, cron in enumerate(crons if isinstance(crons, list) else []):
         expr = cron.get("expression") if isinstance(cron, dict) else None
-        if isinstance(expr, str) and expr and (
-            len(expr.split()) != 5 or not croniter.is_valid(expr)
+        if (
+            isinstance(expr, str)
+            and expr
+            and (len(expr.split()) != 5 or not croniter.is_valid(expr))
         ):
             out.append(
                 (

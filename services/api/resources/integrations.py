@@ -29,9 +29,7 @@ class Integrations:
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         body = await read_json(req)
-        doc = await catalog.create(
-            self._store.integrations, None, INTEGRATION, body, self._box, ""
-        )
+        doc = await catalog.create(self._store.integrations, None, INTEGRATION, body, self._box, "")
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/integrations/{doc['name']}"
         resp.media = views.integration(doc)
