@@ -14,7 +14,8 @@ httpx.Client each) for a 2 s warm-up plus `--seconds`: the gateway's GET of one 
 gateway's POST of new projects, and the baseline's GET of the same project. It prints requests/s,
 p50/p90/p99 latency and errors per scenario and the targets with PASS/FAIL.
 
-Exit status: 0 once the report is printed, whatever it says; 2 when the setup failed.
+Exit status: 0 once the report is printed, whatever it says; 2 when the setup failed, 130 when
+interrupted (Ctrl-C or SIGTERM; the children are stopped either way).
 """
 
 from __future__ import annotations
@@ -451,12 +452,15 @@ class Bench:
         say(f"stack healthy on {api}")
 
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        created = httpx.post(
-            f"{api}/api/v1/projects",
-            json={"name": PROJECT, "scm": SCM},
-            headers=auth,
-            timeout=REQUEST_TIMEOUT,
-        )
+        try:
+            created = httpx.post(
+                f"{api}/api/v1/projects",
+                json={"name": PROJECT, "scm": SCM},
+                headers=auth,
+                timeout=REQUEST_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            raise SetupError(f"creating {PROJECT}: {type(exc).__name__}: {exc}") from exc
         if created.status_code != 201:
             raise SetupError(f"creating {PROJECT}: HTTP {created.status_code} {created.text}")
 
@@ -512,18 +516,20 @@ class Bench:
             "baseline GET /projects/{name}", baseline_url, 200, get_baseline, baseline.proc.pid
         )
 
-        results: list[Result] = []
+        results: dict[str, Result] = {}
         for scenario in (gateway_get, base_get, gateway_post):
             say(f"{scenario.name}: {WARMUP:g} + {self.seconds:g} s, {self.clients} clients")
-            results.append(run(scenario, mongo.proc.pid, self.clients, self.seconds))
+            results[scenario.name] = run(scenario, mongo.proc.pid, self.clients, self.seconds)
             stack.check()
             baseline.check()
         setup = (
-            f"{self.clients} clients (threads, keep-alive), {WARMUP:g} s warm-up + "
-            f"{self.seconds:g} s per scenario; {self.workers} gunicorn ASGI workers each; "
-            f"{os.cpu_count()} CPUs shared by servers and clients"
+            f"clients: {self.clients} (threads, keep-alive); {WARMUP:g} s warm-up + "
+            f"{self.seconds:g} s per scenario; gunicorn ASGI workers: {self.workers} each; "
+            f"CPUs: {os.cpu_count()}, shared by servers and clients"
         )
-        return report(results, results[0], results[1], setup)
+        return report(
+            list(results.values()), results[gateway_get.name], results[base_get.name], setup
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,7 +539,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.clients < 1:
         parser.error("--seconds must be > 0 and --clients >= 1")
-    workers = int(os.environ.get("CYCLONE_API_WORKERS") or 2)
+    try:
+        workers = int(os.environ.get("CYCLONE_API_WORKERS") or 2)
+    except ValueError:
+        parser.error("CYCLONE_API_WORKERS must be an integer")
 
     def interrupted(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -542,12 +551,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cyclone-bench-"))
     bench = Bench(args.clients, args.seconds, workers, work)
     text: str | None = None
+    failure = 2
     try:
         text = bench.run()
     except SetupError as exc:
         say(f"setup failed: {exc}")
     except KeyboardInterrupt:
         say("interrupted")
+        failure = 130
     finally:
         say("stopping")
         left = bench.stop_all()
@@ -558,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"logs kept in {work}")
     if text is None:
-        return 2
+        return failure
     print(text, flush=True)
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from kombu import Connection
 from nameko.events import get_event_exchange
+from nameko.exceptions import RpcTimeout
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -107,7 +108,7 @@ class Bus:
                 reply = await asyncio.wait_for(
                     self.call(name, rpc.PING, timeout=timeout), timeout + 0.5
                 )
-            except TimeoutError:
+            except (TimeoutError, RpcTimeout):
                 return f"no answer within {timeout:g}s"
             except Exception as exc:  # noqa: BLE001 - any failure is a failed check
                 return f"{type(exc).__name__}: {exc}"

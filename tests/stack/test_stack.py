@@ -1,0 +1,166 @@
+"""The run contract: stacks side by side, generated secrets, Ctrl-C stops everything, /healthz
+turns 503 when a part stops answering."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from shared.contracts import services
+from tests.api import bodies
+from tests.support import BROKER, ROOT, StackProcess, pid_alive
+
+
+def wait_for(predicate, seconds: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@pytest.mark.timeout(240)
+def test_two_stacks_side_by_side_and_sigint_stops_all(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "CYCLONE_API_TOKEN"}
+    a = StackProcess(tmp_path / "a")
+    b = StackProcess(tmp_path / "b")
+    b.env = {**env, **{k: v for k, v in b.env.items() if k != "CYCLONE_API_TOKEN"}}
+    try:
+        a.start()
+        b.start()
+        # b generated its token into its data dir and printed it.
+        b.token = (b.data_dir / "api-token").read_text().strip()
+        assert len(b.token) >= 32 and b.token in b.log_path.read_text()
+        assert (b.data_dir / "secret-key").stat().st_mode & 0o077 == 0
+        with a.client() as ca, b.client() as cb:
+            assert ca.post("/api/v1/projects", json=bodies.project("only-in-a")).status_code == 201
+            assert cb.get("/api/v1/projects/only-in-a").status_code == 404
+            assert httpx.get(a.url + "/healthz").status_code == 200
+            assert httpx.get(b.url + "/healthz").status_code == 200
+            assert cb.get("/api/v1/projects").status_code == 200
+            assert (
+                httpx.get(
+                    b.url + "/api/v1/projects", headers={"Authorization": f"Bearer {a.token}"}
+                ).status_code
+                == 401
+            )
+        pids = a.pids()
+        assert set(pids) == {*services.RESIDENT, services.API, "mongo"}
+        assert a.stop() == 0
+        assert wait_for(lambda: not any(pid_alive(p) for p in pids.values()), 20), pids
+        assert httpx.get(b.url + "/healthz").status_code == 200  # b is untouched
+    finally:
+        a.stop()
+        b.stop()
+    # A restart on the same data dir reuses the generated token and keeps the data.
+    again = StackProcess(tmp_path / "b")
+    again.env.pop("CYCLONE_API_TOKEN")
+    try:
+        again.start()
+        assert (again.data_dir / "api-token").read_text().strip() == b.token
+        with again.client(b.token) as c:
+            assert c.get("/api/v1/projects").status_code == 200
+    finally:
+        again.stop()
+
+
+@pytest.mark.timeout(180)
+def test_healthz_503_names_the_part_that_stops_answering(stack: StackProcess):
+    pid = stack.pids()["scheduler"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        resp = httpx.get(stack.url + "/healthz", timeout=10)
+        assert time.monotonic() - started < 4
+        assert resp.status_code == 503
+        body = resp.json()
+        assert body["status"] == "unavailable" and body["failing"] == ["scheduler"]
+        assert body["checks"]["scheduler"].startswith("no answer within 2s")
+        assert body["checks"]["mongo"] == "ok"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert wait_for(lambda: httpx.get(stack.url + "/healthz").status_code == 200, 30)
+
+
+@pytest.mark.timeout(180)
+def test_a_crashed_service_is_restarted_by_the_launcher(stack: StackProcess):
+    old = stack.pids()["logs"]
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: stack.pids()["logs"] != old, 10)
+    assert wait_for(lambda: httpx.get(stack.url + "/healthz").status_code == 200, 30)
+
+
+@pytest.mark.timeout(120)
+def test_each_service_runs_on_its_own(tmp_path: Path):
+    """`python -m services.<name>` alone, against a vhost of its own, answers ping."""
+    vhost = f"cyclone-solo-{os.getpid()}"
+    uri = f"{BROKER}/{vhost}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=False)
+    subprocess.run(
+        ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        capture_output=True,
+        check=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_AMQP_URI": uri}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for name in services.RESIDENT
+    }
+    try:
+        with ClusterRpcProxy({"AMQP_URI": uri, "serializer": "json"}, timeout=5) as rpc:
+            for name, proc in procs.items():
+                reply = None
+                for _ in range(50):
+                    try:
+                        reply = getattr(rpc, name).ping()
+                        break
+                    except Exception:  # noqa: BLE001 - not up yet
+                        time.sleep(0.2)
+                assert reply == {"service": name, "status": "ok", "pid": proc.pid}
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for name, proc in procs.items():
+            assert proc.wait(20) == 0, (name, proc.stderr.read().decode()[-2000:])
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, check=False)
+
+
+def test_worker_check_reaches_the_broker():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ok = subprocess.run(
+        [sys.executable, "-m", "services.worker", "--check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert ok.returncode == 0 and "broker ok" in ok.stdout
+    env["CYCLONE_AMQP_URI"] = "amqp://guest:guest@127.0.0.1:1/"
+    bad = subprocess.run(
+        [sys.executable, "-m", "services.worker", "--check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 1 and "broker unreachable" in bad.stderr
