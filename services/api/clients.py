@@ -14,13 +14,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kombu import Connection
-from nameko.events import get_event_exchange
 from nameko.exceptions import RpcTimeout
-from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.contracts import rpc
+from shared.publish import EventDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +67,7 @@ class Bus:
         self._timeout = timeout
         self._pools: dict[float, _ProxyPool] = {}
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="bus")
-        self._dispatch = event_dispatcher(nameko_config)
-        self._declared: set[str] = set()
+        self._dispatch = EventDispatcher(nameko_config)
 
     def _pool(self, timeout: float) -> _ProxyPool:
         if timeout not in self._pools:
@@ -84,20 +81,9 @@ class Bus:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, pool.call, service, method, args, kwargs)
 
-    def _dispatch_declared(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
-        """nameko declares an event exchange only when a handler starts; a publish before
-        that would fail with 404, so the exchange is declared once per source first."""
-        if source not in self._declared:
-            with Connection(self._config["AMQP_URI"]) as conn:
-                get_event_exchange(source, self._config)(conn.default_channel).declare()
-            self._declared.add(source)
-        self._dispatch(source, event_type, payload)
-
     async def dispatch(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            self._executor, self._dispatch_declared, source, event_type, payload
-        )
+        await loop.run_in_executor(self._executor, self._dispatch, source, event_type, payload)
 
     async def ping_all(self, services: Iterable[str], timeout: float) -> dict[str, str]:
         """`ok` or the reason, per service, all asked at once and bounded by `timeout`."""

@@ -1,12 +1,16 @@
 """Events on the bus: (source service, event type) pairs and their payloads.
 
 A handler subscribes with `@event_handler(*PROJECT_DELETED)`; a dispatcher publishes with
-`dispatch(*PROJECT_DELETED, payload)`. Event types are nouns in the past tense.
+`dispatch(*PROJECT_DELETED, payload)` (shared/publish.py for processes outside nameko).
+Event types are nouns in the past tense. Handlers must be idempotent and must not rely on
+the order of events from different sources: delivery is at least once.
 """
 
-from typing import Final, TypedDict
+from typing import Any, Final, NotRequired, TypedDict
 
 from shared.contracts import services
+
+# --- from the gateway -----------------------------------------------------------------------
 
 PROJECT_DELETED: Final = (services.API, "project_deleted")
 PIPELINE_DELETED: Final = (services.API, "pipeline_deleted")
@@ -23,3 +27,75 @@ class PipelineDeleted(TypedDict):
     project: str
     pipeline_id: str
     pipeline: str
+
+
+# --- from a worker (one process per record) -------------------------------------------------
+
+STAGE_STARTED: Final = (services.WORKER, "stage_started")
+STAGE_FINISHED: Final = (services.WORKER, "stage_finished")
+RUN_FINISHED: Final = (services.WORKER, "run_finished")
+HEARTBEAT: Final = (services.WORKER, "heartbeat")
+HEARTBEAT_INTERVAL: Final = 5.0  # seconds between heartbeats
+HEARTBEAT_TIMEOUT: Final = 30.0  # a Running record silent this long has lost its worker
+
+
+class StageStarted(TypedDict):
+    record_id: str
+    stage: str
+    time: str
+
+
+class StageFinished(TypedDict):
+    record_id: str
+    stage: str
+    status: str  # Success | Failed | Aborted
+    time: str
+    error: NotRequired[str]
+    # codeCheckout: {"commits": {"mainRepo": {"ID", "Author", "Date", "Message"}}}
+    # unitTest/package: {"outputs": [paths collected]}
+    details: NotRequired[dict[str, Any]]
+    # the record name chosen by the worker when the request gave none (after checkout)
+    record_name: NotRequired[str]
+
+
+class RunFinished(TypedDict):
+    record_id: str
+    status: str  # Success | Failed | Aborted
+    time: str
+    error: NotRequired[str]
+    log_lines: int  # how many log lines the worker published in all
+
+
+class Heartbeat(TypedDict):
+    record_id: str
+    time: str
+
+
+# --- from the cloud service -----------------------------------------------------------------
+
+WORKER_EXITED: Final = (services.CLOUD, "worker_exited")
+
+
+class WorkerExited(TypedDict):
+    record_id: str
+    exit_code: int | None  # None when unknown (e.g. found gone after a restart)
+    reason: str  # e.g. "exited with code 1", "killed by signal 9"
+    time: str
+
+
+# --- from the scheduler ---------------------------------------------------------------------
+
+RECORD_FINISHED: Final = (services.SCHEDULER, "record_finished")
+RECORDS_DELETED: Final = (services.SCHEDULER, "records_deleted")
+
+
+class RecordFinished(TypedDict):
+    record_id: str
+    pipeline_id: str
+    project_id: str
+    status: str
+    time: str
+
+
+class RecordsDeleted(TypedDict):
+    record_ids: list[str]

@@ -1,6 +1,12 @@
-"""RPC methods each resident service answers, and the shape of their answers."""
+"""RPC methods each resident service answers, and the shapes they take and return.
 
-from typing import Final, Protocol, TypedDict
+Every payload is plain JSON (nameko's json serializer): ids are 24-hex strings, times are
+RFC 3339 strings (shared/timefmt.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Protocol, TypedDict
 
 PING: Final = "ping"
 
@@ -15,3 +21,124 @@ class Pingable(Protocol):
     """Every resident service answers `ping`; /healthz and readiness probes call it."""
 
     def ping(self) -> PingReply: ...
+
+
+# --- scheduler ------------------------------------------------------------------------------
+
+CREATE_RECORD: Final = "create_record"
+GET_RECORD: Final = "get_record"
+LIST_RECORDS: Final = "list_records"
+DELETE_RECORD: Final = "delete_record"
+ABORT_RECORD: Final = "abort_record"
+RECENT_RECORDS: Final = "recent_records"
+STATS: Final = "stats"
+GET_JOB: Final = "get_job"
+
+
+class PerformParams(TypedDict, total=False):
+    ref: str
+    name: str
+    description: str
+    createScmTag: bool
+    cacheDependency: bool
+    stages: list[str]
+
+
+class RecordRequest(TypedDict):
+    """What the gateway sends to start a run: snapshots of the catalog as it is now.
+
+    `project` and `pipeline` are the stored documents (secrets still encrypted, `_id` as
+    `id`); the run uses them as they were when it was triggered.
+    """
+
+    project: dict[str, Any]
+    pipeline: dict[str, Any]
+    params: PerformParams
+    trigger: str  # "user" | "scmTrigger" | "cronTrigger"
+    owner: str
+
+
+class Page(TypedDict):
+    total: int
+    items: list[dict[str, Any]]
+
+
+class Job(TypedDict):
+    """What a worker needs to run a record (scheduler.get_job), secrets decrypted."""
+
+    record_id: str
+    record_name: str
+    project: dict[str, Any]
+    pipeline: dict[str, Any]
+    params: PerformParams
+    stages: list[str]  # in execution order
+
+
+class SchedulerRpc(Protocol):
+    def create_record(self, request: RecordRequest) -> dict[str, Any]: ...
+    def get_record(self, record_id: str) -> dict[str, Any]: ...
+    def list_records(self, pipeline_id: str, start: int, limit: int) -> Page: ...
+    def delete_record(self, record_id: str) -> None: ...
+    def abort_record(self, record_id: str) -> dict[str, Any]: ...
+    def recent_records(
+        self, pipeline_ids: list[str], counts: dict[str, int]
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
+    def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]: ...
+    def get_job(self, record_id: str) -> Job: ...
+
+
+# --- cloud ----------------------------------------------------------------------------------
+
+START_WORKER: Final = "start_worker"
+STOP_WORKER: Final = "stop_worker"
+LIST_WORKERS: Final = "list_workers"
+
+
+class Placement(TypedDict, total=False):
+    """Where a record runs: the project's `worker` section (cloud name, namespace, quota)."""
+
+    cloudName: str
+    namespace: str
+    quota: dict[str, str]
+
+
+class WorkerInfo(TypedDict):
+    """The spec's WorkerInstance, plus where it runs."""
+
+    name: str
+    status: str
+    creationTime: str
+    lastUpdateTime: str
+    projectName: str
+    pipelineName: str
+    recordID: str
+    cloud: str
+
+
+class CloudRpc(Protocol):
+    def start_worker(
+        self, record_id: str, project: str, pipeline: str, placement: Placement
+    ) -> WorkerInfo: ...
+    def stop_worker(self, record_id: str) -> bool: ...
+    def list_workers(self, cloud: str | None = None) -> list[WorkerInfo]: ...
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+READ_LOG: Final = "read_log"
+LOG_STAGES: Final = "log_stages"
+
+
+class LogChunk(TypedDict):
+    """Up to `limit` lines after line number `after` (1-based line numbers)."""
+
+    lines: list[str]
+    next: int  # pass as `after` to continue
+    complete: bool  # the worker's end-of-log marker is stored and every line was read
+
+
+class LogsRpc(Protocol):
+    def read_log(
+        self, record_id: str, stage: str | None, task: str | None, after: int, limit: int
+    ) -> LogChunk: ...
+    def log_stages(self, record_id: str) -> list[str]: ...

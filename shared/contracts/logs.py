@@ -1,0 +1,51 @@
+"""The log-line stream from workers to the logs service (kombu, not nameko events).
+
+One nameko event per line would cost a message and a handler call each; workers batch lines
+instead. Messages are persistent on a durable queue, so lines the logs service has not stored
+wait in the broker (a restart of the logs service loses nothing).
+"""
+
+from typing import Final, NotRequired, TypedDict
+
+EXCHANGE: Final = "cyclone.logs"  # direct, durable
+QUEUE: Final = "cyclone.logs.ingest"  # durable; the logs service consumes it
+ROUTING_KEY: Final = "lines"
+
+# Stage descriptions in the log's framing lines: "Stage: <Desc> status: start".
+STAGE_DESC: Final = {
+    "codeCheckout": "Code checkout",
+    "unitTest": "Unit test",
+    "codeScan": "Code scan",
+    "package": "Package",
+    "imageBuild": "Build image",
+    "integrationTest": "Integration test",
+    "imageRelease": "Push image",
+}
+
+
+class LogBatch(TypedDict):
+    """Consecutive lines of one record and one stage (and task).
+
+    `seq` is the line number of the first line, counted from 1 over the whole record by the
+    worker, so the logs service can order, deduplicate and detect gaps whatever the delivery
+    order. The worker's last message has `eof: true`, no lines, and `seq` = total lines + 1.
+    """
+
+    record_id: str
+    seq: int
+    stage: str
+    task: NotRequired[str]
+    lines: list[str]
+    eof: NotRequired[bool]
+
+
+def start_line(stage: str) -> str:
+    return f"Stage: {STAGE_DESC[stage]} status: start"
+
+
+def finish_line(stage: str) -> str:
+    return f"Stage: {STAGE_DESC[stage]} status: finish"
+
+
+def fail_line(stage: str, why: str) -> str:
+    return f"Stage: {STAGE_DESC[stage]} status: fail with error: {why}"
