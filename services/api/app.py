@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 from services.api import errors, middleware, openapi
 from services.api.clients import Bus
 from services.api.events import EventPublisher
-from services.api.resources import integrations, meta, pipelines, projects, templates
+from services.api.resources import integrations, meta, pipelines, projects, records, templates
 from services.api.routes import Resources, add_routes
 from services.api.store import CatalogStore
 from shared import config
@@ -95,8 +95,13 @@ def create_app(settings: config.Settings) -> falcon.asgi.App:
         Resources(
             projects=projects.Projects(store, box),
             project=projects.Project(store, box, publisher),
-            pipelines=pipelines.Pipelines(store, box),
-            pipeline=pipelines.Pipeline(store, box, publisher),
+            pipelines=pipelines.Pipelines(store, box, bus),
+            pipeline=pipelines.Pipeline(store, box, publisher, bus),
+            records=records.Records(store, bus),
+            record=records.Record(store, bus),
+            record_status=records.RecordStatus(store, bus),
+            record_logs=records.RecordLogs(store, bus),
+            stats=records.Stats(store, bus),
             integrations=integrations.Integrations(store, box),
             integration=integrations.Integration(store, box),
             templates=templates.ConfigTemplates(templates.load_templates()),

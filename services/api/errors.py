@@ -8,8 +8,10 @@ from typing import Any
 
 import falcon
 import falcon.asgi
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from services.api.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from shared.contracts import errors as wire
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,31 @@ async def handle_domain(
     raise ApiError(STATUS_OF.get(type(ex), 400), ex.message, ex.reason, ex.details)
 
 
+WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
+    wire.NotFound: (404, "NotFound"),
+    wire.Conflict: (409, "Conflict"),
+    wire.InvalidRequest: (400, "ValidationFailed"),
+}
+
+
+async def handle_wire(
+    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+) -> None:
+    status, reason = WIRE_STATUS[type(ex)]
+    raise ApiError(status, str(ex), reason)
+
+
+async def handle_bus_failure(
+    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+) -> None:
+    """A service that is down or failing: 503, and the request can be retried."""
+    log.warning("service call failed on %s %s: %r", req.method, req.path, ex)
+    what = "did not answer in time" if isinstance(ex, RpcTimeout) else "is unavailable"
+    if isinstance(ex, RemoteError):
+        what = f"failed: {ex.exc_type}"
+    raise ApiError(503, f"a backing service {what}; retry later", "ServiceUnavailable")
+
+
 async def handle_route_not_found(
     req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
 ) -> None:
@@ -86,3 +113,5 @@ def install(app: falcon.asgi.App) -> None:
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(DomainError, handle_domain)
     app.add_error_handler(falcon.HTTPRouteNotFound, handle_route_not_found)
+    app.add_error_handler(tuple(WIRE_STATUS), handle_wire)
+    app.add_error_handler((RpcTimeout, UnknownService, RemoteError), handle_bus_failure)

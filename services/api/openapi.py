@@ -77,19 +77,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("put", PL, "Replace a pipeline", "pipelines", "PipelineInput", "Pipeline"),
     Endpoint("delete", PL, "Delete a pipeline", "pipelines", status=204),
-    Endpoint(
-        "get", PL + "/records", "List records", "records", planned=True, query=("start", "limit")
-    ),
-    Endpoint("post", PL + "/records", "Run a pipeline", "records", status=201, planned=True),
-    Endpoint("get", R, "Get a record", "records", planned=True),
-    Endpoint("delete", R, "Delete a record", "records", status=204, planned=True),
-    Endpoint("patch", R + "/status", "Abort a record", "records", planned=True),
+    Endpoint("get", PL + "/records", "List records", "records", query=("start", "limit")),
+    Endpoint("post", PL + "/records", "Run a pipeline", "records", status=201),
+    Endpoint("get", R, "Get a record", "records"),
+    Endpoint("delete", R, "Delete a record", "records", status=204),
+    Endpoint("patch", R + "/status", "Abort a record", "records"),
     Endpoint(
         "get",
         R + "/logs",
         "Get a record's log",
         "logs",
-        planned=True,
         query=("stage", "task", "download"),
     ),
     Endpoint(
@@ -141,15 +138,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         planned=True,
         query=("revision",),
     ),
-    Endpoint(
-        "get", P + "/stats", "Project stats", "stats", planned=True, query=("startTime", "endTime")
-    ),
+    Endpoint("get", P + "/stats", "Project stats", "stats", query=("startTime", "endTime")),
     Endpoint(
         "get",
         PL + "/stats",
         "Pipeline stats",
         "stats",
-        planned=True,
         query=("startTime", "endTime"),
     ),
     Endpoint("post", "/api/v1/clouds", "Create a cloud", "clouds", status=201, planned=True),

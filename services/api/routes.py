@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import falcon.asgi
 
-from services.api.resources import integrations, meta, pipelines, projects, templates
+from services.api.resources import integrations, meta, pipelines, projects, records, templates
 
 
 @dataclass(frozen=True)
@@ -17,10 +17,18 @@ class Resources:
     pipeline: pipelines.Pipeline
     integrations: integrations.Integrations
     integration: integrations.Integration
+    records: records.Records
+    record: records.Record
+    record_status: records.RecordStatus
+    record_logs: records.RecordLogs
+    stats: records.Stats
     templates: templates.ConfigTemplates
     health: meta.Health
     metrics: meta.Metrics
     openapi: meta.OpenApi
+
+
+PL = "/api/v1/projects/{project}/pipelines/{pipeline}"
 
 
 def add_routes(app: falcon.asgi.App, r: Resources) -> None:
@@ -31,6 +39,12 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route("/api/v1/projects/{project}", r.project)
     app.add_route("/api/v1/projects/{project}/pipelines", r.pipelines)
     app.add_route("/api/v1/projects/{project}/pipelines/{pipeline}", r.pipeline)
+    app.add_route("/api/v1/projects/{project}/stats", r.stats)
+    app.add_route(PL + "/stats", r.stats)
+    app.add_route(PL + "/records", r.records)
+    app.add_route(PL + "/records/{recordid}", r.record)
+    app.add_route(PL + "/records/{recordid}/status", r.record_status)
+    app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
     app.add_route("/api/v1/configtemplates", r.templates)
     app.add_route("/api/v1/integrations", r.integrations)
     app.add_route("/api/v1/integrations/{integration}", r.integration)

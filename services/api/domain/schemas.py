@@ -315,3 +315,18 @@ INTEGRATION = obj(
     },
     ("type", "sonarqube"),
 )
+
+# --- records --------------------------------------------------------------------------------
+
+RECORD_REQUEST = obj(
+    {
+        "ref": {**NONEMPTY, "maxLength": 256},
+        "name": NAME,
+        "description": DESCRIPTION,
+        "createScmTag": BOOL,
+        "cacheDependency": BOOL,
+        "stages": STAGE_LIST,
+    },
+    ("ref",),
+)
+RECORD_STATUS = obj({"status": {"type": "string", "enum": ["Aborted"]}}, ("status",))

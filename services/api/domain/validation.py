@@ -21,6 +21,8 @@ _VALIDATORS = {
     "project": Draft202012Validator(schemas.PROJECT),
     "pipeline": Draft202012Validator(schemas.PIPELINE),
     "integration": Draft202012Validator(schemas.INTEGRATION),
+    "record": Draft202012Validator(schemas.RECORD_REQUEST),
+    "status": Draft202012Validator(schemas.RECORD_STATUS),
 }
 
 # Read-only fields a client may echo back from a GET; ignored on input.
@@ -223,6 +225,25 @@ def integration_spec(body: Any) -> dict[str, Any]:
     doc["type"] = _canonical(doc.get("type"), schemas.INTEGRATION_TYPES)
     _check("integration", doc, _name_checks(doc))
     return doc
+
+
+def record_spec(body: Any) -> dict[str, Any]:
+    """performParams of a run: `ref` required; a name, when given, follows the name rules."""
+    doc = _require_object(body, "record")
+    extra = []
+    if isinstance(doc.get("name"), str) and doc["name"]:
+        problem = name_problem(doc["name"])
+        if problem:
+            extra.append(("name", problem))
+    _check("record", doc, extra)
+    return doc
+
+
+def status_spec(body: Any) -> str:
+    """Only `{"status": "Aborted"}` changes a record's status through the API."""
+    doc = _require_object(body, "status")
+    _check("status", doc)
+    return doc["status"]
 
 
 def project_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:

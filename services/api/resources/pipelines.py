@@ -8,12 +8,13 @@ import falcon
 import falcon.asgi
 
 from services.api import views
+from services.api.clients import Bus
 from services.api.domain import secrets, validation
 from services.api.events import EventPublisher
 from services.api.http import MAX_RECENT, paging, query_int, read_json
 from services.api.resources import catalog
 from services.api.store import CatalogStore
-from shared.contracts import events
+from shared.contracts import events, rpc, services
 from shared.crypto import SecretBox
 
 PIPELINE = catalog.Kind(validation.pipeline_spec, secrets.pipeline_paths)
@@ -28,21 +29,20 @@ def recent_counts(req: falcon.asgi.Request) -> dict[str, int]:
     return {field: query_int(req, param, 0, maximum=MAX_RECENT) for param, field in RECENT}
 
 
-def recent_records(
-    pipeline_ids: list[str], counts: dict[str, int]
+async def recent_records(
+    bus: Bus, pipeline_ids: list[str], counts: dict[str, int]
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The recent* lists per pipeline.
-
-    Records are owned by the scheduler, which has none until runs exist (issue: runs), so
-    each list is empty; the counts are validated now so clients see the final contract.
-    """
-    return {pid: {field: [] for field in counts} for pid in pipeline_ids}
+    """The recent* lists for a page of pipelines: one scheduler call, none when not asked."""
+    if not pipeline_ids or not any(counts.values()):
+        return {pid: {field: [] for field in counts} for pid in pipeline_ids}
+    return await bus.call(services.SCHEDULER, rpc.RECENT_RECORDS, pipeline_ids, counts)
 
 
 class Pipelines:
-    def __init__(self, store: CatalogStore, box: SecretBox) -> None:
+    def __init__(self, store: CatalogStore, box: SecretBox, bus: Bus) -> None:
         self._store = store
         self._box = box
+        self._bus = bus
 
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
@@ -51,7 +51,7 @@ class Pipelines:
         counts = recent_counts(req)
         owner = await self._store.projects.get(None, project)
         total, docs = await self._store.pipelines.page(str(owner["_id"]), start, limit)
-        recent = recent_records([str(d["_id"]) for d in docs], counts)
+        recent = await recent_records(self._bus, [str(d["_id"]) for d in docs], counts)
         resp.media = views.page(total, [views.pipeline(d, recent[str(d["_id"])]) for d in docs])
 
     async def on_post(
@@ -68,10 +68,13 @@ class Pipelines:
 
 
 class Pipeline:
-    def __init__(self, store: CatalogStore, box: SecretBox, publisher: EventPublisher) -> None:
+    def __init__(
+        self, store: CatalogStore, box: SecretBox, publisher: EventPublisher, bus: Bus
+    ) -> None:
         self._store = store
         self._box = box
         self._publisher = publisher
+        self._bus = bus
 
     async def _load(self, project: str, pipeline: str) -> dict[str, Any]:
         owner = await self._store.projects.get(None, project)
@@ -82,7 +85,7 @@ class Pipeline:
     ) -> None:
         counts = recent_counts(req)
         doc = await self._load(project, pipeline)
-        recent = recent_records([str(doc["_id"])], counts)[str(doc["_id"])]
+        recent = (await recent_records(self._bus, [str(doc["_id"])], counts))[str(doc["_id"])]
         resp.media = views.pipeline(doc, recent)
 
     async def on_put(

@@ -1,0 +1,53 @@
+"""nameko dependencies of the scheduler: the record store, built once per container."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+
+from services.scheduler import settings
+from services.scheduler.runs import Cloud, Limits, Runs
+from services.scheduler.store import RecordStore
+from shared import mongo
+from shared.contracts import rpc
+from shared.crypto import SecretBox
+
+
+@dataclass(frozen=True)
+class RunsParts:
+    store: RecordStore
+    limits: Limits
+    box: SecretBox | None
+
+    def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
+        """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
+        cloud = Cloud(
+            start=getattr(cloud_rpc, rpc.START_WORKER), stop=getattr(cloud_rpc, rpc.STOP_WORKER)
+        )
+        return Runs(self.store, cloud, publish, self.limits, self.box)
+
+
+class RunsProvider(DependencyProvider):
+    """Opens Mongo once, makes indexes and dispatch slots, hands workers the parts."""
+
+    def setup(self) -> None:
+        cfg = mongo.settings_of(self.container)
+        self.client = mongo.connect(cfg)
+        store = RecordStore(self.client[cfg.mongo_db])
+        store.ensure_indexes()
+        limits = settings.limits()
+        store.ensure_slots(limits.max_running)
+        box = SecretBox(cfg.secret_key) if cfg.secret_key else None
+        self.parts = RunsParts(store, limits, box)
+
+    def stop(self) -> None:
+        self.client.close()
+
+    def kill(self) -> None:
+        self.client.close()
+
+    def get_dependency(self, worker_ctx: Any) -> RunsParts:
+        return self.parts

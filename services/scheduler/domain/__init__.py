@@ -1,0 +1,1 @@
+"""Pure rules of the scheduler: record states, stage selection, stats (no nameko, no pymongo)."""

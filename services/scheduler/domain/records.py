@@ -1,0 +1,122 @@
+"""A record's life: which stages run, how statuses change, how it looks to clients."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from shared import timefmt
+
+PENDING: Final = "Pending"
+RUNNING: Final = "Running"
+SUCCESS: Final = "Success"
+FAILED: Final = "Failed"
+ABORTED: Final = "Aborted"
+TERMINAL: Final = frozenset({SUCCESS, FAILED, ABORTED})
+ACTIVE: Final = frozenset({PENDING, RUNNING})
+
+# Execution order: checkout first, unit tests before packaging (BRIEF §1 "records").
+STAGE_ORDER: Final = (
+    "codeCheckout",
+    "unitTest",
+    "codeScan",
+    "package",
+    "imageBuild",
+    "integrationTest",
+    "imageRelease",
+)
+
+
+class StageSelectionError(ValueError):
+    pass
+
+
+def stages_to_run(requested: list[str] | None, defined: dict[str, Any]) -> list[str]:
+    """The stages of a run, in execution order.
+
+    None or empty means every stage the pipeline defines; codeCheckout always runs first.
+    Asking for a stage the pipeline does not define is an error, not a silent skip.
+    """
+    defined_names = [s for s in STAGE_ORDER if defined.get(s) is not None]
+    if not requested:
+        chosen = set(defined_names)
+    else:
+        missing = [s for s in requested if s not in defined_names]
+        if missing:
+            raise StageSelectionError(
+                f"stages {missing} are not defined in the pipeline (defined: {defined_names})"
+            )
+        chosen = set(requested)
+    chosen.add("codeCheckout")
+    return [s for s in STAGE_ORDER if s in chosen]
+
+
+def new_record(
+    request: dict[str, Any], stages: list[str], now: datetime, timeout_seconds: int
+) -> dict[str, Any]:
+    """The stored document of a new, Pending record."""
+    params = dict(request["params"])
+    project, pipeline = request["project"], request["pipeline"]
+    return {
+        "name": params.get("name", ""),
+        "pipelineID": pipeline["id"],
+        "projectID": project["id"],
+        "projectName": project["name"],
+        "pipelineName": pipeline["name"],
+        "trigger": request.get("trigger") or "user",
+        "owner": request.get("owner", ""),
+        "performParams": params,
+        "stages": stages,
+        "stageStatus": {s: {"status": PENDING} for s in stages},
+        "status": PENDING,
+        "startTime": now,
+        "startDay": day_of(now),
+        "timeoutSeconds": timeout_seconds,
+        "snapshot": {"project": project, "pipeline": pipeline},
+    }
+
+
+def day_of(t: datetime) -> int:
+    """Unix seconds of the UTC midnight starting `t`'s day (the stats bucket)."""
+    ts = int(t.timestamp())
+    return ts - ts % 86400
+
+
+def finished_stage_status(stage_status: dict[str, Any], final: str) -> dict[str, Any]:
+    """Stage statuses once a run ended: never-started stages are dropped (they did not run),
+    stages still Running take the run's end (Aborted when aborted, Failed otherwise)."""
+    out = {}
+    for stage, status in stage_status.items():
+        state = status.get("status")
+        if state == PENDING:
+            continue
+        if state == RUNNING:
+            status = {**status, "status": ABORTED if final == ABORTED else FAILED}
+        out[stage] = status
+    return out
+
+
+def view(doc: dict[str, Any]) -> dict[str, Any]:
+    """The PipelineRecordObject clients see (internal bookkeeping left out)."""
+    out: dict[str, Any] = {
+        "id": str(doc["_id"]),
+        "name": doc.get("name", ""),
+        "pipelineID": doc["pipelineID"],
+        "trigger": doc.get("trigger", ""),
+        "performParams": doc.get("performParams", {}),
+        "stageStatus": doc.get("stageStatus", {}),
+        "status": doc["status"],
+        "startTime": timefmt.rfc3339(doc["startTime"]),
+    }
+    if doc.get("owner"):
+        out["owner"] = doc["owner"]
+    if doc.get("errorMessage"):
+        out["errorMessage"] = doc["errorMessage"]
+    if doc.get("endTime"):
+        out["endTime"] = timefmt.rfc3339(doc["endTime"])
+    return out
+
+
+def fallback_name(now: datetime) -> str:
+    """A record's name when neither the request nor a checkout gave one."""
+    return "run-" + now.strftime("%y%m%d%H%M%S")

@@ -1,0 +1,290 @@
+"""What the scheduler does with records, independent of nameko's entrypoints.
+
+`Runs` holds the store, a way to reach the cloud service and a way to publish events; the
+service class (service.py) only forwards calls and events here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.scheduler.domain import records as rec
+from services.scheduler.domain import stats
+from services.scheduler.store import RecordStore
+from shared import timefmt
+from shared.contracts import events
+from shared.contracts.errors import Conflict, InvalidRequest
+from shared.crypto import SecretBox, decrypt_all
+
+log = logging.getLogger(__name__)
+
+EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its exit
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_running: int
+    record_timeout: int
+    records_per_pipeline: int
+
+
+class Cloud:
+    """The calls the scheduler makes to the cloud service."""
+
+    def __init__(self, start: Callable[..., Any], stop: Callable[[str], Any]) -> None:
+        self.start = start
+        self.stop = stop
+
+
+class Runs:
+    def __init__(
+        self,
+        store: RecordStore,
+        cloud: Cloud,
+        publish: Callable[[str, dict[str, Any]], None],
+        limits: Limits,
+        box: SecretBox | None,
+        clock: Callable[[], datetime] = timefmt.now,
+    ) -> None:
+        self.store = store
+        self.cloud = cloud
+        self.publish = publish
+        self.limits = limits
+        self.box = box
+        self.clock = clock
+
+    # --- API ------------------------------------------------------------------------------
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        defined = ((request["pipeline"].get("build") or {}).get("stages")) or {}
+        try:
+            stages = rec.stages_to_run(request["params"].get("stages"), defined)
+        except rec.StageSelectionError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        doc = self.store.insert(
+            rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
+        )
+        self.dispatch()
+        return rec.view(self.store.get(str(doc["_id"])))
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        return rec.view(self.store.get(record_id))
+
+    def page(self, pipeline_id: str, start: int, limit: int) -> dict[str, Any]:
+        total, docs = self.store.page(pipeline_id, start, limit)
+        return {"total": total, "items": [rec.view(d) for d in docs]}
+
+    def recent(self, pipeline_ids: list[str], counts: dict[str, int]) -> dict[str, Any]:
+        status_of = {
+            "recentRecords": None,
+            "recentSuccessRecords": rec.SUCCESS,
+            "recentFailedRecords": rec.FAILED,
+        }
+        return {
+            pid: {
+                field: [rec.view(d) for d in self.store.recent(pid, status_of[field], n)]
+                if n > 0
+                else []
+                for field, n in counts.items()
+                if field in status_of
+            }
+            for pid in pipeline_ids
+        }
+
+    def abort(self, record_id: str) -> dict[str, Any]:
+        doc = self.store.get(record_id)
+        if doc["status"] not in rec.ACTIVE:
+            raise Conflict(
+                f"record {record_id} is {doc['status']}; only Pending or Running records "
+                "can be aborted"
+            )
+        self._end(record_id, rec.ABORTED, "aborted by user", rec.ACTIVE)
+        return rec.view(self.store.get(record_id))
+
+    def delete(self, record_id: str) -> None:
+        doc = self.store.get(record_id)
+        self._remove([doc])
+
+    def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]:
+        if scope not in ("projectID", "pipelineID"):
+            raise InvalidRequest(f"unknown stats scope {scope}")
+        if start < 0 or end < start:
+            raise InvalidRequest("startTime and endTime must be unix seconds, start <= end")
+        counts = self.store.day_counts(
+            scope,
+            scope_id,
+            datetime.fromtimestamp(start, UTC),
+            datetime.fromtimestamp(end, UTC).replace(microsecond=999000),
+        )
+        return stats.build(start, end, counts)
+
+    def job(self, record_id: str) -> dict[str, Any]:
+        doc = self.store.get(record_id)
+        if doc["status"] != rec.RUNNING:
+            raise Conflict(f"record {record_id} is {doc['status']}, not Running")
+        snapshot = doc["snapshot"]
+        if self.box is not None:
+            snapshot = decrypt_all(snapshot, self.box)
+        return {
+            "record_id": record_id,
+            "record_name": doc.get("name", ""),
+            "project": snapshot["project"],
+            "pipeline": snapshot["pipeline"],
+            "params": doc["performParams"],
+            "stages": doc["stages"],
+        }
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(self) -> int:
+        """Start Pending records, oldest first, while a dispatch slot is free."""
+        started = skipped = 0
+        while True:
+            candidate = self.store.oldest_pending(skip=skipped)
+            if candidate is None:
+                return started
+            record_id = str(candidate["_id"])
+            slot = self.store.claim_slot(record_id, self.clock())
+            if slot is None:
+                return started
+            doc = self.store.mark_dispatched(record_id, slot, self.clock())
+            if doc is None:  # another replica took it, or it was aborted meanwhile
+                self.store.release_slot(record_id)
+                skipped = 0
+                continue
+            self._launch(doc)
+            started += 1
+
+    def _launch(self, doc: dict[str, Any]) -> None:
+        record_id = str(doc["_id"])
+        placement = (doc["snapshot"]["project"].get("worker") or {}).get("location") or {}
+        quota = (doc["snapshot"]["project"].get("worker") or {}).get("quota")
+        if quota:
+            placement = {**placement, "quota": quota}
+        try:
+            worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
+        except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
+            log.warning("could not start a worker for %s: %s", record_id, exc)
+            self._end(record_id, rec.FAILED, f"could not start a worker: {exc}", (rec.RUNNING,))
+            return
+        self.store.set_worker(record_id, worker)
+
+    # --- what workers and the cloud report --------------------------------------------------
+
+    def stage_started(self, payload: dict[str, Any]) -> None:
+        self.store.stage_started(payload["record_id"], payload["stage"], payload["time"])
+
+    def stage_finished(self, payload: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {}
+        details = payload.get("details") or {}
+        if "commits" in details:
+            fields["commits"] = details["commits"]
+        if "outputs" in details:
+            fields["outputs"] = details["outputs"]
+        if payload.get("error"):
+            fields["error"] = payload["error"]
+        record_id = payload["record_id"]
+        self.store.stage_finished(
+            record_id, payload["stage"], payload["status"], payload["time"], fields
+        )
+        if payload.get("record_name"):
+            self.store.name_if_unnamed(record_id, payload["record_name"])
+
+    def run_finished(self, payload: dict[str, Any]) -> None:
+        status = payload["status"]
+        if status not in rec.TERMINAL:
+            status = rec.FAILED
+        self._end(
+            payload["record_id"],
+            status,
+            payload.get("error", ""),
+            (rec.RUNNING,),
+            extra={"logLines": payload.get("log_lines", 0)},
+            stop_worker=False,
+        )
+
+    def heartbeat(self, payload: dict[str, Any]) -> None:
+        self.store.heartbeat(payload["record_id"], self.clock())
+
+    def worker_exited(self, payload: dict[str, Any]) -> None:
+        self.store.worker_exited(payload["record_id"], payload["reason"], self.clock())
+
+    def catalog_deleted(self, pipeline_ids: list[str]) -> None:
+        self._remove(self.store.ids_of_pipelines(pipeline_ids))
+
+    # --- keeping records honest -------------------------------------------------------------
+
+    def reap(self) -> None:
+        """Fail records whose worker is gone or silent, abort those past their timeout, free
+        slots nobody uses, then start what waits."""
+        now = self.clock()
+        for doc in self.store.running({"exitedAt": {"$lte": now - EXIT_GRACE}}):
+            why = f"worker exited unexpectedly ({doc.get('exitReason', 'unknown reason')})"
+            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+        silent = now - timedelta(seconds=events.HEARTBEAT_TIMEOUT)
+        for doc in self.store.running({"heartbeatAt": {"$lt": silent}}):
+            why = f"worker lost: no heartbeat for {events.HEARTBEAT_TIMEOUT:g}s"
+            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+        for doc in self.store.running({"timeoutAt": {"$lt": now}}):
+            why = f"timed out after {doc.get('timeoutSeconds', 0)}s"
+            self._end(str(doc["_id"]), rec.ABORTED, why, (rec.RUNNING,))
+        for slot in self.store.held_slots():
+            stale = slot.get("at") is None or slot["at"] < now - timedelta(seconds=10)
+            if stale and not self.store.is_running(slot["record"]):
+                self.store.release_slot(slot["record"])
+        self.dispatch()
+
+    # --- shared endings ---------------------------------------------------------------------
+
+    def _end(
+        self,
+        record_id: str,
+        status: str,
+        error: str,
+        expected: tuple[str, ...] | frozenset[str],
+        extra: dict[str, Any] | None = None,
+        stop_worker: bool = True,
+    ) -> None:
+        doc = self.store.finish(record_id, status, error, self.clock(), tuple(expected), extra)
+        if doc is None:
+            return
+        self.store.release_slot(record_id)
+        if stop_worker and doc.get("dispatchedAt"):
+            self._stop(record_id)
+        self.publish(
+            events.RECORD_FINISHED[1],
+            events.RecordFinished(
+                record_id=record_id,
+                pipeline_id=doc["pipelineID"],
+                project_id=doc["projectID"],
+                status=status,
+                time=timefmt.rfc3339(self.clock()) or "",
+            ),
+        )
+        expired = self.store.beyond_retention(doc["pipelineID"], self.limits.records_per_pipeline)
+        if expired:
+            self._remove([self.store.get(r) for r in expired])
+        self.dispatch()
+
+    def _remove(self, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
+        ids = [str(d["_id"]) for d in docs]
+        for doc in docs:
+            if doc.get("status") == rec.RUNNING:
+                self._stop(str(doc["_id"]))
+        self.store.delete(ids)
+        for record_id in ids:
+            self.store.release_slot(record_id)
+        self.publish(events.RECORDS_DELETED[1], events.RecordsDeleted(record_ids=ids))
+        self.dispatch()
+
+    def _stop(self, record_id: str) -> None:
+        try:
+            self.cloud.stop(record_id)
+        except Exception:  # the cloud's own sweep catches leftovers
+            log.warning("could not stop the worker of %s", record_id, exc_info=True)

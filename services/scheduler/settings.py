@@ -1,0 +1,16 @@
+"""The scheduler's own settings (CYCLONE_MAX_RUNNING, CYCLONE_RECORD_TIMEOUT, ...)."""
+
+from __future__ import annotations
+
+import os
+
+from services.scheduler.runs import Limits
+
+
+def limits(env: dict[str, str] | None = None) -> Limits:
+    env = dict(os.environ if env is None else env)
+    return Limits(
+        max_running=int(env.get("CYCLONE_MAX_RUNNING") or 4),
+        record_timeout=int(env.get("CYCLONE_RECORD_TIMEOUT") or 7200),
+        records_per_pipeline=int(env.get("CYCLONE_RECORDS_PER_PIPELINE") or 50),
+    )

@@ -1,0 +1,254 @@
+"""The scheduler's collections: `records` and `dispatch_slots`. The only pymongo module here.
+
+Every change a worker reports is a conditional update, so events may arrive twice or out of
+order and several scheduler replicas may handle them at once without corrupting a record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+
+from services.scheduler.domain import records as rec
+from shared.contracts.errors import NotFound
+
+NEWEST_FIRST = [("startTime", DESCENDING), ("_id", DESCENDING)]
+OLDEST_FIRST = [("startTime", ASCENDING), ("_id", ASCENDING)]
+# A stage status the scheduler filled in itself (run ended, abort) and a late report may correct.
+UNREPORTED = [rec.PENDING, rec.RUNNING, None]
+
+
+def object_id(record_id: str) -> ObjectId:
+    try:
+        return ObjectId(record_id)
+    except (InvalidId, TypeError) as exc:
+        raise NotFound(f"record {record_id} not found") from exc
+
+
+class RecordStore:
+    def __init__(self, db: Database) -> None:
+        self.records = db.records
+        self.slots = db.dispatch_slots
+
+    def ensure_indexes(self) -> None:
+        self.records.create_index([("pipelineID", ASCENDING), *NEWEST_FIRST])
+        self.records.create_index([("projectID", ASCENDING), ("startTime", ASCENDING)])
+        self.records.create_index([("pipelineID", ASCENDING), ("startTime", ASCENDING)])
+        self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
+        self.slots.create_index([("record", ASCENDING)])
+
+    # --- dispatch slots: the global concurrency limit, shared by every replica -------------
+
+    def ensure_slots(self, count: int) -> None:
+        for i in range(count):
+            self.slots.update_one(
+                {"_id": i}, {"$setOnInsert": {"record": None, "at": None}}, upsert=True
+            )
+        self.slots.delete_many({"_id": {"$gte": count}, "record": None})
+
+    def claim_slot(self, record_id: str, now: datetime) -> int | None:
+        slot = self.slots.find_one_and_update(
+            {"record": None, "_id": {"$gte": 0}},
+            {"$set": {"record": record_id, "at": now}},
+            sort=[("_id", ASCENDING)],
+        )
+        return None if slot is None else slot["_id"]
+
+    def release_slot(self, record_id: str) -> None:
+        self.slots.update_many({"record": record_id}, {"$set": {"record": None, "at": None}})
+
+    def held_slots(self) -> list[dict[str, Any]]:
+        return list(self.slots.find({"record": {"$ne": None}}))
+
+    # --- records ---------------------------------------------------------------------------
+
+    def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+        doc["_id"] = ObjectId()
+        self.records.insert_one(doc)
+        return doc
+
+    def get(self, record_id: str) -> dict[str, Any]:
+        doc = self.records.find_one({"_id": object_id(record_id)})
+        if doc is None:
+            raise NotFound(f"record {record_id} not found")
+        return doc
+
+    def page(self, pipeline_id: str, start: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        flt = {"pipelineID": pipeline_id}
+        total = self.records.count_documents(flt)
+        docs = list(
+            self.records.find(flt, {"snapshot": 0}).sort(NEWEST_FIRST).skip(start).limit(limit)
+        )
+        return total, docs
+
+    def recent(self, pipeline_id: str, status: str | None, count: int) -> list[dict[str, Any]]:
+        flt: dict[str, Any] = {"pipelineID": pipeline_id}
+        if status:
+            flt["status"] = status
+        return list(self.records.find(flt, {"snapshot": 0}).sort(NEWEST_FIRST).limit(count))
+
+    def oldest_pending(self, skip: int = 0) -> dict[str, Any] | None:
+        found = list(
+            self.records.find({"status": rec.PENDING}, {"_id": 1, "projectName": 1})
+            .sort(OLDEST_FIRST)
+            .skip(skip)
+            .limit(1)
+        )
+        return found[0] if found else None
+
+    def mark_dispatched(self, record_id: str, slot: int, now: datetime) -> dict[str, Any] | None:
+        """Pending -> Running, atomically: exactly one replica wins a record."""
+        doc = self.records.find_one({"_id": object_id(record_id)}, {"timeoutSeconds": 1})
+        timeout = (doc or {}).get("timeoutSeconds", 7200)
+        return self.records.find_one_and_update(
+            {"_id": object_id(record_id), "status": rec.PENDING},
+            {
+                "$set": {
+                    "status": rec.RUNNING,
+                    "slot": slot,
+                    "dispatchedAt": now,
+                    "heartbeatAt": now,
+                    "timeoutAt": now + timedelta(seconds=timeout),
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def set_worker(self, record_id: str, worker: dict[str, Any]) -> None:
+        self.records.update_one({"_id": object_id(record_id)}, {"$set": {"worker": worker}})
+
+    def stage_started(self, record_id: str, stage: str, time: str) -> None:
+        self.records.update_one(
+            {
+                "_id": object_id(record_id),
+                "status": rec.RUNNING,
+                f"stageStatus.{stage}.status": {"$in": [rec.PENDING, None]},
+            },
+            {
+                "$set": {
+                    f"stageStatus.{stage}.status": rec.RUNNING,
+                    f"stageStatus.{stage}.startTime": time,
+                }
+            },
+        )
+
+    def stage_finished(
+        self, record_id: str, stage: str, status: str, time: str, fields: dict[str, Any]
+    ) -> None:
+        key = f"stageStatus.{stage}"
+        update = {f"{key}.status": status, f"{key}.endTime": time}
+        update.update({f"{key}.{name}": value for name, value in fields.items()})
+        self.records.update_one(
+            {
+                "_id": object_id(record_id),
+                "$or": [{f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}],
+            },
+            {"$set": update, "$unset": {f"{key}.assumed": ""}},
+        )
+        # A stage that finished before its start was seen still gets a start time.
+        self.records.update_one(
+            {"_id": object_id(record_id), f"{key}.startTime": None},
+            {"$set": {f"{key}.startTime": time}},
+        )
+
+    def name_if_unnamed(self, record_id: str, name: str) -> None:
+        self.records.update_one(
+            {"_id": object_id(record_id), "name": {"$in": ["", None]}}, {"$set": {"name": name}}
+        )
+
+    def heartbeat(self, record_id: str, now: datetime) -> None:
+        self.records.update_one(
+            {"_id": object_id(record_id), "status": rec.RUNNING}, {"$set": {"heartbeatAt": now}}
+        )
+
+    def worker_exited(self, record_id: str, reason: str, now: datetime) -> None:
+        self.records.update_one(
+            {"_id": object_id(record_id), "status": rec.RUNNING},
+            {"$set": {"exitedAt": now, "exitReason": reason}},
+        )
+
+    def finish(
+        self,
+        record_id: str,
+        status: str,
+        error: str,
+        now: datetime,
+        expected: tuple[str, ...],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Move an active record to its end state; None when it was not in `expected`."""
+        updates: dict[str, Any] = {"status": status, "endTime": now, **(extra or {})}
+        if error:
+            updates["errorMessage"] = error
+        doc = self.records.find_one_and_update(
+            {"_id": object_id(record_id), "status": {"$in": list(expected)}},
+            {"$set": updates},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        self._settle_stages(doc, status)
+        return self.records.find_one({"_id": doc["_id"]})
+
+    def _settle_stages(self, doc: dict[str, Any], final: str) -> None:
+        """Never-started stages are dropped; Running ones take the run's end, marked `assumed`
+        so the worker's own late report of that stage still wins."""
+        settled = rec.finished_stage_status(doc.get("stageStatus", {}), final)
+        for stage, before in doc.get("stageStatus", {}).items():
+            key = f"stageStatus.{stage}"
+            state = before.get("status")
+            if stage not in settled:
+                self.records.update_one(
+                    {"_id": doc["_id"], f"{key}.status": rec.PENDING}, {"$unset": {key: ""}}
+                )
+            elif state == rec.RUNNING:
+                self.records.update_one(
+                    {"_id": doc["_id"], f"{key}.status": rec.RUNNING},
+                    {"$set": {f"{key}.status": settled[stage]["status"], f"{key}.assumed": True}},
+                )
+
+    def running(self, condition: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self.records.find({"status": rec.RUNNING, **condition}, {"snapshot": 0}))
+
+    def is_running(self, record_id: str) -> bool:
+        return (
+            self.records.count_documents(
+                {"_id": object_id(record_id), "status": rec.RUNNING}, limit=1
+            )
+            == 1
+        )
+
+    def delete(self, record_ids: list[str]) -> None:
+        self.records.delete_many({"_id": {"$in": [object_id(r) for r in record_ids]}})
+
+    def ids_of_pipelines(self, pipeline_ids: list[str]) -> list[dict[str, Any]]:
+        return list(
+            self.records.find({"pipelineID": {"$in": pipeline_ids}}, {"_id": 1, "status": 1})
+        )
+
+    def beyond_retention(self, pipeline_id: str, keep: int) -> list[str]:
+        old = (
+            self.records.find(
+                {"pipelineID": pipeline_id, "status": {"$in": list(rec.TERMINAL)}}, {"_id": 1}
+            )
+            .sort(NEWEST_FIRST)
+            .skip(keep)
+        )
+        return [str(d["_id"]) for d in old]
+
+    def day_counts(
+        self, field: str, scope_id: str, start: datetime, end: datetime
+    ) -> list[tuple[int, str, int]]:
+        """Records per (UTC day, status), counted by MongoDB over the indexed startTime."""
+        rows = self.records.aggregate(
+            [
+                {"$match": {field: scope_id, "startTime": {"$gte": start, "$lte": end}}},
+                {"$group": {"_id": {"day": "$startDay", "status": "$status"}, "n": {"$sum": 1}}},
+            ]
+        )
+        return [(r["_id"]["day"], r["_id"]["status"], r["n"]) for r in rows]

@@ -1,0 +1,26 @@
+"""Errors that cross RPC: raised by a service, re-raised as the same type by the caller.
+
+Registered with nameko's `deserialize_to_instance`, so `except NotFound` works on the calling
+side; list them in `@rpc(expected_exceptions=...)` so nameko does not log them as faults.
+The gateway maps each to one HTTP status (services/api/errors.py).
+"""
+
+from nameko.exceptions import deserialize_to_instance
+
+
+@deserialize_to_instance
+class NotFound(Exception):
+    """The named resource does not exist (HTTP 404)."""
+
+
+@deserialize_to_instance
+class Conflict(Exception):
+    """The resource is in a state that forbids the change (HTTP 409)."""
+
+
+@deserialize_to_instance
+class InvalidRequest(Exception):
+    """The request breaks a rule only the owning service can check (HTTP 400)."""
+
+
+EXPECTED = (NotFound, Conflict, InvalidRequest)

@@ -1,0 +1,43 @@
+"""A nameko dependency handing a service its MongoDB database (one client per container).
+
+Each service wraps the database in its own `store.py`; only collections the service owns
+may be touched (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shared import config
+
+
+def settings_of(container: Any) -> config.Settings:
+    """The Settings the runner put in the nameko config (shared/runner.py)."""
+    found = container.config.get("CYCLONE")
+    return found if isinstance(found, config.Settings) else config.load()
+
+
+def connect(settings: config.Settings) -> MongoClient:
+    if not settings.mongo_url:
+        raise RuntimeError("CYCLONE_MONGO_URL is not set (make run sets it)")
+    return MongoClient(settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=10000)
+
+
+class MongoDatabase(DependencyProvider):
+    def setup(self) -> None:
+        settings = settings_of(self.container)
+        self.client = connect(settings)
+        self.database = self.client[settings.mongo_db]
+
+    def stop(self) -> None:
+        self.client.close()
+
+    def kill(self) -> None:
+        self.client.close()
+
+    def get_dependency(self, worker_ctx: Any) -> Database:
+        return self.database
