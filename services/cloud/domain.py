@@ -1,0 +1,102 @@
+"""Pure rules of the cloud service: which driver a placement names, ids, exit reasons.
+
+No nameko, no pymongo, no processes here, so these rules are unit-tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from shared.contracts.rpc import Placement, WorkerInfo
+from shared.timefmt import rfc3339
+
+LOCAL = "local"
+RUNNING = "Running"
+DISAPPEARED = "worker process disappeared"
+_RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+class CloudNotFound(LookupError):
+    """Raised over RPC (nameko RemoteError `CloudNotFound`) for a cloud no driver serves."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"cloud {name} not found")
+        self.name = name
+
+
+class InvalidRecordId(ValueError):
+    """Record ids become paths and process names, so only the contract's 24-hex ids pass."""
+
+    def __init__(self, record_id: object) -> None:
+        super().__init__(f"record id must be 24 lowercase hex digits, got {record_id!r}")
+
+
+def check_record_id(record_id: object) -> str:
+    if not isinstance(record_id, str) or not _RECORD_ID.match(record_id):
+        raise InvalidRecordId(record_id)
+    return record_id
+
+
+def cloud_of(name: str | None) -> str:
+    """The cloud a name means: empty or `local` in any case is the host's Local cloud.
+
+    Clouds stored through the clouds API (Docker, Kubernetes) come with their issue; until
+    then every other name is unknown.
+    """
+    if not name or name.strip().lower() == LOCAL:
+        return LOCAL
+    raise CloudNotFound(name)
+
+
+def cloud_of_placement(placement: Placement | None) -> str:
+    return cloud_of((placement or {}).get("cloudName"))
+
+
+def worker_name(record_id: str) -> str:
+    return f"cyclone-worker-{record_id}"
+
+
+def exit_reason(returncode: int | None, stop_requested: bool = False) -> str:
+    """Human text for how a worker ended; `returncode` follows Popen (-N: killed by signal N)."""
+    if returncode is None:
+        text = DISAPPEARED
+    elif returncode < 0:
+        text = f"killed by signal {-returncode}"
+    else:
+        text = f"exited with code {returncode}"
+    return f"{text} (stop requested)" if stop_requested else text
+
+
+def worker_info(
+    record_id: str,
+    project: str,
+    pipeline: str,
+    cloud: str,
+    created: datetime,
+    updated: datetime,
+) -> WorkerInfo:
+    return {
+        "name": worker_name(record_id),
+        "status": RUNNING,
+        "creationTime": rfc3339(created) or "",
+        "lastUpdateTime": rfc3339(updated) or "",
+        "projectName": project,
+        "pipelineName": pipeline,
+        "recordID": record_id,
+        "cloud": cloud,
+    }
+
+
+def parse_command(raw: str) -> list[str]:
+    """A worker command given as a JSON list of strings; empty text means none given."""
+    if not raw.strip():
+        return []
+    try:
+        command = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"worker command must be a JSON list of strings: {exc}") from exc
+    if not command or not isinstance(command, list) or not all(isinstance(a, str) for a in command):
+        raise ValueError(f"worker command must be a non-empty JSON list of strings: {raw!r}")
+    return command

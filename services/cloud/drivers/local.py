@@ -1,0 +1,340 @@
+"""The Local driver: each worker is a child process of the cloud service, on this host.
+
+A worker runs as `python -m services.worker --record-id <id>` in a fresh workspace
+(`$CYCLONE_DATA_DIR/workspaces/<id>`), in its own session and process group, so that
+stopping it can kill everything it started, and so that it survives a restart of the cloud
+service (no PDEATHSIG: the new service adopts it from the saved pid). Its stdout and stderr
+go to `workspaces/<id>.worker.log` (the worker's own diagnostics; build logs go over the bus),
+which is kept after the run; the workspace is removed when the worker has ended.
+
+Liveness comes from `waitid` for our own children, and from /proc for adopted ones (no
+longer our children after a restart; a zombie counts as ended, since pid 1 in a container may
+never reap it). A pid is only trusted while /proc shows it is still the worker of that record
+(its command line or environment names the record), because pids are reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import eventlet
+
+from services.cloud import domain
+from services.cloud.drivers.base import ExitReport, SavedWorker
+from shared.contracts.rpc import Placement, WorkerInfo
+from shared.timefmt import now, rfc3339
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "services.worker")
+TERM_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a worker's process group
+KILL_WAIT = 2.0  # seconds to wait for the group to vanish after SIGKILL
+CHECK_EVERY = 0.05
+# Workers run build commands and need only the broker and their record id (architecture.md):
+# the keys of the stack stay with the services.
+WITHHELD_ENV = ("CYCLONE_SECRET_KEY", "CYCLONE_API_TOKEN", "CYCLONE_MONGO_URL")
+
+
+@dataclass
+class _Worker:
+    record_id: str
+    project: str
+    pipeline: str
+    pid: int
+    pgid: int
+    workspace: Path
+    started_at: datetime
+    seen_at: datetime
+    popen: subprocess.Popen[bytes] | None = None  # None when adopted after a restart
+    stop_requested: bool = False
+    discarded: bool = False  # its record was deleted: keep no log either
+
+
+class LocalDriver:
+    """Workers as process groups on this host; see the module docstring.
+
+    `command` is the worker's argv without the record id (`--record-id <id>` is appended),
+    so tests can run a stand-in. Calls to `start` must not overlap (the service serialises
+    them); `stop` and `discard` may run concurrently with anything.
+    """
+
+    kind = "local"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        amqp_uri: str,
+        command: Sequence[str] = DEFAULT_COMMAND,
+        *,
+        cloud: str = domain.LOCAL,
+        env: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Any] = eventlet.sleep,
+    ) -> None:
+        self.workspaces = Path(data_dir).resolve() / "workspaces"
+        self.amqp_uri = amqp_uri
+        self.command = list(command)
+        self.cloud = cloud
+        self._env = dict(os.environ if env is None else env)
+        self._sleep = sleep
+        self._workers: dict[str, _Worker] = {}
+
+    # --- the Driver interface -----------------------------------------------------------------
+
+    def start(
+        self, record_id: str, project: str, pipeline: str, placement: Placement
+    ) -> WorkerInfo:
+        domain.check_record_id(record_id)
+        if (known := self._workers.get(record_id)) is not None:
+            return self._info(known)
+        workspace = self.workspaces / record_id
+        shutil.rmtree(workspace, ignore_errors=True)
+        workspace.mkdir(parents=True)
+        argv = [*self.command, "--record-id", record_id]
+        started = now()
+        try:
+            with open(self.log_path(record_id), "ab") as out:
+                out.write(f"{rfc3339(started)} cloud: starting {argv}\n".encode())
+                out.flush()
+                popen = subprocess.Popen(
+                    argv,
+                    cwd=workspace,
+                    env=self.worker_env(record_id),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group; outlives our restarts
+                )
+        except BaseException:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise
+        worker = _Worker(
+            record_id, project, pipeline, popen.pid, popen.pid, workspace, started, started, popen
+        )
+        self._workers[record_id] = worker
+        log.info("started worker of %s: pid %s", record_id, popen.pid)
+        return self._info(worker)
+
+    def stop(self, record_id: str) -> bool:
+        worker = self._workers.get(record_id)
+        if worker is None or not self._alive(worker):
+            return False
+        worker.stop_requested = True
+        _signal_group(worker.pgid, signal.SIGTERM)
+        if self._wait_gone(worker.pgid, TERM_GRACE):
+            return True
+        log.warning("worker of %s ignored SIGTERM for %ss: killing it", record_id, TERM_GRACE)
+        _signal_group(worker.pgid, signal.SIGKILL)
+        if not self._wait_gone(worker.pgid, KILL_WAIT):
+            log.error("process group %s of %s survived SIGKILL", worker.pgid, record_id)
+        return True
+
+    def poll(self) -> list[ExitReport]:
+        reports = []
+        seen = now()
+        for worker in list(self._workers.values()):
+            try:
+                ended, code = self._ended(worker)
+            except Exception:  # one odd worker must not hide the others
+                log.exception("could not check the worker of %s", worker.record_id)
+                continue
+            if not ended:
+                worker.seen_at = seen
+                continue
+            self._workers.pop(worker.record_id, None)
+            reason = domain.exit_reason(code, worker.stop_requested)
+            reports.append(ExitReport(worker.record_id, code, reason))
+            try:
+                self._clean_up(worker, reason)
+            except OSError:
+                log.exception("could not clean up after the worker of %s", worker.record_id)
+        return reports
+
+    def list(self) -> list[WorkerInfo]:
+        return [self._info(worker) for worker in self._workers.values()]
+
+    def handle(self, record_id: str) -> dict[str, Any]:
+        worker = self._workers[record_id]
+        return {"pid": worker.pid, "pgid": worker.pgid, "workspace": str(worker.workspace)}
+
+    def adopt(self, saved: list[SavedWorker]) -> None:
+        for item in saved:
+            if item.record_id in self._workers:
+                continue
+            try:
+                domain.check_record_id(item.record_id)
+                pid = int(item.handle["pid"])
+                pgid = int(item.handle.get("pgid") or pid)
+            except (KeyError, TypeError, ValueError):
+                log.warning("cannot adopt the worker of %r: %r", item.record_id, item.handle)
+                continue
+            workspace = Path(item.handle.get("workspace") or self.workspaces / item.record_id)
+            self._workers[item.record_id] = _Worker(
+                item.record_id,
+                item.project,
+                item.pipeline,
+                pid,
+                pgid,
+                workspace,
+                item.started_at,
+                item.started_at,
+            )
+            log.info("adopted worker of %s: pid %s", item.record_id, pid)
+
+    def discard(self, record_id: str) -> None:
+        domain.check_record_id(record_id)
+        worker = self._workers.get(record_id)
+        if worker is not None:
+            worker.discarded = True  # poll removes what is left once it has ended
+            self.stop(record_id)
+        else:
+            shutil.rmtree(self.workspaces / record_id, ignore_errors=True)
+        self.log_path(record_id).unlink(missing_ok=True)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def log_path(self, record_id: str) -> Path:
+        return self.workspaces / f"{record_id}.worker.log"
+
+    def worker_env(self, record_id: str) -> dict[str, str]:
+        env = {k: v for k, v in self._env.items() if k not in WITHHELD_ENV}
+        paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env["CYCLONE_AMQP_URI"] = self.amqp_uri
+        env["CYCLONE_RECORD_ID"] = record_id
+        return env
+
+    def _info(self, worker: _Worker) -> WorkerInfo:
+        return domain.worker_info(
+            worker.record_id,
+            worker.project,
+            worker.pipeline,
+            self.cloud,
+            worker.started_at,
+            worker.seen_at,
+        )
+
+    def _alive(self, worker: _Worker) -> bool:
+        if worker.popen is None:
+            return is_worker_process(worker.pid, worker.record_id)
+        return worker.popen.returncode is None and _child_exited(worker.pid) is False
+
+    def _ended(self, worker: _Worker) -> tuple[bool, int | None]:
+        """Whether the worker ended, and its Popen-style return code when we can know it."""
+        if worker.popen is None:
+            if is_worker_process(worker.pid, worker.record_id):
+                return False, None
+            _kill_leftovers(worker.pgid, worker.record_id)
+            return True, None
+        if worker.popen.returncode is not None:
+            return True, worker.popen.returncode
+        exited = _child_exited(worker.pid)
+        if exited is False:
+            return False, None
+        # The leader is a zombie until reaped, so its pgid cannot name another group yet.
+        _kill_leftovers(worker.pgid)
+        return True, worker.popen.poll() if exited else None
+
+    def _clean_up(self, worker: _Worker, reason: str) -> None:
+        shutil.rmtree(worker.workspace, ignore_errors=True)
+        path = self.log_path(worker.record_id)
+        if worker.discarded:
+            path.unlink(missing_ok=True)
+            return
+        with open(path, "ab") as out:
+            out.write(f"{rfc3339(now())} cloud: worker {reason}\n".encode())
+
+    def _wait_gone(self, pgid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while group_members(pgid):
+            if time.monotonic() >= deadline:
+                return False
+            self._sleep(CHECK_EVERY)
+        return True
+
+
+# --- /proc -------------------------------------------------------------------------------------
+
+
+def parse_stat(data: bytes) -> tuple[str, int]:
+    """State letter and process group from /proc/<pid>/stat (the name may contain `)`)."""
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[2])
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return parse_stat(f.read())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    members = []
+    for entry in os.listdir("/proc"):
+        found = _stat(int(entry)) if entry.isdigit() else None
+        if found and found[1] == pgid and found[0] not in ("Z", "X"):
+            members.append(int(entry))
+    return members
+
+
+def is_worker_process(pid: int, record_id: str) -> bool:
+    """Whether `pid` is a live process of that record's worker (and not a reused pid)."""
+    found = _stat(pid)
+    if found is None or found[0] in ("Z", "X"):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if record_id.encode() in f.read().split(b"\0"):
+                return True
+        # A shell may exec its last command; the environment survives exec.
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"CYCLONE_RECORD_ID={record_id}".encode() in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _child_exited(pid: int) -> bool | None:
+    """Whether our child ended, without reaping it (WNOWAIT keeps its pid reserved); None
+    when it is no longer ours to wait for (reaped elsewhere: exit status unknown)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _kill_leftovers(pgid: int, record_id: str | None = None) -> None:
+    """SIGKILL what an ended worker left running in its process group.
+
+    Without `record_id` (our own child, its zombie still holding the group id) the whole
+    group goes. With it (an adopted worker, whose group id may be reused once empty), only
+    members that still carry the record's id in their command line or environment.
+    """
+    members = group_members(pgid)
+    if record_id is None:
+        if members:
+            _signal_group(pgid, signal.SIGKILL)
+        return
+    for pid in members:
+        if is_worker_process(pid, record_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
