@@ -1,0 +1,220 @@
+"""Real parts for the logs service tests: a fresh RabbitMQ vhost, a secantusdb server, and the
+service itself as `python -m services.logs` (stopped and started again by the restart tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kombu
+import pytest
+from nameko.exceptions import RpcTimeout, UnknownService
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from shared.contracts import logs
+from tests.support import BROKER, ROOT, free_port
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A child gets SIGTERM if pytest dies (a timeout kills it without teardown)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="module")
+def amqp_uri() -> Iterator[str]:
+    ctl = shutil.which("rabbitmqctl")
+    assert ctl, "these tests need a local RabbitMQ (rabbitmqctl not found)"
+    vhost = f"cyclone-logs-test-{secrets.token_hex(4)}"
+    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
+    try:
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"{BROKER}/{vhost}"
+    finally:
+        subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)
+
+
+class MongoProcess:
+    """secantusdb on a fixed port and storage path, so it can be stopped and started again."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.url = f"mongodb://127.0.0.1:{self.port}/cyclone?retryWrites=false"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.tmp / "mongo.log", "ab") as log:
+            self.proc = proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "secantus", "--host", "127.0.0.1"),
+                    *("--port", str(self.port), "--storage-path", str(self.tmp / "data")),
+                    *("--log-level", "WARNING"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+        def listening() -> bool:
+            assert proc.poll() is None, (self.tmp / "mongo.log").read_text()[-2000:]
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return True
+            return False
+
+        wait_for(listening, 60, "secantusdb to listen")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+
+@pytest.fixture(scope="module")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoProcess]:
+    proc = MongoProcess(tmp_path_factory.mktemp("logs-mongo"))
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+class LogsProcess:
+    """`python -m services.logs` with this module's broker and database."""
+
+    def __init__(self, amqp_uri: str, mongo_url: str, log_path: Path) -> None:
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "CYCLONE_AMQP_URI": amqp_uri,
+            "CYCLONE_MONGO_URL": mongo_url,
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
+        }
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def start(self, rpc: Any) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.logs"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+        def answers() -> bool:
+            assert self.running, f"the logs service exited:\n{self.log_tail()}"
+            try:
+                return rpc.logs.ping()["status"] == "ok"
+            except (UnknownService, RpcTimeout):
+                return False
+
+        wait_for(answers, 30, "the logs service to answer ping", every=0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        return stop_process(self.proc, sig)
+
+
+@pytest.fixture(scope="module")
+def rpc(amqp_uri: str) -> Iterator[Any]:
+    proxy = ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=5)
+    try:
+        yield proxy.start()
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def service(
+    amqp_uri: str, mongo: MongoProcess, rpc: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LogsProcess]:
+    proc = LogsProcess(amqp_uri, mongo.url, tmp_path_factory.mktemp("logs") / "service.log")
+    proc.start(rpc)
+    try:
+        yield proc
+    finally:
+        if proc.running:
+            stop_process(proc.proc)  # type: ignore[arg-type]
+
+
+class Publisher:
+    """What a worker does: declare the log exchange and queue, publish persistent JSON."""
+
+    exchange = kombu.Exchange(logs.EXCHANGE, type="direct", durable=True)
+    queue = kombu.Queue(logs.QUEUE, exchange, routing_key=logs.ROUTING_KEY, durable=True)
+
+    def __init__(self, amqp_uri: str) -> None:
+        self.conn = kombu.Connection(amqp_uri, transport_options={"confirm_publish": True})
+        self.producer = self.conn.Producer(serializer="json")
+        self.queue(self.conn.default_channel).declare()
+
+    def __call__(self, *batches: Any, **options: Any) -> None:
+        for batch in batches:
+            self.producer.publish(
+                batch,
+                exchange=self.exchange,
+                routing_key=logs.ROUTING_KEY,
+                delivery_mode=2,
+                **options,
+            )
+
+    def close(self) -> None:
+        self.conn.release()
+
+
+@pytest.fixture(scope="module")
+def publish(amqp_uri: str) -> Iterator[Publisher]:
+    pub = Publisher(amqp_uri)
+    try:
+        yield pub
+    finally:
+        pub.close()

@@ -1,0 +1,292 @@
+"""The logs service as it runs: batches in over RabbitMQ, lines out over RPC, real storage."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+import uuid
+from typing import Any
+
+import pytest
+from nameko.exceptions import RemoteError
+
+from shared.contracts import events
+from shared.publish import EventDispatcher
+from tests.logs.conftest import LogsProcess, MongoProcess, wait_for
+
+pytestmark = pytest.mark.usefixtures("service")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def batches(
+    record_id: str, total: int, size: int, stage: str = "unitTest", width: int = 0
+) -> list[dict[str, Any]]:
+    """`total` numbered lines in batches of `size`, then the end marker."""
+    out: list[dict[str, Any]] = []
+    for seq in range(1, total + 1, size):
+        last = min(seq + size - 1, total)
+        lines = [f"line {i} ".ljust(width, "x") for i in range(seq, last + 1)]
+        out.append({"record_id": record_id, "seq": seq, "stage": stage, "lines": lines})
+    out.append(eof(record_id, total + 1, stage))
+    return out
+
+
+def eof(record_id: str, seq: int, stage: str = "unitTest") -> dict[str, Any]:
+    return {"record_id": record_id, "seq": seq, "stage": stage, "lines": [], "eof": True}
+
+
+def expected(total: int) -> list[str]:
+    return [f"line {i} " for i in range(1, total + 1)]
+
+
+def follow(rpc: Any, record_id: str, timeout: float = 15, **filters: Any) -> list[str]:
+    """Read as a client tailing the log would, until the read says it is complete."""
+    got: list[str] = []
+    after = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        chunk = rpc.logs.read_log(
+            record_id, filters.get("stage"), filters.get("task"), after, 10_000
+        )
+        got += chunk["lines"]
+        assert chunk["next"] >= after
+        after = chunk["next"]
+        if chunk["complete"]:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{record_id} not complete after {timeout}s ({len(got)} lines)")
+        if not chunk["lines"]:
+            time.sleep(0.02)
+
+
+def test_batches_out_of_order_and_twice_are_read_once_in_order(rpc, publish):
+    record = new_id()
+    sent = batches(record, 100, 7)
+    shuffled = sent + sent[::3]  # some twice
+    random.Random(1).shuffle(shuffled)
+    publish(*shuffled)
+    assert follow(rpc, record) == expected(100)
+    publish(*sent[:5])  # redelivered after completion: still no-ops
+    time.sleep(0.2)
+    assert rpc.logs.read_log(record, None, None, 0, 10_000) == {
+        "lines": expected(100),
+        "next": 100,
+        "complete": True,
+    }
+
+
+def test_a_gap_is_never_skipped(rpc, publish):
+    record = new_id()
+    first, second, third, end = batches(record, 30, 10)
+    publish(first, third, end)
+    # Line 21 on is stored (a reader already past the gap sees it) ...
+    wait_for(lambda: rpc.logs.read_log(record, None, None, 20, 100)["complete"], 10, "lines 21+")
+    # ... but a reader from the start stops before the missing lines 11..20.
+    assert rpc.logs.read_log(record, None, None, 0, 100) == {
+        "lines": expected(10),
+        "next": 10,
+        "complete": False,
+    }
+    assert rpc.logs.read_log(record, None, None, 10, 100) == {
+        "lines": [],
+        "next": 10,
+        "complete": False,
+    }
+    publish(second)
+    assert follow(rpc, record) == expected(30)
+
+
+def test_eof_makes_the_log_complete(rpc, publish):
+    record = new_id()
+    *lines, end = batches(record, 20, 5)
+    publish(*lines)
+    wait_for(lambda: rpc.logs.read_log(record, None, None, 0, 100)["next"] == 20, 10, "20 lines")
+    assert rpc.logs.read_log(record, None, None, 0, 100)["complete"] is False
+    publish(end)
+    wait_for(lambda: rpc.logs.read_log(record, None, None, 20, 100)["complete"], 10, "the end")
+    assert rpc.logs.read_log(record, None, None, 0, 100) == {
+        "lines": expected(20),
+        "next": 20,
+        "complete": True,
+    }
+    empty = new_id()
+    publish(eof(empty, 1))
+    wait_for(lambda: rpc.logs.read_log(empty, None, None, 0, 10)["complete"], 10, "empty log")
+    assert rpc.logs.read_log(empty, None, None, 0, 10)["lines"] == []
+    assert rpc.logs.log_stages(empty) == []
+
+
+def test_resume_with_after_and_next(rpc, publish):
+    record = new_id()
+    publish(*batches(record, 50, 6))
+    follow(rpc, record)
+    got: list[str] = []
+    after, replies = 0, 0
+    while True:
+        chunk = rpc.logs.read_log(record, None, None, after, 7)
+        assert len(chunk["lines"]) <= 7
+        got += chunk["lines"]
+        after, replies = chunk["next"], replies + 1
+        if chunk["complete"]:
+            break
+    assert got == expected(50)
+    assert replies == 8  # 7 full pages, then line 50 and the end marker
+
+
+def test_stage_and_task_filters(rpc, publish):
+    record = new_id()
+
+    def batch(seq: int, stage: str, task: str | None = None) -> dict[str, Any]:
+        lines = [f"{stage}/{task} {i}" for i in range(seq, seq + 5)]
+        out = {"record_id": record, "seq": seq, "stage": stage, "lines": lines}
+        return out | ({"task": task} if task else {})
+
+    sent = [
+        batch(1, "codeCheckout"),
+        batch(6, "unitTest", "t1"),
+        batch(11, "unitTest", "t2"),
+        batch(16, "package"),
+        eof(record, 21, "package"),
+    ]
+    publish(*reversed(sent))
+    everything = follow(rpc, record)
+    assert len(everything) == 20
+    assert rpc.logs.log_stages(record) == ["codeCheckout", "unitTest", "package"]
+
+    first = rpc.logs.read_log(record, "unitTest", None, 0, 3)
+    assert first == {"lines": everything[5:8], "next": 8, "complete": False}
+    rest = rpc.logs.read_log(record, "unitTest", None, first["next"], 100)
+    # Line numbers stay whole-record ones: the read walked over the package lines to the end.
+    assert rest == {"lines": everything[8:15], "next": 20, "complete": True}
+    assert follow(rpc, record, stage="unitTest", task="t2") == everything[10:15]
+    assert follow(rpc, record, stage="package") == everything[15:]
+    assert follow(rpc, record, stage="imageBuild") == []
+
+
+def test_records_deleted_event_deletes_their_lines(rpc, publish, amqp_uri):
+    doomed, kept = new_id(), new_id()
+    publish(*batches(doomed, 30, 10), *batches(kept, 30, 10))
+    follow(rpc, doomed)
+    follow(rpc, kept)
+    dispatch = EventDispatcher({"AMQP_URI": amqp_uri, "serializer": "json"})
+    dispatch(*events.RECORDS_DELETED, {"record_ids": [doomed, new_id()]})
+    wait_for(lambda: rpc.logs.log_stages(doomed) == [], 10, "the deletion")
+    assert rpc.logs.read_log(doomed, None, None, 0, 100) == {
+        "lines": [],
+        "next": 0,
+        "complete": False,
+    }
+    assert follow(rpc, kept) == expected(30)
+    dispatch(*events.RECORDS_DELETED, {"record_ids": [doomed]})  # again: harmless
+    dispatch(*events.RECORDS_DELETED, {"not": "a payload"})  # dropped, not stuck
+    publish(*batches(doomed, 5, 5))  # late lines of a deleted record are just stored
+    assert follow(rpc, doomed) == expected(5)
+
+
+def test_stop_and_kill_mid_stream_lose_nothing(rpc, publish, service: LogsProcess):
+    record = new_id()
+    sent = batches(record, 30_000, 100)
+    try:
+        publish(*sent[:100])
+        assert service.stop() == 0  # graceful, while those are being stored
+        publish(*sent[100:200])  # nobody consuming: they wait in the queue
+        service.start(rpc)
+        publish(*sent[200:250])
+        service.stop(signal.SIGKILL)  # no chance to finish or ack
+        publish(*sent[250:270])
+        service.start(rpc)
+        publish(*sent[270:])
+        assert follow(rpc, record) == expected(30_000)
+    finally:
+        if not service.running:
+            service.start(rpc)
+
+
+def test_a_database_outage_delays_storage_but_loses_nothing(rpc, publish, mongo: MongoProcess):
+    record = new_id()
+    sent = batches(record, 3000, 100)
+    publish(*sent[:10])
+    wait_for(lambda: rpc.logs.read_log(record, None, None, 0, 10)["lines"], 10, "first lines")
+    mongo.stop()
+    try:
+        publish(*sent[10:])  # the service holds these, retrying, while the database is away
+        time.sleep(1.5)
+    finally:
+        mongo.start()
+    assert follow(rpc, record, timeout=30) == expected(3000)
+
+
+def test_huge_and_unusual_text_round_trips(rpc, publish):
+    record = new_id()
+    megabyte = "x" * (1 << 20)
+    replaced = b"bad \xff\xfe bytes \xc3\x28 end".decode("utf-8", "replace")
+    unusual = ["é ü 😀 \t tab", "nul \x00 byte", "", "  ", replaced]
+    publish(
+        {"record_id": record, "seq": 1, "stage": "unitTest", "lines": [megabyte, *unusual]},
+        {"record_id": record, "seq": 7, "stage": "unitTest", "lines": ["lone \ud800 half"]},
+        eof(record, 8),
+    )
+    got = follow(rpc, record)
+    assert got[:6] == [megabyte, *unusual]
+    assert "\ufffd" in replaced
+    # A lone surrogate (only a JSON escape can make one) cannot be stored: it is replaced.
+    assert got[6].startswith("lone ") and got[6].endswith(" half") and "\ufffd" in got[6]
+
+
+def test_messages_that_are_not_batches_are_dropped_without_blocking(rpc, publish):
+    record = new_id()
+    publish(b"\x00\x01", content_type="application/octet-stream", content_encoding="binary")
+    publish("{not json", content_type="application/json", content_encoding="utf-8")
+    publish({"record_id": record, "seq": "one", "stage": "s", "lines": []}, ["a list"])
+    publish(*batches(record, 3, 3))
+    assert follow(rpc, record) == expected(3)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("r", None, None, -1, 10), "after"),
+        (("r", None, None, 0, 0), "limit"),
+        (("r", None, None, 0, 10_001), "limit"),
+        (("r", None, None, "0", 10), "after"),
+        (("", None, None, 0, 10), "record_id"),
+        (("r", 5, None, 0, 10), "stage"),
+    ],
+)
+def test_read_log_rejects_bad_arguments(rpc, args, problem):
+    with pytest.raises(RemoteError) as err:
+        rpc.logs.read_log(*args)
+    assert err.value.exc_type == "ValueError"
+    assert problem in str(err.value)
+
+
+def test_reads_of_unknown_records_and_limits(rpc):
+    assert rpc.logs.read_log(new_id(), None, None, 0, 10_000) == {
+        "lines": [],
+        "next": 0,
+        "complete": False,
+    }
+    assert rpc.logs.read_log(new_id(), None, None, 5, 1)["next"] == 5
+    assert rpc.logs.log_stages(new_id()) == []
+
+
+def test_ingest_throughput(rpc, publish, capsys):
+    """Printed, not asserted: 100k lines of ~80 characters in 200-line batches."""
+    record = new_id()
+    sent = batches(record, 100_000, 200, width=80)
+    started = time.perf_counter()
+    publish(*sent)
+    published = time.perf_counter() - started
+    got = follow(rpc, record, timeout=60)
+    stored = time.perf_counter() - started
+    assert len(got) == 100_000 and got[-1].startswith("line 100000 ")
+    with capsys.disabled():
+        print(
+            f"\nlogs ingest: 100000 lines in {len(sent) - 1} batches published in "
+            f"{published:.2f}s, stored and read back in {stored:.2f}s "
+            f"= {100_000 / stored:,.0f} lines/s end to end"
+        )
