@@ -30,6 +30,7 @@ class Limits:
     max_running: int
     record_timeout: int
     records_per_pipeline: int
+    heartbeat_timeout: float = events.HEARTBEAT_TIMEOUT
 
 
 class Cloud:
@@ -225,9 +226,9 @@ class Runs:
         for doc in self.store.running({"exitedAt": {"$lte": now - EXIT_GRACE}}):
             why = f"worker exited unexpectedly ({doc.get('exitReason', 'unknown reason')})"
             self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
-        silent = now - timedelta(seconds=events.HEARTBEAT_TIMEOUT)
+        silent = now - timedelta(seconds=self.limits.heartbeat_timeout)
         for doc in self.store.running({"heartbeatAt": {"$lt": silent}}):
-            why = f"worker lost: no heartbeat for {events.HEARTBEAT_TIMEOUT:g}s"
+            why = f"worker lost: no heartbeat for {self.limits.heartbeat_timeout:g}s"
             self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from services.scheduler.runs import Limits
+from shared.contracts import events
 
 
 def limits(env: dict[str, str] | None = None) -> Limits:
@@ -13,4 +14,6 @@ def limits(env: dict[str, str] | None = None) -> Limits:
         max_running=int(env.get("CYCLONE_MAX_RUNNING") or 4),
         record_timeout=int(env.get("CYCLONE_RECORD_TIMEOUT") or 7200),
         records_per_pipeline=int(env.get("CYCLONE_RECORDS_PER_PIPELINE") or 50),
+        # Tests shorten it; in production the contract's 30 s stands.
+        heartbeat_timeout=float(env.get("CYCLONE_HEARTBEAT_TIMEOUT") or events.HEARTBEAT_TIMEOUT),
     )

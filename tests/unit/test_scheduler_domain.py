@@ -1,0 +1,82 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from services.scheduler.domain import records as rec
+from services.scheduler.domain import stats
+
+DEFINED = {"codeCheckout": {}, "unitTest": {}, "package": {}, "imageBuild": {}}
+
+
+def test_all_defined_stages_in_order_when_none_requested():
+    assert rec.stages_to_run(None, DEFINED) == ["codeCheckout", "unitTest", "package", "imageBuild"]
+    assert rec.stages_to_run([], DEFINED) == rec.stages_to_run(None, DEFINED)
+
+
+def test_selection_keeps_order_and_always_checks_out():
+    assert rec.stages_to_run(["package", "unitTest"], DEFINED) == [
+        "codeCheckout",
+        "unitTest",
+        "package",
+    ]
+
+
+def test_undefined_stage_is_an_error():
+    with pytest.raises(rec.StageSelectionError, match="integrationTest"):
+        rec.stages_to_run(["integrationTest"], DEFINED)
+
+
+def test_finished_stage_status():
+    got = rec.finished_stage_status(
+        {
+            "codeCheckout": {"status": "Success"},
+            "unitTest": {"status": "Running"},
+            "package": {"status": "Pending"},
+        },
+        rec.ABORTED,
+    )
+    assert got == {"codeCheckout": {"status": "Success"}, "unitTest": {"status": "Aborted"}}
+    assert rec.finished_stage_status({"a": {"status": "Running"}}, rec.FAILED) == {
+        "a": {"status": "Failed"}
+    }
+
+
+def test_day_of_is_utc_midnight():
+    t = datetime(2024, 3, 5, 23, 59, 59, tzinfo=UTC)
+    assert rec.day_of(t) == int(datetime(2024, 3, 5, tzinfo=UTC).timestamp())
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "n"),
+    [
+        (1521345720, 1522468920, 14),
+        (1521345719, 1522468921, 14),
+        (100, 100, 1),
+        (200, 100, 0),
+        (0, 86399, 1),
+        (0, 86400, 2),
+    ],
+)
+def test_day_buckets(start, end, n):
+    assert len(stats.day_buckets(start, end)) == n
+
+
+def test_stats_overview_and_details():
+    day0, day1 = 86400 * 10, 86400 * 11
+    got = stats.build(
+        day0 + 5,
+        day1 + 5,
+        [(day0, "Success", 3), (day0, "Failed", 1), (day1, "Aborted", 2), (day1, "Running", 4)],
+    )
+    assert got["overview"] == {
+        "total": 10,
+        "success": 3,
+        "failed": 1,
+        "aborted": 2,
+        "successRatio": "30.00%",
+    }
+    assert got["details"] == [
+        {"timestamp": day0, "success": 3, "failed": 1, "aborted": 0},
+        {"timestamp": day1, "success": 0, "failed": 0, "aborted": 2},
+    ]
+    assert stats.build(0, 0, [])["overview"]["successRatio"] == "0.00%"
