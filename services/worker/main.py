@@ -1,0 +1,195 @@
+"""The worker's entry: `--record-id <id>` runs that record in the current directory, then exits.
+
+The current directory is the workspace the cloud service made for this record (the checkout
+goes to ./code). Exit codes: 0 Success, 1 Failed, 2 bad usage, 3 Aborted, 4 no job.
+`--check` only verifies that the broker is reachable (a smoke test for images and pods).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from amqp.exceptions import AMQPError
+from kombu import Connection
+from kombu.exceptions import KombuError
+from nameko.exceptions import RpcTimeout, UnknownService
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.worker import domain
+from services.worker.publisher import BusSink, EventPublisher, Heartbeat, nameko_config
+from services.worker.runtime import Runner, Sink
+from shared import config, timefmt
+from shared.contracts import events, rpc, services
+
+JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
+RPC_TIMEOUT = 10.0
+RETRY_PAUSE = 1.0
+RECORD_ID = re.compile(r"[0-9a-f]{24}")
+RETRYABLE = (RpcTimeout, UnknownService, OSError, KombuError, AMQPError)
+
+
+class JobUnavailable(Exception):
+    """The scheduler refused the job or did not answer in time."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.worker")
+    parser.add_argument("--check", action="store_true", help="check the broker and exit")
+    parser.add_argument("--record-id", help="the record to run (24 hex digits)")
+    parser.add_argument(
+        "--job-timeout",
+        type=float,
+        default=JOB_TIMEOUT,
+        help="seconds to keep asking the scheduler for the job (default %(default)s)",
+    )
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
+        return 0 if not exc.code else domain.EXIT_USAGE
+    uri = config.load().amqp_uri
+    if args.check:
+        return check_broker(uri)
+    if not args.record_id:
+        parser.print_usage(sys.stderr)
+        return domain.EXIT_USAGE
+    if not RECORD_ID.fullmatch(args.record_id):
+        say(f"--record-id must be 24 lowercase hex digits, got {args.record_id!r}")
+        return domain.EXIT_USAGE
+    return run_record(args.record_id, uri, Path.cwd(), args.job_timeout)
+
+
+def check_broker(uri: str) -> int:
+    try:
+        with Connection(uri, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - reported as the check's result
+        print(f"broker unreachable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print("broker ok")
+    return 0
+
+
+def _expected_amqp_noise(record: logging.LogRecord) -> bool:
+    """False for py-amqp's warning about a basic.return (60, 80) on a closing channel: nameko's
+    mandatory RPC publish gets one each time the scheduler is not up, while we retry."""
+    return "during closing channel" not in record.getMessage()
+
+
+def run_record(record_id: str, uri: str, workspace: Path, job_timeout: float = JOB_TIMEOUT) -> int:
+    logging.getLogger("amqp").addFilter(_expected_amqp_noise)
+    abort = threading.Event()
+    install_stop_handlers(abort)
+    heartbeat = Heartbeat(uri, record_id).start()
+    try:
+        try:
+            job = fetch_job(uri, record_id, abort, job_timeout)
+        except JobUnavailable as exc:
+            say(f"could not get the job of {record_id}: {exc}")
+            report_without_job(uri, record_id, domain.FAILED, f"could not get the job: {exc}")
+            return domain.EXIT_NO_JOB
+        if job is None:
+            report_without_job(uri, record_id, domain.ABORTED, "aborted")
+            return domain.exit_code(domain.ABORTED)
+        say(f"running {record_id}: stages {job.get('stages')} in {workspace}")
+        return execute(job, BusSink(uri, record_id), workspace, abort)
+    finally:
+        heartbeat.stop()
+
+
+def execute(job: Mapping[str, Any], sink: Sink, workspace: Path, abort: threading.Event) -> int:
+    """Run the job to its end; the exit code of its final status."""
+    try:
+        status = Runner(job, sink, workspace, abort).run()
+    except Exception:  # noqa: BLE001 - e.g. the broker went away for good: nothing to report to
+        say(f"the run of {job.get('record_id')} broke:\n{traceback.format_exc()}")
+        return domain.exit_code(domain.FAILED)
+    say(f"{job.get('record_id')} finished: {status}")
+    return domain.exit_code(status)
+
+
+def install_stop_handlers(abort: threading.Event) -> None:
+    """SIGTERM (the cloud service stopping the worker) and SIGINT set `abort`; the runtime
+    stops the running command and reports the stage Aborted."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        abort.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def fetch_job(
+    uri: str, record_id: str, abort: threading.Event, timeout: float = JOB_TIMEOUT
+) -> dict[str, Any] | None:
+    """scheduler.get_job, retried while the scheduler does not answer; None when aborted.
+
+    The calls run in a thread so that an abort is seen at once, not after an RPC timeout.
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def ask() -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while True:
+            wait = min(RPC_TIMEOUT, max(deadline - time.monotonic(), 1.0))
+            try:
+                box["job"] = get_job(uri, record_id, wait)
+                break
+            except RETRYABLE as exc:
+                last = exc
+            except Exception as exc:  # noqa: BLE001 - the scheduler's answer: no retry
+                box["error"] = f"{type(exc).__name__}: {exc}"
+                break
+            if time.monotonic() + RETRY_PAUSE >= deadline or abort.is_set():
+                box["error"] = f"the scheduler did not answer within {timeout:g}s ({last!r})"
+                break
+            time.sleep(RETRY_PAUSE)
+        done.set()
+
+    threading.Thread(target=ask, daemon=True, name="get-job").start()
+    while not done.wait(0.1):
+        if abort.is_set():
+            return None
+    if "error" in box:
+        raise JobUnavailable(box["error"])
+    job = box["job"]
+    if not isinstance(job, dict) or job.get("record_id") != record_id:
+        raise JobUnavailable(f"the scheduler answered with something else than job {record_id}")
+    return job
+
+
+def get_job(uri: str, record_id: str, timeout: float) -> dict[str, Any]:
+    with ClusterRpcProxy(nameko_config(uri), timeout=timeout) as cluster:
+        scheduler = getattr(cluster, services.SCHEDULER)
+        return getattr(scheduler, rpc.GET_JOB)(record_id)
+
+
+def report_without_job(uri: str, record_id: str, status: str, error: str) -> None:
+    """RUN_FINISHED for a run that never started (no end-of-log marker: a worker without the
+    job cannot know whether another one already logged this record)."""
+    payload = events.RunFinished(
+        record_id=record_id,
+        status=status,
+        time=timefmt.rfc3339(timefmt.now()) or "",
+        error=error,
+        log_lines=0,
+    )
+    try:
+        EventPublisher(uri).event(events.RUN_FINISHED, payload)
+    except Exception as exc:  # noqa: BLE001 - the scheduler's reaper covers a lost report
+        say(f"could not report the run's end: {exc}")
+
+
+def say(text: str) -> None:
+    print(f"worker: {text}", file=sys.stderr, flush=True)

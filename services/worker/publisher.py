@@ -1,0 +1,225 @@
+"""Everything the worker sends: batched log lines (kombu), events and heartbeats (nameko).
+
+Log lines go in `LogBatch` messages on a durable queue the worker declares itself, so lines
+published before the logs service starts wait in the broker. Messages are persistent and
+confirmed by the broker: once `flush()` returns, the lines are safe, which is why a stage's
+lines are flushed before its STAGE_FINISHED event is sent.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kombu import Connection, Exchange, Producer, Queue
+
+from shared import timefmt
+from shared.contracts import events, logs
+from shared.publish import EventDispatcher
+
+BATCH_LINES = 200  # flush when this many lines are pending...
+BATCH_DELAY = 0.05  # ...or this long (seconds) after the first pending line
+RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+
+def nameko_config(amqp_uri: str) -> dict[str, Any]:
+    return {"AMQP_URI": amqp_uri, "serializer": "json"}
+
+
+class LogPublisher:
+    """Numbers lines from 1 over the whole record and publishes them in batches of one stage.
+
+    Thread-safe: command output arrives from a reader thread while the runtime writes framing
+    lines; one lock orders both, and a background thread flushes batches that wait too long.
+    """
+
+    def __init__(
+        self,
+        amqp_uri: str,
+        record_id: str,
+        *,
+        batch_lines: int = BATCH_LINES,
+        batch_delay: float = BATCH_DELAY,
+    ) -> None:
+        self.record_id = record_id
+        self.batch_lines = batch_lines
+        self.batch_delay = batch_delay
+        self.messages = 0  # messages published so far (the eof marker included)
+        self._conn = Connection(
+            amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
+        )
+        exchange = Exchange(logs.EXCHANGE, type="direct", durable=True)
+        self._queue = Queue(logs.QUEUE, exchange, routing_key=logs.ROUTING_KEY, durable=True)
+        self._exchange = exchange
+        self._producer: Producer | None = None
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._stage = ""
+        self._next_seq = 1
+        self._deadline: float | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._flusher = threading.Thread(target=self._flush_when_due, daemon=True, name="logs")
+        self._flusher.start()
+
+    @property
+    def total(self) -> int:
+        """Lines published or pending."""
+        with self._cond:
+            return self._next_seq - 1 + len(self._pending)
+
+    def line(self, stage: str, text: str) -> None:
+        with self._cond:
+            self._raise_error()
+            if self._closed:
+                raise RuntimeError("the log is closed")
+            if self._pending and stage != self._stage:
+                self._flush_locked()  # a batch holds the lines of one stage
+            if not self._pending:
+                self._stage = stage
+                self._deadline = time.monotonic() + self.batch_delay
+                self._cond.notify()
+            self._pending.append(text)
+            if len(self._pending) >= self.batch_lines:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Return once every line so far is confirmed by the broker."""
+        with self._cond:
+            self._raise_error()
+            self._flush_locked()
+
+    def end(self, stage: str) -> int:
+        """Flush, publish the end-of-log marker and close; returns how many lines there were."""
+        with self._cond:
+            if self._closed:
+                return self._next_seq - 1
+            self._raise_error()
+            self._flush_locked()
+            marker: logs.LogBatch = {
+                "record_id": self.record_id,
+                "seq": self._next_seq,
+                "stage": stage,
+                "lines": [],
+                "eof": True,
+            }
+            self._publish(marker)
+            self._closed = True
+            self._cond.notify()
+        self._conn.release()
+        return self._next_seq - 1
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        batch: logs.LogBatch = {
+            "record_id": self.record_id,
+            "seq": self._next_seq,
+            "stage": self._stage,
+            "lines": self._pending,
+        }
+        self._publish(batch)
+        self._next_seq += len(self._pending)
+        self._pending = []
+        self._deadline = None
+
+    def _publish(self, body: Mapping[str, Any]) -> None:
+        if self._producer is None:
+            self._producer = Producer(self._conn.default_channel, exchange=self._exchange)
+        self._producer.publish(
+            dict(body),
+            routing_key=logs.ROUTING_KEY,
+            serializer="json",
+            delivery_mode=2,  # persistent
+            declare=[self._queue],  # the exchange, the queue and its binding
+            retry=True,
+            retry_policy=RETRY_POLICY,
+        )
+        self.messages += 1
+
+    def _flush_when_due(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None or self._error is not None:
+                    self._cond.wait()
+                    continue
+                delay = self._deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                try:
+                    self._flush_locked()
+                except Exception as exc:  # noqa: BLE001 - handed to the writer on its next call
+                    self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"publishing log lines failed: {self._error}") from self._error
+
+
+class EventPublisher:
+    """Worker events (STAGE_*, RUN_FINISHED) on nameko's event exchange of the worker."""
+
+    def __init__(self, amqp_uri: str) -> None:
+        self._dispatch = EventDispatcher(nameko_config(amqp_uri))
+
+    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+        self._dispatch(event[0], event[1], dict(payload))
+
+
+class BusSink:
+    """The runtime's sink on the real bus: log lines through LogPublisher, events through
+    EventPublisher."""
+
+    def __init__(self, amqp_uri: str, record_id: str) -> None:
+        self.logs = LogPublisher(amqp_uri, record_id)
+        self.events = EventPublisher(amqp_uri)
+
+    def line(self, stage: str, text: str) -> None:
+        self.logs.line(stage, text)
+
+    def flush(self) -> None:
+        self.logs.flush()
+
+    def end(self, stage: str) -> int:
+        return self.logs.end(stage)
+
+    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+        self.events.event(event, payload)
+
+
+class Heartbeat:
+    """Sends HEARTBEAT every `interval` seconds from a thread, from `start()` to `stop()`, so the
+    scheduler can tell a silent worker from a lost one."""
+
+    def __init__(
+        self, amqp_uri: str, record_id: str, interval: float = events.HEARTBEAT_INTERVAL
+    ) -> None:
+        self.record_id = record_id
+        self.interval = interval
+        self.sent = 0
+        self._dispatch = EventDispatcher(nameko_config(amqp_uri))  # its own: another thread
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            payload = events.Heartbeat(
+                record_id=self.record_id, time=timefmt.rfc3339(timefmt.now()) or ""
+            )
+            try:
+                self._dispatch(*events.HEARTBEAT, dict(payload))
+                self.sent += 1
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried at the next one
+                print(f"worker: heartbeat failed: {exc}", file=sys.stderr)
+            self._stop.wait(self.interval)

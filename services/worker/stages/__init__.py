@@ -1,0 +1,66 @@
+"""What every stage gets (`Context`) and how it ends other than by success."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.worker import domain
+from services.worker.stages import process
+
+
+class StageFailed(Exception):
+    """The stage failed; the message is the stage's error (it is masked before it is sent)."""
+
+
+class StageAborted(Exception):
+    """The worker was asked to stop while the stage ran."""
+
+
+@dataclass
+class Context:
+    job: Mapping[str, Any]
+    workspace: Path
+    log: Callable[[str], None]  # one line, masked by whoever made the context
+    abort: threading.Event
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def code_dir(self) -> Path:
+        return self.workspace / "code"
+
+    @property
+    def pipeline(self) -> Mapping[str, Any]:
+        return self.job.get("pipeline") or {}
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.job.get("params") or {}
+
+    @property
+    def scm(self) -> Mapping[str, Any]:
+        return (self.job.get("project") or {}).get("scm") or {}
+
+    def execute(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        echo: str,
+        env: Mapping[str, str] | None = None,
+    ) -> process.Outcome:
+        """Echo `$ <echo>` (never the real argv, which may hold credentials), then run argv
+        with its output streamed into the log; raises StageAborted on abort."""
+        if self.abort.is_set():
+            raise StageAborted()
+        for line in domain.echo(echo):
+            self.log(line)
+        outcome = process.run(
+            argv, cwd=cwd, env=self.env if env is None else env, log=self.log, abort=self.abort
+        )
+        if outcome.aborted:
+            raise StageAborted()
+        return outcome

@@ -1,0 +1,57 @@
+"""unitTest and package: shell lines run in order in ./code, then their outputs collected.
+
+Each line runs as `sh -e -c <line>` so a failing step inside one line fails it too, with the
+builder image's envVars added to the worker's environment.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Any
+
+from services.worker import domain
+from services.worker.stages import Context, StageFailed
+
+
+def run(ctx: Context, stage: str) -> dict[str, Any]:
+    """Run the stage's commands; returns the stage details `{"outputs": [...]}`."""
+    cfg = domain.stage_config(ctx.pipeline, stage)
+    if not ctx.code_dir.is_dir():
+        raise StageFailed(f"there is no {ctx.code_dir.name} directory (did codeCheckout run?)")
+    env = {**ctx.env, **domain.env_vars(ctx.pipeline)}
+    for command in domain.commands_of(cfg):
+        out = ctx.execute(["sh", "-e", "-c", command], cwd=ctx.code_dir, echo=command, env=env)
+        if out.code < 0:
+            raise StageFailed(f'command "{command}" was killed by signal {-out.code}')
+        if out.code != 0:
+            raise StageFailed(f'command "{command}" exited with code {out.code}')
+    outputs = collect_outputs(ctx.code_dir, [str(p) for p in cfg.get("outputs") or []])
+    for path in outputs:
+        ctx.log(f"output: {path}")
+    return {"outputs": outputs}
+
+
+def collect_outputs(root: Path, patterns: list[str]) -> list[str]:
+    """Paths (relative to `root`, in pattern order) matched by the patterns; a pattern that
+    matches nothing, or only something outside `root`, fails the stage."""
+    found: list[str] = []
+    real_root = os.path.realpath(root)
+    for pattern in patterns:
+        problem = domain.output_problem(pattern)
+        if problem:
+            raise StageFailed(problem)
+        matches = [
+            os.path.normpath(m)
+            for m in sorted(glob.glob(pattern, root_dir=root, recursive=True))
+            if _inside(real_root, os.path.realpath(root / m))
+        ]
+        if not matches:
+            raise StageFailed(f'output "{pattern}" not found')
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root + os.sep)

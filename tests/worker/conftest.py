@@ -1,0 +1,224 @@
+"""Fixtures of the worker tests: real repositories, a RabbitMQ vhost of our own, an in-memory
+sink, and jobs shaped like scheduler.get_job's answer."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from shared.contracts import logs, services
+from tests.worker.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
+
+RECORD_ID = "65f0c0ffee0000000000abcd"
+
+
+class MemorySink:
+    """Keeps what the runtime sends; not one of our services, just the other end of a pipe."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.times: list[float] = []  # when each line arrived (time.monotonic)
+        self.timeline: list[tuple[str, str]] = []  # (what, stage): line, flush, end, events
+        self.ended: str | None = None
+        self._lock = threading.Lock()
+
+    def line(self, stage: str, text: str) -> None:
+        assert "\n" not in text
+        with self._lock:
+            self.lines.append((stage, text))
+            self.times.append(time.monotonic())
+            self.timeline.append(("line", stage))
+
+    def flush(self) -> None:
+        with self._lock:
+            self.timeline.append(("flush", ""))
+
+    def end(self, stage: str) -> int:
+        with self._lock:
+            self.ended = stage
+            self.timeline.append(("end", stage))
+            return len(self.lines)
+
+    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.events.append((event[1], dict(payload)))
+            self.timeline.append((event[1], str(payload.get("stage", ""))))
+
+    def text(self, stage: str | None = None) -> list[str]:
+        return [t for s, t in self.lines if stage is None or s == stage]
+
+    def finished(self, stage: str) -> dict[str, Any]:
+        found = [p for k, p in self.events if k == "stage_finished" and p["stage"] == stage]
+        assert len(found) == 1, self.events
+        return found[0]
+
+    @property
+    def run_finished(self) -> dict[str, Any]:
+        found = [p for k, p in self.events if k == "run_finished"]
+        assert len(found) == 1, self.events
+        return found[0]
+
+
+def make_job(
+    url: str = "file:///nowhere",
+    *,
+    kind: str = "Github",
+    ref: str = "",
+    source_ref: str = "",
+    stages: list[str] | None = None,
+    unit: list[str] | None = None,
+    package: list[str] | None = None,
+    unit_extra: dict[str, Any] | None = None,
+    package_extra: dict[str, Any] | None = None,
+    env: list[dict[str, Any]] | None = None,
+    scm: dict[str, Any] | None = None,
+    record_name: str = "",
+    dep_repos: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Job as the scheduler answers it (secrets decrypted)."""
+    block = {"svn": "svn", "other": "otherCodeSource"}.get(kind.lower(), kind.lower())
+    build_stages: dict[str, Any] = {
+        "codeCheckout": {"mainRepo": {"type": kind, block: {"url": url, "ref": source_ref}}}
+    }
+    if dep_repos:
+        build_stages["codeCheckout"]["depRepos"] = dep_repos
+    if unit is not None:
+        build_stages["unitTest"] = {"command": unit, "outputs": [], **(unit_extra or {})}
+    if package is not None:
+        build_stages["package"] = {"command": package, "outputs": [], **(package_extra or {})}
+    if stages is None:
+        stages = ["codeCheckout"] + [s for s in ("unitTest", "package") if s in build_stages]
+    return {
+        "record_id": RECORD_ID,
+        "record_name": record_name,
+        "project": {"name": "proj", "scm": scm or {"type": "Github", "server": "https://x"}},
+        "pipeline": {
+            "name": "pipe",
+            "build": {
+                "builderImage": {"image": "busybox", "envVars": env or []},
+                "stages": build_stages,
+            },
+        },
+        "params": {"ref": ref} if ref else {},
+        "stages": stages,
+    }
+
+
+@pytest.fixture(scope="session")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+    return make_git_repo(tmp_path_factory.mktemp("git"))
+
+
+@pytest.fixture(scope="session")
+def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
+    return make_svn_repo(tmp_path_factory.mktemp("svn"))
+
+
+@pytest.fixture
+def sink() -> MemorySink:
+    return MemorySink()
+
+
+@pytest.fixture(scope="session")
+def amqp_uri() -> Iterator[str]:
+    """A fresh RabbitMQ vhost on the real broker, deleted at the end of the session."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl is needed to make a test vhost")
+    vhost = f"cyclone-worker-test-{uuid.uuid4().hex[:8]}"
+    ctl = ["rabbitmqctl", "-q"]
+    subprocess.run([*ctl, "add_vhost", vhost], check=True, capture_output=True)
+    try:
+        subprocess.run(
+            [*ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        subprocess.run([*ctl, "delete_vhost", vhost], check=False, capture_output=True)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
+class Bus:
+    """Reads what a worker sent on a test vhost: the log queue and the worker's events."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.conn = Connection(uri)
+        self.log_queue = Queue(
+            logs.QUEUE,
+            Exchange(logs.EXCHANGE, type="direct", durable=True),
+            routing_key=logs.ROUTING_KEY,
+            durable=True,
+        )
+        events_exchange = Exchange(f"{services.WORKER}.events", type="topic", durable=True)
+        self.events_queue = Queue(
+            f"test-worker-events-{uuid.uuid4().hex[:8]}", events_exchange, routing_key="#"
+        )
+        channel = self.conn.default_channel
+        self.log_queue(channel).declare()
+        self.log_queue(channel).purge()
+        self.events_queue(channel).declare()
+
+    def _get(self, queue: Queue, deadline: float) -> Any:
+        bound = queue(self.conn.default_channel)
+        while True:
+            msg = bound.get(no_ack=False)
+            if msg is not None:
+                msg.ack()
+                return msg
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing more on {queue.name}")
+            time.sleep(0.02)
+
+    def batches(self, record_id: str, timeout: float = 10) -> list[dict[str, Any]]:
+        """Log messages of the record up to and with its end-of-log marker, in queue order."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while not (found and found[-1].get("eof")):
+            msg = self._get(self.log_queue, deadline)
+            assert msg.properties.get("delivery_mode") == 2, msg.properties
+            if msg.payload["record_id"] == record_id:
+                found.append(msg.payload)
+        return found
+
+    def events(self, record_id: str, until: str = "run_finished", timeout: float = 10) -> list:
+        """(event type, payload) of the record, in order, up to the first `until` event."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        deadline = time.monotonic() + timeout
+        while not (found and found[-1][0] == until):
+            msg = self._get(self.events_queue, deadline)
+            if msg.payload.get("record_id") == record_id:
+                found.append((msg.delivery_info["routing_key"], msg.payload))
+        return found
+
+    def close(self) -> None:
+        self.events_queue(self.conn.default_channel).delete()
+        self.conn.release()
+
+
+@pytest.fixture
+def bus(amqp_uri: str) -> Iterator[Bus]:
+    reader = Bus(amqp_uri)
+    yield reader
+    reader.close()
+
+
+def new_record_id() -> str:
+    return uuid.uuid4().hex[:24]

@@ -1,0 +1,121 @@
+"""Log lines, events and heartbeats on the real RabbitMQ (a vhost of our own)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from services.worker.publisher import BusSink, Heartbeat, LogPublisher
+from services.worker.runtime import Runner
+from tests.worker.conftest import Bus, make_job, new_record_id
+from tests.worker.repos import GitRepo
+
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def check_stream(batches: list[dict], record_id: str) -> list[tuple[str, str]]:
+    """Every line with its stage, checking numbering: from 1, consecutive, eof at total+1."""
+    lines: list[tuple[str, str]] = []
+    for batch in batches[:-1]:
+        assert batch["record_id"] == record_id and not batch.get("eof")
+        assert batch["seq"] == len(lines) + 1, (batch["seq"], len(lines))
+        assert batch["lines"], "an empty batch was sent"
+        lines += [(batch["stage"], line) for line in batch["lines"]]
+    assert batches[-1] == {
+        "record_id": record_id,
+        "seq": len(lines) + 1,
+        "stage": batches[-1]["stage"],
+        "lines": [],
+        "eof": True,
+    }
+    return lines
+
+
+def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):
+    record_id = new_record_id()
+    publisher = LogPublisher(bus.uri, record_id)
+    for i in range(4000):
+        publisher.line("unitTest", f"unit {i}")
+    writer = threading.Thread(
+        target=lambda: [publisher.line("package", f"pkg {i}") for i in range(6000)]
+    )
+    writer.start()  # lines from another thread, as command output comes
+    writer.join()
+    assert publisher.end("package") == 10000
+    batches = bus.batches(record_id)
+    lines = check_stream(batches, record_id)
+    assert lines == [("unitTest", f"unit {i}") for i in range(4000)] + [
+        ("package", f"pkg {i}") for i in range(6000)
+    ]
+    assert batches[-1]["stage"] == "package"
+    assert len(batches) <= 10000 // 200 + 5  # batched: about 50 messages, not 10,000
+    assert max(len(b["lines"]) for b in batches) == 200
+    assert publisher.messages == len(batches)
+
+
+def test_a_lone_line_is_sent_after_the_batch_delay_without_a_flush(bus: Bus):
+    record_id = new_record_id()
+    publisher = LogPublisher(bus.uri, record_id)
+    publisher.line("codeCheckout", "alone")
+    time.sleep(0.4)
+    assert publisher.messages == 1  # the 50 ms timer published it
+    first = bus._get(bus.log_queue, time.monotonic() + 5).payload
+    assert first == {"record_id": record_id, "seq": 1, "stage": "codeCheckout", "lines": ["alone"]}
+    assert publisher.end("codeCheckout") == 1
+
+
+def test_a_run_on_the_bus_masks_numbers_and_reports_in_order(
+    bus: Bus, git_repo: GitRepo, workspace
+):
+    record_id = new_record_id()
+    job = make_job(
+        git_repo.url,
+        package=["seq 1 10000", 'echo "token is $TOKEN"'],
+        package_extra={"outputs": ["version.txt"]},
+        env=[{"name": "TOKEN", "value": "s3cret-value", "secret": True}],
+        scm={"type": "Github", "token": "scm-token-123"},
+    )
+    job["record_id"] = record_id
+    status = Runner(job, BusSink(bus.uri, record_id), workspace, threading.Event()).run()
+    assert status == "Success"
+
+    batches = bus.batches(record_id)
+    lines = check_stream(batches, record_id)
+    texts = [t for _, t in lines]
+    assert "token is ******" in texts and "s3cret-value" not in repr(batches)
+    package = [t for s, t in lines if s == "package"]
+    assert package[:2] == ["Stage: Package status: start", "$ seq 1 10000"]
+    assert package[2:10002] == [str(i) for i in range(1, 10001)]
+    assert package[-1] == "Stage: Package status: finish"
+    assert len(batches) < 100
+
+    events = bus.events(record_id)
+    assert [(kind, p.get("stage")) for kind, p in events] == [
+        ("stage_started", "codeCheckout"),
+        ("stage_finished", "codeCheckout"),
+        ("stage_started", "package"),
+        ("stage_finished", "package"),
+        ("run_finished", None),
+    ]
+    checkout = events[1][1]
+    assert checkout["details"]["commits"]["mainRepo"]["ID"] == git_repo.main_sha
+    assert checkout["record_name"].startswith(git_repo.main_sha[:7])
+    assert events[3][1]["details"] == {"outputs": ["version.txt"]}
+    finished = events[-1][1]
+    assert finished["status"] == "Success" and finished["log_lines"] == len(lines)
+    assert all(TIME_RE.fullmatch(p["time"]) for _, p in events)
+
+
+def test_heartbeats_are_sent_until_stopped(bus: Bus):
+    record_id = new_record_id()
+    beat = Heartbeat(bus.uri, record_id, interval=0.1).start()
+    beats = bus.events(record_id, until="heartbeat")
+    time.sleep(0.35)
+    beat.stop()
+    time.sleep(0.15)
+    sent = beat.sent
+    assert sent >= 3
+    assert beats[0][1]["record_id"] == record_id and TIME_RE.fullmatch(beats[0][1]["time"])
+    time.sleep(0.3)
+    assert beat.sent == sent  # stopped
