@@ -1,0 +1,124 @@
+"""End-to-end runs through the HTTP API with the whole stack: real git and svn repositories,
+real worker processes on the Local cloud."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
+
+FINISHED = {"Success", "Failed", "Aborted"}
+
+
+@pytest.fixture(scope="session")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+    return make_git_repo(tmp_path_factory.mktemp("git"))
+
+
+@pytest.fixture(scope="session")
+def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
+    return make_svn_repo(tmp_path_factory.mktemp("svn"))
+
+
+def project_body(name: str, scm_type: str = "Github") -> dict[str, Any]:
+    return {
+        "name": name,
+        "scm": {
+            "type": scm_type,
+            "server": "https://scm.example.com",
+            "username": "bot",
+            "token": "scm-secret-token",
+        },
+    }
+
+
+def pipeline_body(
+    name: str,
+    url: str,
+    *,
+    source: str = "other",
+    unit: list[str] | None = None,
+    package: list[str] | None = None,
+    outputs: list[str] | None = None,
+    env: list[dict] | None = None,
+) -> dict[str, Any]:
+    block = {"other": "otherCodeSource", "svn": "svn", "github": "github"}[source]
+    stages: dict[str, Any] = {"codeCheckout": {"mainRepo": {"type": source, block: {"url": url}}}}
+    if unit is not None:
+        stages["unitTest"] = {"command": unit}
+    if package is not None:
+        stages["package"] = {"command": package, "outputs": outputs or []}
+    return {
+        "name": name,
+        "build": {"builderImage": {"image": "local", "envVars": env or []}, "stages": stages},
+    }
+
+
+class Runs:
+    """Helpers over one project: make pipelines, start runs, wait for them."""
+
+    def __init__(self, api: httpx.Client, project: str) -> None:
+        self.api = api
+        self.project = project
+
+    def pipeline(self, body: dict[str, Any]) -> str:
+        resp = self.api.post(f"/api/v1/projects/{self.project}/pipelines", json=body)
+        assert resp.status_code == 201, resp.text
+        return body["name"]
+
+    def url(self, pipeline: str, record: str = "", tail: str = "") -> str:
+        base = f"/api/v1/projects/{self.project}/pipelines/{pipeline}/records"
+        return base + (f"/{record}" if record else "") + tail
+
+    def start(self, pipeline: str, **params: Any) -> dict[str, Any]:
+        resp = self.api.post(self.url(pipeline), json={"ref": "main", **params})
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    def get(self, pipeline: str, record: str) -> dict[str, Any]:
+        resp = self.api.get(self.url(pipeline, record))
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def wait(
+        self, pipeline: str, record: str, statuses: set[str] = FINISHED, timeout: float = 60
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.get(pipeline, record)
+            if got["status"] in statuses or time.monotonic() > deadline:
+                assert got["status"] in statuses, got
+                return got
+            time.sleep(0.1)
+
+    def log(self, pipeline: str, record: str, **params: Any) -> httpx.Response:
+        return self.api.get(self.url(pipeline, record, "/logs"), params=params)
+
+    def run(self, pipeline: str, **params: Any) -> dict[str, Any]:
+        return self.wait(pipeline, self.start(pipeline, **params)["id"])
+
+
+@pytest.fixture
+def runs(api: httpx.Client, unique: str) -> Runs:
+    resp = api.post("/api/v1/projects", json=project_body(unique))
+    assert resp.status_code == 201, resp.text
+    return Runs(api, unique)
+
+
+def until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []

@@ -1,0 +1,286 @@
+"""Records that really execute on the Local cloud, driven over HTTP."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.conftest import Runs, pipeline_body, until
+
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_branch_run_succeeds_with_commit_info_and_ordered_log(runs: Runs, git_repo):
+    runs.pipeline(
+        pipeline_body(
+            "app",
+            git_repo.url,
+            unit=["echo unit $GREETING", "test -f version.txt"],
+            package=["sh build.sh", "echo done >&2"],
+            outputs=["bin/app"],
+            env=[{"name": "GREETING", "value": "hello"}],
+        )
+    )
+    rec = runs.run("app", ref="main", name="v1.2.3", description="first run")
+    assert rec["status"] == "Success", rec
+    assert rec["name"] == "v1.2.3" and rec["performParams"]["description"] == "first run"
+    assert TIME_RE.match(rec["startTime"]) and TIME_RE.match(rec["endTime"])
+    checkout = rec["stageStatus"]["codeCheckout"]
+    assert checkout["status"] == "Success" and TIME_RE.match(checkout["startTime"])
+    commit = checkout["commits"]["mainRepo"]
+    assert commit["ID"] == git_repo.main_sha and commit["Author"] == "Ada Tester"
+    assert commit["Message"] == "second version" and commit["Date"]
+    assert rec["stageStatus"]["unitTest"]["status"] == "Success"
+    assert rec["stageStatus"]["package"]["status"] == "Success"
+    assert rec["stageStatus"]["package"]["outputs"] == ["bin/app"]
+    text = runs.log("app", rec["id"]).text
+    lines = text.splitlines()
+    expected_order = [
+        "Stage: Code checkout status: start",
+        "Stage: Code checkout status: finish",
+        "Stage: Unit test status: start",
+        "$ echo unit $GREETING",
+        "unit hello",
+        "$ test -f version.txt",
+        "Stage: Unit test status: finish",
+        "Stage: Package status: start",
+        "$ sh build.sh",
+        "building v2",
+        "$ echo done >&2",
+        "done",
+        "Stage: Package status: finish",
+    ]
+    positions = [lines.index(line) for line in expected_order]
+    assert positions == sorted(positions), text
+    assert "scm-secret-token" not in text
+
+
+@pytest.mark.parametrize(
+    ("ref", "attr", "content"),
+    [
+        ("feature", "feature_sha", "feature"),
+        ("refs/heads/feature", "feature_sha", "feature"),
+        ("v1.0", "tag_sha", "v1"),
+        ("refs/tags/v1.0", "tag_sha", "v1"),
+        ("sha", "tag_sha", "v1"),
+    ],
+)
+def test_checkout_by_branch_tag_and_sha(runs: Runs, git_repo, ref, attr, content):
+    runs.pipeline(pipeline_body("refs", git_repo.url, package=["cat version.txt"]))
+    expected = getattr(git_repo, attr)
+    rec = runs.run("refs", ref=expected if ref == "sha" else ref)
+    assert rec["status"] == "Success", rec
+    assert rec["stageStatus"]["codeCheckout"]["commits"]["mainRepo"]["ID"] == expected
+    assert content in runs.log("refs", rec["id"], stage="package").text.splitlines()
+    if ref != "sha":  # no name given: generated from the commit and the time
+        assert re.fullmatch(rf"{expected[:7]}-\d{{12}}", rec["name"]), rec["name"]
+
+
+def test_svn_checkout_at_revision_and_head(runs: Runs, svn_repo):
+    runs.pipeline(
+        pipeline_body("svnapp", svn_repo.url + "/trunk", source="svn", package=["cat version.txt"])
+    )
+    head = runs.run("svnapp", ref="HEAD")
+    assert head["status"] == "Success", head
+    assert head["stageStatus"]["codeCheckout"]["commits"]["mainRepo"]["ID"] == "2"
+    assert "r2" in runs.log("svnapp", head["id"], stage="package").text.splitlines()
+    old = runs.run("svnapp", ref="1")
+    assert old["status"] == "Success", old
+    assert "r1" in runs.log("svnapp", old["id"], stage="package").text.splitlines()
+
+
+def test_failing_command_fails_the_run_and_stops_later_commands(runs: Runs, git_repo):
+    runs.pipeline(
+        pipeline_body(
+            "fails",
+            git_repo.url,
+            unit=["echo before", "exit 3", "echo never"],
+            package=["echo never-packaged"],
+        )
+    )
+    rec = runs.run("fails")
+    assert rec["status"] == "Failed"
+    assert "exit 3" in rec["errorMessage"] and "3" in rec["errorMessage"]
+    assert rec["stageStatus"]["unitTest"]["status"] == "Failed"
+    assert "package" not in rec["stageStatus"]
+    text = runs.log("fails", rec["id"]).text
+    assert "before" in text and "never" not in text
+    assert "Stage: Unit test status: fail with error:" in text
+    assert runs.log("fails", rec["id"], stage="package").status_code == 404
+
+
+def test_bad_ref_fails_at_checkout(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("badref", git_repo.url, package=["echo x"]))
+    rec = runs.run("badref", ref="no-such-branch")
+    assert rec["status"] == "Failed"
+    assert "no-such-branch" in rec["errorMessage"]
+    assert rec["stageStatus"]["codeCheckout"]["status"] == "Failed"
+    assert "Stage: Code checkout status: fail with error:" in runs.log("badref", rec["id"]).text
+
+
+def test_stage_selection(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("select", git_repo.url, unit=["echo unit"], package=["echo pkg"]))
+    rec = runs.run("select", stages=["package"])
+    assert rec["status"] == "Success"
+    assert set(rec["stageStatus"]) == {"codeCheckout", "package"}
+    assert runs.log("select", rec["id"], stage="unitTest").status_code == 404
+    resp = runs.api.post(runs.url("select"), json={"ref": "main", "stages": ["imageBuild"]})
+    assert resp.status_code == 400 and "imageBuild" in resp.json()["message"]
+    resp = runs.api.post(runs.url("select"), json={"ref": "main", "stages": ["deploy"]})
+    assert resp.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"ref": ""},
+        {"ref": 5},
+        {"ref": "main", "name": "Bad Name"},
+        {"ref": "main", "description": "x" * 101},
+        {"ref": "main", "stages": "package"},
+        {"ref": "main", "extra": 1},
+        {"ref": "main", "createScmTag": "yes"},
+    ],
+)
+def test_invalid_record_requests(runs: Runs, git_repo, body):
+    runs.pipeline(pipeline_body("valid", git_repo.url, package=["echo x"]))
+    resp = runs.api.post(runs.url("valid"), json=body)
+    assert resp.status_code == 400, resp.text
+    assert runs.api.get(runs.url("valid")).json()["metadata"]["total"] == 0
+
+
+def test_abort_a_running_command(runs: Runs, git_repo, tmp_path):
+    marker = tmp_path / "sleeper.pid"
+    runs.pipeline(pipeline_body("slow", git_repo.url, package=[f"echo $$ > {marker}; sleep 60"]))
+    rec = runs.start("slow")
+    assert until(marker.exists, 30)
+    pid = int(marker.read_text())
+    started = time.monotonic()
+    resp = runs.api.patch(runs.url("slow", rec["id"], "/status"), json={"status": "Aborted"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "Aborted"
+    assert until(lambda: not _alive(pid), 5), "the command survived the abort"
+    assert time.monotonic() - started < 6
+    final = runs.wait("slow", rec["id"])
+    assert final["status"] == "Aborted" and final["stageStatus"]["package"]["status"] == "Aborted"
+    again = runs.api.patch(runs.url("slow", rec["id"], "/status"), json={"status": "Aborted"})
+    assert again.status_code == 409
+    bad = runs.api.patch(runs.url("slow", rec["id"], "/status"), json={"status": "Running"})
+    assert bad.status_code == 400
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_twelve_records_at_once_all_finish(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("many", git_repo.url, package=["echo run $CYCLONE_RECORD_ID"]))
+    with ThreadPoolExecutor(12) as pool:
+        started = list(pool.map(lambda _: runs.start("many"), range(12)))
+    finished = [runs.wait("many", r["id"], timeout=120) for r in started]
+    assert [r["status"] for r in finished] == ["Success"] * 12
+    listed = runs.api.get(runs.url("many"), params={"limit": 5}).json()
+    assert listed["metadata"]["total"] == 12 and len(listed["items"]) == 5
+    starts = [r["startTime"] for r in listed["items"]]
+    assert starts == sorted(starts, reverse=True)
+
+
+def test_logs_download_and_errors(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("logs", git_repo.url, package=["echo hello"]))
+    rec = runs.run("logs")
+    resp = runs.log("logs", rec["id"], download="true")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    assert resp.headers["content-disposition"] == (
+        f'attachment; filename="{runs.project}-logs-{rec["id"]}-log.txt"'
+    )
+    pkg = runs.log("logs", rec["id"], stage="package").text.splitlines()
+    assert pkg == [
+        "Stage: Package status: start",
+        "$ echo hello",
+        "hello",
+        "Stage: Package status: finish",
+    ]
+    assert runs.log("logs", rec["id"], stage="bogus").status_code == 400
+    assert runs.log("logs", "0" * 24).status_code == 404
+    assert runs.log("logs", "not-an-id").status_code == 404
+
+
+def test_records_api_shapes_and_delete(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("crud", git_repo.url, package=["echo x"]))
+    rec = runs.run("crud")
+    assert set(rec) >= {
+        "id",
+        "name",
+        "pipelineID",
+        "trigger",
+        "performParams",
+        "stageStatus",
+        "status",
+        "startTime",
+        "endTime",
+    }
+    assert "snapshot" not in rec and rec["trigger"] == "user"
+    other = pipeline_body("other", "file:///nowhere", package=["echo x"])
+    runs.pipeline(other)
+    assert runs.api.get(runs.url("other", rec["id"])).status_code == 404
+    assert runs.api.delete(runs.url("crud", rec["id"])).status_code == 204
+    assert runs.api.get(runs.url("crud", rec["id"])).status_code == 404
+    assert runs.log("crud", rec["id"]).status_code == 404
+    assert runs.api.delete(runs.url("crud", rec["id"])).status_code == 404
+
+
+def test_recent_records_in_pipeline_list(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("ok", git_repo.url, package=["echo x"]))
+    runs.pipeline(pipeline_body("ko", git_repo.url, package=["false"]))
+    good = [runs.run("ok")["id"] for _ in range(2)]
+    bad = runs.run("ko")["id"]
+    listed = runs.api.get(
+        f"/api/v1/projects/{runs.project}/pipelines",
+        params={"recentCount": 1, "recentSuccessCount": 5, "recentFailedCount": 5},
+    ).json()
+    by_name = {p["name"]: p for p in listed["items"]}
+    assert [r["id"] for r in by_name["ok"]["recentRecords"]] == [good[1]]
+    assert [r["id"] for r in by_name["ok"]["recentSuccessRecords"]] == good[::-1]
+    assert by_name["ok"]["recentFailedRecords"] == []
+    assert [r["id"] for r in by_name["ko"]["recentFailedRecords"]] == [bad]
+
+
+def test_stats_add_up(runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("s1", git_repo.url, package=["echo x"]))
+    runs.pipeline(pipeline_body("s2", git_repo.url, package=["exit 1"]))
+    for _ in range(3):
+        runs.run("s1")
+    runs.run("s2")
+    now = int(time.time())
+    base = f"/api/v1/projects/{runs.project}"
+    params = {"startTime": now - 3 * 86400, "endTime": now + 60}
+    project = runs.api.get(base + "/stats", params=params).json()
+    assert project["overview"] == {
+        "total": 4,
+        "success": 3,
+        "failed": 1,
+        "aborted": 0,
+        "successRatio": "75.00%",
+    }
+    assert len(project["details"]) == 4
+    today = now - now % 86400
+    assert project["details"][-1] == {"timestamp": today, "success": 3, "failed": 1, "aborted": 0}
+    pipeline = runs.api.get(base + "/pipelines/s1/stats", params=params).json()
+    assert pipeline["overview"]["total"] == 3 and pipeline["overview"]["successRatio"] == "100.00%"
+    for bad in (
+        {},
+        {"startTime": 5},
+        {"startTime": "x", "endTime": 5},
+        {"startTime": 10, "endTime": 5},
+    ):
+        resp = runs.api.get(base + "/stats", params=bad)
+        assert resp.status_code == 400 and resp.json()["reason"] == "BadRequest", bad
+    assert runs.api.get("/api/v1/projects/nope/stats", params=params).status_code == 404
