@@ -100,8 +100,8 @@ def test_a_crashed_service_is_restarted_by_the_launcher(stack: StackProcess):
 
 
 @pytest.mark.timeout(120)
-def test_each_service_runs_on_its_own(tmp_path: Path):
-    """`python -m services.<name>` alone, against a vhost of its own, answers ping."""
+def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess):
+    """`python -m services.<name>` alone, against a vhost and a database of its own."""
     vhost = f"cyclone-solo-{os.getpid()}"
     uri = f"{BROKER}/{vhost}"
     subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=False)
@@ -110,7 +110,14 @@ def test_each_service_runs_on_its_own(tmp_path: Path):
         capture_output=True,
         check=True,
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_AMQP_URI": uri}
+    mongo = (stack.data_dir / "mongo-url").read_text().strip().rsplit("/", 1)[0]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CYCLONE_AMQP_URI": uri,
+        "CYCLONE_MONGO_URL": f"{mongo}/solo{os.getpid()}",
+        "CYCLONE_DATA_DIR": str(tmp_path),
+    }
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
