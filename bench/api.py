@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -36,8 +35,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,13 +46,29 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-" + "x" * 26  # fixed: the stack is private to this run
+from bench.common import (
+    REQUEST_TIMEOUT,
+    ROOT,
+    TOKEN,
+    Child,
+    SetupError,
+    answers,
+    bench_env,
+    child_setup,
+    cpu_seconds,
+    free_port,
+    interrupt_on_sigterm,
+    run_and_report,
+    say,
+    start_database,
+    start_stack,
+    stop_children,
+    wait_until,
+)
+
 PROJECT = "bench-get"  # the project the GET scenarios read
 SCM = {"type": "Github", "server": "https://github.com", "token": "t"}
 WARMUP = 2.0
-HEALTH_TIMEOUT = 90.0
-REQUEST_TIMEOUT = 10.0
 ERROR_SAMPLES = 3
 PERCENTILES = (50, 90, 99)
 WRK_THREADS = 2  # wrk's -t: one event loop per thread, enough for a few thousand req/s
@@ -64,151 +77,6 @@ LOADS = ("auto", "wrk", "python")
 TARGET_P50_MS = 5.0
 TARGET_RPS = 400.0
 TARGET_RATIO = 0.5
-
-
-class SetupError(Exception):
-    """Something the benchmark needs did not start; the report cannot be made."""
-
-
-def say(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# --- child processes ------------------------------------------------------------------------
-
-
-def _child_setup() -> None:
-    """In the child: SIGTERM when the benchmark dies, even by SIGKILL (Linux prctl)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _proc_start_time(pid: int) -> str | None:
-    """The kernel's start time of `pid` (tells a process from a later one with its pid)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]
-
-
-def _descendants(root: int) -> set[tuple[int, str]]:
-    """(pid, start time) of every live process below `root`; empty without /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found: set[tuple[int, str]] = set()
-    todo = list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        started = _proc_start_time(pid)
-        if started is not None:
-            found.add((pid, started))
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU time used so far by `root` and the live processes below it."""
-    total = 0
-    for pid in {root} | {pid for pid, _ in _descendants(root)}:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-class Child:
-    """One process the benchmark started, its output in a log file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log = log
-        self.tree: set[tuple[int, str]] = set()
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_child_setup,
-                start_new_session=True,  # a Ctrl-C reaches only us; we stop children in order
-            )
-        say(f"started {name} (pid {self.proc.pid}), log {log}")
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def check(self) -> None:
-        if not self.running():
-            raise SetupError(f"{self.name} exited with {self.proc.returncode}\n{self.tail()}")
-
-    def tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def remember_tree(self) -> None:
-        """Note the processes below this one, to check after stop() that none is left."""
-        self.tree |= _descendants(self.proc.pid)
-
-    def stop(self, sig: signal.Signals, timeout: float) -> list[int]:
-        """Stop with `sig`, kill after `timeout`; returns the pids that had to be killed."""
-        self.remember_tree()
-        killed: list[int] = []
-        if self.running():
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                killed.append(self.proc.pid)
-        deadline = time.monotonic() + 5
-        for pid, started in sorted(self.tree):
-            while _proc_start_time(pid) == started and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _proc_start_time(pid) == started:  # still the same process: ours, left behind
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-        return killed
-
-
-def wait_until(what: str, child: Child, ready: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        child.check()
-        with contextlib.suppress(OSError, httpx.HTTPError):
-            if ready():
-                return
-        time.sleep(0.25)
-    raise SetupError(f"{what} not ready in {timeout:g}s\n{child.tail()}")
-
-
-def port_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-
-
-def answers(url: str, status: int) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=3).status_code == status
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -512,7 +380,7 @@ def wrk_once(
             capture_output=True,
             text=True,
             timeout=seconds + REQUEST_TIMEOUT + 30,
-            preexec_fn=_child_setup,
+            preexec_fn=child_setup,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -650,63 +518,18 @@ class Bench:
 
     def stop_all(self) -> list[str]:
         """Stop in reverse start order (stack before its database); returns what was left."""
-        left: list[str] = []
-        for child in reversed(self.children):
-            # The launcher stops its children on SIGINT (like Ctrl-C on `make run`) and waits
-            # up to 15 s for them; gunicorn and secantusdb stop on SIGTERM.
-            sig, timeout = (
-                (signal.SIGINT, 40.0) if child.name == "stack" else (signal.SIGTERM, 20.0)
-            )
-            killed = child.stop(sig, timeout)
-            if killed:
-                left.append(f"{child.name}: killed {killed} that did not stop in time")
-        self.children.clear()
-        return left
+        return stop_children(self.children)
 
     def run(self) -> str:
-        base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        base_env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-
-        mongo_port = free_port()
-        mongo = self.start(
-            "secantusdb",
-            [
-                sys.executable,
-                "-m",
-                "secantus",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mongo_port),
-                "--storage-path",
-                str(self.work / "mongo"),
-                "--log-level",
-                "WARNING",
-            ],
+        base_env = bench_env()
+        mongo, mongo_url = start_database(self.start, self.work, base_env)
+        stack, api = start_stack(
+            self.start,
+            self.work,
             base_env,
+            mongo_url,
+            {"CYCLONE_API_WORKERS": str(self.workers)},
         )
-        wait_until("secantusdb", mongo, lambda: port_open(mongo_port), 60)
-        mongo_url = f"mongodb://127.0.0.1:{mongo_port}/cyclone?retryWrites=false"
-
-        api_port = free_port()
-        api = f"http://127.0.0.1:{api_port}"
-        stack = self.start(
-            "stack",
-            [sys.executable, "-m", "tools.stack"],
-            {
-                **base_env,
-                "CYCLONE_DATA_DIR": str(self.work / "data"),
-                "CYCLONE_PORT": str(api_port),
-                "CYCLONE_API_TOKEN": TOKEN,
-                "CYCLONE_ACCESS_LOG": "off",
-                "CYCLONE_API_WORKERS": str(self.workers),
-                "CYCLONE_MONGO_URL": mongo_url,
-            },
-        )
-        wait_until(
-            "the stack (GET /healthz)", stack, answers(f"{api}/healthz", 200), HEALTH_TIMEOUT
-        )
-        say(f"stack healthy on {api}")
 
         auth = {"Authorization": f"Bearer {TOKEN}"}
         try:
@@ -857,34 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error("CYCLONE_API_WORKERS must be an integer")
 
-    def interrupted(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)  # a `kill` stops the children like a Ctrl-C
+    interrupt_on_sigterm()  # a `kill` stops the children like a Ctrl-C
     work = Path(tempfile.mkdtemp(prefix="cyclone-bench-"))
     bench = Bench(args.clients, args.seconds, workers, work, wrk)
-    text: str | None = None
-    failure = 2
-    try:
-        text = bench.run()
-    except SetupError as exc:
-        say(f"setup failed: {exc}")
-    except KeyboardInterrupt:
-        say("interrupted")
-        failure = 130
-    finally:
-        say("stopping")
-        left = bench.stop_all()
-        for line in left:
-            say(line)
-        if text is not None and not left:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            say(f"logs kept in {work}")
-    if text is None:
-        return failure
-    print(text, flush=True)
-    return 0
+    return run_and_report(work, bench.run, bench.stop_all)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.api.domain import schemas
+from services.api.resources.templates import FIELDS as TEMPLATE_FIELDS
 
 P = "/api/v1/projects/{project}"
 PL = P + "/pipelines/{pipeline}"
@@ -271,18 +272,7 @@ def components() -> dict[str, Any]:
         "IntegrationList": _list("Integration"),
         "ConfigTemplate": {
             "type": "object",
-            "properties": {
-                k: {"type": "string"}
-                for k in (
-                    "name",
-                    "type",
-                    "builderImage",
-                    "testCommands",
-                    "packageCommands",
-                    "packageOutputs",
-                    "customizedDockerfile",
-                )
-            },
+            "properties": {k: {"type": "string"} for k in TEMPLATE_FIELDS},
         },
         "ConfigTemplateList": _list("ConfigTemplate"),
         "Health": {

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from shared.contracts import logs
 from shared.contracts.logs import STAGE_DESC
 
 SUCCESS = "Success"
@@ -87,16 +88,10 @@ def commands_of(cfg: Mapping[str, Any]) -> list[str]:
     return [raw] if isinstance(raw, str) else [str(c) for c in raw]
 
 
-def frame_start(stage: str) -> str:
-    return f"Stage: {STAGE_DESC.get(stage, stage)} status: start"
-
-
-def frame_finish(stage: str) -> str:
-    return f"Stage: {STAGE_DESC.get(stage, stage)} status: finish"
-
-
-def frame_fail(stage: str, why: str) -> str:
-    return f"Stage: {STAGE_DESC.get(stage, stage)} status: fail with error: {why}"
+# The framing lines are the contract's (shared/contracts/logs.py).
+frame_start = logs.start_line
+frame_finish = logs.finish_line
+frame_fail = logs.fail_line
 
 
 def echo(command: str) -> list[str]:

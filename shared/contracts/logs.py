@@ -40,12 +40,12 @@ class LogBatch(TypedDict):
 
 
 def start_line(stage: str) -> str:
-    return f"Stage: {STAGE_DESC[stage]} status: start"
+    return f"Stage: {STAGE_DESC.get(stage, stage)} status: start"
 
 
 def finish_line(stage: str) -> str:
-    return f"Stage: {STAGE_DESC[stage]} status: finish"
+    return f"Stage: {STAGE_DESC.get(stage, stage)} status: finish"
 
 
 def fail_line(stage: str, why: str) -> str:
-    return f"Stage: {STAGE_DESC[stage]} status: fail with error: {why}"
+    return f"Stage: {STAGE_DESC.get(stage, stage)} status: fail with error: {why}"

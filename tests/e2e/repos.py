@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Ada Tester",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada Tester",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-    "HOME": "/tmp",
-    "PATH": "/usr/bin:/bin",
-}
-
-
-def sh(*args: str, cwd: Path | None = None) -> str:
-    return subprocess.run(
-        args, cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
-    ).stdout.strip()
+from tests.worker.repos import sh
 
 
 @dataclass

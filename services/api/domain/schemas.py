@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-STAGES = (
-    "codeCheckout",
-    "unitTest",
-    "codeScan",
-    "package",
-    "imageBuild",
-    "integrationTest",
-    "imageRelease",
-)
+from shared.contracts import stages
+
+STAGES = stages.STAGES
 SCM_TYPES = ("Github", "Gitlab", "SVN")
 CODE_SOURCE_TYPES = ("Github", "Gitlab", "SVN", "other")
 RELEASE_POLICY_TYPES = ("Always", "IntegrationTestSuccess")

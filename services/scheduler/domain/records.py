@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from shared import timefmt
+from shared.contracts import stages
 
 PENDING: Final = "Pending"
 RUNNING: Final = "Running"
@@ -15,16 +16,7 @@ ABORTED: Final = "Aborted"
 TERMINAL: Final = frozenset({SUCCESS, FAILED, ABORTED})
 ACTIVE: Final = frozenset({PENDING, RUNNING})
 
-# Execution order: checkout first, unit tests before packaging (BRIEF §1 "records").
-STAGE_ORDER: Final = (
-    "codeCheckout",
-    "unitTest",
-    "codeScan",
-    "package",
-    "imageBuild",
-    "integrationTest",
-    "imageRelease",
-)
+STAGE_ORDER: Final = stages.STAGES
 
 
 class StageSelectionError(ValueError):
