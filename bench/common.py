@@ -251,7 +251,7 @@ def start_stack(
     return stack, api
 
 
-# --- a private RabbitMQ vhost ----------------------------------------------------------------
+# --- a private RabbitMQ vhost ---------------------------------------------------------------
 
 
 def vhost_uri(vhost: str) -> str:
@@ -281,7 +281,7 @@ def delete_vhost(uri: str) -> str | None:
     return None
 
 
-# --- one benchmark's processes -----------------------------------------------------------------
+# --- one benchmark's processes --------------------------------------------------------------
 
 
 @dataclass
@@ -324,7 +324,7 @@ class Lab:
         return left
 
 
-# --- HTTP -------------------------------------------------------------------------------------
+# --- HTTP -----------------------------------------------------------------------------------
 
 
 def client(api: str) -> httpx.Client:
@@ -345,7 +345,7 @@ def create(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]
     return resp.json()
 
 
-# --- figures and the frame of main -----------------------------------------------------------
+# --- figures and the frame of main ----------------------------------------------------------
 
 
 def nearest_rank(values: list[float], q: float) -> float:

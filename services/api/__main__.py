@@ -22,7 +22,7 @@ def main() -> None:
         "-m",
         "gunicorn",
         "-k",
-        "asgi",
+        "uvicorn_worker.UvicornWorker",
         "-w",
         str(settings.api_workers),
         "-b",

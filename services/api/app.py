@@ -12,9 +12,19 @@ from pymongo import AsyncMongoClient
 from services.api import errors, middleware, openapi
 from services.api.clients import Bus
 from services.api.events import EventPublisher
-from services.api.resources import integrations, meta, pipelines, projects, records, templates
+from services.api.live import LiveHub
+from services.api.resources import (
+    integrations,
+    logstream,
+    meta,
+    pipelines,
+    projects,
+    records,
+    templates,
+)
 from services.api.routes import Resources, add_routes
 from services.api.store import CatalogStore
+from services.api.wsgate import WebSocketRefusals
 from shared import config
 from shared.crypto import SecretBox
 
@@ -29,6 +39,7 @@ class Parts:
     store: CatalogStore | None = None
     bus: Bus | None = None
     publisher: EventPublisher | None = None
+    hub: LiveHub | None = None
 
 
 class Lifespan:
@@ -50,11 +61,15 @@ class Lifespan:
         parts.publisher = EventPublisher(store.outbox, bus)
         parts.publisher.start()
         await parts.publisher.flush()
+        parts.hub = LiveHub(s.amqp_uri)
+        parts.hub.start()
 
     async def process_shutdown(self, scope: dict, event: dict) -> None:
         parts = self._parts
         if parts.publisher:
             await parts.publisher.stop()
+        if parts.hub:
+            parts.hub.stop()
         if parts.bus:
             parts.bus.close()
         if parts.store:
@@ -72,7 +87,7 @@ class _Late:
         return getattr(getattr(self._parts, self._name), attr)
 
 
-def create_app(settings: config.Settings) -> falcon.asgi.App:
+def create_app(settings: config.Settings) -> WebSocketRefusals:
     if not settings.api_token:
         raise SystemExit("CYCLONE_API_TOKEN is required (make run generates one)")
     if not settings.secret_key:
@@ -84,6 +99,7 @@ def create_app(settings: config.Settings) -> falcon.asgi.App:
     store: CatalogStore = _Late(parts, "store")  # type: ignore[assignment]
     bus: Bus = _Late(parts, "bus")  # type: ignore[assignment]
     publisher: EventPublisher = _Late(parts, "publisher")  # type: ignore[assignment]
+    hub: LiveHub = _Late(parts, "hub")  # type: ignore[assignment]
 
     app = falcon.asgi.App(
         middleware=[Lifespan(parts), middleware.Metrics(), middleware.Auth(settings.api_token)],
@@ -101,6 +117,7 @@ def create_app(settings: config.Settings) -> falcon.asgi.App:
             record=records.Record(store, bus),
             record_status=records.RecordStatus(store, bus),
             record_logs=records.RecordLogs(store, bus),
+            record_logstream=logstream.RecordLogStream(store, bus, hub),
             stats=records.Stats(store, bus),
             integrations=integrations.Integrations(store, box),
             integration=integrations.Integration(store, box),
@@ -110,10 +127,10 @@ def create_app(settings: config.Settings) -> falcon.asgi.App:
             openapi=meta.OpenApi(openapi.document()),
         ),
     )
-    return app
+    return WebSocketRefusals(app)
 
 
-def get_app() -> falcon.asgi.App:
-    """gunicorn's entry: `gunicorn -k asgi 'services.api.app:get_app()'`."""
+def get_app() -> WebSocketRefusals:
+    """gunicorn's entry: `gunicorn -k uvicorn_worker.UvicornWorker 'services.api.app:get_app()'`."""
     logging.basicConfig(level="INFO", format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
     return create_app(config.load())

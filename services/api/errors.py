@@ -30,6 +30,7 @@ REASON_OF_STATUS = {
     411: "LengthRequired",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
+    426: "UpgradeRequired",
     500: "Internal",
     503: "ServiceUnavailable",
 }
@@ -43,6 +44,16 @@ class ApiError(falcon.HTTPError):
     ) -> None:
         super().__init__(status, title=reason or REASON_OF_STATUS.get(status), description=message)
         self.details = details
+
+
+WS_REFUSAL = "cyclone.ws_refusal"
+
+
+def refuse(req: falcon.asgi.Request, ex: falcon.HTTPError) -> falcon.HTTPError:
+    """Remember the error body on the ASGI scope: a WebSocket refused before its upgrade is
+    answered over HTTP by services/api/wsgate.py, which has only the scope to go on."""
+    req.scope[WS_REFUSAL] = {"status": int(ex.status_code), "body": body_of(ex)}
+    return ex
 
 
 def body_of(ex: falcon.HTTPError) -> dict[str, Any]:
@@ -63,9 +74,13 @@ def serialize(req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: falcon.H
 
 
 async def handle_domain(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: DomainError, params: dict
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    ex: DomainError,
+    params: dict,
+    ws: object = None,
 ) -> None:
-    raise ApiError(STATUS_OF.get(type(ex), 400), ex.message, ex.reason, ex.details)
+    raise refuse(req, ApiError(STATUS_OF.get(type(ex), 400), ex.message, ex.reason, ex.details))
 
 
 WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
@@ -76,34 +91,50 @@ WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
 
 
 async def handle_wire(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    ex: Exception,
+    params: dict,
+    ws: object = None,
 ) -> None:
     status, reason = WIRE_STATUS[type(ex)]
-    raise ApiError(status, str(ex), reason)
+    raise refuse(req, ApiError(status, str(ex), reason))
 
 
 async def handle_bus_failure(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    ex: Exception,
+    params: dict,
+    ws: object = None,
 ) -> None:
     """A service that is down or failing: 503, and the request can be retried."""
     log.warning("service call failed on %s %s: %r", req.method, req.path, ex)
     what = "did not answer in time" if isinstance(ex, RpcTimeout) else "is unavailable"
     if isinstance(ex, RemoteError):
         what = f"failed: {ex.exc_type}"
-    raise ApiError(503, f"a backing service {what}; retry later", "ServiceUnavailable")
+    raise refuse(req, ApiError(503, f"a backing service {what}; retry later", "ServiceUnavailable"))
 
 
 async def handle_route_not_found(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    ex: Exception,
+    params: dict,
+    ws: object = None,
 ) -> None:
     raise ApiError(404, f"no such endpoint: {req.method} {req.path}")
 
 
 async def handle_unexpected(
-    req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: Exception, params: dict
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    ex: Exception,
+    params: dict,
+    ws: object = None,
 ) -> None:
     if isinstance(ex, falcon.HTTPError):
-        raise ex
+        raise refuse(req, ex)
     log.exception("unhandled error on %s %s", req.method, req.path)
     raise ApiError(500, f"internal error: {type(ex).__name__}", "Internal")
 

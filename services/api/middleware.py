@@ -11,6 +11,11 @@ import falcon.asgi
 from services.api import metrics
 from services.api.errors import ApiError
 
+
+def refuse_ws(message: str) -> ApiError:
+    return ApiError(401, message, "Unauthorized")
+
+
 # Open without a token: probes, scraping, and SCM webhooks (which verify their own signatures).
 OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 OPEN_PREFIXES = ("/api/v1/subversion/",)
@@ -53,11 +58,20 @@ class Auth:
         req.context.user = req.get_header("X-User") or ""
         if is_open(req.path):
             return
-        header = req.get_header("Authorization") or ""
+        self._check(req.get_header("Authorization") or "")
+
+    async def process_request_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
+        """Browsers cannot set headers on a WebSocket: `?token=` is accepted there too."""
+        req.context.user = req.get_header("X-User") or ""
+        token = req.get_param("token")
+        self._check(f"Bearer {token}" if token else req.get_header("Authorization") or "")
+
+    def _check(self, header: str) -> None:
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented:
-            raise ApiError(
-                401, "missing bearer token: send 'Authorization: Bearer <token>'", "Unauthorized"
+            raise refuse_ws(
+                "missing bearer token: send 'Authorization: Bearer <token>' (or ?token= on a "
+                "WebSocket)"
             )
         if not hmac.compare_digest(presented.strip().encode(), self._token):
-            raise ApiError(401, "invalid bearer token", "Unauthorized")
+            raise refuse_ws("invalid bearer token")

@@ -95,7 +95,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         R + "/logstream",
         "Follow a record's log (WebSocket)",
         "logs",
-        planned=True,
         query=("stage", "task"),
     ),
     Endpoint("get", P + "/repos", "List SCM repositories", "scm", planned=True),

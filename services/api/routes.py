@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import falcon.asgi
 
-from services.api.resources import integrations, meta, pipelines, projects, records, templates
+from services.api.resources import (
+    integrations,
+    logstream,
+    meta,
+    pipelines,
+    projects,
+    records,
+    templates,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class Resources:
     record: records.Record
     record_status: records.RecordStatus
     record_logs: records.RecordLogs
+    record_logstream: logstream.RecordLogStream
     stats: records.Stats
     templates: templates.ConfigTemplates
     health: meta.Health
@@ -45,6 +54,7 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}", r.record)
     app.add_route(PL + "/records/{recordid}/status", r.record_status)
     app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
+    app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
     app.add_route("/api/v1/configtemplates", r.templates)
     app.add_route("/api/v1/integrations", r.integrations)
     app.add_route("/api/v1/integrations/{integration}", r.integration)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import eventlet
 import kombu
 from nameko.events import event_handler
-from nameko.messaging import consume
+from nameko.messaging import Publisher, consume
 from nameko.rpc import rpc
 
 from services.logs import domain
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Declared exactly as the worker declares them, so whichever side comes first creates them.
 LOG_EXCHANGE = kombu.Exchange(logs.EXCHANGE, type="direct", durable=True)
 LOG_QUEUE = kombu.Queue(logs.QUEUE, LOG_EXCHANGE, routing_key=logs.ROUTING_KEY, durable=True)
+LIVE_EXCHANGE = kombu.Exchange(logs.LIVE_EXCHANGE, type="topic", durable=True)
 
 # Pauses between store attempts inside one delivery (20 s, plus up to 10 s of server selection
 # per attempt while the database is away); after the last attempt the handler raises and the
@@ -64,6 +65,7 @@ class LogsService(PingMixin):
     name = services.LOGS
 
     store: LogStore = Store()
+    live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1)  # transient: followers only
 
     # nameko acks after the handler returns, and (with requeue_on_error) requeues when it
     # raises; without that flag a failed store would be acked and the lines lost.
@@ -80,6 +82,15 @@ class LogsService(PingMixin):
             )
         except StoreRejected as exc:
             log.error("dropping batch %s:%s: %s", batch["record_id"], batch["seq"], exc)
+            return
+        self._announce(batch)
+
+    def _announce(self, batch: Any) -> None:
+        """Tell live followers; a lost announcement only delays them (they re-read storage)."""
+        try:
+            self.live(dict(batch), routing_key=batch["record_id"])
+        except Exception:  # noqa: BLE001 - the batch is stored; followers poll as a fallback
+            log.warning("could not announce %s:%s", batch["record_id"], batch["seq"])
 
     @rpc(expected_exceptions=ValueError)
     def read_log(

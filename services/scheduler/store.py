@@ -185,6 +185,14 @@ class RecordStore:
         updates: dict[str, Any] = {"status": status, "endTime": now, **(extra or {})}
         if error:
             updates["errorMessage"] = error
+        before = self.records.find_one(
+            {"_id": object_id(record_id), "status": {"$in": list(expected)}}
+        )
+        if before is None:
+            return None
+        # Settle the stages first, so nobody reads an ended record with Pending stages; the
+        # second pass below catches stage reports that landed in between.
+        self._settle_stages(before, status)
         doc = self.records.find_one_and_update(
             {"_id": object_id(record_id), "status": {"$in": list(expected)}},
             {"$set": updates},

@@ -6,7 +6,9 @@ milliseconds and the adapters (checkout, commands, publisher) stay thin.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,19 +154,123 @@ def job_secrets(job: Mapping[str, Any]) -> list[str]:
     return [s for s in found if isinstance(s, str) and s]
 
 
-class Masker:
-    """Replaces each secret (and its URL-quoted form, as it appears in URLs) with `******`."""
+class SecretMasker:
+    """Masks secrets in log lines given one at a time, secrets printed over several lines too.
+
+    Every character that belongs to an occurrence of a secret (or of its URL-quoted form, as it
+    appears in URLs) is masked; each run of such characters within a line becomes one `******`.
+    Lines are matched as if joined without their line breaks, so `xxabc` + `defyy` for the secret
+    `abcdef` become `xx******` + `******yy` (a trailing `\r`, as in CRLF output, is kept but not
+    matched; a secret with line breaks in it is matched as printed over several lines).
+
+    `push(line)` returns the lines that are final, masked, in order. A line is held back only
+    while the text so far ends with a proper prefix of a secret (it may continue on the next
+    line) and is released as soon as that is impossible; `flush()` releases what is held. The
+    lines come out one for one: none merged, dropped or reordered. After `flush()` the text so
+    far still counts, so the rest of a secret that continues after a flush is masked.
+
+    Cost per line: a regex search and a suffix check; only the held tail is searched again.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         variants: set[str] = set()
         for secret in secrets:
-            if len(secret) >= MIN_SECRET_LENGTH:
-                variants |= {secret, quote(secret, safe="")}
-        ordered = sorted(variants, key=len, reverse=True)  # longest first: no partial leaks
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            if len(secret) < MIN_SECRET_LENGTH:
+                continue
+            printed = secret.replace("\r\n", "").replace("\n", "")  # as over several lines
+            for form in (secret, printed, quote(secret, safe=""), quote(printed, safe="")):
+                if len(form) >= MIN_SECRET_LENGTH and "\n" not in form:
+                    variants.add(form)
+        self._variants = tuple(sorted(variants, key=len, reverse=True))
+        self._pattern = re.compile("|".join(map(re.escape, self._variants))) if variants else None
+        by_last: dict[str, set[str]] = {}  # proper prefixes of the variants, by their last char
+        for form in self._variants:
+            for end in range(1, len(form)):
+                by_last.setdefault(form[end - 1], set()).add(form[:end])
+        self._prefixes = {c: tuple(sorted(p, key=len, reverse=True)) for c, p in by_last.items()}
+        self._reset()
 
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(MASK, text) if self._pattern else text
+    def _reset(self) -> None:
+        self._pos = 0  # characters of line text seen so far: the positions below count from 0
+        self._tail = ""  # the end of the text so far that is a proper prefix of a secret
+        self._held: deque[tuple[str, int, int]] = deque()  # (line, start, end), oldest first
+        self._spans: list[tuple[int, int]] = []  # secret occurrences reaching into held lines
+
+    @property
+    def held(self) -> int:
+        """How many lines are held back."""
+        return len(self._held)
+
+    def push(self, line: str) -> list[str]:
+        """Take the next line; returns the lines now final (masked), oldest first."""
+        if self._pattern is None:
+            return [line]
+        text = line[:-1] if line.endswith("\r") else line
+        start, skip = self._pos, len(self._tail)
+        self._pos += len(text)
+        if self._tail:
+            text = self._tail + text  # a secret may have started on a held line
+        if self._pattern.search(text):
+            base = start - skip
+            for form in self._variants:
+                i = text.find(form)
+                while i >= 0:
+                    if i + len(form) > skip:  # one wholly in the old tail was found before
+                        self._spans.append((base + i, base + i + len(form)))
+                    i = text.find(form, i + 1)
+        self._tail = self._pending(text)
+        if not self._held and not self._tail and not self._spans:
+            return [line]  # the usual case: nothing to mask, nothing to wait for
+        self._held.append((line, start, self._pos))
+        keep_from = self._pos - len(self._tail)  # a later match may cover text from here on
+        out: list[str] = []
+        while self._held and self._held[0][2] <= keep_from:
+            out.append(self._masked(*self._held.popleft()))
+        self._prune()
+        return out
+
+    def flush(self) -> list[str]:
+        """Release the held lines, masked as far as known now."""
+        out = [self._masked(*held) for held in self._held]
+        self._held.clear()
+        self._spans.clear()
+        return out
+
+    def mask(self, text: str) -> str:
+        """`text` (lines separated by newlines) masked on its own, apart from the stream."""
+        alone = copy.copy(self)
+        alone._reset()
+        lines = [masked for line in text.split("\n") for masked in alone.push(line)]
+        return "\n".join(lines + alone.flush())
+
+    def _pending(self, text: str) -> str:
+        """The longest end of `text` that is a proper prefix of a secret ("" if none)."""
+        prefixes = self._prefixes.get(text[-1:])
+        if prefixes is None or not text.endswith(prefixes):
+            return ""
+        return next(p for p in prefixes if text.endswith(p))
+
+    def _masked(self, line: str, start: int, end: int) -> str:
+        cuts = sorted(
+            (max(s, start) - start, min(e, end) - start)
+            for s, e in self._spans
+            if s < end and e > start
+        )
+        if not cuts:
+            return line
+        parts: list[str] = []
+        done = 0
+        for s, e in cuts:
+            if s > done or not parts:  # else it overlaps or touches the run masked before
+                parts += [line[done:s], MASK]
+            done = max(done, e)
+        parts.append(line[done:])  # the rest of the text, and a trailing \r if there was one
+        return "".join(parts)
+
+    def _prune(self) -> None:
+        first = self._held[0][1] if self._held else self._pos
+        if self._spans:
+            self._spans = [(s, e) for s, e in self._spans if e > first]
 
 
 # --- code sources -----------------------------------------------------------------------------

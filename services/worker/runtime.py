@@ -2,13 +2,15 @@
 
 The runtime takes the job and a sink (where lines and events go) as plain arguments, so tests
 can run it against a real broker vhost or an in-memory sink without a scheduler. Every line
-and error is masked here, before any sink sees it.
+and error is masked here, before any sink sees it, secrets printed over several lines too.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +23,8 @@ from services.worker.stages import Context, StageAborted, StageFailed, checkout,
 from shared import timefmt
 from shared.contracts import events
 from shared.contracts.rpc import Job
+
+HOLD = 0.05  # a line held back for masking is released once output is quiet this long (s)
 
 
 class Sink(Protocol):
@@ -51,13 +55,13 @@ class Runner:
         clock: Callable[[], datetime] = timefmt.now,
     ) -> None:
         self.job = job
-        self.sink = sink
         self.workspace = workspace
         self.abort = abort
         self.env = dict(os.environ if env is None else env)
         self.clock = clock
         self.record_id = str(job["record_id"])
-        self.mask = domain.Masker(domain.job_secrets(job))
+        self.masker = domain.SecretMasker(domain.job_secrets(job))
+        self.sink = MaskingSink(sink, self.masker)
         self.results: list[StageResult] = []
 
     def run(self) -> str:
@@ -93,7 +97,7 @@ class Runner:
             record_id=self.record_id, status=status, time=self._now(), log_lines=total
         )
         if error:
-            payload["error"] = self.mask(error)
+            payload["error"] = self.masker.mask(error)
         self.sink.event(events.RUN_FINISHED, payload)
 
     def run_stage(self, stage: str) -> StageResult:
@@ -109,9 +113,9 @@ class Runner:
         except StageAborted:
             result = StageResult(stage, ABORTED, "aborted")
         except StageFailed as exc:
-            result = StageResult(stage, FAILED, self.mask(str(exc)))
+            result = StageResult(stage, FAILED, self.masker.mask(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a bug fails the stage, with its reason
-            result = StageResult(stage, FAILED, self.mask(f"internal error: {exc!r}"))
+            result = StageResult(stage, FAILED, self.masker.mask(f"internal error: {exc!r}"))
         if result.status == FAILED and self.abort.is_set():
             result = StageResult(stage, ABORTED, "aborted")  # the failure came from stopping
         if result.status == SUCCESS:
@@ -147,9 +151,95 @@ class Runner:
     def _logger(self, stage: str) -> Callable[[str], None]:
         def log(text: str) -> None:
             for part in text.split("\n"):
-                self.sink.line(stage, self.mask(part.removesuffix("\r")))
+                self.sink.line(stage, part.removesuffix("\r"))  # masked by the MaskingSink
 
         return log
 
     def _now(self) -> str:
         return timefmt.rfc3339(self.clock()) or ""
+
+
+class MaskingSink:
+    """The sink in front of the real one: lines go through the run's SecretMasker first.
+
+    The masker holds back a line while it may end with the start of a secret that goes on in
+    the next line. Held lines are released by the next line, by `flush()` and `end()` (so they
+    are in the log before STAGE_FINISHED and RUN_FINISHED), and by a timer once no line came
+    for `hold` seconds, so a held line of a command that went quiet is not kept back longer.
+    """
+
+    def __init__(self, sink: Sink, masker: domain.SecretMasker, hold: float = HOLD) -> None:
+        self._sink = sink
+        self._masker = masker
+        self._hold = hold
+        self._stages: deque[str] = deque()  # the stage of each line the masker holds
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._timer: threading.Thread | None = None
+
+    def line(self, stage: str, text: str) -> None:
+        with self._cond:
+            self._raise_error()
+            if self._stages and self._stages[-1] != stage:
+                self._release()  # a held line stays in its own stage
+            self._stages.append(stage)
+            self._send(self._masker.push(text))
+            if not self._stages:
+                self._deadline = None
+                return
+            waiting = self._deadline is not None
+            self._deadline = time.monotonic() + self._hold  # from the end of this line's send
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._release_when_quiet, daemon=True)
+                self._timer.name = "mask-release"
+                self._timer.start()
+            elif not waiting:
+                self._cond.notify()
+
+    def flush(self) -> None:
+        with self._cond:
+            self._raise_error()
+            self._release()
+            self._sink.flush()
+
+    def end(self, stage: str) -> int:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            self._raise_error()
+            self._release()
+            return self._sink.end(stage)
+
+    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+        self._sink.event(event, payload)
+
+    def _release(self) -> None:
+        self._deadline = None
+        self._send(self._masker.flush())
+
+    def _send(self, lines: list[str]) -> None:
+        stages = [self._stages.popleft() for _ in lines]  # one for one, in order
+        for stage, text in zip(stages, lines, strict=True):
+            self._sink.line(stage, text)
+
+    def _release_when_quiet(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                delay = self._deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                try:
+                    self._release()
+                except Exception as exc:  # noqa: BLE001 - raised to the writer on its next call
+                    self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error

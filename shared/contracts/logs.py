@@ -49,3 +49,9 @@ def finish_line(stage: str) -> str:
 
 def fail_line(stage: str, why: str) -> str:
     return f"Stage: {STAGE_DESC.get(stage, stage)} status: fail with error: {why}"
+
+
+# After storing a batch, the logs service republishes it here (topic exchange, routing key =
+# record id, transient messages) for gateways that follow that record live. Stored first, then
+# announced: a follower that sees a batch can always fetch every line before it.
+LIVE_EXCHANGE: Final = "cyclone.logs.live"

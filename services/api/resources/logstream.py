@@ -1,0 +1,171 @@
+"""GET .../records/{recordid}/logstream: a record's log over a WebSocket, one frame per line.
+
+Replays what is stored, then follows live batches announced by the logs service. Both come
+from storage order (line numbers), so the seam between them has no gap and no duplicate:
+live batches already sent are skipped, and a batch that arrives after a gap sends the
+follower back to storage for the missing lines. `?from=N` resumes after the N lines a client
+already has. The socket closes with 1000 once the record has finished and every line is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import falcon.asgi
+from falcon import WebSocketDisconnected
+
+from services.api.clients import Bus
+from services.api.domain import schemas
+from services.api.domain.errors import NotFound
+from services.api.errors import ApiError
+from services.api.http import query_int
+from services.api.live import Follower, LiveHub
+from services.api.resources.records import _Scoped
+from services.api.store import CatalogStore
+from shared.contracts import rpc, services
+
+READ_CHUNK = 2000
+IDLE_CHECK = 1.0  # seconds without live batches before storage and the record are checked
+FINISHED = frozenset({"Success", "Failed", "Aborted"})
+
+
+class _Stream:
+    """The cursor of one connection: whole-record line number, frames still to skip."""
+
+    def __init__(
+        self, ws: falcon.asgi.WebSocket, stage: str | None, task: str | None, skip: int
+    ) -> None:
+        self.ws = ws
+        self.stage = stage
+        self.task = task
+        self.filtered = stage is not None or task is not None
+        self.after = 0 if self.filtered else skip
+        self.skip = skip if self.filtered else 0
+
+    def wanted(self, batch: dict[str, Any]) -> bool:
+        if self.stage is not None and batch.get("stage") != self.stage:
+            return False
+        return self.task is None or batch.get("task") == self.task
+
+    async def send(self, lines: list[str]) -> None:
+        if self.skip:
+            dropped = min(self.skip, len(lines))
+            lines = lines[dropped:]
+            self.skip -= dropped
+        for line in lines:
+            await self.ws.send_text(line)
+
+
+class RecordLogStream(_Scoped):
+    def __init__(self, store: CatalogStore, bus: Bus, hub: LiveHub) -> None:
+        super().__init__(store, bus)
+        self._hub = hub
+
+    async def on_get(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        project: str,
+        pipeline: str,
+        recordid: str,
+    ) -> None:
+        raise ApiError(
+            426,
+            "this endpoint is a WebSocket: connect with 'Upgrade: websocket'",
+            "UpgradeRequired",
+        )
+
+    async def on_websocket(
+        self,
+        req: falcon.asgi.Request,
+        ws: falcon.asgi.WebSocket,
+        project: str,
+        pipeline: str,
+        recordid: str,
+    ) -> None:
+        stage = req.get_param("stage") or None
+        task = req.get_param("task") or None
+        if stage is not None and stage not in schemas.STAGES:
+            raise ApiError(400, f"unknown stage {stage!r}; one of {list(schemas.STAGES)}")
+        skip = query_int(req, "from", 0)
+        record = await self._record(project, pipeline, recordid)
+        if stage is not None and stage not in record["stageStatus"]:
+            raise NotFound(f"stage {stage} is not part of record {recordid}")
+        await ws.accept()
+        stream = _Stream(ws, stage, task, skip)
+        follower = Follower()
+        await self._hub.follow(recordid, follower)
+        try:
+            await self._serve(recordid, stream, follower)
+        except WebSocketDisconnected:
+            return
+        finally:
+            self._hub.leave(recordid, follower)
+        with contextlib.suppress(WebSocketDisconnected):
+            await ws.close(1000)
+
+    async def _catch_up(self, record_id: str, stream: _Stream) -> tuple[bool, int]:
+        """Send what storage has after the cursor: (log complete, lines read)."""
+        total = 0
+        while True:
+            chunk = await self._bus.call(
+                services.LOGS,
+                rpc.READ_LOG,
+                record_id,
+                stream.stage,
+                stream.task,
+                stream.after,
+                READ_CHUNK,
+            )
+            await stream.send(chunk["lines"])
+            total += len(chunk["lines"])
+            stream.after = max(stream.after, chunk["next"])
+            if chunk["complete"]:
+                return True, total
+            if len(chunk["lines"]) < READ_CHUNK:
+                return False, total
+
+    async def _serve(self, record_id: str, stream: _Stream, follower: Follower) -> None:
+        complete, _ = await self._catch_up(record_id, stream)
+        quiet_after_end = 0
+        while not complete:
+            try:
+                batch = await asyncio.wait_for(follower.batches.get(), IDLE_CHECK)
+            except TimeoutError:
+                complete, got = await self._catch_up(record_id, stream)
+                if complete:
+                    return
+                status = (await self._bus.call(services.SCHEDULER, rpc.GET_RECORD, record_id))[
+                    "status"
+                ]
+                # A finished record whose worker never sent its end marker (killed): close
+                # once storage has stayed quiet for two checks after the end.
+                quiet_after_end = quiet_after_end + 1 if status in FINISHED and not got else 0
+                if quiet_after_end >= 2:
+                    return
+                continue
+            if follower.overflowed:  # this client is slow: drop the backlog, read storage
+                follower.overflowed = False
+                while not follower.batches.empty():
+                    follower.batches.get_nowait()
+                complete, _ = await self._catch_up(record_id, stream)
+                continue
+            complete = await self._take(record_id, stream, batch)
+
+    async def _take(self, record_id: str, stream: _Stream, batch: dict[str, Any]) -> bool:
+        seq, lines = int(batch["seq"]), batch.get("lines") or []
+        last = seq + len(lines) - 1
+        if seq > stream.after + 1:  # lines before this batch are not sent yet: storage has them
+            complete, _ = await self._catch_up(record_id, stream)
+            if complete or stream.after >= last:
+                return complete
+        if batch.get("eof") and seq == stream.after + 1:
+            return True
+        if last <= stream.after:
+            return False
+        if stream.wanted(batch):
+            await stream.send(lines[stream.after + 1 - seq :])
+        stream.after = last
+        return False

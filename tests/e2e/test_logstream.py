@@ -1,0 +1,167 @@
+"""The logstream WebSocket against the running stack (websocket-client)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import websocket
+
+from tests.e2e.conftest import Runs, pipeline_body, until
+
+
+def ws_url(stack, runs: Runs, pipeline: str, record: str, **params) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    base = stack.url.replace("http://", "ws://") + runs.url(pipeline, record, "/logstream")
+    return base + (f"?{query}" if query else "")
+
+
+def collect(
+    url: str, headers: list[str] | None = None, limit: int | None = None, delay: float = 0.0
+) -> tuple[list[str], int | None, list[float]]:
+    """Every frame until the server closes (or `limit` frames); the close code; arrival times."""
+    ws = websocket.create_connection(url, header=headers or [], timeout=60)
+    lines, times = [], []
+    code = None
+    try:
+        while limit is None or len(lines) < limit:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                break
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                lines.append(data.decode())
+                times.append(time.monotonic())
+                if delay:
+                    time.sleep(delay)
+    finally:
+        ws.close()
+    return lines, code, times
+
+
+def counted(n: int, pause_every: int = 100, pause: float = 0.05) -> str:
+    return (
+        f"i=0; while [ $i -lt {n} ]; do echo n-$i; i=$((i+1)); "
+        f"[ $((i % {pause_every})) -eq 0 ] && sleep {pause}; done; true"
+    )
+
+
+def numbers(lines: list[str]) -> list[int]:
+    return [int(x[2:]) for x in lines if x.startswith("n-")]
+
+
+def test_follow_a_running_record_then_normal_close(stack, runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("live", git_repo.url, package=["sleep 1", counted(2000)]))
+    rec = runs.start("live")
+    lines, code, _ = collect(
+        ws_url(stack, runs, "live", rec["id"]), headers=[f"Authorization: Bearer {stack.token}"]
+    )
+    assert code == 1000
+    assert numbers(lines) == list(range(2000))
+    stored = runs.log("live", rec["id"]).text.splitlines()
+    assert lines == stored
+    assert runs.get("live", rec["id"])["status"] == "Success"
+
+
+def test_replay_after_the_end_with_query_token_and_stage(stack, runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("done", git_repo.url, unit=["echo u"], package=["echo p"]))
+    rec = runs.run("done")
+    lines, code, _ = collect(ws_url(stack, runs, "done", rec["id"], token=stack.token))
+    assert code == 1000 and lines == runs.log("done", rec["id"]).text.splitlines()
+    pkg, code, _ = collect(
+        ws_url(stack, runs, "done", rec["id"], token=stack.token, stage="package")
+    )
+    assert code == 1000
+    assert pkg == ["Stage: Package status: start", "$ echo p", "p", "Stage: Package status: finish"]
+
+
+def test_resume_mid_run_without_gap_or_duplicate(stack, runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("resume", git_repo.url, package=[counted(3000, 100, 0.05)]))
+    rec = runs.start("resume")
+    url = ws_url(stack, runs, "resume", rec["id"], token=stack.token)
+    first, _, _ = collect(url, limit=700)
+    rest, code, _ = collect(url + f"&from={len(first)}")
+    assert code == 1000
+    assert first + rest == runs.log("resume", rec["id"]).text.splitlines()
+    assert numbers(first + rest) == list(range(3000))
+
+
+def test_twenty_followers_and_a_slow_one(stack, runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("fanout", git_repo.url, package=["sleep 1", counted(1500)]))
+    rec = runs.start("fanout")
+    url = ws_url(stack, runs, "fanout", rec["id"], token=stack.token)
+    results: dict[str, tuple] = {}
+
+    def follow(name: str, delay: float = 0.0) -> None:
+        results[name] = collect(url, delay=delay)
+
+    threads = [threading.Thread(target=follow, args=(f"f{i}",)) for i in range(20)]
+    threads.append(threading.Thread(target=follow, args=("slow", 0.01)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    expected = runs.log("fanout", rec["id"]).text.splitlines()
+    fast_done = []
+    for name, (lines, code, times) in results.items():
+        assert code == 1000, name
+        assert lines == expected, name
+        if name != "slow":
+            fast_done.append(times[-1])
+    slow_done = results["slow"][2][-1]
+    # The slow reader (10 ms a line) needs >15 s; the others finish long before it.
+    assert max(fast_done) < slow_done - 5
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "status"),
+    [
+        ({}, [], 401),
+        ({"token": "wrong"}, [], 401),
+        ({"stage": "bogus"}, None, 400),
+        ({"stage": "imageBuild"}, None, 404),
+    ],
+)
+def test_refused_before_the_upgrade(stack, runs: Runs, git_repo, params, headers, status):
+    runs.pipeline(pipeline_body("refuse", git_repo.url, package=["echo x"]))
+    rec = runs.run("refuse")
+    if headers is None:
+        params = {**params, "token": stack.token}
+    with pytest.raises(websocket.WebSocketBadStatusException) as err:
+        websocket.create_connection(
+            ws_url(stack, runs, "refuse", rec["id"], **params), header=headers or [], timeout=10
+        )
+    assert err.value.status_code == status
+
+
+def test_unknown_record_is_404_before_the_upgrade(stack, runs: Runs, git_repo):
+    runs.pipeline(pipeline_body("none", git_repo.url, package=["echo x"]))
+    with pytest.raises(websocket.WebSocketBadStatusException) as err:
+        websocket.create_connection(
+            ws_url(stack, runs, "none", "0" * 24, token=stack.token), timeout=10
+        )
+    assert err.value.status_code == 404
+
+
+def test_killed_worker_stream_still_closes(stack, runs: Runs, git_repo, tmp_path):
+    import os
+    import signal
+
+    from tests.e2e.test_faults import worker_pid
+
+    marker = tmp_path / "started"
+    runs.pipeline(
+        pipeline_body("dies", git_repo.url, package=[f"echo go; touch {marker}; sleep 60"])
+    )
+    rec = runs.start("dies")
+    assert until(marker.exists, 30)
+    url = ws_url(stack, runs, "dies", rec["id"], token=stack.token)
+    out: dict[str, tuple] = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", collect(url)))
+    t.start()
+    time.sleep(1)
+    os.kill(worker_pid(rec["id"]), signal.SIGKILL)
+    t.join(40)
+    lines, code, _ = out["r"]
+    assert code == 1000 and "go" in lines
