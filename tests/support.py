@@ -42,6 +42,8 @@ class StackProcess:
             "CYCLONE_AMQP_URI": f"{BROKER}/{self.vhost}",
             "CYCLONE_API_TOKEN": self.token,
             "CYCLONE_ACCESS_LOG": "off",
+            "CYCLONE_WS_PING_INTERVAL": "2",
+            "CYCLONE_WS_PING_TIMEOUT": "60",
             **env,
         }
         self.proc: subprocess.Popen | None = None

@@ -22,7 +22,7 @@ def main() -> None:
         "-m",
         "gunicorn",
         "-k",
-        "uvicorn_worker.UvicornWorker",
+        "services.api.server.GatewayWorker",
         "-w",
         str(settings.api_workers),
         "-b",

@@ -131,6 +131,6 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
 
 
 def get_app() -> WebSocketRefusals:
-    """gunicorn's entry: `gunicorn -k uvicorn_worker.UvicornWorker 'services.api.app:get_app()'`."""
+    """gunicorn's entry (services/api/__main__.py): `services.api.app:get_app()`."""
     logging.basicConfig(level="INFO", format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
     return create_app(config.load())

@@ -165,3 +165,38 @@ def test_killed_worker_stream_still_closes(stack, runs: Runs, git_repo, tmp_path
     t.join(40)
     lines, code, _ = out["r"]
     assert code == 1000 and "go" in lines
+
+
+def test_idle_stream_is_pinged(stack, runs: Runs, git_repo, tmp_path):
+    marker = tmp_path / "started"
+    runs.pipeline(pipeline_body("idle", git_repo.url, package=[f"touch {marker}; sleep 20"]))
+    rec = runs.start("idle")
+    assert until(marker.exists, 30)
+    ws = websocket.create_connection(
+        ws_url(stack, runs, "idle", rec["id"], token=stack.token), timeout=10
+    )
+    try:
+        deadline = time.monotonic() + 8  # the test stack pings every 2 s
+        pinged = False
+        while time.monotonic() < deadline and not pinged:
+            opcode, _ = ws.recv_data(control_frame=True)
+            pinged = opcode == websocket.ABNF.OPCODE_PING
+        assert pinged
+    finally:
+        ws.close()
+        runs.api.patch(runs.url("idle", rec["id"], "/status"), json={"status": "Aborted"})
+
+
+def test_long_lines_and_binary_junk_survive(stack, runs: Runs, git_repo):
+    big = "head -c 1048576 /dev/zero | tr '\\0' x; echo"
+    junk = "printf 'bad \\377\\376 bytes\\n'"
+    runs.pipeline(pipeline_body("odd", git_repo.url, package=[big, junk]))
+    rec = runs.run("odd")
+    assert rec["status"] == "Success", rec
+    lines, code, _ = collect(
+        ws_url(stack, runs, "odd", rec["id"], token=stack.token, stage="package")
+    )
+    assert code == 1000
+    assert "x" * 1048576 in lines
+    assert "bad \ufffd\ufffd bytes" in lines
+    assert lines == runs.log("odd", rec["id"], stage="package").text.splitlines()

@@ -21,7 +21,7 @@ POLL = 0.05  # seconds between checks of the abort flag while a child runs
 STOP_GRACE = 1.0  # SIGTERM, then SIGKILL after this long
 DRAIN_IDLE = 3.0  # after the child exited: stop reading once its pipe is silent this long
 DRAIN_AFTER_ABORT = 0.3
-MAX_LINE = 64 * 1024  # longer lines are split, so one line cannot eat the memory
+MAX_LINE = 4 * 1024 * 1024  # longer lines are split (the logs service stores up to 4 MiB a line)
 TAIL = 10  # output lines kept for error messages
 
 
