@@ -84,6 +84,11 @@ def _descendants(root: int) -> set[tuple[int, str]]:
     return found
 
 
+def descendant_pids(root: int) -> list[int]:
+    """The pids of the live processes below `root`, sorted; empty without /proc."""
+    return sorted(pid for pid, _ in _descendants(root))
+
+
 def cpu_seconds(root: int) -> float:
     """User + system CPU time used so far by `root` and the live processes below it."""
     total = 0
