@@ -254,7 +254,7 @@ class SecretMasker:
         cuts = sorted(
             (max(s, start) - start, min(e, end) - start)
             for s, e in self._spans
-            if s < end and e > start
+            if s < end and e > start and start < end  # an empty line has nothing to mask
         )
         if not cuts:
             return line

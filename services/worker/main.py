@@ -161,6 +161,8 @@ def fetch_job(
     while not done.wait(0.1):
         if abort.is_set():
             return None
+    if "error" in box and abort.is_set():
+        return None  # the asker stopped because of the abort
     if "error" in box:
         raise JobUnavailable(box["error"])
     job = box["job"]

@@ -107,7 +107,7 @@ class Runner:
         )
         log = self._logger(stage)
         log(domain.frame_start(stage))
-        ctx = Context(self.job, self.workspace, log, self.abort, self.env)
+        ctx = Context(self.job, self.workspace, log, self.abort, self.env, self.masker.mask)
         try:
             result = StageResult(stage, SUCCESS, details=self._execute(stage, ctx))
         except StageAborted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -44,13 +46,176 @@ def test_record_name_is_short_commit_and_utc_time():
     assert domain.record_name("12", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "12-240102030405"
 
 
-def test_masker_replaces_every_secret_and_its_url_form_longest_first():
-    mask = domain.Masker(["p@ss word", "p@ss", "abc", "toktoktok"])
+def test_mask_replaces_every_secret_and_its_url_form():
+    mask = domain.SecretMasker(["p@ss word", "p@ss", "abc", "toktoktok"]).mask
     assert mask("x p@ss word y") == "x ****** y"
     assert mask("https://u:p%40ss%20word@host") == "https://u:******@host"
-    assert mask("toktoktoktoktoktok") == "************"
+    assert mask("toktoktoktoktoktok") == "******"  # one run of secret characters, one mask
     assert mask("abc stays: too short to mask") == "abc stays: too short to mask"
-    assert domain.Masker([])("nothing to hide") == "nothing to hide"
+    assert mask("error: p@\nss word!\r\nnext") == "error: ******\n******!\r\nnext"
+    assert domain.SecretMasker([]).mask("nothing to hide") == "nothing to hide"
+
+
+def stream(masker: domain.SecretMasker, lines: list[str]) -> list[str]:
+    """Every line through the masker, then a flush; checks that none is lost or added."""
+    out = [masked for line in lines for masked in masker.push(line)] + masker.flush()
+    assert len(out) == len(lines)
+    return out
+
+
+def test_a_secret_split_over_two_lines_is_masked_in_both():
+    masker = domain.SecretMasker(["abcdef"])
+    assert masker.push("xxabc") == []  # it may go on in the next line: held
+    assert masker.held == 1
+    assert masker.push("defyy") == ["xx******", "******yy"]
+    assert masker.held == 0
+
+
+def test_a_secret_split_over_three_lines():
+    masker = domain.SecretMasker(["s3cr3t-T0ken-42"])
+    assert stream(masker, ["token: s3cr", "3t-T0k", "en-42 end", "after"]) == [
+        "token: ******",
+        "******",
+        "****** end",
+        "after",
+    ]
+    assert stream(masker, ["s3cr3t", "", "-T0ken-42"]) == ["******", "", "******"]
+
+
+def test_a_secret_split_right_after_its_first_character():
+    masker = domain.SecretMasker(["abcdef"])
+    assert masker.push("a") == []
+    assert masker.push("bcdef!") == ["******", "******!"]
+    assert stream(masker, ["x a", "bcdef"]) == ["x ******", "******"]
+
+
+def test_each_line_is_released_as_soon_as_no_secret_can_continue():
+    masker = domain.SecretMasker(["abcdef"])
+    assert masker.push("the ab") == []
+    assert masker.push("cx") == ["the ab", "cx"]  # "abcx" is no secret: both go at once
+    assert masker.push("ab") == []
+    assert masker.push("c") == []
+    assert masker.push("") == []  # an empty line does not break a secret printed around it
+    assert masker.push("dez") == ["ab", "c", "", "dez"]
+    assert masker.push("plain") == ["plain"]
+
+
+def test_overlapping_secrets_are_masked_as_one_run():
+    masker = domain.SecretMasker(["abcdef", "defghi"])
+    assert masker.push("abcdefghi") == ["******"]  # "ghi" of the second one is masked too
+    assert stream(masker, ["zz abcde", "fghi!", "defgh", "i"]) == [
+        "zz ******",
+        "******!",
+        "******",
+        "******",
+    ]
+
+
+def test_a_secret_within_a_longer_one_and_its_prefix_across_lines():
+    masker = domain.SecretMasker(["p@ss", "p@ss word"])
+    assert masker.push("use p@ss") == []  # masked, but it may be the longer one
+    assert masker.push(" word here") == ["use ******", "****** here"]
+    assert stream(masker, ["use p@ss", "!"]) == ["use ******", "!"]
+
+
+def test_a_repeated_secret():
+    masker = domain.SecretMasker(["abcdef"])
+    assert masker.push("abcdef and abcdef") == ["****** and ******"]
+    assert stream(masker, ["abcdefab", "cdef abc", "defabc", "def"]) == [
+        "******",
+        "****** ******",
+        "******",
+        "******",
+    ]
+
+
+def test_secrets_next_to_other_text_and_short_values():
+    masker = domain.SecretMasker(["abcdef", "xyz"])  # xyz: too short to mask
+    assert masker.push("xyz abcdef xyz") == ["xyz ****** xyz"]
+    assert stream(masker, ["abcdefg", "hij"]) == ["******g", "hij"]
+
+
+def test_without_secrets_lines_pass_through_unchanged_and_at_once():
+    for masker in (domain.SecretMasker([]), domain.SecretMasker(["abc", ""])):
+        for line in ("abc", "", "a", "x\r", "******"):
+            assert masker.push(line) == [line]
+            assert masker.held == 0
+        assert masker.flush() == []
+
+
+def test_crlf_lines_and_secrets_with_line_breaks():
+    masker = domain.SecretMasker(["abcdef"])
+    assert stream(masker, ["xxabc\r", "defyy\r"]) == ["xx******\r", "******yy\r"]
+    assert masker.mask("xxabc\r\ndefyy") == "xx******\r\n******yy"
+    multi = domain.SecretMasker(["-----KEY\r\nline-two\n"])  # as a multi-line value prints
+    assert stream(multi, ["-----KEY", "line-two", "end"]) == ["******", "******", "end"]
+
+
+def test_url_quoted_form_split_over_lines():
+    masker = domain.SecretMasker(["p@ss word"])
+    assert stream(masker, ["https://u:p%40ss", "%20word@host"]) == [
+        "https://u:******",
+        "******@host",
+    ]
+
+
+def test_flush_releases_held_lines_and_still_masks_the_rest_of_the_secret():
+    masker = domain.SecretMasker(["abcdef"])
+    assert masker.push("xxabc") == []
+    assert masker.flush() == ["xxabc"]  # released as it is: the secret was not complete yet
+    assert masker.push("defyy") == ["******yy"]  # its continuation is masked all the same
+    assert masker.flush() == []
+
+
+def reference_mask(secrets: list[str], lines: list[str]) -> list[str]:
+    """The definition, brute force: mask every character of every occurrence in the joined
+    text, one `******` per run within a line."""
+    joined = "".join(lines)
+    covered = [False] * len(joined)
+    for secret in secrets:
+        for i in range(len(joined)):
+            if joined.startswith(secret, i):
+                covered[i : i + len(secret)] = [True] * len(secret)
+    out, pos = [], 0
+    for line in lines:
+        text = ""
+        for i, char in enumerate(line):
+            if not covered[pos + i]:
+                text += char
+            elif i == 0 or not covered[pos + i - 1]:
+                text += domain.MASK
+        out.append(text)
+        pos += len(line)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_masking_matches_the_definition_on_random_lines(seed):
+    rng = random.Random(seed)
+    secrets = ["".join(rng.choice("ab") for _ in range(rng.randint(4, 7))) for _ in range(3)]
+    text = "".join(rng.choice(["a", "b", "c", *secrets]) for _ in range(60))
+    cuts = sorted(rng.sample(range(len(text) + 1), rng.randint(1, 25)))
+    lines = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    assert stream(domain.SecretMasker(secrets), lines) == reference_mask(secrets, lines)
+
+
+def test_masking_a_hundred_thousand_lines_is_fast():
+    secrets = ["s3cr3t-T0ken-42", "hunter2hunter2", "ghp_0123456789abcdefghij", "p@ssw0rd!", "tok9"]
+    lines = [f"[INFO] step {i}: compiling module-{i % 97} ok" for i in range(100_000)]
+    for i in range(0, len(lines), 1000):  # now and then a secret, whole or split over lines
+        lines[i] += " token=s3cr3t-T0ken-42"
+        lines[i + 1] += " pw=hunter2hun"
+        lines[i + 2] = "ter2 and tok" + lines[i + 2]
+    masker = domain.SecretMasker(secrets)
+    started = time.perf_counter()
+    out = [masked for line in lines for masked in masker.push(line)] + masker.flush()
+    took = time.perf_counter() - started
+    print(f"\nmasking {len(lines):,} lines with {len(secrets)} secrets took {took * 1000:.0f} ms")
+    assert len(out) == len(lines)
+    assert out[1000].endswith("token=******") and out[1001].endswith("pw=******")
+    assert out[1002].startswith("****** and tok[INFO]")
+    assert not any(s in "".join(out) for s in secrets)
+    assert took < 1.0
 
 
 def test_job_secrets_are_scm_and_source_passwords_and_secret_env_vars():

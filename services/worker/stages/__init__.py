@@ -27,6 +27,7 @@ class Context:
     log: Callable[[str], None]  # one line, masked by whoever made the context
     abort: threading.Event
     env: Mapping[str, str] = field(default_factory=dict)
+    mask: Callable[[str], str] = str  # masks a whole text (the run's SecretMasker.mask)
 
     @property
     def code_dir(self) -> Path:
@@ -56,7 +57,7 @@ class Context:
         with its output streamed into the log; raises StageAborted on abort."""
         if self.abort.is_set():
             raise StageAborted()
-        for line in domain.echo(echo):
+        for line in domain.echo(self.mask(echo)):  # whole: "> " would split a secret apart
             self.log(line)
         outcome = process.run(
             argv, cwd=cwd, env=self.env if env is None else env, log=self.log, abort=self.abort
