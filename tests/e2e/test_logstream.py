@@ -200,3 +200,24 @@ def test_long_lines_and_binary_junk_survive(stack, runs: Runs, git_repo):
     assert "x" * 1048576 in lines
     assert "bad \ufffd\ufffd bytes" in lines
     assert lines == runs.log("odd", rec["id"], stage="package").text.splitlines()
+
+
+def test_secrets_never_reach_stored_or_streamed_logs(stack, runs: Runs, git_repo):
+    secret = "s3cr3t-Value-42"
+    env = [{"name": "API_KEY", "value": secret, "secret": True}]
+    commands = [
+        "echo key=$API_KEY",
+        'printf \'%s\\n%s\\n\' "${API_KEY%%-*}" "-${API_KEY#*-}"',  # split over two lines
+        "echo token scm-secret-token here",  # the project's SCM token
+    ]
+    runs.pipeline(pipeline_body("secret", git_repo.url, package=commands, env=env))
+    rec = runs.start("secret")
+    streamed, code, _ = collect(ws_url(stack, runs, "secret", rec["id"], token=stack.token))
+    assert code == 1000
+    stored = runs.log("secret", rec["id"]).text
+    for text in ("\n".join(streamed), stored, "".join(streamed), stored.replace("\n", "")):
+        assert secret not in text
+        assert "scm-secret-token" not in text
+    assert "key=******" in streamed and "token ****** here" in streamed
+    assert streamed == stored.splitlines()
+    assert runs.get("secret", rec["id"])["status"] == "Success"
