@@ -115,7 +115,30 @@ class WorkerInfo(TypedDict):
     cloud: str
 
 
+CREATE_CLOUD: Final = "create_cloud"
+GET_CLOUD: Final = "get_cloud"
+LIST_CLOUDS: Final = "list_clouds"
+REPLACE_CLOUD: Final = "replace_cloud"
+DELETE_CLOUD: Final = "delete_cloud"
+PING_CLOUD: Final = "ping_cloud"
+
+
+class PingResult(TypedDict, total=False):
+    status: str  # "ok" | "error"
+    version: str  # what the cloud reports (Docker engine version, ...)
+    message: str  # why, when not ok
+
+
 class CloudRpc(Protocol):
+    """Clouds are validated and their secrets sealed by the gateway (the API's rules); the
+    cloud service stores them (`id`, times as RFC 3339 strings) and decrypts to use them."""
+
+    def create_cloud(self, doc: dict[str, Any]) -> dict[str, Any]: ...  # Conflict on name
+    def get_cloud(self, name: str) -> dict[str, Any]: ...  # NotFound
+    def list_clouds(self) -> list[dict[str, Any]]: ...
+    def replace_cloud(self, name: str, doc: dict[str, Any]) -> dict[str, Any]: ...  # NotFound
+    def delete_cloud(self, name: str) -> None: ...  # NotFound; Conflict while workers run
+    def ping_cloud(self, name: str) -> PingResult: ...  # NotFound
     def start_worker(
         self, record_id: str, project: str, pipeline: str, placement: Placement
     ) -> WorkerInfo: ...
