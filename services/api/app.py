@@ -14,6 +14,7 @@ from services.api.clients import Bus
 from services.api.events import EventPublisher
 from services.api.live import LiveHub
 from services.api.resources import (
+    clouds,
     integrations,
     logstream,
     meta,
@@ -122,6 +123,10 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
             integrations=integrations.Integrations(store, box),
             integration=integrations.Integration(store, box),
             templates=templates.ConfigTemplates(templates.load_templates()),
+            clouds=clouds.Clouds(bus, box),
+            cloud=clouds.Cloud(bus, box),
+            cloud_ping=clouds.CloudPing(bus, box),
+            cloud_workers=clouds.CloudWorkers(bus, box),
             health=meta.Health(store, bus),
             metrics=meta.Metrics(),
             openapi=meta.OpenApi(openapi.document()),

@@ -146,20 +146,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "stats",
         query=("startTime", "endTime"),
     ),
-    Endpoint("post", "/api/v1/clouds", "Create a cloud", "clouds", status=201, planned=True),
-    Endpoint("get", "/api/v1/clouds", "List clouds", "clouds", planned=True),
-    Endpoint("get", "/api/v1/clouds/{cloud}", "Get a cloud", "clouds", planned=True),
-    Endpoint("put", "/api/v1/clouds/{cloud}", "Replace a cloud", "clouds", planned=True),
-    Endpoint(
-        "delete", "/api/v1/clouds/{cloud}", "Delete a cloud", "clouds", status=204, planned=True
-    ),
-    Endpoint("get", "/api/v1/clouds/{cloud}/ping", "Check a cloud", "clouds", planned=True),
+    Endpoint("post", "/api/v1/clouds", "Create a cloud", "clouds", "CloudInput", "Cloud", 201),
+    Endpoint("get", "/api/v1/clouds", "List clouds", "clouds", None, "CloudList"),
+    Endpoint("get", "/api/v1/clouds/{cloud}", "Get a cloud", "clouds", None, "Cloud"),
+    Endpoint("put", "/api/v1/clouds/{cloud}", "Replace a cloud", "clouds", "CloudInput", "Cloud"),
+    Endpoint("delete", "/api/v1/clouds/{cloud}", "Delete a cloud", "clouds", status=204),
+    Endpoint("get", "/api/v1/clouds/{cloud}/ping", "Check a cloud", "clouds"),
     Endpoint(
         "get",
         "/api/v1/clouds/{cloud}/workers",
         "List a cloud's workers",
         "clouds",
-        planned=True,
         query=("namespace",),
     ),
     Endpoint(
@@ -269,6 +266,9 @@ def components() -> dict[str, Any]:
         "IntegrationInput": schemas.INTEGRATION,
         "Integration": _answer(schemas.INTEGRATION),
         "IntegrationList": _list("Integration"),
+        "CloudInput": schemas.CLOUD,
+        "Cloud": _answer(schemas.CLOUD),
+        "CloudList": _list("Cloud"),
         "ConfigTemplate": {
             "type": "object",
             "properties": {k: {"type": "string"} for k in TEMPLATE_FIELDS},

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import falcon.asgi
 
 from services.api.resources import (
+    clouds,
     integrations,
     logstream,
     meta,
@@ -32,6 +33,10 @@ class Resources:
     record_logstream: logstream.RecordLogStream
     stats: records.Stats
     templates: templates.ConfigTemplates
+    clouds: clouds.Clouds
+    cloud: clouds.Cloud
+    cloud_ping: clouds.CloudPing
+    cloud_workers: clouds.CloudWorkers
     health: meta.Health
     metrics: meta.Metrics
     openapi: meta.OpenApi
@@ -56,5 +61,9 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
     app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
     app.add_route("/api/v1/configtemplates", r.templates)
+    app.add_route("/api/v1/clouds", r.clouds)
+    app.add_route("/api/v1/clouds/{cloud}", r.cloud)
+    app.add_route("/api/v1/clouds/{cloud}/ping", r.cloud_ping)
+    app.add_route("/api/v1/clouds/{cloud}/workers", r.cloud_workers)
     app.add_route("/api/v1/integrations", r.integrations)
     app.add_route("/api/v1/integrations/{integration}", r.integration)

@@ -324,3 +324,35 @@ RECORD_REQUEST = obj(
     ("ref",),
 )
 RECORD_STATUS = obj({"status": {"type": "string", "enum": ["Aborted"]}}, ("status",))
+
+# --- clouds ---------------------------------------------------------------------------------
+
+CLOUD_TYPES = ("Docker", "Kubernetes", "Local")
+CLOUD = obj(
+    {
+        "name": NAME,
+        "type": {"type": "string", "enum": list(CLOUD_TYPES)},
+        "docker": obj(
+            {
+                "host": {**NONEMPTY, "maxLength": 2048, "pattern": r"^(unix|tcp)://\S+$"},
+                "certPath": string(1024),
+                "insecure": BOOL,
+            },
+            ("host",),
+        ),
+        "kubernetes": obj(
+            {
+                "host": string(2048),
+                "namespace": string(63, pattern=DNS_LABEL_PATTERN),
+                "bearerToken": string(8192),
+                "username": string(256),
+                "password": string(4096),
+                "inCluster": BOOL,
+                "tlsClientConfig": obj(
+                    {"insecure": BOOL, "caFile": string(1024), "caData": string(65536)}
+                ),
+            }
+        ),
+    },
+    ("name", "type"),
+)

@@ -28,6 +28,10 @@ def project_paths(doc: dict[str, Any]) -> list[Path]:
     return [("scm", "password"), ("scm", "token"), ("registry", "password")]
 
 
+def cloud_paths(doc: dict[str, Any]) -> list[Path]:
+    return [("kubernetes", "bearerToken"), ("kubernetes", "password")]
+
+
 def integration_paths(doc: dict[str, Any]) -> list[Path]:
     return [("sonarqube", "token")]
 

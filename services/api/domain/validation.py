@@ -23,6 +23,7 @@ _VALIDATORS = {
     "integration": Draft202012Validator(schemas.INTEGRATION),
     "record": Draft202012Validator(schemas.RECORD_REQUEST),
     "status": Draft202012Validator(schemas.RECORD_STATUS),
+    "cloud": Draft202012Validator(schemas.CLOUD),
 }
 
 # Read-only fields a client may echo back from a GET; ignored on input.
@@ -244,6 +245,48 @@ def status_spec(body: Any) -> str:
     doc = _require_object(body, "status")
     _check("status", doc)
     return doc["status"]
+
+
+def cloud_spec(body: Any) -> dict[str, Any]:
+    """A cloud: its type's section is required, the other type's is not allowed."""
+    doc = _require_object(body, "cloud")
+    _drop(doc, schemas.READ_ONLY)
+    doc["type"] = _canonical(doc.get("type"), schemas.CLOUD_TYPES)
+    extra = _name_checks(doc)
+    kind = doc.get("type")
+    section = (
+        {"Docker": "docker", "Kubernetes": "kubernetes"}.get(kind)
+        if isinstance(kind, str)
+        else None
+    )
+    for other in ("docker", "kubernetes"):
+        if other in doc and other != section:
+            extra.append((other, f"not allowed for a cloud of type {kind}"))
+    if section and not isinstance(doc.get(section), dict):
+        extra.append((section, f"is required for a cloud of type {kind}"))
+    k8s = doc.get("kubernetes")
+    if kind == "Kubernetes" and isinstance(k8s, dict):
+        if not k8s.get("inCluster") and not k8s.get("host"):
+            extra.append(("kubernetes.host", "is required unless inCluster is true"))
+        if not k8s.get("namespace"):
+            extra.append(("kubernetes.namespace", "is required (the namespace workers run in)"))
+    _check("cloud", doc, extra)
+    return doc
+
+
+def cloud_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    """A Kubernetes cloud outside the cluster needs a bearer token or a username and password;
+    checked after stored secrets were kept."""
+    if stored is not None and stored.get("type") != doc.get("type"):
+        raise ValidationFailed(f"type cannot be changed (stored {stored.get('type')!r})")
+    k8s = doc.get("kubernetes") or {}
+    if doc.get("type") != "Kubernetes" or k8s.get("inCluster"):
+        return
+    if not (k8s.get("bearerToken") or (k8s.get("username") and k8s.get("password"))):
+        raise ValidationFailed(
+            "invalid cloud: kubernetes: a bearerToken, or a username and password, is required",
+            [{"field": "kubernetes", "error": "bearerToken or username and password required"}],
+        )
 
 
 def project_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
