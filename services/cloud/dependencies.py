@@ -1,4 +1,8 @@
-"""The `Workers` dependency: one Supervisor per container, built from the CYCLONE_* settings.
+"""The service's dependencies, built once per container from the CYCLONE_* settings.
+
+`Workers` hands entrypoints the Supervisor, `Clouds` the CloudCatalog; both come from one
+`CloudParts` (a nameko SharedExtension), so they share one Mongo client and one supervisor
+(a cloud is only deleted while the supervisor starts nothing in it).
 
 `CYCLONE_LOCAL_WORKER_CMD` (test/dev hook): a JSON list replacing the Local driver's worker
 command `[python, "-m", "services.worker"]`; `--record-id <id>` is still appended, so e.g.
@@ -11,26 +15,42 @@ import os
 import socket
 from typing import Any
 
-from nameko.extensions import DependencyProvider
+from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.cloud import domain
+from services.cloud.clouds import CloudCatalog
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
-from services.cloud.store import WorkerStore
+from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
 from shared.mongo import connect, settings_of
 
 WORKER_CMD_ENV = "CYCLONE_LOCAL_WORKER_CMD"
 
 
-class Workers(DependencyProvider):
+class CloudParts(SharedExtension):
+    """The Mongo client, the stores, the supervisor and the catalog of one container."""
+
     def setup(self) -> None:
         settings = settings_of(self.container)
         command = domain.parse_command(os.environ.get(WORKER_CMD_ENV, "")) or DEFAULT_COMMAND
         self.client = connect(settings)
-        store = WorkerStore(self.client[settings.mongo_db])
-        store.ensure_indexes()
-        local = LocalDriver(settings.data_dir, settings.amqp_uri, command)
-        self.supervisor = Supervisor([local], store, host=socket.gethostname())
+        database = self.client[settings.mongo_db]
+        workers = WorkerStore(database)
+        workers.ensure_indexes()
+        clouds = CloudStore(database)
+        clouds.ensure_indexes()
+
+        def local(cloud: str) -> LocalDriver:
+            return LocalDriver(settings.data_dir, settings.amqp_uri, command, cloud=cloud)
+
+        self.supervisor = Supervisor(
+            [local(domain.LOCAL)],
+            workers,
+            host=socket.gethostname(),
+            factories={domain.LOCAL: local},
+            lookup=clouds.find,
+        )
+        self.catalog = CloudCatalog(clouds, self.supervisor, settings.secret_key)
         # Before any entrypoint starts, so no start_worker or tick sees a half-known state.
         self.supervisor.resume()
 
@@ -40,5 +60,16 @@ class Workers(DependencyProvider):
     def kill(self) -> None:
         self.client.close()
 
+
+class Workers(DependencyProvider):
+    parts = CloudParts()
+
     def get_dependency(self, worker_ctx: Any) -> Supervisor:
-        return self.supervisor
+        return self.parts.supervisor
+
+
+class Clouds(DependencyProvider):
+    parts = CloudParts()
+
+    def get_dependency(self, worker_ctx: Any) -> CloudCatalog:
+        return self.parts.catalog

@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from shared.contracts.errors import InvalidRequest, NotFound
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import rfc3339
 
-LOCAL = "local"
+LOCAL = "local"  # the built-in cloud's name, and the Local driver's kind
+DRIVER_OF_TYPE = {"Local": LOCAL}  # cloud type -> the driver kind serving it (the others: later)
 RUNNING = "Running"
 DISAPPEARED = "worker process disappeared"
 _RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
-
-
-class CloudNotFound(LookupError):
-    """Raised over RPC (nameko RemoteError `CloudNotFound`) for a cloud no driver serves."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"cloud {name} not found")
-        self.name = name
 
 
 class InvalidRecordId(ValueError):
@@ -40,18 +36,40 @@ def check_record_id(record_id: object) -> str:
 
 
 def cloud_of(name: str | None) -> str:
-    """The cloud a name means: empty or `local` in any case is the host's Local cloud.
+    """The built-in cloud a name means: empty or `local` in any case is the host's Local cloud.
 
-    Clouds stored through the clouds API (Docker, Kubernetes) come with their issue; until
-    then every other name is unknown.
+    Only for names not stored in `clouds`; every other such name is unknown.
     """
     if not name or name.strip().lower() == LOCAL:
         return LOCAL
-    raise CloudNotFound(name)
+    raise NotFound(f"cloud {name} not found")
 
 
 def cloud_of_placement(placement: Placement | None) -> str:
     return cloud_of((placement or {}).get("cloudName"))
+
+
+def driver_for(name: str | None, stored: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The cloud a placement's `cloudName` runs in and the kind of driver serving it.
+
+    `stored` is the cloud of that name in `clouds`, if any. No name: the built-in Local
+    cloud. A stored Local cloud runs on this host under its own name; Docker and Kubernetes
+    clouds are refused until their drivers exist. A name not stored falls back to the
+    built-in names (`local` in any case, as before clouds were stored).
+    """
+    if not name or stored is None:
+        return cloud_of(name), LOCAL
+    kind = DRIVER_OF_TYPE.get(stored.get("type"))
+    if kind is None:
+        raise InvalidRequest(
+            f"cloud {name} is of type {stored.get('type')}, whose driver is not available yet"
+        )
+    return str(stored["name"]), kind
+
+
+def listed_cloud(name: str, stored: Mapping[str, Any] | None) -> str:
+    """The cloud whose workers `list_workers(name)` shows (NotFound for an unknown name)."""
+    return str(stored["name"]) if stored is not None else cloud_of(name)
 
 
 def worker_name(record_id: str) -> str:

@@ -1,29 +1,62 @@
 """nameko entrypoints of the cloud service; each delegates to domain code in a line or two."""
 
+from typing import Any
+
 from nameko.events import EventDispatcher, event_handler
 from nameko.rpc import rpc
 from nameko.timer import timer
 
-from services.cloud.dependencies import Workers
-from services.cloud.domain import CloudNotFound, InvalidRecordId
+from services.cloud.dependencies import Clouds, Workers
+from services.cloud.domain import InvalidRecordId
 from shared.contracts import services
+from shared.contracts.errors import EXPECTED
 from shared.contracts.events import RECORDS_DELETED, WORKER_EXITED, RecordsDeleted
-from shared.contracts.rpc import Placement, WorkerInfo
+from shared.contracts.rpc import PingResult, Placement, WorkerInfo
 from shared.ping import PingMixin
 
 POLL_INTERVAL = 0.5  # seconds between checks for ended workers
-CALLER_ERRORS = (CloudNotFound, InvalidRecordId)  # logged as warnings: the caller erred
+CALLER_ERRORS = (*EXPECTED, InvalidRecordId)  # logged as warnings: the caller erred
 
 
 class CloudService(PingMixin):
-    """Owns clouds: launches, watches and stops workers through drivers (Local for now).
+    """Owns clouds: stores them, pings them, and launches, watches and stops workers through
+    drivers (Local for now).
 
     Publishes `cloud.worker_exited` once for every worker that ends, however it ends.
     """
 
     name = services.CLOUD  # also the source of the events we dispatch
     workers = Workers()
+    clouds = Clouds()
     dispatch = EventDispatcher()
+
+    # --- clouds ---------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def create_cloud(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return self.clouds.create(doc)
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def get_cloud(self, name: str) -> dict[str, Any]:
+        return self.clouds.get(name)
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def list_clouds(self) -> list[dict[str, Any]]:
+        return self.clouds.list()
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def replace_cloud(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return self.clouds.replace(name, doc)
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def delete_cloud(self, name: str) -> None:
+        self.clouds.delete(name)
+
+    @rpc(expected_exceptions=CALLER_ERRORS)
+    def ping_cloud(self, name: str) -> PingResult:
+        return self.clouds.ping(name)
+
+    # --- workers --------------------------------------------------------------------------
 
     @rpc(expected_exceptions=CALLER_ERRORS)
     def start_worker(

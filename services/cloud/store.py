@@ -1,22 +1,32 @@
-"""The `workers` collection (owned by the cloud service); the only pymongo code here.
+"""The `workers` and `clouds` collections (owned by the cloud service); the only pymongo code.
 
-One document per record: {_id: record_id, cloud, driver, host, project, pipeline, startedAt,
-endedAt, exitCode, reason} plus the driver's handle (pid, pgid, workspace for Local). It lets
-a restarted service adopt the workers still running on its host.
+`workers`: one document per record: {_id: record_id, cloud, driver, host, project, pipeline,
+startedAt, endedAt, exitCode, reason} plus the driver's handle (pid, pgid, workspace for Local).
+It lets a restarted service adopt the workers still running on its host.
+
+`clouds`: one document per cloud, as the gateway sent it (validated, secrets sealed) plus
+`_id`, `creationTime` and `lastUpdateTime` (datetimes); unique on `name`. Returned with `id`
+and RFC 3339 times, as every service answers over RPC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.cloud.drivers.base import SavedWorker
+from shared.contracts.errors import Conflict, NotFound
+from shared.timefmt import now, rfc3339
 
 COLLECTION = "workers"
+CLOUDS = "clouds"
+_STORED = ("_id", "id", "creationTime", "lastUpdateTime")  # set here, never taken from callers
 _COMMON = ("_id", "cloud", "driver", "host", "project", "pipeline", "startedAt")
 _OUTCOME = ("endedAt", "exitCode", "reason")
 
@@ -72,4 +82,73 @@ def _saved(document: dict[str, Any]) -> SavedWorker:
         pipeline=document.get("pipeline", ""),
         started_at=document["startedAt"],
         handle=handle,
+        cloud=document.get("cloud") or "",
     )
+
+
+class CloudStore:
+    """Clouds by name. Reads answer the outward shape (`id`, RFC 3339 times); `find` answers
+    the stored document, for the service's own use."""
+
+    def __init__(self, database: Database, clock: Callable[[], datetime] = now) -> None:
+        self.collection = database[CLOUDS]
+        self._clock = clock
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([("name", ASCENDING)], unique=True)
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        at = self._clock()
+        stored = {**_given(doc), "_id": ObjectId(), "creationTime": at, "lastUpdateTime": at}
+        try:
+            self.collection.insert_one(stored)
+        except DuplicateKeyError:
+            raise Conflict(f"cloud {doc.get('name')} already exists") from None
+        return outward(stored)
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        return self.collection.find_one({"name": name})
+
+    def get(self, name: str) -> dict[str, Any]:
+        found = self.find(name)
+        if found is None:
+            raise NotFound(f"cloud {name} not found")
+        return outward(found)
+
+    def list(self) -> list[dict[str, Any]]:
+        return [outward(doc) for doc in self.collection.find().sort("name", ASCENDING)]
+
+    def replace(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """The new document keeps the stored `_id`, `name` and `creationTime`."""
+        found = self.find(name)
+        if found is None:
+            raise NotFound(f"cloud {name} not found")
+        stored = {
+            **_given(doc),
+            "_id": found["_id"],
+            "name": found["name"],
+            "creationTime": found["creationTime"],
+            "lastUpdateTime": self._clock(),
+        }
+        if self.collection.replace_one({"_id": found["_id"]}, stored).matched_count == 0:
+            raise NotFound(f"cloud {name} not found")  # deleted meanwhile
+        return outward(stored)
+
+    def delete(self, name: str) -> None:
+        if self.collection.delete_one({"name": name}).deleted_count == 0:
+            raise NotFound(f"cloud {name} not found")
+
+
+def _given(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _STORED}
+
+
+def outward(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored cloud as it crosses RPC: `id` first, times as RFC 3339 strings."""
+    doc = {k: v for k, v in stored.items() if k not in _STORED}
+    return {
+        "id": str(stored["_id"]),
+        **doc,
+        "creationTime": rfc3339(stored.get("creationTime")),
+        "lastUpdateTime": rfc3339(stored.get("lastUpdateTime")),
+    }

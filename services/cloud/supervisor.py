@@ -1,19 +1,24 @@
 """Workers across drivers: start, stop, list, and each exit reported once and stored.
 
 Plain code over a driver per cloud and the store (no nameko, no pymongo), shared by all
-entrypoints of one service container.
+entrypoints of one service container. The built-in drivers (the host's `local` cloud) exist
+from the start; a stored cloud gets its own driver instance, made by the factory of its kind,
+when a worker first starts in it (or is adopted after a restart), so its workers carry its name.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
 from services.cloud import domain
 from services.cloud.drivers.base import Driver, ExitReport, SavedWorker
+from shared.contracts.errors import Conflict, InvalidRequest
 from shared.contracts.events import WorkerExited
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now, rfc3339
@@ -30,6 +35,14 @@ class Store(Protocol):
     def delete(self, record_ids: Iterable[str]) -> None: ...
 
 
+Lookup = Callable[[str], Mapping[str, Any] | None]  # the stored cloud of a name, if any
+DriverFactory = Callable[[str], Driver]  # makes the driver serving the named cloud
+
+
+def _no_stored_clouds(name: str) -> None:
+    return None
+
+
 class Supervisor:
     def __init__(
         self,
@@ -37,8 +50,14 @@ class Supervisor:
         store: Store,
         host: str,
         clock: Callable[[], datetime] = now,
+        *,
+        factories: Mapping[str, DriverFactory] | None = None,
+        lookup: Lookup = _no_stored_clouds,
     ) -> None:
         self.drivers = {driver.cloud: driver for driver in drivers}
+        self._builtin = frozenset(self.drivers)
+        self._factories = dict(factories or {})
+        self._lookup = lookup
         self.store = store
         self.host = host
         self._clock = clock
@@ -46,18 +65,32 @@ class Supervisor:
         self._start_lock = threading.Lock()  # green under eventlet's monkey patching
 
     def resume(self) -> None:
-        """Adopt the workers this host's drivers started before a restart."""
-        for driver in self.drivers.values():
-            driver.adopt(self.store.running(driver.kind, self.host))
+        """Adopt the workers this host's drivers started before a restart, each by its cloud."""
+        kinds = {driver.kind for driver in self.drivers.values()} | set(self._factories)
+        for kind in sorted(kinds):
+            by_cloud: dict[str, list[SavedWorker]] = defaultdict(list)
+            for saved in self.store.running(kind, self.host):
+                by_cloud[saved.cloud or domain.LOCAL].append(saved)
+            for cloud, saved_workers in by_cloud.items():
+                try:
+                    driver = self._serving(cloud, kind)
+                except (Conflict, InvalidRequest) as exc:
+                    log.error(
+                        "cannot adopt %d workers of cloud %s: %s", len(saved_workers), cloud, exc
+                    )
+                    continue
+                driver.adopt(saved_workers)
 
     def start(
         self, record_id: str, project: str, pipeline: str, placement: Placement | None
     ) -> WorkerInfo:
         """Idempotent: a record with a live worker (in any cloud) gets that worker's info."""
         domain.check_record_id(record_id)
-        driver = self._driver(domain.cloud_of_placement(placement))
-        with self._start_lock:
-            for known in self.drivers.values():
+        name = (placement or {}).get("cloudName")
+        with self._start_lock:  # also keeps a cloud from being deleted while we start in it
+            cloud, kind = domain.driver_for(name, self._lookup(name) if name else None)
+            driver = self._serving(cloud, kind)
+            for known in list(self.drivers.values()):
                 for info in known.list():
                     if info["recordID"] == record_id:
                         return info
@@ -79,12 +112,27 @@ class Supervisor:
 
     def stop(self, record_id: str) -> bool:
         domain.check_record_id(record_id)
-        return any(driver.stop(record_id) for driver in self.drivers.values())
+        return any(driver.stop(record_id) for driver in list(self.drivers.values()))
 
     def list(self, cloud: str | None = None) -> list[WorkerInfo]:
+        """All workers, or those of one cloud (a stored one, or a built-in name)."""
         if cloud is None:
-            return [info for driver in self.drivers.values() for info in driver.list()]
-        return self._driver(domain.cloud_of(cloud)).list()
+            return [info for driver in list(self.drivers.values()) for info in driver.list()]
+        driver = self.drivers.get(domain.listed_cloud(cloud, self._lookup(cloud)))
+        return driver.list() if driver is not None else []
+
+    @contextmanager
+    def retiring(self, cloud: str) -> Iterator[None]:
+        """Around the deletion of a stored cloud: no worker starts meanwhile, Conflict while
+        the cloud has workers, and its driver instance is forgotten once it is gone."""
+        with self._start_lock:
+            driver = self.drivers.get(cloud)
+            running = len(driver.list()) if driver is not None else 0
+            if running:
+                raise Conflict(f"cloud {cloud} has {running} running workers")
+            yield
+            if cloud not in self._builtin:
+                self.drivers.pop(cloud, None)
 
     def report_exits(self, publish: Callable[[WorkerExited], Any]) -> int:
         """Publish and store the exits found since the last call; returns how many.
@@ -92,7 +140,7 @@ class Supervisor:
         Publish first, then store: a crash in between publishes again after the restart
         (events are at least once). A failed publish stays pending for the next call.
         """
-        for driver in self.drivers.values():
+        for driver in list(self.drivers.values()):
             self._pending.extend(driver.poll())
         done = 0
         while self._pending:
@@ -120,13 +168,22 @@ class Supervisor:
             except domain.InvalidRecordId:
                 log.warning("ignoring deleted record %r: not a record id", record_id)
         for record_id in valid:
-            for driver in self.drivers.values():
+            drivers = list(self.drivers.values())
+            owners = [d for d in drivers if any(w["recordID"] == record_id for w in d.list())]
+            # Not running (anymore): one driver of each kind removes what is left of it.
+            for driver in owners or list({d.kind: d for d in reversed(drivers)}.values()):
                 driver.discard(record_id)
         if valid:
             self.store.delete(valid)
 
-    def _driver(self, cloud: str) -> Driver:
+    def _serving(self, cloud: str, kind: str) -> Driver:
+        """The driver instance of a cloud, made on first use by the factory of its kind."""
         driver = self.drivers.get(cloud)
         if driver is None:
-            raise domain.CloudNotFound(cloud)
+            factory = self._factories.get(kind)
+            if factory is None:
+                raise InvalidRequest(f"cloud {cloud} needs the {kind} driver, which is not set up")
+            driver = self.drivers[cloud] = factory(cloud)
+        elif driver.kind != kind:
+            raise Conflict(f"cloud {cloud} still has {driver.kind} workers")
         return driver

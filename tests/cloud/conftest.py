@@ -24,7 +24,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
 from services.cloud.drivers.local import is_worker_process
-from tests.cloud.helpers import STANDIN_COMMAND, wait_until
+from tests.cloud.helpers import SECRET_KEY, STANDIN_COMMAND, wait_until
 from tests.support import BROKER, ROOT, free_port
 
 
@@ -90,6 +90,7 @@ class CloudProcess:
             "CYCLONE_AMQP_URI": amqp_uri,
             "CYCLONE_MONGO_URL": mongo_url,
             "CYCLONE_LOCAL_WORKER_CMD": json.dumps(STANDIN_COMMAND),
+            "CYCLONE_SECRET_KEY": SECRET_KEY,
         }
         self.log_path = data_dir.parent / "cloud.log"
         self.proc: subprocess.Popen[bytes] | None = None

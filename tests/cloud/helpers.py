@@ -14,9 +14,18 @@ from tests.support import pid_alive
 
 STANDIN = Path(__file__).with_name("standin.py")
 STANDIN_COMMAND = [sys.executable, str(STANDIN)]
+SECRET_KEY = "test secret key of the cloud service"  # the service's CYCLONE_SECRET_KEY
 T = TypeVar("T")
 
-__all__ = ["STANDIN_COMMAND", "new_record_id", "pid_alive", "plan", "seen", "wait_until"]
+__all__ = [
+    "SECRET_KEY",
+    "STANDIN_COMMAND",
+    "new_record_id",
+    "pid_alive",
+    "plan",
+    "seen",
+    "wait_until",
+]
 
 
 def new_record_id() -> str:

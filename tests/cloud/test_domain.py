@@ -7,6 +7,7 @@ import pytest
 from services.cloud import domain
 from services.cloud.drivers.local import parse_stat
 from shared.contracts import events, services
+from shared.contracts.errors import InvalidRequest, NotFound
 
 
 @pytest.mark.parametrize(
@@ -31,8 +32,41 @@ def test_local_cloud_names(name):
 
 
 def test_unknown_cloud():
-    with pytest.raises(domain.CloudNotFound, match=r"^cloud k8s not found$"):
+    with pytest.raises(NotFound, match=r"^cloud k8s not found$"):
         domain.cloud_of_placement({"cloudName": "k8s"})
+
+
+@pytest.mark.parametrize(
+    ("name", "stored", "chosen"),
+    [
+        (None, None, ("local", "local")),
+        ("", None, ("local", "local")),
+        ("Local", None, ("local", "local")),  # not stored: the built-in name, as before
+        ("dev", {"name": "dev", "type": "Local"}, ("dev", "local")),
+        ("local", {"name": "local", "type": "Local"}, ("local", "local")),
+    ],
+)
+def test_driver_for(name, stored, chosen):
+    assert domain.driver_for(name, stored) == chosen
+
+
+@pytest.mark.parametrize("kind", ["Docker", "Kubernetes"])
+def test_driver_for_clouds_without_a_driver_yet(kind):
+    message = f"^cloud c1 is of type {kind}, whose driver is not available yet$"
+    with pytest.raises(InvalidRequest, match=message):
+        domain.driver_for("c1", {"name": "c1", "type": kind})
+
+
+def test_driver_for_unknown_names():
+    with pytest.raises(NotFound, match=r"^cloud nowhere not found$"):
+        domain.driver_for("nowhere", None)
+
+
+def test_listed_cloud():
+    assert domain.listed_cloud("dev", {"name": "dev", "type": "Docker"}) == "dev"
+    assert domain.listed_cloud("LOCAL", None) == "local"
+    with pytest.raises(NotFound, match=r"^cloud k8s not found$"):
+        domain.listed_cloud("k8s", None)
 
 
 @pytest.mark.parametrize("bad", ["", "../../etc", "5f1b" * 6 + "/", "ABCDEF" * 4, 12, None])

@@ -11,6 +11,7 @@ import signal
 import pytest
 from nameko.exceptions import RemoteError
 
+from shared.contracts.errors import NotFound
 from shared.publish import EventDispatcher
 from tests.cloud.helpers import new_record_id, pid_alive, plan, seen, wait_until
 
@@ -49,10 +50,9 @@ def test_start_list_stop(cloud, rpc, exits, workers_collection):
 
 
 def test_unknown_cloud_and_bad_record_id(rpc):
-    with pytest.raises(RemoteError, match="cloud k8s not found") as raised:
+    with pytest.raises(NotFound, match=r"^cloud k8s not found$"):
         rpc.cloud.start_worker(new_record_id(), "p", "q", {"cloudName": "k8s"})
-    assert raised.value.exc_type == "CloudNotFound"
-    with pytest.raises(RemoteError, match="cloud k8s not found"):
+    with pytest.raises(NotFound, match=r"^cloud k8s not found$"):
         rpc.cloud.list_workers("k8s")
     with pytest.raises(RemoteError, match="record id must be"):
         rpc.cloud.start_worker("../../etc", "p", "q", {})

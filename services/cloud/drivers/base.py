@@ -34,6 +34,7 @@ class SavedWorker:
     pipeline: str
     started_at: datetime
     handle: dict[str, Any] = field(default_factory=dict)  # driver-specific (pid, container id)
+    cloud: str = ""  # the cloud it was started in (empty in documents older than named clouds)
 
 
 class Driver(Protocol):

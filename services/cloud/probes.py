@@ -1,0 +1,161 @@
+"""Ping a cloud: is it there, and what does it run? Never raises for an unreachable cloud.
+
+Local answers for this host. Docker asks the engine's `/version` through the docker SDK; the
+SDK's sockets are green under the service's monkey patching, so a slow or silent engine
+holds only the green thread of its own RPC (TIMEOUT seconds at most), never the others.
+Kubernetes has no driver yet, so its ping says so instead of pretending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import docker
+import docker.constants
+import docker.errors
+import docker.tls
+import requests
+
+from shared.contracts.rpc import PingResult
+
+TIMEOUT = 3  # seconds for the engine to connect and answer
+KUBERNETES_NOT_YET = "the Kubernetes driver is not available yet"
+CLIENT_FILES = ("cert.pem", "key.pem")
+_MAX_MESSAGE = 200
+
+
+class CloudUnusable(Exception):
+    """The cloud's own settings cannot work; the message says why."""
+
+
+def ping(cloud: Mapping[str, Any]) -> PingResult:
+    """Ping a stored cloud (secrets already decrypted) by its type."""
+    kind = cloud.get("type")
+    if kind == "Local":
+        return ping_local()
+    if kind == "Docker":
+        return ping_docker(cloud.get("docker") or {})
+    if kind == "Kubernetes":
+        return error(KUBERNETES_NOT_YET)
+    return error(f"unknown cloud type {kind!r}")
+
+
+def ping_local() -> PingResult:
+    return {
+        "status": "ok",
+        "version": f"local {platform.system()} {platform.release()}, "
+        f"python {platform.python_version()}",
+    }
+
+
+def ping_docker(section: Mapping[str, Any]) -> PingResult:
+    """The engine's version, asked at `host` (unix:// or tcp://), with TLS when `certPath`
+    names a folder holding ca.pem, cert.pem and key.pem (`insecure`: no server check)."""
+    host = str(section.get("host") or "")
+    if not host:
+        return error("the cloud names no Docker host")
+    try:
+        client = docker_client(section, TIMEOUT)
+        try:
+            found = client.version(api_version=False)  # GET /version, answered by every engine
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong is the ping's answer
+        return error(f"Docker engine at {host}: {reason(exc)}")
+    if not isinstance(found, dict) or "Version" not in found:
+        return error(f"Docker engine at {host}: the answer is not a Docker engine's")
+    return {
+        "status": "ok",
+        "version": f"Docker {found['Version']} (API {found.get('ApiVersion', '?')})",
+    }
+
+
+def docker_client(section: Mapping[str, Any], timeout: float) -> docker.DockerClient:
+    """A client of the engine a cloud's `docker` section names, and of nothing else.
+
+    The API version is fixed, so making the client sends no request (the SDK would ask the
+    engine's version first: two requests, two timeouts). The environment of the service's
+    host does not apply: requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the
+    cloud's own ca.pem, and HTTP(S)_PROXY send engine traffic through a web proxy.
+    """
+    client = docker.DockerClient(
+        base_url=str(section.get("host") or ""),
+        version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+        timeout=timeout,
+        tls=tls_config(section),
+    )
+    client.api.trust_env = False
+    return client
+
+
+def tls_config(section: Mapping[str, Any]) -> docker.tls.TLSConfig | bool:
+    """TLS from `certPath` (the Docker CLI's file names); False (plain) without it."""
+    cert_path = section.get("certPath")
+    if not cert_path:
+        return False
+    needed = ("ca.pem", "cert.pem", "key.pem") if not section.get("insecure") else CLIENT_FILES
+    missing = [name for name in needed if not os.path.isfile(os.path.join(cert_path, name))]
+    if missing:
+        raise CloudUnusable(f"TLS: no {', '.join(missing)} in certPath {cert_path}")
+    return docker.tls.TLSConfig(
+        client_cert=(os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")),
+        ca_cert=os.path.join(cert_path, "ca.pem"),
+        verify=not section.get("insecure"),
+    )
+
+
+def error(message: str) -> PingResult:
+    return {"status": "error", "message": message}
+
+
+def reason(exc: BaseException) -> str:
+    """A short reason for a failed ping, from the innermost cause that tells one."""
+    for cause in reversed(list(_chain(exc))):
+        if isinstance(cause, CloudUnusable):
+            return str(cause)
+        if isinstance(cause, docker.errors.TLSParameterError):
+            return f"TLS: {str(cause).split('. ')[0]} (under certPath)"
+        if isinstance(cause, TimeoutError | socket.timeout | requests.Timeout):
+            return f"no answer within {TIMEOUT} s"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the host (does it expect TLS?)"
+        if isinstance(cause, FileNotFoundError):
+            return "no such socket"
+        if isinstance(cause, PermissionError):
+            return "permission denied"
+        if isinstance(cause, socket.gaierror):
+            return "cannot resolve the host name"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS: the engine's certificate is not trusted: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            if cause.reason == "WRONG_VERSION_NUMBER":
+                return "TLS: the host does not speak TLS"
+            return f"TLS: {cause.reason or cause}"
+        if isinstance(cause, docker.errors.APIError):
+            said = cause.response.reason if cause.response is not None else ""
+            return _shorten(f"HTTP {cause.status_code}: {cause.explanation or said}")
+        if isinstance(cause, json.JSONDecodeError | requests.exceptions.JSONDecodeError):
+            return "the answer is not a Docker engine's"
+    return _shorten(str(exc) or type(exc).__name__)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _shorten(text: str) -> str:
+    text = text.removeprefix("Error while fetching server API version: ")
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

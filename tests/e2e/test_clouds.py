@@ -1,0 +1,52 @@
+"""Records placed on named clouds; the workers list of a cloud."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Runs, pipeline_body, project_body, until
+
+
+def test_named_local_cloud_runs_and_lists_its_workers(api, unique, git_repo, tmp_path):
+    cloud = f"{unique}-local"
+    assert api.post("/api/v1/clouds", json={"name": cloud, "type": "Local"}).status_code == 201
+    body = project_body(unique)
+    body["worker"] = {"location": {"cloudName": cloud}}
+    assert api.post("/api/v1/projects", json=body).status_code == 201
+    runs = Runs(api, unique)
+    marker = tmp_path / "started"
+    runs.pipeline(pipeline_body("p", git_repo.url, package=[f"touch {marker}; sleep 3"]))
+    rec = runs.start("p")
+    assert until(marker.exists, 30)
+    workers = api.get(f"/api/v1/clouds/{cloud}/workers").json()
+    assert workers["metadata"]["total"] == 1
+    worker = workers["items"][0]
+    assert worker["recordID"] == rec["id"] and worker["projectName"] == unique
+    assert worker["pipelineName"] == "p" and worker["status"] == "Running"
+    assert worker["name"] == f"cyclone-worker-{rec['id']}"
+    assert api.delete(f"/api/v1/clouds/{cloud}").status_code == 409  # a worker runs there
+    assert runs.wait("p", rec["id"])["status"] == "Success"
+    assert until(lambda: api.get(f"/api/v1/clouds/{cloud}/workers").json()["items"] == [], 10)
+
+
+def test_a_cloud_whose_driver_is_missing_fails_the_record_clearly(api, unique, git_repo):
+    cloud = f"{unique}-docker"
+    body = {"name": cloud, "type": "Docker", "docker": {"host": "tcp://127.0.0.1:1"}}
+    assert api.post("/api/v1/clouds", json=body).status_code == 201
+    project = project_body(unique)
+    project["worker"] = {"location": {"cloudName": cloud}}
+    api.post("/api/v1/projects", json=project)
+    runs = Runs(api, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["echo x"]))
+    rec = runs.run("p")
+    assert rec["status"] == "Failed"
+    assert "could not start a worker" in rec["errorMessage"]
+    assert "not available yet" in rec["errorMessage"]
+
+
+def test_an_unknown_cloud_fails_the_record_clearly(api, unique, git_repo):
+    project = project_body(unique)
+    project["worker"] = {"location": {"cloudName": "nowhere"}}
+    api.post("/api/v1/projects", json=project)
+    runs = Runs(api, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["echo x"]))
+    rec = runs.run("p")
+    assert rec["status"] == "Failed" and "cloud nowhere not found" in rec["errorMessage"]
