@@ -112,7 +112,7 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
         Resources(
             projects=projects.Projects(store, box),
             project=projects.Project(store, box, publisher),
-            pipelines=pipelines.Pipelines(store, box, bus),
+            pipelines=pipelines.Pipelines(store, box, bus, publisher),
             pipeline=pipelines.Pipeline(store, box, publisher, bus),
             records=records.Records(store, bus),
             record=records.Record(store, bus),

@@ -6,6 +6,8 @@ import copy
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
+
 from services.api.domain import secrets
 from shared import timefmt
 
@@ -35,3 +37,20 @@ def pipeline(doc: dict[str, Any], recent: dict[str, list[dict[str, Any]]]) -> di
 
 def page(total: int, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"metadata": {"total": total}, "items": items}
+
+
+def snapshot(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored catalog document as JSON for the bus (secrets stay sealed)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {("id" if k == "_id" else k): plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if isinstance(value, ObjectId):
+            return str(value)
+        if isinstance(value, datetime):
+            return timefmt.rfc3339(value)
+        return value
+
+    return plain(doc)

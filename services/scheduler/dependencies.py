@@ -9,6 +9,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
+from services.scheduler.cron_store import CronStore
 from services.scheduler.runs import Cloud, Limits, Runs
 from services.scheduler.store import RecordStore
 from shared import mongo
@@ -21,13 +22,14 @@ class RunsParts:
     store: RecordStore
     limits: Limits
     box: SecretBox | None
+    crons: CronStore
 
     def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
         cloud = Cloud(
             start=getattr(cloud_rpc, rpc.START_WORKER), stop=getattr(cloud_rpc, rpc.STOP_WORKER)
         )
-        return Runs(self.store, cloud, publish, self.limits, self.box)
+        return Runs(self.store, cloud, publish, self.limits, self.box, self.crons)
 
 
 class RunsProvider(DependencyProvider):
@@ -41,7 +43,9 @@ class RunsProvider(DependencyProvider):
         limits = settings.limits()
         store.ensure_slots(limits.max_running)
         box = SecretBox(cfg.secret_key) if cfg.secret_key else None
-        self.parts = RunsParts(store, limits, box)
+        crons = CronStore(self.client[cfg.mongo_db])
+        crons.ensure_indexes()
+        self.parts = RunsParts(store, limits, box, crons)
 
     def stop(self) -> None:
         self.client.close()

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.scheduler.cron_store import CronStore
+from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
-from services.scheduler.domain import stats
 from services.scheduler.store import RecordStore
 from shared import timefmt
 from shared.contracts import events
@@ -31,6 +32,7 @@ class Limits:
     record_timeout: int
     records_per_pipeline: int
     heartbeat_timeout: float = events.HEARTBEAT_TIMEOUT
+    cron_per_second: bool = False  # test clock: see domain/cron.py
 
 
 class Cloud:
@@ -49,8 +51,10 @@ class Runs:
         publish: Callable[[str, dict[str, Any]], None],
         limits: Limits,
         box: SecretBox | None,
+        crons: CronStore,
         clock: Callable[[], datetime] = timefmt.now,
     ) -> None:
+        self.crons = crons
         self.store = store
         self.cloud = cloud
         self.publish = publish
@@ -215,7 +219,55 @@ class Runs:
         self.store.worker_exited(payload["record_id"], payload["reason"], self.clock())
 
     def catalog_deleted(self, pipeline_ids: list[str]) -> None:
+        self.crons.delete_pipelines(pipeline_ids)
         self._remove(self.store.ids_of_pipelines(pipeline_ids))
+
+    # --- cron triggers ----------------------------------------------------------------------
+
+    def pipeline_saved(self, payload: dict[str, Any]) -> None:
+        now = self.clock()
+        pipeline = payload["pipeline"]
+        docs = [
+            {
+                "_id": f"{payload['pipeline_id']}:{i}",
+                "pipelineID": payload["pipeline_id"],
+                "projectID": payload["project_id"],
+                "expression": entry["expression"],
+                "stages": entry.get("stages") or [],
+                "nextRun": self._next_tick(entry["expression"], now),
+                "project": payload["project"],
+                "pipeline": pipeline,
+            }
+            for i, entry in enumerate(cron.triggers_of(pipeline))
+        ]
+        self.crons.replace_pipeline(payload["pipeline_id"], docs)
+
+    def project_saved(self, payload: dict[str, Any]) -> None:
+        self.crons.update_project(payload["project_id"], payload["project"])
+
+    def fire_crons(self) -> int:
+        """Start one run per due tick; ticks missed while no scheduler ran are not replayed."""
+        now, fired, skip = self.clock(), 0, 0
+        while (due := self.crons.next_due(now, skip)) is not None:
+            if not self.crons.claim(due, self._next_tick(due["expression"], now)):
+                skip += 1  # another replica took this tick
+                continue
+            request = {
+                "project": due["project"],
+                "pipeline": due["pipeline"],
+                "params": {"ref": "", "stages": due["stages"]},
+                "trigger": "cronTrigger",
+                "owner": "",
+            }
+            try:
+                self.create(request)
+                fired += 1
+            except InvalidRequest as exc:
+                log.warning("cron trigger %s cannot run: %s", due["_id"], exc)
+        return fired
+
+    def _next_tick(self, expression: str, now: datetime) -> datetime:
+        return cron.next_run(expression, now, self.limits.cron_per_second)
 
     # --- keeping records honest -------------------------------------------------------------
 
@@ -233,6 +285,7 @@ class Runs:
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"
             self._end(str(doc["_id"]), rec.ABORTED, why, (rec.RUNNING,))
+        self.fire_crons()
         for slot in self.store.held_slots():
             stale = slot.get("at") is None or slot["at"] < now - timedelta(seconds=10)
             if stale and not self.store.is_running(slot["record"]):

@@ -88,6 +88,14 @@ class SchedulerService(PingMixin):
     def handle_pipeline_deleted(self, payload: dict[str, Any]) -> None:
         self._runs().catalog_deleted([payload["pipeline_id"]])
 
+    @event_handler(*events.PIPELINE_SAVED)
+    def handle_pipeline_saved(self, payload: dict[str, Any]) -> None:
+        self._runs().pipeline_saved(payload)
+
+    @event_handler(*events.PROJECT_SAVED)
+    def handle_project_saved(self, payload: dict[str, Any]) -> None:
+        self._runs().project_saved(payload)
+
     @event_handler(*events.PROJECT_DELETED)
     def handle_project_deleted(self, payload: dict[str, Any]) -> None:
         self._runs().catalog_deleted(payload["pipeline_ids"])
@@ -96,5 +104,5 @@ class SchedulerService(PingMixin):
 
     @timer(interval=1)
     def reap(self) -> None:
-        """Faults and timeouts, stale slots, and Pending records left by a restart."""
+        """Faults and timeouts, due cron ticks, stale slots, Pending records after a restart."""
         self._runs().reap()

@@ -16,4 +16,5 @@ def limits(env: dict[str, str] | None = None) -> Limits:
         records_per_pipeline=int(env.get("CYCLONE_RECORDS_PER_PIPELINE") or 50),
         # Tests shorten it; in production the contract's 30 s stands.
         heartbeat_timeout=float(env.get("CYCLONE_HEARTBEAT_TIMEOUT") or events.HEARTBEAT_TIMEOUT),
+        cron_per_second=env.get("CYCLONE_CRON_PER_SECOND", "") in ("1", "true"),
     )

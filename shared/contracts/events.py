@@ -29,6 +29,25 @@ class PipelineDeleted(TypedDict):
     pipeline: str
 
 
+PIPELINE_SAVED: Final = (services.API, "pipeline_saved")
+PROJECT_SAVED: Final = (services.API, "project_saved")
+
+
+class PipelineSaved(TypedDict):
+    """A pipeline was created or replaced; `project` and `pipeline` are the stored documents
+    as JSON (secrets sealed), for runs the scheduler starts by itself (cron triggers)."""
+
+    project_id: str
+    pipeline_id: str
+    project: dict[str, Any]
+    pipeline: dict[str, Any]
+
+
+class ProjectSaved(TypedDict):
+    project_id: str
+    project: dict[str, Any]
+
+
 # --- from a worker (one process per record) -------------------------------------------------
 
 STAGE_STARTED: Final = (services.WORKER, "stage_started")

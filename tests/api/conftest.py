@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -36,10 +36,14 @@ class EventTap:
     def __init__(self, uri: str) -> None:
         self._conn = Connection(uri)
         exchange = Exchange("api.events", type="topic", durable=True)
+        # The deletion events only: saves (pipeline_saved, project_saved) are not what
+        # these tests look for.
         self._queue = Queue(
             f"test-tap-{id(self)}",
-            exchange=exchange,
-            routing_key="#",
+            bindings=[
+                binding(exchange, routing_key=key)
+                for key in ("project_deleted", "pipeline_deleted")
+            ],
             exclusive=True,
             auto_delete=True,
         )

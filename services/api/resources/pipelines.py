@@ -38,11 +38,27 @@ async def recent_records(
     return await bus.call(services.SCHEDULER, rpc.RECENT_RECORDS, pipeline_ids, counts)
 
 
+def saved(project: dict[str, Any], pipeline: dict[str, Any]) -> tuple[tuple[str, str], dict]:
+    """The pipeline_saved event: the scheduler keeps what cron-triggered runs need."""
+    return (
+        events.PIPELINE_SAVED,
+        events.PipelineSaved(
+            project_id=str(project["_id"]),
+            pipeline_id=str(pipeline["_id"]),
+            project=views.snapshot(project),
+            pipeline=views.snapshot(pipeline),
+        ),
+    )
+
+
 class Pipelines:
-    def __init__(self, store: CatalogStore, box: SecretBox, bus: Bus) -> None:
+    def __init__(
+        self, store: CatalogStore, box: SecretBox, bus: Bus, publisher: EventPublisher
+    ) -> None:
         self._store = store
         self._box = box
         self._bus = bus
+        self._publisher = publisher
 
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
@@ -62,6 +78,7 @@ class Pipelines:
         doc = await catalog.create(
             self._store.pipelines, str(owner["_id"]), PIPELINE, body, self._box, req.context.user
         )
+        await self._publisher.announce([saved(owner, doc)])
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{project}/pipelines/{doc['name']}"
         resp.media = views.pipeline(doc, {})
@@ -94,6 +111,8 @@ class Pipeline:
         body = await read_json(req)
         stored = await self._load(project, pipeline)
         doc = await catalog.replace(self._store.pipelines, stored, PIPELINE, body, self._box)
+        owner = await self._store.projects.get(None, project)
+        await self._publisher.announce([saved(owner, doc)])
         resp.media = views.pipeline(doc, {})
 
     async def on_delete(

@@ -46,6 +46,10 @@ class Project:
         self._box = box
         self._publisher = publisher
 
+    async def _announce_saved(self, doc: dict) -> None:
+        payload = events.ProjectSaved(project_id=str(doc["_id"]), project=views.snapshot(doc))
+        await self._publisher.announce([(events.PROJECT_SAVED, payload)])
+
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
     ) -> None:
@@ -57,6 +61,7 @@ class Project:
         body = await read_json(req)
         stored = await self._store.projects.get(None, project)
         doc = await catalog.replace(self._store.projects, stored, PROJECT, body, self._box)
+        await self._announce_saved(doc)
         resp.media = views.project(doc)
 
     async def on_patch(
@@ -69,6 +74,7 @@ class Project:
         stored = await self._store.projects.get(None, project)
         merged = merge_patch(views.project(stored), body)
         doc = await catalog.replace(self._store.projects, stored, PROJECT, merged, self._box)
+        await self._announce_saved(doc)
         resp.media = views.project(doc)
 
     async def on_delete(

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 import falcon
 import falcon.asgi
-from bson import ObjectId
 
 from services.api import views
 from services.api.clients import Bus
@@ -18,27 +16,9 @@ from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
 from services.api.http import paging, query_int, read_json
 from services.api.store import CatalogStore
-from shared import timefmt
 from shared.contracts import rpc, services
 
 LOG_CHUNK = 10000  # the logs service's largest read; fewer round trips on long logs
-
-
-def snapshot(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored catalog document as JSON for the bus (secrets stay sealed)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {("id" if k == "_id" else k): plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        if isinstance(value, ObjectId):
-            return str(value)
-        if isinstance(value, datetime):
-            return timefmt.rfc3339(value)
-        return value
-
-    return plain(doc)
 
 
 class _Scoped:
@@ -77,8 +57,8 @@ class Records(_Scoped):
         params = validation.record_spec(await read_json(req))
         owner, pl = await self._pipeline(project, pipeline)
         request = rpc.RecordRequest(
-            project=snapshot(owner),
-            pipeline=snapshot(pl),
+            project=views.snapshot(owner),
+            pipeline=views.snapshot(pl),
             params=params,  # type: ignore[typeddict-item]
             trigger=req.context.user or "user",
             owner=req.context.user,
