@@ -15,6 +15,7 @@ from services.api.events import EventPublisher
 from services.api.live import LiveHub
 from services.api.resources import (
     clouds,
+    hooks,
     integrations,
     logstream,
     meta,
@@ -124,6 +125,7 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
             integration=integrations.Integration(store, box),
             templates=templates.ConfigTemplates(templates.load_templates()),
             clouds=clouds.Clouds(bus, box),
+            svn_hook=hooks.SvnPostCommit(store, bus),
             cloud=clouds.Cloud(bus, box),
             cloud_ping=clouds.CloudPing(bus, box),
             cloud_workers=clouds.CloudWorkers(bus, box),

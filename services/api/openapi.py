@@ -135,7 +135,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/api/v1/subversion/{svnrepoid}/postcommithook",
         "SVN post-commit hook",
         "webhooks",
-        planned=True,
         query=("revision",),
     ),
     Endpoint("get", P + "/stats", "Project stats", "stats", query=("startTime", "endTime")),

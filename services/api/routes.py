@@ -8,6 +8,7 @@ import falcon.asgi
 
 from services.api.resources import (
     clouds,
+    hooks,
     integrations,
     logstream,
     meta,
@@ -34,6 +35,7 @@ class Resources:
     stats: records.Stats
     templates: templates.ConfigTemplates
     clouds: clouds.Clouds
+    svn_hook: hooks.SvnPostCommit
     cloud: clouds.Cloud
     cloud_ping: clouds.CloudPing
     cloud_workers: clouds.CloudWorkers
@@ -61,6 +63,7 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
     app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
     app.add_route("/api/v1/configtemplates", r.templates)
+    app.add_route("/api/v1/subversion/{svnrepoid}/postcommithook", r.svn_hook)
     app.add_route("/api/v1/clouds", r.clouds)
     app.add_route("/api/v1/clouds/{cloud}", r.cloud)
     app.add_route("/api/v1/clouds/{cloud}/ping", r.cloud_ping)

@@ -21,6 +21,7 @@ from services.api.domain.names import with_suffix
 from shared import timefmt
 
 NEWEST_FIRST = [("creationTime", DESCENDING), ("_id", DESCENDING)]
+SVN_REPO_ID = "autoTrigger.scmTrigger.postCommit.repoInfo.id"
 
 
 class Repository:
@@ -170,6 +171,13 @@ class CatalogStore:
     async def ensure_indexes(self) -> None:
         for part in (self.projects, self.pipelines, self.integrations, self.outbox):
             await part.ensure_indexes()
+        await self.db.pipelines.create_index(SVN_REPO_ID)
+
+    async def pipelines_of_svn_repo(self, repo_id: str) -> list[dict[str, Any]]:
+        return await self.db.pipelines.find({SVN_REPO_ID: repo_id}).to_list()
+
+    async def project_by_id(self, project_id: str) -> dict[str, Any] | None:
+        return await self.db.projects.find_one({"_id": ObjectId(project_id)})
 
     async def ping(self) -> None:
         await self.db.command("ping")

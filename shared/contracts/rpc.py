@@ -146,6 +146,23 @@ class CloudRpc(Protocol):
     def list_workers(self, cloud: str | None = None) -> list[WorkerInfo]: ...
 
 
+# --- scm ------------------------------------------------------------------------------------
+
+SVN_REPO_INFO: Final = "svn_repo_info"
+
+
+class SvnRepoInfo(TypedDict):
+    """What identifies an SVN repository to its post-commit hook."""
+
+    id: str  # the repository UUID (`svnlook uuid`)
+    rootURL: str  # the repository root URL
+
+
+class ScmRpc(Protocol):
+    def svn_repo_info(self, url: str, username: str, password: str) -> SvnRepoInfo: ...
+    # InvalidRequest with svn's own message when the repository cannot be read
+
+
 # --- logs -----------------------------------------------------------------------------------
 
 READ_LOG: Final = "read_log"

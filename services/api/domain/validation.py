@@ -212,6 +212,9 @@ def pipeline_spec(body: Any) -> dict[str, Any]:
         test = stages.get("integrationTest")
         if isinstance(test, dict) and "Config" in test:
             test.setdefault("config", test.pop("Config"))
+    post_commit = ((doc.get("autoTrigger") or {}).get("scmTrigger") or {}).get("postCommit")
+    if isinstance(post_commit, dict):
+        post_commit.pop("repoInfo", None)  # set by the server from the repository itself
     problems += _cron_checks(doc)
     _check("pipeline", doc, problems)
     return doc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,17 @@ class Kind:
     check: Callable[[dict[str, Any], dict[str, Any] | None], None] = lambda doc, stored: None
 
 
+Prepare = Callable[[dict[str, Any]], Awaitable[None]]
+
+
 async def create(
-    repo: Repository, scope: str | None, kind: Kind, body: Any, box: SecretBox, user: str
+    repo: Repository,
+    scope: str | None,
+    kind: Kind,
+    body: Any,
+    box: SecretBox,
+    user: str,
+    prepare: Prepare | None = None,
 ) -> dict[str, Any]:
     doc = kind.spec(body)
     generated = not doc.get("name")
@@ -33,11 +42,18 @@ async def create(
         doc["owner"] = user
     secrets.seal(doc, None, kind.secret_paths, box.encrypt)
     kind.check(doc, None)
+    if prepare:
+        await prepare(doc)
     return await repo.insert(scope, doc, generated_name=generated)
 
 
 async def replace(
-    repo: Repository, stored: dict[str, Any], kind: Kind, body: Any, box: SecretBox
+    repo: Repository,
+    stored: dict[str, Any],
+    kind: Kind,
+    body: Any,
+    box: SecretBox,
+    prepare: Prepare | None = None,
 ) -> dict[str, Any]:
     """PUT semantics: the body is the whole new resource; name and creation time stay."""
     doc = kind.spec(body)
@@ -50,4 +66,6 @@ async def replace(
         doc["owner"] = stored["owner"]
     secrets.seal(doc, stored, kind.secret_paths, box.encrypt)
     kind.check(doc, stored)
+    if prepare:
+        await prepare(doc)
     return await repo.replace(stored, doc)

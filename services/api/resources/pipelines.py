@@ -9,7 +9,8 @@ import falcon.asgi
 
 from services.api import views
 from services.api.clients import Bus
-from services.api.domain import secrets, validation
+from services.api.domain import postcommit, secrets, validation
+from services.api.domain.errors import ValidationFailed
 from services.api.events import EventPublisher
 from services.api.http import MAX_RECENT, paging, query_int, read_json
 from services.api.resources import catalog
@@ -51,6 +52,31 @@ def saved(project: dict[str, Any], pipeline: dict[str, Any]) -> tuple[tuple[str,
     )
 
 
+def svn_hook_preparer(bus: Bus, box: SecretBox, owner: dict[str, Any]) -> catalog.Prepare:
+    """A postCommit trigger needs the repository's UUID and root (what the hook reports);
+    the scm service reads them from the repository with the pipeline's credentials."""
+
+    async def prepare(doc: dict[str, Any]) -> None:
+        scm_trigger = (doc.get("autoTrigger") or {}).get("scmTrigger") or {}
+        if "postCommit" not in scm_trigger:
+            return
+        url = postcommit.main_svn_url(doc)
+        if url is None:
+            raise ValidationFailed(
+                "a postCommit trigger needs an SVN main repository",
+                [{"field": "autoTrigger.scmTrigger.postCommit", "error": "main repo is not SVN"}],
+            )
+        main = doc["build"]["stages"]["codeCheckout"]["mainRepo"]["svn"]
+        scm = owner.get("scm") or {}
+        user = main.get("username") or scm.get("username") or ""
+        sealed = main.get("password") if main.get("username") else scm.get("password")
+        password = box.decrypt(sealed) if sealed else ""
+        info = await bus.call(services.SCM, rpc.SVN_REPO_INFO, url, user, password)
+        scm_trigger["postCommit"]["repoInfo"] = {"id": info["id"], "rootURL": info["rootURL"]}
+
+    return prepare
+
+
 class Pipelines:
     def __init__(
         self, store: CatalogStore, box: SecretBox, bus: Bus, publisher: EventPublisher
@@ -76,7 +102,13 @@ class Pipelines:
         body = await read_json(req)
         owner = await self._store.projects.get(None, project)
         doc = await catalog.create(
-            self._store.pipelines, str(owner["_id"]), PIPELINE, body, self._box, req.context.user
+            self._store.pipelines,
+            str(owner["_id"]),
+            PIPELINE,
+            body,
+            self._box,
+            req.context.user,
+            svn_hook_preparer(self._bus, self._box, owner),
         )
         await self._publisher.announce([saved(owner, doc)])
         resp.status = falcon.HTTP_201
@@ -110,8 +142,15 @@ class Pipeline:
     ) -> None:
         body = await read_json(req)
         stored = await self._load(project, pipeline)
-        doc = await catalog.replace(self._store.pipelines, stored, PIPELINE, body, self._box)
         owner = await self._store.projects.get(None, project)
+        doc = await catalog.replace(
+            self._store.pipelines,
+            stored,
+            PIPELINE,
+            body,
+            self._box,
+            svn_hook_preparer(self._bus, self._box, owner),
+        )
         await self._publisher.announce([saved(owner, doc)])
         resp.media = views.pipeline(doc, {})
 

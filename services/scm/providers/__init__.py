@@ -1,0 +1,1 @@
+"""SCM adapters: one module per kind of repository."""
