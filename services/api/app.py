@@ -126,6 +126,8 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
             templates=templates.ConfigTemplates(templates.load_templates()),
             clouds=clouds.Clouds(bus, box),
             svn_hook=hooks.SvnPostCommit(store, bus),
+            github_hook=hooks.ScmWebhook(store, bus, box, "github"),
+            gitlab_hook=hooks.ScmWebhook(store, bus, box, "gitlab"),
             cloud=clouds.Cloud(bus, box),
             cloud_ping=clouds.CloudPing(bus, box),
             cloud_workers=clouds.CloudWorkers(bus, box),

@@ -87,6 +87,7 @@ WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
     wire.NotFound: (404, "NotFound"),
     wire.Conflict: (409, "Conflict"),
     wire.InvalidRequest: (400, "ValidationFailed"),
+    wire.Unauthorized: (401, "Unauthorized"),
 }
 
 

@@ -30,6 +30,15 @@ async def read_json(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> Any:
         raise ApiError(400, f"malformed JSON body: {exc}", "BadRequest") from exc
 
 
+async def read_raw(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> bytes:
+    """The body as bytes (webhooks: signatures cover the exact bytes); 413 past `max_bytes`."""
+    length = req.content_length
+    raw = b"" if length == 0 else await req.stream.read(max_bytes + 1)
+    if (length is not None and length > max_bytes) or len(raw) > max_bytes:
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
+    return raw
+
+
 def query_int(
     req: falcon.asgi.Request, name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:

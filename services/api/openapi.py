@@ -121,14 +121,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/api/v1/pipelines/{pipelineid}/githubwebhook",
         "GitHub webhook",
         "webhooks",
-        planned=True,
     ),
     Endpoint(
         "post",
         "/api/v1/pipelines/{pipelineid}/gitlabwebhook",
         "GitLab webhook",
         "webhooks",
-        planned=True,
     ),
     Endpoint(
         "post",

@@ -36,6 +36,8 @@ class Resources:
     templates: templates.ConfigTemplates
     clouds: clouds.Clouds
     svn_hook: hooks.SvnPostCommit
+    github_hook: hooks.ScmWebhook
+    gitlab_hook: hooks.ScmWebhook
     cloud: clouds.Cloud
     cloud_ping: clouds.CloudPing
     cloud_workers: clouds.CloudWorkers
@@ -64,6 +66,8 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
     app.add_route("/api/v1/configtemplates", r.templates)
     app.add_route("/api/v1/subversion/{svnrepoid}/postcommithook", r.svn_hook)
+    app.add_route("/api/v1/pipelines/{pipelineid}/githubwebhook", r.github_hook)
+    app.add_route("/api/v1/pipelines/{pipelineid}/gitlabwebhook", r.gitlab_hook)
     app.add_route("/api/v1/clouds", r.clouds)
     app.add_route("/api/v1/clouds/{cloud}", r.cloud)
     app.add_route("/api/v1/clouds/{cloud}/ping", r.cloud_ping)

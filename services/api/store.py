@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -175,6 +176,13 @@ class CatalogStore:
 
     async def pipelines_of_svn_repo(self, repo_id: str) -> list[dict[str, Any]]:
         return await self.db.pipelines.find({SVN_REPO_ID: repo_id}).to_list()
+
+    async def pipeline_by_id(self, pipeline_id: str) -> dict[str, Any] | None:
+        try:
+            oid = ObjectId(pipeline_id)
+        except (InvalidId, TypeError):
+            return None
+        return await self.db.pipelines.find_one({"_id": oid})
 
     async def project_by_id(self, project_id: str) -> dict[str, Any] | None:
         return await self.db.projects.find_one({"_id": ObjectId(project_id)})

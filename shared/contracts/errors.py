@@ -23,4 +23,9 @@ class InvalidRequest(Exception):
     """The request breaks a rule only the owning service can check (HTTP 400)."""
 
 
-EXPECTED = (NotFound, Conflict, InvalidRequest)
+@deserialize_to_instance
+class Unauthorized(Exception):
+    """A credential or signature did not check out (HTTP 401)."""
+
+
+EXPECTED = (NotFound, Conflict, InvalidRequest, Unauthorized)

@@ -149,6 +149,26 @@ class CloudRpc(Protocol):
 # --- scm ------------------------------------------------------------------------------------
 
 SVN_REPO_INFO: Final = "svn_repo_info"
+RECEIVE_WEBHOOK: Final = "receive_webhook"
+
+
+class WebhookDelivery(TypedDict):
+    """A GitHub or GitLab delivery as the gateway received it, for one pipeline."""
+
+    provider: str  # "github" | "gitlab"
+    event: str  # X-GitHub-Event / X-Gitlab-Event
+    delivery_id: str  # X-GitHub-Delivery / X-Gitlab-Event-UUID ("" when absent)
+    signature: str  # X-Hub-Signature-256 / X-Gitlab-Token ("" when absent)
+    body: str  # the raw body, exactly as received (the signature covers it)
+    secret: str  # the pipeline's webhook secret, decrypted
+    project: dict[str, Any]  # snapshots, for the run it may start
+    pipeline: dict[str, Any]
+
+
+class WebhookOutcome(TypedDict, total=False):
+    status: str  # "started" | "ignored" | "duplicate"
+    reason: str
+    record: str  # the started record's id
 
 
 class SvnRepoInfo(TypedDict):
@@ -161,6 +181,9 @@ class SvnRepoInfo(TypedDict):
 class ScmRpc(Protocol):
     def svn_repo_info(self, url: str, username: str, password: str) -> SvnRepoInfo: ...
     # InvalidRequest with svn's own message when the repository cannot be read
+    def receive_webhook(self, delivery: WebhookDelivery) -> WebhookOutcome: ...
+
+    # Unauthorized for a bad or missing signature; InvalidRequest for a malformed payload
 
 
 # --- logs -----------------------------------------------------------------------------------

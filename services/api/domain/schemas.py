@@ -251,6 +251,9 @@ SCM_TRIGGER = obj(
         "pullRequest": obj({"stages": STAGE_LIST}),
         "pullRequestComment": obj({"stages": STAGE_LIST, "comments": array(NONEMPTY)}),
         "postCommit": obj({"stages": STAGE_LIST}),
+        # The secret GitHub signs deliveries with (X-Hub-Signature-256) and GitLab sends as
+        # X-Gitlab-Token; sealed at rest, masked in answers.
+        "webhookSecret": string(256),
     }
 )
 AUTO_TRIGGER = obj(

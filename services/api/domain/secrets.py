@@ -42,6 +42,7 @@ def pipeline_paths(doc: dict[str, Any]) -> list[Path]:
     deps = _get(doc, (*checkout, "depRepos"))
     for i in range(len(deps) if isinstance(deps, list) else 0):
         paths += [(*checkout, "depRepos", i, block, "password") for block in _CODE_BLOCKS]
+    paths.append(("autoTrigger", "scmTrigger", "webhookSecret"))
     paths += _env_secret_paths(doc, ("build", "builderImage", "envVars"))
     paths += _env_secret_paths(doc, ("build", "stages", "integrationTest", "config", "envVars"))
     services = _get(doc, ("build", "stages", "integrationTest", "services"))
