@@ -179,10 +179,10 @@ class Timing:
         return nearest_rank(self.ms, q)
 
 
-def timed(label: str, call: Callable[[], Any]) -> Timing:
-    """WARMUPS calls, then RUNS timed ones, one after the other."""
+def timed(label: str, call: Callable[[], Any], warmups: int, runs: int) -> Timing:
+    """`warmups` calls, then `runs` timed ones, one after the other."""
     timing = Timing(label)
-    for n in range(WARMUPS + RUNS):
+    for n in range(warmups + runs):
         started = time.perf_counter()
         try:
             answer = call()
@@ -192,9 +192,10 @@ def timed(label: str, call: Callable[[], Any]) -> Timing:
             else:
                 timing.errors.append("")
             continue
-        if n >= WARMUPS:
+        if n >= warmups:
             timing.ms.append((time.perf_counter() - started) * 1000)
         timing.last = answer
+    say(f"  {label}: p50 {fmt(timing.p(50))} ms, {len(timing.errors)} errors")
     return timing
 
 
@@ -259,6 +260,8 @@ def report(
     checks: list[str],
     deep: int,
     ids: list[str],
+    warmups: int,
+    runs: int,
 ) -> str:
     rate = n / seeded.seconds if seeded.seconds else math.nan
     sizes = ", ".join(
@@ -271,7 +274,7 @@ def report(
         f"  finished; statuses at random (seed {SEED}), startTime over the last {DAYS} days.",
         f"  Seeding took {seeded.seconds:.1f} s ({fmt(rate, '.0f')} records/s).",
         f"  project {PROJECT}, records per pipeline: {sizes}",
-        f"each measure: {WARMUPS} warm-ups, then {RUNS} requests one after the other; "
+        f"each measure: {warmups} warm-up calls, then {runs} timed calls one after the other; "
         f"CPUs: {os.cpu_count()}",
         "  HTTP   = through the gateway (keep-alive httpx client, bearer token)",
         "  RPC    = the scheduler's RPC from a nameko standalone proxy (no gateway)",
@@ -310,7 +313,7 @@ def report(
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run(lab: Lab, n: int, batch: int) -> str:
+def run(lab: Lab, n: int, batch: int, warmups: int, runs: int) -> str:
     lab.start_stack({})
     with client(lab.api) as api:
         project = create(api, "/api/v1/projects", {"name": PROJECT, "scm": SCM})
@@ -402,9 +405,9 @@ def run(lab: Lab, n: int, batch: int) -> str:
             rows.append(
                 (
                     label,
-                    timed(f"{label} (HTTP)", via_http),
-                    timed(f"{label} (RPC)", via_rpc),
-                    timed(f"{label} (direct)", direct),
+                    timed(f"{label} (HTTP)", via_http, warmups, runs),
+                    timed(f"{label} (RPC)", via_rpc, warmups, runs),
+                    timed(f"{label} (direct)", direct, warmups, runs),
                 )
             )
     for child in lab.children:
@@ -447,7 +450,8 @@ def run(lab: Lab, n: int, batch: int) -> str:
             [[i["id"] for i in answer(r, 2).get("items", [])] for r in (2, 3)],
         ),
     ]
-    return report(n, batch, seeded, rows, checks, deep, [p["id"] for p in pipeline_refs])
+    ids = [p["id"] for p in pipeline_refs]
+    return report(n, batch, seeded, rows, checks, deep, ids, warmups, runs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,13 +460,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--records", type=int, default=100_000, help="finished records to seed")
     parser.add_argument("--batch", type=int, default=5000, help="records per insert_many")
+    parser.add_argument("--runs", type=int, default=RUNS, help="timed calls per measure")
+    parser.add_argument("--warmups", type=int, default=WARMUPS, help="warm-up calls per measure")
     args = parser.parse_args(argv)
-    if args.records < 1 or args.batch < 1:
-        parser.error("--records and --batch must be >= 1")
+    if args.records < 1 or args.batch < 1 or args.runs < 1 or args.warmups < 0:
+        parser.error("--records, --batch and --runs must be >= 1, --warmups >= 0")
     interrupt_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="cyclone-bench-stats-"))
     lab = Lab(work, f"cyclone-bench-stats-{os.getpid()}")
-    return run_and_report(work, lambda: run(lab, args.records, args.batch), lab.stop_all)
+    return run_and_report(
+        work, lambda: run(lab, args.records, args.batch, args.warmups, args.runs), lab.stop_all
+    )
 
 
 if __name__ == "__main__":
