@@ -51,6 +51,7 @@ from bench.common import (
     run_and_report,
     say,
 )
+from services.scheduler.counters import StatsCounters
 from services.scheduler.domain import records as rec
 from services.scheduler.domain import stats as stats_math
 from services.scheduler.store import RecordStore
@@ -127,6 +128,7 @@ def seed(
     started = time.perf_counter()
     with MongoClient(db_url) as mongo:
         records = mongo.get_default_database().records
+        counters = StatsCounters(mongo.get_default_database())
         docs: list[dict[str, Any]] = []
         for i in range(n):
             pipeline = pipelines[0] if rng.random() < SHARE_FIRST else pipelines[1]
@@ -158,6 +160,7 @@ def seed(
                     seeded.count(scope, doc["startDay"], status)
             if len(docs) == batch or i == n - 1:
                 records.insert_many(docs)
+                counters.add_finished(docs)  # what the scheduler counts as runs end
                 docs = []
                 if (i + 1) % (batch * 4) == 0 or i == n - 1:
                     say(f"seeded {i + 1}/{n} records ({time.perf_counter() - started:.0f}s)")
@@ -352,16 +355,16 @@ def run(lab: Lab, n: int, batch: int, warmups: int, runs: int) -> str:
     ):
         api.timeout = httpx.Timeout(RPC_TIMEOUT)
         store = RecordStore(mongo.get_default_database())
+        counters = StatsCounters(mongo.get_default_database())
         scheduler = getattr(cluster, services.SCHEDULER)
         rpc_stats = getattr(scheduler, rpc.STATS)
         rpc_page = getattr(scheduler, rpc.LIST_RECORDS)
-        window_start = datetime.fromtimestamp(seeded.start, UTC)
-        window_end = datetime.fromtimestamp(seeded.end, UTC).replace(microsecond=999000)
 
         def direct_stats(scope: str, scope_id: str) -> Callable[[], Any]:
             # what Runs.stats does
             def call() -> Any:
-                counts = store.day_counts(scope, scope_id, window_start, window_end)
+                days = stats_math.day_buckets(seeded.start, seeded.end)
+                counts = counters.day_counts(scope, scope_id, days[0], days[-1])
                 return stats_math.build(seeded.start, seeded.end, counts)
 
             return call

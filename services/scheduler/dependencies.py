@@ -9,6 +9,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
+from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
 from services.scheduler.runs import Cloud, Limits, Runs
 from services.scheduler.store import RecordStore
@@ -23,13 +24,14 @@ class RunsParts:
     limits: Limits
     box: SecretBox | None
     crons: CronStore
+    counters: StatsCounters
 
     def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
         cloud = Cloud(
             start=getattr(cloud_rpc, rpc.START_WORKER), stop=getattr(cloud_rpc, rpc.STOP_WORKER)
         )
-        return Runs(self.store, cloud, publish, self.limits, self.box, self.crons)
+        return Runs(self.store, cloud, publish, self.limits, self.box, self.crons, self.counters)
 
 
 class RunsProvider(DependencyProvider):
@@ -45,7 +47,9 @@ class RunsProvider(DependencyProvider):
         box = SecretBox(cfg.secret_key) if cfg.secret_key else None
         crons = CronStore(self.client[cfg.mongo_db])
         crons.ensure_indexes()
-        self.parts = RunsParts(store, limits, box, crons)
+        counters = StatsCounters(self.client[cfg.mongo_db])
+        counters.ensure_indexes()
+        self.parts = RunsParts(store, limits, box, crons, counters)
 
     def stop(self) -> None:
         self.client.close()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
@@ -52,9 +53,11 @@ class Runs:
         limits: Limits,
         box: SecretBox | None,
         crons: CronStore,
+        counters: StatsCounters,
         clock: Callable[[], datetime] = timefmt.now,
     ) -> None:
         self.crons = crons
+        self.counters = counters
         self.store = store
         self.cloud = cloud
         self.publish = publish
@@ -73,6 +76,7 @@ class Runs:
         doc = self.store.insert(
             rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
         )
+        self.counters.created(doc)
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
 
@@ -119,12 +123,8 @@ class Runs:
             raise InvalidRequest(f"unknown stats scope {scope}")
         if start < 0 or end < start:
             raise InvalidRequest("startTime and endTime must be unix seconds, start <= end")
-        counts = self.store.day_counts(
-            scope,
-            scope_id,
-            datetime.fromtimestamp(start, UTC),
-            datetime.fromtimestamp(end, UTC).replace(microsecond=999000),
-        )
+        days = stats.day_buckets(start, end)
+        counts = self.counters.day_counts(scope, scope_id, days[0], days[-1])
         return stats.build(start, end, counts)
 
     def job(self, record_id: str) -> dict[str, Any]:
@@ -221,6 +221,7 @@ class Runs:
     def catalog_deleted(self, pipeline_ids: list[str]) -> None:
         self.crons.delete_pipelines(pipeline_ids)
         self._remove(self.store.ids_of_pipelines(pipeline_ids))
+        self.counters.forget_pipelines(pipeline_ids)
 
     # --- cron triggers ----------------------------------------------------------------------
 
@@ -306,6 +307,7 @@ class Runs:
         doc = self.store.finish(record_id, status, error, self.clock(), tuple(expected), extra)
         if doc is None:
             return
+        self.counters.finished(doc, status)
         self.store.release_slot(record_id)
         if stop_worker and doc.get("dispatchedAt"):
             self._stop(record_id)
@@ -321,12 +323,15 @@ class Runs:
         )
         expired = self.store.beyond_retention(doc["pipelineID"], self.limits.records_per_pipeline)
         if expired:
-            self._remove([self.store.get(r) for r in expired])
+            self._remove([self.store.get(r) for r in expired], counted=True)
         self.dispatch()
 
-    def _remove(self, docs: list[dict[str, Any]]) -> None:
+    def _remove(self, docs: list[dict[str, Any]], counted: bool = False) -> None:
+        """Delete records (stopping running ones); `counted` keeps them in the stats."""
         if not docs:
             return
+        if not counted:
+            self.counters.removed(docs)
         ids = [str(d["_id"]) for d in docs]
         for doc in docs:
             if doc.get("status") == rec.RUNNING:

@@ -236,7 +236,10 @@ class RecordStore:
 
     def ids_of_pipelines(self, pipeline_ids: list[str]) -> list[dict[str, Any]]:
         return list(
-            self.records.find({"pipelineID": {"$in": pipeline_ids}}, {"_id": 1, "status": 1})
+            self.records.find(
+                {"pipelineID": {"$in": pipeline_ids}},
+                {"_id": 1, "status": 1, "startDay": 1, "projectID": 1, "pipelineID": 1},
+            )
         )
 
     def beyond_retention(self, pipeline_id: str, keep: int) -> list[str]:
@@ -248,15 +251,3 @@ class RecordStore:
             .skip(keep)
         )
         return [str(d["_id"]) for d in old]
-
-    def day_counts(
-        self, field: str, scope_id: str, start: datetime, end: datetime
-    ) -> list[tuple[int, str, int]]:
-        """Records per (UTC day, status), counted by MongoDB over the indexed startTime."""
-        rows = self.records.aggregate(
-            [
-                {"$match": {field: scope_id, "startTime": {"$gte": start, "$lte": end}}},
-                {"$group": {"_id": {"day": "$startDay", "status": "$status"}, "n": {"$sum": 1}}},
-            ]
-        )
-        return [(r["_id"]["day"], r["_id"]["status"], r["n"]) for r in rows]

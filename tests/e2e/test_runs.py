@@ -275,6 +275,11 @@ def test_stats_add_up(runs: Runs, git_repo):
     assert project["details"][-1] == {"timestamp": today, "success": 3, "failed": 1, "aborted": 0}
     pipeline = runs.api.get(base + "/pipelines/s1/stats", params=params).json()
     assert pipeline["overview"]["total"] == 3 and pipeline["overview"]["successRatio"] == "100.00%"
+    # A record a user deletes leaves the stats; the rest still add up.
+    victim = runs.api.get(runs.url("s1")).json()["items"][0]["id"]
+    assert runs.api.delete(runs.url("s1", victim)).status_code == 204
+    after = runs.api.get(base + "/stats", params=params).json()["overview"]
+    assert after == {"total": 3, "success": 2, "failed": 1, "aborted": 0, "successRatio": "66.67%"}
     for bad in (
         {},
         {"startTime": 5},
