@@ -130,9 +130,12 @@ def seed(
         records = mongo.get_default_database().records
         counters = StatsCounters(mongo.get_default_database())
         docs: list[dict[str, Any]] = []
+        # Created in time order, so sequence numbers follow startTime as they do in a real run.
+        offsets = sorted(rng.random() * (end - start) for _ in range(n))
+        seqs: Counter[str] = Counter()
         for i in range(n):
             pipeline = pipelines[0] if rng.random() < SHARE_FIRST else pipelines[1]
-            begin = ms_time(datetime.fromtimestamp(start + rng.random() * (end - start), UTC))
+            begin = ms_time(datetime.fromtimestamp(start + offsets[i], UTC))
             finish = ms_time(begin + timedelta(seconds=rng.uniform(5, 900)))
             status = rng.choice(STATUSES)
             request = {
@@ -153,6 +156,8 @@ def seed(
             )
             if status != rec.SUCCESS:
                 doc["errorMessage"] = "aborted by user" if status == rec.ABORTED else "exit 1"
+            seqs[pipeline["id"]] += 1
+            doc["pipelineSeq"] = seqs[pipeline["id"]]  # what RecordStore.insert assigns
             docs.append(doc)
             seeded.per_pipeline[pipeline["id"]] += 1
             if start <= begin.timestamp() <= end + 0.999:
@@ -164,6 +169,10 @@ def seed(
                 docs = []
                 if (i + 1) % (batch * 4) == 0 or i == n - 1:
                     say(f"seeded {i + 1}/{n} records ({time.perf_counter() - started:.0f}s)")
+        for pipeline_id, count in seqs.items():  # RecordStore's per-pipeline counts
+            mongo.get_default_database().pipeline_record_counts.update_one(
+                {"_id": pipeline_id}, {"$set": {"seq": count, "stored": count}}, upsert=True
+            )
     seeded.seconds = time.perf_counter() - started
     return seeded
 

@@ -222,6 +222,7 @@ class Runs:
         self.crons.delete_pipelines(pipeline_ids)
         self._remove(self.store.ids_of_pipelines(pipeline_ids))
         self.counters.forget_pipelines(pipeline_ids)
+        self.store.forget_pipelines(pipeline_ids)
 
     # --- cron triggers ----------------------------------------------------------------------
 
@@ -336,7 +337,7 @@ class Runs:
         for doc in docs:
             if doc.get("status") == rec.RUNNING:
                 self._stop(str(doc["_id"]))
-        self.store.delete(ids)
+        self.store.delete(docs)
         for record_id in ids:
             self.store.release_slot(record_id)
         self.publish(events.RECORDS_DELETED[1], events.RecordsDeleted(record_ids=ids))

@@ -34,9 +34,14 @@ class RecordStore:
     def __init__(self, db: Database) -> None:
         self.records = db.records
         self.slots = db.dispatch_slots
+        # Per pipeline: the last record sequence number given out and how many are stored.
+        # Pages read a window of sequence numbers instead of sorting a pipeline's records
+        # (the embedded server fetches every match of a query before it sorts and limits).
+        self.counts = db.pipeline_record_counts
 
     def ensure_indexes(self) -> None:
         self.records.create_index([("pipelineID", ASCENDING), *NEWEST_FIRST])
+        self.records.create_index([("pipelineID", ASCENDING), ("pipelineSeq", ASCENDING)])
         self.records.create_index([("projectID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("pipelineID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
@@ -68,7 +73,14 @@ class RecordStore:
     # --- records ---------------------------------------------------------------------------
 
     def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+        counts = self.counts.find_one_and_update(
+            {"_id": doc["pipelineID"]},
+            {"$inc": {"seq": 1, "stored": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
         doc["_id"] = ObjectId()
+        doc["pipelineSeq"] = counts["seq"]
         self.records.insert_one(doc)
         return doc
 
@@ -79,12 +91,23 @@ class RecordStore:
         return doc
 
     def page(self, pipeline_id: str, start: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        flt = {"pipelineID": pipeline_id}
-        total = self.records.count_documents(flt)
-        docs = list(
-            self.records.find(flt, {"snapshot": 0}).sort(NEWEST_FIRST).skip(start).limit(limit)
-        )
-        return total, docs
+        """Newest first (by sequence number, i.e. creation order)."""
+        counts = self.counts.find_one({"_id": pipeline_id})
+        if counts is None:
+            return 0, []
+        need, window = start + limit, max(2 * (start + limit), 64)
+        while True:
+            low = counts["seq"] - window
+            docs = list(
+                self.records.find(
+                    {"pipelineID": pipeline_id, "pipelineSeq": {"$gt": low}}, {"snapshot": 0}
+                )
+            )
+            if len(docs) >= need or low <= 0:
+                break
+            window *= 4  # deleted records left holes: look further back
+        docs.sort(key=lambda d: d["pipelineSeq"], reverse=True)
+        return max(counts.get("stored", 0), 0), docs[start:need]
 
     def recent(self, pipeline_id: str, status: str | None, count: int) -> list[dict[str, Any]]:
         flt: dict[str, Any] = {"pipelineID": pipeline_id}
@@ -231,8 +254,17 @@ class RecordStore:
             == 1
         )
 
-    def delete(self, record_ids: list[str]) -> None:
-        self.records.delete_many({"_id": {"$in": [object_id(r) for r in record_ids]}})
+    def delete(self, docs: list[dict[str, Any]]) -> None:
+        by_pipeline: dict[str, list[ObjectId]] = {}
+        for doc in docs:
+            by_pipeline.setdefault(doc["pipelineID"], []).append(doc["_id"])
+        for pipeline_id, ids in by_pipeline.items():
+            gone = self.records.delete_many({"_id": {"$in": ids}}).deleted_count
+            if gone:
+                self.counts.update_one({"_id": pipeline_id}, {"$inc": {"stored": -gone}})
+
+    def forget_pipelines(self, pipeline_ids: list[str]) -> None:
+        self.counts.delete_many({"_id": {"$in": pipeline_ids}})
 
     def ids_of_pipelines(self, pipeline_ids: list[str]) -> list[dict[str, Any]]:
         return list(
