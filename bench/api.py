@@ -74,6 +74,7 @@ PERCENTILES = (50, 90, 99)
 WRK_THREADS = 2  # wrk's -t: one event loop per thread, enough for a few thousand req/s
 LOADS = ("auto", "wrk", "python")
 
+GATEWAY_WORKER = "services.api.server.GatewayWorker"
 TARGET_P50_MS = 5.0
 TARGET_RPS = 400.0
 TARGET_RATIO = 0.5
@@ -553,7 +554,7 @@ class Bench:
                 "-m",
                 "gunicorn",
                 "-k",
-                "asgi",
+                GATEWAY_WORKER,  # the same server as the gateway's
                 "-w",
                 str(self.workers),
                 "-b",
