@@ -216,7 +216,7 @@ def test_svn_bad_ref_fails_naming_the_ref(svn_repo: SvnRepo, workspace, sink, re
     assert f'at ref "{ref}" failed (exit code 1): svn: E' in error, error
 
 
-def test_svn_password_is_masked_in_the_echoed_command(svn_repo: SvnRepo, workspace, sink):
+def test_svn_password_goes_through_stdin_never_the_command(svn_repo: SvnRepo, workspace, sink):
     job = make_job(svn_repo.url + "/trunk", kind="SVN", stages=[])
     block = job["pipeline"]["build"]["stages"]["codeCheckout"]["mainRepo"]["svn"]
     block.update(username="ada", password="svn-secret-99")
@@ -224,7 +224,7 @@ def test_svn_password_is_masked_in_the_echoed_command(svn_repo: SvnRepo, workspa
     assert "svn-secret-99" not in repr(sink.lines)
     echoed = [t for t in sink.text() if t.startswith("$ svn checkout")]
     assert echoed == [
-        f"$ svn checkout --non-interactive --username ada --password ****** --no-auth-cache "
+        f"$ svn checkout --non-interactive --username ada --password-from-stdin --no-auth-cache "
         f"{svn_repo.url}/trunk code"
     ]
 

@@ -52,6 +52,7 @@ class Context:
         cwd: Path,
         echo: str,
         env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
     ) -> process.Outcome:
         """Echo `$ <echo>` (never the real argv, which may hold credentials), then run argv
         with its output streamed into the log; raises StageAborted on abort."""
@@ -60,7 +61,12 @@ class Context:
         for line in domain.echo(self.mask(echo)):  # whole: "> " would split a secret apart
             self.log(line)
         outcome = process.run(
-            argv, cwd=cwd, env=self.env if env is None else env, log=self.log, abort=self.abort
+            argv,
+            cwd=cwd,
+            env=self.env if env is None else env,
+            log=self.log,
+            abort=self.abort,
+            stdin=stdin,
         )
         if outcome.aborted:
             raise StageAborted()

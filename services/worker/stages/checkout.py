@@ -179,8 +179,8 @@ def _svn(
     auth: list[str] = []
     shown_auth: list[str] = []
     if creds:
-        auth = ["--username", creds[0], "--password", creds[1], "--no-auth-cache"]
-        shown_auth = ["--username", creds[0], "--password", domain.MASK, "--no-auth-cache"]
+        auth = ["--username", creds[0], "--password-from-stdin", "--no-auth-cache"]
+        shown_auth = auth
     revs = ["-r", rev] if rev else []
     where = dest.relative_to(ctx.workspace).as_posix()
     shown = domain.display_url(target)
@@ -188,6 +188,7 @@ def _svn(
         ["svn", "checkout", "--non-interactive", *auth, *revs, "--", target, where],
         cwd=ctx.workspace,
         echo=" ".join(["svn", "checkout", "--non-interactive", *shown_auth, *revs, shown, where]),
+        stdin=creds[1] if creds else None,
     )
     if not out.ok:
         at = f' at ref "{ref}"' if ref.strip() else ""

@@ -81,15 +81,17 @@ def run(
     env: Mapping[str, str],
     log: Callable[[str], None],
     abort: threading.Event,
+    stdin: str | None = None,
 ) -> Outcome:
     """Run `argv`, stdout and stderr merged into `log` line by line, until it exits or
-    `abort` is set. An exception from `log` is raised once the child is done."""
+    `abort` is set. An exception from `log` is raised once the child is done. `stdin` is
+    written to the child's input (credentials: never on the command line, where ps shows it)."""
     try:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -97,6 +99,12 @@ def run(
         log(f"cannot start {argv[0]}: {exc.strerror or exc}")
         return Outcome(127, False, (f"cannot start {argv[0]}: {exc.strerror or exc}",))
     assert proc.stdout is not None
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        except OSError:
+            pass  # the child exited without reading; its output says why
     pump = _Pump(proc.stdout, log)
     pump.thread.start()
     while True:
