@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx
 
 from shared import config
+from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-" + "x" * 26  # fixed: the stack is private to this run
@@ -37,12 +38,6 @@ class SetupError(Exception):
 
 def say(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- child processes ------------------------------------------------------------------------

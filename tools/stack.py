@@ -208,7 +208,10 @@ class Stack:
         pids = {name: p.pid for name, p in self.children.items()}
         if self.mongo:
             pids["mongo"] = self.mongo.pid
-        (self.settings.data_dir / "pids.json").write_text(json.dumps(pids))
+        # Atomically: readers (fault tests, operators) never see a half-written file.
+        tmp = self.settings.data_dir / "pids.json.tmp"
+        tmp.write_text(json.dumps(pids))
+        os.replace(tmp, self.settings.data_dir / "pids.json")
 
     def wait_healthy(self, seconds: float = 60) -> bool:
         url = f"http://127.0.0.1:{self.settings.port}/healthz"

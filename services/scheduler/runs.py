@@ -156,7 +156,8 @@ class Runs:
             slot = self.store.claim_slot(record_id, self.clock())
             if slot is None:
                 return started
-            doc = self.store.mark_dispatched(record_id, slot, self.clock())
+            timeout = candidate.get("timeoutSeconds", self.limits.record_timeout)
+            doc = self.store.mark_dispatched(record_id, slot, self.clock(), timeout)
             if doc is None:  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
                 skipped = 0

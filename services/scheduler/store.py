@@ -117,17 +117,17 @@ class RecordStore:
 
     def oldest_pending(self, skip: int = 0) -> dict[str, Any] | None:
         found = list(
-            self.records.find({"status": rec.PENDING}, {"_id": 1, "projectName": 1})
+            self.records.find({"status": rec.PENDING}, {"_id": 1, "timeoutSeconds": 1})
             .sort(OLDEST_FIRST)
             .skip(skip)
             .limit(1)
         )
         return found[0] if found else None
 
-    def mark_dispatched(self, record_id: str, slot: int, now: datetime) -> dict[str, Any] | None:
+    def mark_dispatched(
+        self, record_id: str, slot: int, now: datetime, timeout: int
+    ) -> dict[str, Any] | None:
         """Pending -> Running, atomically: exactly one replica wins a record."""
-        doc = self.records.find_one({"_id": object_id(record_id)}, {"timeoutSeconds": 1})
-        timeout = (doc or {}).get("timeoutSeconds", 7200)
         return self.records.find_one_and_update(
             {"_id": object_id(record_id), "status": rec.PENDING},
             {
@@ -275,6 +275,9 @@ class RecordStore:
         )
 
     def beyond_retention(self, pipeline_id: str, keep: int) -> list[str]:
+        counts = self.counts.find_one({"_id": pipeline_id}, {"stored": 1})
+        if counts is not None and counts.get("stored", 0) <= keep:
+            return []  # the common case after a run: nothing to scan
         old = (
             self.records.find(
                 {"pipelineID": pipeline_id, "status": {"$in": list(rec.TERMINAL)}}, {"_id": 1}
