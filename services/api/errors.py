@@ -32,6 +32,7 @@ REASON_OF_STATUS = {
     415: "UnsupportedMediaType",
     426: "UpgradeRequired",
     500: "Internal",
+    502: "BadGateway",
     503: "ServiceUnavailable",
 }
 
@@ -88,6 +89,9 @@ WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
     wire.Conflict: (409, "Conflict"),
     wire.InvalidRequest: (400, "ValidationFailed"),
     wire.Unauthorized: (401, "Unauthorized"),
+    wire.CredentialsRejected: (400, "CredentialsRejected"),
+    wire.PermissionDenied: (403, "PermissionDenied"),
+    wire.Unreachable: (502, "BadGateway"),
 }
 
 

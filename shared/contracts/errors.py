@@ -28,4 +28,30 @@ class Unauthorized(Exception):
     """A credential or signature did not check out (HTTP 401)."""
 
 
-EXPECTED = (NotFound, Conflict, InvalidRequest, Unauthorized)
+@deserialize_to_instance
+class CredentialsRejected(Exception):
+    """An outside system (an SCM) refused the stored or given credentials (HTTP 400).
+
+    Not 401: that status means the API's own bearer token was wrong."""
+
+
+@deserialize_to_instance
+class PermissionDenied(Exception):
+    """An outside system accepted the credentials but refused the action (HTTP 403), e.g. no
+    admin right on a repository to add a webhook."""
+
+
+@deserialize_to_instance
+class Unreachable(Exception):
+    """An outside system did not answer, or answered with a failure of its own (HTTP 502)."""
+
+
+EXPECTED = (
+    NotFound,
+    Conflict,
+    InvalidRequest,
+    Unauthorized,
+    CredentialsRejected,
+    PermissionDenied,
+    Unreachable,
+)

@@ -1,0 +1,109 @@
+"""What every SCM adapter offers, and the factory that picks one for a project's `scm`.
+
+Callers (the scm service's RPCs) hold a `Provider` and never branch on the SCM type. Errors
+are the bus contract's (shared/contracts/errors.py), so they cross RPC to the gateway as they
+are: `CredentialsRejected` (the SCM said 401), `PermissionDenied` (403, or GitHub's 404 on an
+action that needs admin), `NotFound` (no such repository for these credentials),
+`Unreachable` (no answer, TLS failure, 5xx), `InvalidRequest` (the request itself is wrong).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, TypedDict
+
+from shared.contracts.errors import InvalidRequest
+
+SCM_TYPES = ("Github", "Gitlab", "SVN")
+TIMEOUT = 15.0  # seconds per SCM request; an RPC caller waits for a few of them at most
+
+# Cyclone's names for what a webhook reports: the scmTrigger keys. Each adapter maps them to
+# its own event names (GitHub `pull_request`, GitLab `merge_requests_events`, ...).
+WebhookEvent = Literal["push", "tagRelease", "pullRequest", "pullRequestComment"]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "push",
+    "tagRelease",
+    "pullRequest",
+    "pullRequestComment",
+)
+
+# A commit status as Cyclone means it; adapters map to their SCM's words (GitHub has no
+# `running` nor `canceled`: pending and error).
+State = Literal["pending", "running", "success", "failure", "canceled"]
+STATUS_CONTEXT = "continuous-integration/cyclone"
+
+
+class Repo(TypedDict):
+    """One repository the credentials reach: the spec's RepoObject."""
+
+    name: str  # "owner/name" (GitHub full name, GitLab path with namespace)
+    url: str  # clone URL over HTTP(S)
+
+
+class Provider(Protocol):
+    """One SCM account. `repo` is "owner/name" (GitLab: the full "group/sub/name" path)."""
+
+    def check(self) -> str:
+        """Verify the credentials; the login they belong to."""
+        ...
+
+    def repos(self) -> list[Repo]: ...
+
+    def branches(self, repo: str) -> list[str]: ...
+
+    def tags(self, repo: str) -> list[str]: ...
+
+    def template_type(self, repo: str) -> str:
+        """The top language, refined to Maven/Gradle/NodeJS by build files at the root;
+        "" when the SCM knows no language."""
+        ...
+
+    def dockerfiles(self, repo: str) -> list[str]:
+        """Paths of the files named `Dockerfile` anywhere in the default branch."""
+        ...
+
+    def create_webhook(self, repo: str, url: str, secret: str, events: list[WebhookEvent]) -> str:
+        """Register a webhook delivering `events` to `url`, signed with `secret`; its id."""
+        ...
+
+    def update_webhook(
+        self, repo: str, hook_id: str, url: str, secret: str, events: list[WebhookEvent]
+    ) -> str:
+        """Change a webhook; one gone from the SCM meanwhile is created again. Its id."""
+        ...
+
+    def delete_webhook(self, repo: str, hook_id: str) -> None:
+        """Remove a webhook; one already gone is fine."""
+        ...
+
+    def create_status(
+        self,
+        repo: str,
+        sha: str,
+        state: State,
+        target_url: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
+    ) -> None: ...
+
+    def create_tag(self, repo: str, name: str, sha: str, message: str) -> None:
+        """An annotated tag `name` on commit `sha` (GitHub: tag object, then the ref)."""
+        ...
+
+
+def provider_for(scm: dict[str, Any], timeout: float = TIMEOUT) -> Provider:
+    """The adapter for a project's `scm` section, secrets in plain text
+    (`{type, server, username?, password?, token?}`)."""
+    kind = scm.get("type")
+    if kind == "Github":
+        from services.scm.providers.github import GitHub
+
+        return GitHub(scm, timeout)
+    if kind == "Gitlab":
+        from services.scm.providers.gitlab import GitLab
+
+        return GitLab(scm, timeout)
+    if kind == "SVN":
+        from services.scm.providers.svn import Subversion
+
+        return Subversion(scm, timeout)
+    raise InvalidRequest(f"unsupported SCM type {kind!r}; one of {', '.join(SCM_TYPES)}")
