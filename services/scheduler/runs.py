@@ -321,6 +321,9 @@ class Runs:
                 project_id=doc["projectID"],
                 status=status,
                 time=timefmt.rfc3339(self.clock()) or "",
+                record=rec.view(doc),
+                project=doc["snapshot"]["project"],
+                pipeline=doc["snapshot"]["pipeline"],
             ),
         )
         expired = self.store.beyond_retention(doc["pipelineID"], self.limits.records_per_pipeline)

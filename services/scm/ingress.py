@@ -17,7 +17,10 @@ def receive(
     delivery: rpc.WebhookDelivery,
     store: DeliveryStore,
     create_record: Callable[[dict[str, Any]], dict[str, Any]],
+    started: Callable[[str, str], None] | None = None,
 ) -> rpc.WebhookOutcome:
+    """`started(record id, commit sha)` is told about a run this delivery started (the sha
+    is "" when the payload names none, e.g. a GitHub comment)."""
     provider, body = delivery["provider"], delivery["body"]
     if not delivery["secret"]:
         raise Unauthorized(
@@ -54,4 +57,6 @@ def receive(
     except Exception:
         store.forget(key)  # let the provider's retry start it
         raise
+    if started is not None:
+        started(record["id"], event.head_sha or event.commit or "")
     return {"status": "started", "reason": decision.reason, "record": record["id"]}

@@ -1,16 +1,26 @@
 """nameko entrypoints of the scm service; each delegates to domain code in a line or two."""
 
+import logging
 from typing import Any
 
+from nameko.events import event_handler
 from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 
 from services.scm import ingress
+from services.scm import settings as scm_settings
+from services.scm.afterrun import AfterRun
 from services.scm.deliveries import DeliveryStore
+from services.scm.outbox import Outbox
 from services.scm.providers import svn
+from services.scm.senders import Senders
 from shared import mongo
-from shared.contracts import errors, services
+from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
+from shared.crypto import SecretBox
 from shared.ping import PingMixin
+
+log = logging.getLogger(__name__)
 
 
 class Deliveries(mongo.MongoDatabase):
@@ -23,15 +33,32 @@ class Deliveries(mongo.MongoDatabase):
         return self.store
 
 
+class AfterRuns(mongo.MongoDatabase):
+    """The outbox of notifications, commit statuses and tags (services/scm/afterrun.py)."""
+
+    def setup(self) -> None:
+        super().setup()
+        outbox = Outbox(self.database)
+        outbox.ensure_indexes()
+        key = mongo.settings_of(self.container).secret_key
+        settings = scm_settings.delivery()
+        box = SecretBox(key) if key else None
+        self.after_run = AfterRun(outbox, settings, Senders(settings, box))
+
+    def get_dependency(self, worker_ctx: Any) -> AfterRun:
+        return self.after_run
+
+
 class ScmService(PingMixin):
     """Owns webhook delivery ids: GitHub/GitLab/SVN adapters, webhooks, statuses, tags.
 
-    Today: SVN repository identity, and GitHub/GitLab deliveries (verify, deduplicate, match,
-    start the run). The SCM REST adapters come later (docs/roadmap.md).
+    Today: SVN repository identity, GitHub/GitLab deliveries (verify, deduplicate, match,
+    start the run), and what follows a run: notifications, commit statuses, tags (outbox).
     """
 
     name = services.SCM
     deliveries: DeliveryStore = Deliveries()
+    after_run: AfterRun = AfterRuns()
     scheduler_rpc = RpcProxy(services.SCHEDULER)
 
     @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=("password",))
@@ -43,4 +70,24 @@ class ScmService(PingMixin):
     @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=("delivery.secret",))
     def receive_webhook(self, delivery: contract.WebhookDelivery) -> contract.WebhookOutcome:
         create = getattr(self.scheduler_rpc, contract.CREATE_RECORD)
-        return ingress.receive(delivery, self.deliveries, create)
+
+        def started(record_id: str, sha: str) -> None:
+            try:
+                self.after_run.run_started(
+                    record_id, delivery["project"], delivery["pipeline"], sha
+                )
+            except Exception:  # the run is started; a missing pending status is no reason to fail
+                log.exception("could not queue the pending status of %s", record_id)
+
+        return ingress.receive(delivery, self.deliveries, create, started)
+
+    # --- after a run: notifications, commit statuses, tags -------------------------------
+
+    @event_handler(*events.RECORD_FINISHED)
+    def handle_record_finished(self, payload: dict[str, Any]) -> None:
+        self.after_run.record_finished(payload)
+
+    @timer(interval=1)
+    def send_deliveries(self) -> None:
+        """Send what the outbox holds that is due (new ones, retries, those a restart left)."""
+        self.after_run.drain()

@@ -114,6 +114,12 @@ class RecordFinished(TypedDict):
     project_id: str
     status: str
     time: str
+    # The ended record as clients see it (PipelineRecordObject) and the project and pipeline
+    # snapshots it ran with (secrets sealed): what the scm service needs for notifications,
+    # commit statuses and tags, even after retention has deleted the record.
+    record: NotRequired[dict[str, Any]]
+    project: NotRequired[dict[str, Any]]
+    pipeline: NotRequired[dict[str, Any]]
 
 
 class RecordsDeleted(TypedDict):

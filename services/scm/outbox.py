@@ -1,0 +1,105 @@
+"""The scm service's `scm_outbox` collection: what is still to be sent after a record ends
+(notifications, commit statuses, tags), so delivery survives restarts and never holds up
+event handling.
+
+One document per delivery, `_id` = `{record id}:{key}` (domain/notify.py), inserted only
+once, so a redelivered event adds nothing. Senders claim a due document with a lease, like the
+gateway's outbox: two scm replicas never send one delivery at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.database import Database
+
+from services.scm.domain.notify import Delivery
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"  # given up: a 4xx answer, or every try used
+SKIPPED = "skipped"  # nothing to send it with (no SMTP server, unsupported SCM)
+SUPERSEDED = "superseded"  # a pending commit status overtaken by the final one
+KEEP_FINISHED = timedelta(days=7)
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.items = db.scm_outbox
+
+    def ensure_indexes(self) -> None:
+        self.items.create_index([("state", ASCENDING), ("nextAt", ASCENDING)])
+        self.items.create_index("record")
+        self.items.create_index("doneAt", expireAfterSeconds=int(KEEP_FINISHED.total_seconds()))
+
+    def add(
+        self,
+        record_id: str,
+        deliveries: Iterable[Delivery],
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Queue deliveries once each; returns how many were new."""
+        added = 0
+        for d in deliveries:
+            result = self.items.update_one(
+                {"_id": f"{record_id}:{d.key}"},
+                {
+                    "$setOnInsert": {
+                        "record": record_id,
+                        "key": d.key,
+                        "kind": d.kind,
+                        "target": d.target,
+                        "body": d.body,
+                        "state": PENDING,
+                        "attempts": 0,
+                        "createdAt": now,
+                        "nextAt": max(now, not_before or now),
+                        "leaseUntil": now,
+                    }
+                },
+                upsert=True,
+            )
+            added += result.upserted_id is not None
+        return added
+
+    def get(self, record_id: str, key: str) -> dict[str, Any] | None:
+        return self.items.find_one({"_id": f"{record_id}:{key}"})
+
+    def claim(self, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+        """The oldest due delivery, leased to the caller and its attempt counted."""
+        return self.items.find_one_and_update(
+            {"state": PENDING, "nextAt": {"$lte": now}, "leaseUntil": {"$lte": now}},
+            {"$set": {"leaseUntil": now + lease}, "$inc": {"attempts": 1}},
+            sort=[("nextAt", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def finish(self, item_id: str, state: str, now: datetime, note: str = "") -> None:
+        self.items.update_one(
+            {"_id": item_id, "state": PENDING},
+            {"$set": {"state": state, "doneAt": now, "lastError": note}},
+        )
+
+    def retry(self, item_id: str, at: datetime, note: str) -> None:
+        self.items.update_one(
+            {"_id": item_id, "state": PENDING},
+            {"$set": {"nextAt": at, "leaseUntil": at, "lastError": note}},
+        )
+
+    def supersede(self, record_id: str, key: str, now: datetime) -> datetime | None:
+        """Drop a delivery not sent yet; returns when a send in flight may still land (its
+        lease), so what replaces it can wait until then."""
+        doc = self.items.find_one_and_update(
+            {"_id": f"{record_id}:{key}", "state": PENDING},
+            {"$set": {"state": SUPERSEDED, "doneAt": now}},
+        )
+        if doc is None or doc["leaseUntil"] <= now:
+            return None
+        return doc["leaseUntil"]
+
+    def of_record(self, record_id: str) -> list[dict[str, Any]]:
+        return list(self.items.find({"record": record_id}).sort("createdAt", ASCENDING))
