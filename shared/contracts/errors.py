@@ -46,6 +46,12 @@ class Unreachable(Exception):
     """An outside system did not answer, or answered with a failure of its own (HTTP 502)."""
 
 
+@deserialize_to_instance
+class CapacityExceeded(Conflict):
+    """The cloud has no room for a worker now (a Kubernetes ResourceQuota is full): the
+    scheduler keeps the record Pending and tries again later, instead of failing it."""
+
+
 EXPECTED = (
     NotFound,
     Conflict,
