@@ -188,3 +188,51 @@ def test_http_outcomes_and_retry_schedule():
     ]
     assert [notify.retry_delay(n, 5, 2) for n in range(1, 6)] == [2, 4, 8, 16, None]
     assert notify.retry_delay(9, 20, 60) == 300
+
+
+# --- the gateway's validation of `notification` ---------------------------------------------
+
+
+def _pipeline_with(notification: dict[str, Any]) -> dict[str, Any]:
+    from tests.api import bodies
+
+    body = bodies.pipeline("p")
+    body["notification"] = notification
+    return body
+
+
+def test_notification_is_canonical_and_addresses_are_checked():
+    from services.api.domain import validation
+    from services.api.domain.errors import ValidationFailed
+
+    doc = validation.pipeline_spec(
+        _pipeline_with(
+            {
+                "policy": "failure",
+                "receivers": [
+                    {"type": "WebHook", "addresses": ["https://hooks.example.com/x?a=1"]},
+                    {"type": "email", "addresses": ["dev@example.com"], "groups": ["g"]},
+                    {"type": "slack", "addresses": ["https://hooks.slack.com/services/T/B/X"]},
+                ],
+            }
+        )
+    )
+    assert doc["notification"]["policy"] == "Failure"
+    assert doc["notification"]["receivers"][0]["type"] == "webhook"
+    with pytest.raises(ValidationFailed) as err:
+        validation.pipeline_spec(
+            _pipeline_with(
+                {
+                    "policy": "Always",
+                    "receivers": [
+                        {"type": "webhook", "addresses": ["ftp://x/y", "dev@example.com"]},
+                        {"type": "email", "addresses": ["http://x.example.com", "a@b"]},
+                    ],
+                }
+            )
+        )
+    assert {d["field"] for d in err.value.details} == {
+        "notification.receivers[0].addresses[0]",
+        "notification.receivers[0].addresses[1]",
+        "notification.receivers[1].addresses[0]",
+    }

@@ -8,6 +8,7 @@ every problem with its JSON path.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from croniter import croniter
@@ -196,6 +197,37 @@ def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;.][^@\s<>,;]*$")
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """Canonical policy and receiver types; addresses that can be sent to (http(s) URLs for
+    webhook and Slack receivers, mail addresses for email ones)."""
+    notification = doc.get("notification")
+    if not isinstance(notification, dict):
+        return []
+    notification["policy"] = _canonical(notification.get("policy"), schemas.NOTIFICATION_POLICIES)
+    if notification["policy"] is None:
+        del notification["policy"]
+    receivers = notification.get("receivers")
+    out = []
+    for i, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        if not isinstance(receiver, dict):
+            continue
+        kind = receiver["type"] = _canonical(receiver.get("type"), schemas.RECEIVER_TYPES)
+        addresses = receiver.get("addresses")
+        for j, address in enumerate(addresses if isinstance(addresses, list) else []):
+            if not isinstance(address, str):
+                continue
+            where = f"notification.receivers[{i}].addresses[{j}]"
+            if kind in ("webhook", "slack") and not _HTTP_URL.match(address):
+                out.append((where, f"{address!r} is not an http(s) URL"))
+            elif kind == "email" and not _EMAIL.match(address):
+                out.append((where, f"{address!r} is not a mail address"))
+    return out
+
+
 def pipeline_spec(body: Any) -> dict[str, Any]:
     doc = _require_object(body, "pipeline")
     _drop(doc, _PIPELINE_READ_ONLY)
@@ -216,6 +248,7 @@ def pipeline_spec(body: Any) -> dict[str, Any]:
     if isinstance(post_commit, dict):
         post_commit.pop("repoInfo", None)  # set by the server from the repository itself
     problems += _cron_checks(doc)
+    problems += _notification_checks(doc)
     _check("pipeline", doc, problems)
     return doc
 
