@@ -1,0 +1,119 @@
+"""Local receivers for what Cyclone sends after a run: an HTTP server that answers from a
+script per path (webhooks, a fake SCM API) and an SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tools.stack import free_port
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    answered: int
+
+
+@dataclass
+class HttpReceiver:
+    """Records every request; `script[path]` lists the statuses to answer in turn (the last
+    one repeats), 200 for a path without a script. `replies[path]` is a JSON body to send."""
+
+    script: dict[str, list[int]] = field(default_factory=dict)
+    replies: dict[str, Callable[[Hit], Any]] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> HttpReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                with receiver.lock:
+                    seen = sum(1 for h in receiver.hits if h.path == self.path)
+                    statuses = receiver.script.get(self.path, [200])
+                    status = statuses[min(seen, len(statuses) - 1)]
+                    hit = Hit(self.command, self.path, dict(self.headers), body, status)
+                    receiver.hits.append(hit)
+                reply = receiver.replies.get(self.path)
+                out = json.dumps(reply(hit) if reply else {"ok": status < 300}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def at(self, path: str) -> list[Hit]:
+        with self.lock:
+            return [h for h in self.hits if h.path == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), envelope.content.decode()))
+        return "250 OK"
+
+
+class SmtpReceiver:
+    def __init__(self) -> None:
+        self.handler = _Collect()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpReceiver:
+        self.controller.start()
+        return self
+
+    @property
+    def messages(self) -> list[tuple[list[str], str]]:
+        return list(self.handler.messages)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
