@@ -1,0 +1,290 @@
+"""The Kubernetes driver: each worker is a Pod (and a Secret) in its project's or cloud's namespace.
+
+What the pod looks like is `services.cloud.kube` (pure); this module talks to the API server
+through the official client. The driver reads its cloud (secrets decrypted) on every start and
+poll, so a replaced cloud (a rotated token) is used at once.
+
+Watching is by listing: `poll` is a pull made by the service's timer, so at most every
+`poll_interval` seconds it lists the pods of this cloud (one request per namespace in use, by
+label) and ends the workers whose pod is done (`kube.pod_end`) or gone. Unlike a watch stream
+this holds no connection, needs no resync after a restart and cannot miss a transition that
+happened while the service was down. An ended worker's pod and Secret are deleted (its sidecars
+would otherwise keep the pod alive).
+
+A pod that a ResourceQuota cannot fit now is refused with `CapacityExceeded`: the scheduler
+keeps the record Pending and tries again later (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
+from services.cloud import domain, kube
+from services.cloud.drivers.base import ExitReport, SavedWorker
+from shared.contracts.errors import CapacityExceeded, InvalidRequest
+from shared.contracts.rpc import Placement, WorkerInfo
+from shared.timefmt import now
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 10.0  # seconds for one API request
+STOP_REASON = " (stop requested)"
+
+CloudSource = Callable[[], Mapping[str, Any]]  # the stored cloud, secrets decrypted
+
+
+@dataclass
+class _Pod:
+    record_id: str
+    project: str
+    pipeline: str
+    namespace: str
+    name: str
+    started_at: datetime
+    seen_at: datetime
+    phase: str = "Pending"
+    stop_requested: bool = False
+
+
+class KubernetesDriver:
+    """Workers as pods of one Kubernetes cloud; see the module docstring."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        cloud: str,
+        source: CloudSource,
+        settings: kube.PodSettings,
+        *,
+        poll_interval: float = 2.0,
+        service_account_dir: Path = kube.SERVICE_ACCOUNT_DIR,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cloud = cloud
+        self.settings = settings
+        self.poll_interval = poll_interval
+        self._source = source
+        self._sa_dir = Path(service_account_dir)
+        self._environ = environ
+        self._clock = clock
+        self._workers: dict[str, _Pod] = {}
+        self._last_poll = float("-inf")
+        self._client_key: str | None = None
+        self._api: CoreV1Api | None = None
+
+    # --- the Driver interface -----------------------------------------------------------------
+
+    def start(
+        self, record_id: str, project: str, pipeline: str, placement: Placement
+    ) -> WorkerInfo:
+        domain.check_record_id(record_id)
+        if (known := self._workers.get(record_id)) is not None:
+            return self._info(known)
+        api, section = self._connect()
+        try:
+            namespace = kube.namespace_of(placement, self._with_namespace(section))
+        except kube.KubeConfigError as exc:
+            raise InvalidRequest(f"cloud {self.cloud}: {exc}") from exc
+        pod = kube.pod_manifest(
+            record_id, project, pipeline, self.cloud, placement, namespace, self.settings
+        )
+        secret = kube.secret_manifest(
+            record_id, namespace, pod["metadata"]["labels"], self.settings.amqp_uri
+        )
+        name = pod["metadata"]["name"]
+        try:
+            api.create_namespaced_secret(namespace, secret, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:  # 409: left by an earlier try; its content is the same
+                raise self._refused("create the Secret of", name, namespace, exc) from exc
+        except Exception as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            api.create_namespaced_pod(namespace, pod, _request_timeout=REQUEST_TIMEOUT)
+        except Exception as exc:
+            if isinstance(exc, ApiException) and exc.status == 409:
+                log.info("pod %s/%s exists already: tracking it", namespace, name)
+            else:
+                self._delete(api.delete_namespaced_secret, name, namespace)
+                if isinstance(exc, ApiException):
+                    raise self._refused("create the pod", name, namespace, exc) from exc
+                raise self._unreachable(exc) from exc
+        started = now()
+        worker = _Pod(record_id, project, pipeline, namespace, name, started, started)
+        self._workers[record_id] = worker
+        log.info("started worker pod %s/%s in cloud %s", namespace, name, self.cloud)
+        return self._info(worker)
+
+    def stop(self, record_id: str) -> bool:
+        worker = self._workers.get(record_id)
+        if worker is None:
+            return False
+        worker.stop_requested = True
+        try:
+            api, _ = self._connect()
+        except InvalidRequest:
+            log.exception("cannot stop the pod of %s", record_id)
+            return False
+        deleted = self._delete(api.delete_namespaced_pod, worker.name, worker.namespace)
+        self._delete(api.delete_namespaced_secret, worker.name, worker.namespace)
+        return deleted
+
+    def poll(self) -> list[ExitReport]:
+        if not self._workers or self._clock() - self._last_poll < self.poll_interval:
+            return []
+        self._last_poll = self._clock()
+        try:
+            api, _ = self._connect()
+        except InvalidRequest:
+            log.exception("cannot watch the pods of cloud %s", self.cloud)
+            return []
+        by_namespace: dict[str, list[_Pod]] = defaultdict(list)
+        for worker in list(self._workers.values()):
+            by_namespace[worker.namespace].append(worker)
+        reports = []
+        seen = now()
+        for namespace, workers in by_namespace.items():
+            try:
+                pods = self._pods(api, namespace)
+            except Exception:  # one namespace we cannot read must not hide the others
+                log.exception("cannot list the worker pods in %s (cloud %s)", namespace, self.cloud)
+                continue
+            for worker in workers:
+                pod = pods.get(worker.name)
+                end = kube.PodEnd(None, "pod disappeared") if pod is None else kube.pod_end(pod)
+                if end is None:
+                    worker.phase = kube.pod_status(pod or {})
+                    worker.seen_at = seen
+                    continue
+                if self._workers.pop(worker.record_id, None) is None:
+                    continue  # discarded meanwhile
+                reason = end.reason + (STOP_REASON if worker.stop_requested else "")
+                reports.append(ExitReport(worker.record_id, end.exit_code, reason))
+                if pod is not None:
+                    self._delete(api.delete_namespaced_pod, worker.name, namespace)
+                self._delete(api.delete_namespaced_secret, worker.name, namespace)
+        return reports
+
+    def list(self) -> list[WorkerInfo]:
+        return [self._info(worker) for worker in self._workers.values()]
+
+    def handle(self, record_id: str) -> dict[str, Any]:
+        worker = self._workers[record_id]
+        return {"namespace": worker.namespace, "pod": worker.name}
+
+    def adopt(self, saved: list[SavedWorker]) -> None:
+        for item in saved:
+            if item.record_id in self._workers:
+                continue
+            try:
+                domain.check_record_id(item.record_id)
+                namespace = str(item.handle["namespace"])
+            except (KeyError, domain.InvalidRecordId):
+                log.warning("cannot adopt the worker of %r: %r", item.record_id, item.handle)
+                continue
+            name = str(item.handle.get("pod") or domain.worker_name(item.record_id))
+            self._workers[item.record_id] = _Pod(
+                item.record_id,
+                item.project,
+                item.pipeline,
+                namespace,
+                name,
+                item.started_at,
+                item.started_at,
+                phase="Unknown",
+            )
+            log.info("adopted worker pod %s/%s", namespace, name)
+
+    def discard(self, record_id: str) -> None:
+        domain.check_record_id(record_id)
+        if record_id in self._workers:
+            self.stop(record_id)  # the next poll reports it and removes what is left
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _connect(self) -> tuple[CoreV1Api, Mapping[str, Any]]:
+        """The API of the cloud as stored now (a new client when its settings changed)."""
+        section = self._source().get("kubernetes") or {}
+        key = json.dumps(section, sort_keys=True, default=str)
+        if self._api is None or key != self._client_key:
+            try:
+                config = kube.configuration(
+                    section, service_account_dir=self._sa_dir, environ=self._environ
+                )
+            except kube.KubeConfigError as exc:
+                raise InvalidRequest(f"cloud {self.cloud}: {exc}") from exc
+            if self._api is not None:
+                self._api.api_client.close()
+            self._api = CoreV1Api(ApiClient(config))
+            self._client_key = key
+        return self._api, section
+
+    def _with_namespace(self, section: Mapping[str, Any]) -> Mapping[str, Any]:
+        """In-cluster clouds without a namespace use the service's own (spec: "same namespace
+        with server")."""
+        if section.get("namespace") or not section.get("inCluster"):
+            return section
+        return {**section, "namespace": kube.in_cluster_namespace(self._sa_dir) or ""}
+
+    def _pods(self, api: CoreV1Api, namespace: str) -> dict[str, Mapping[str, Any]]:
+        response = api.list_namespaced_pod(
+            namespace,
+            label_selector=kube.selector(self.cloud),
+            _request_timeout=REQUEST_TIMEOUT,
+            _preload_content=False,
+        )
+        body = json.loads(response.data)
+        return {p["metadata"]["name"]: p for p in body.get("items") or []}
+
+    def _delete(self, call: Callable[..., Any], name: str, namespace: str) -> bool:
+        """Delete one object; True if it was there. Never raises (logged instead)."""
+        try:
+            call(name, namespace, _request_timeout=REQUEST_TIMEOUT, _preload_content=False)
+            return True
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning("cannot delete %s/%s: %s", namespace, name, self._text(exc))
+        except Exception as exc:  # noqa: BLE001 - the next poll or the stop's caller retries
+            log.warning("cannot delete %s/%s: %s", namespace, name, exc)
+        return False
+
+    def _refused(self, what: str, name: str, namespace: str, exc: ApiException) -> Exception:
+        text = f"cloud {self.cloud}: cannot {what} {namespace}/{name}: {self._text(exc)}"
+        if kube.exceeds_quota(exc.status or 0, exc.body):
+            return CapacityExceeded(text)
+        return InvalidRequest(text)
+
+    def _unreachable(self, exc: Exception) -> InvalidRequest:
+        if isinstance(exc, InvalidRequest | CapacityExceeded):
+            return exc  # type: ignore[return-value]
+        return InvalidRequest(f"cloud {self.cloud}: the API server did not answer: {exc}")
+
+    @staticmethod
+    def _text(exc: ApiException) -> str:
+        reason, message = kube.api_message(exc.body)
+        return f"HTTP {exc.status} {reason or exc.reason}: {message}".rstrip(": ")
+
+    def _info(self, worker: _Pod) -> WorkerInfo:
+        info = domain.worker_info(
+            worker.record_id,
+            worker.project,
+            worker.pipeline,
+            self.cloud,
+            worker.started_at,
+            worker.seen_at,
+        )
+        info["status"] = worker.phase
+        return info

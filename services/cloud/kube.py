@@ -1,0 +1,422 @@
+"""Pure rules of the Kubernetes driver: client configuration, worker pod and Secret, pod state.
+
+No nameko, no pymongo, no requests to a cluster here: every function takes plain data (the
+cloud's `kubernetes` section, a placement, the API's JSON) and returns plain data or a client
+`Configuration`, so the rules are unit-tested without a cluster. The pod layout is described in
+docs/architecture.md ("Workers on Kubernetes").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes.client import Configuration
+
+from services.cloud import domain
+from shared.contracts.rpc import Placement
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+WORKSPACE = "/workspace"
+WORKER, BUILDER, DIND = "worker", "builder", "dind"
+DIND_HOST = "tcp://localhost:2375"
+DONE_FILE = f"{WORKSPACE}/.cyclone/done"  # the worker may create it to let `builder` end
+MANAGED = {"app.kubernetes.io/managed-by": "cyclone", "app.kubernetes.io/name": "cyclone-worker"}
+RECORD_LABEL = "cyclone.io/record"
+CLOUD_LABEL = "cyclone.io/cloud"
+PROJECT_LABEL = "cyclone.io/project"
+PIPELINE_LABEL = "cyclone.io/pipeline"
+# The project's quota keys (spec: worker.quota) and where each goes in a container's resources.
+QUOTA_KEYS = {
+    "requests.cpu": ("requests", "cpu"),
+    "requests.memory": ("requests", "memory"),
+    "limits.cpu": ("limits", "cpu"),
+    "limits.memory": ("limits", "memory"),
+}
+DEFAULT_QUOTA = {
+    "requests.cpu": "500m",
+    "requests.memory": "512Mi",
+    "limits.cpu": "1",
+    "limits.memory": "1Gi",
+}
+# The worker process itself only talks to the broker and the API server.
+WORKER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+# Waiting reasons of a container that will not start without someone changing something.
+STUCK = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class KubeConfigError(ValueError):
+    """The cloud's own settings cannot work (no host, unreadable token file, bad caData)."""
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """The cloud service's settings for worker pods (CYCLONE_* variables, see README)."""
+
+    amqp_uri: str  # the broker URL as seen from inside the cluster
+    worker_image: str = "cyclone/worker:latest"
+    default_builder_image: str = "busybox:stable"
+    service_account: str = "cyclone-worker"
+    dind: bool = False
+    dind_image: str = "docker:dind"
+    default_quota: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
+
+
+# --- client configuration ----------------------------------------------------------------------
+
+
+def configuration(
+    section: Mapping[str, Any],
+    *,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    environ: Mapping[str, str] | None = None,
+) -> Configuration:
+    """The client configuration of a cloud's `kubernetes` section (secrets decrypted).
+
+    Auth: `inCluster` uses the pod's service account (token and CA from
+    `service_account_dir`, the API server from KUBERNETES_SERVICE_HOST/PORT); otherwise
+    `bearerToken`, else `username` + `password` (basic). TLS: `tlsClientConfig.caFile` or
+    `caData` (PEM, or base64 of PEM as in a kubeconfig) is trusted; `insecure` skips the
+    server check. A host without a scheme means https. Proxy variables of the service's
+    environment do not apply (as for Docker clouds).
+    """
+    env = os.environ if environ is None else environ
+    tls = section.get("tlsClientConfig") or {}
+    config = Configuration()
+    if section.get("inCluster"):
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+        if not host or not port:
+            raise KubeConfigError(
+                "inCluster: KUBERNETES_SERVICE_HOST/PORT are not set (not running in a pod?)"
+            )
+        config.host = f"https://{_bracketed(host)}:{port}"
+        token_file = Path(service_account_dir) / "token"
+        _read_token(token_file)  # fail now, not at the first request
+        config.api_key = {"authorization": ""}
+        config.api_key_prefix = {"authorization": "Bearer"}
+        # Bound service account tokens are rotated: read the file before every request.
+        config.refresh_api_key_hook = lambda c: c.api_key.update(
+            authorization=_read_token(token_file)
+        )
+        ca_file = Path(service_account_dir) / "ca.crt"
+        if ca_file.is_file() and not tls.get("caFile") and not tls.get("caData"):
+            config.ssl_ca_cert = str(ca_file)
+    else:
+        config.host = api_url(str(section.get("host") or ""))
+        if section.get("bearerToken"):
+            config.api_key = {"authorization": str(section["bearerToken"])}
+            config.api_key_prefix = {"authorization": "Bearer"}
+        elif section.get("username"):
+            config.username = str(section["username"])
+            config.password = str(section.get("password") or "")
+            # The generated client only sends the "authorization" api key, so the basic
+            # credentials go there as a whole header value.
+            config.api_key = {"authorization": config.get_basic_auth_token() or ""}
+    if tls.get("caFile"):
+        config.ssl_ca_cert = str(tls["caFile"])
+    if tls.get("caData"):
+        config.ca_cert_data = ca_pem(str(tls["caData"]))
+    if tls.get("insecure"):
+        config.verify_ssl = False
+        config.assert_hostname = False
+    config.proxy = None  # also stops the host setter from taking HTTP(S)_PROXY
+    config.retries = urllib3.util.Retry(total=1, connect=1, read=0, redirect=0, status=0)
+    return config
+
+
+def api_url(host: str) -> str:
+    host = host.strip().rstrip("/")
+    if not host:
+        raise KubeConfigError("the cloud names no Kubernetes host")
+    return host if re.match(r"^https?://", host) else f"https://{host}"
+
+
+def ca_pem(data: str) -> str:
+    """caData as PEM text: given as PEM, or base64 of PEM (as a kubeconfig's CA data)."""
+    if "-----BEGIN" in data:
+        return data
+    try:
+        decoded = base64.b64decode(data, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise KubeConfigError("tlsClientConfig.caData is neither PEM nor base64 of PEM") from exc
+    if "-----BEGIN" not in decoded:
+        raise KubeConfigError("tlsClientConfig.caData is neither PEM nor base64 of PEM")
+    return decoded
+
+
+def in_cluster_namespace(service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> str | None:
+    try:
+        return (Path(service_account_dir) / "namespace").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise KubeConfigError(f"inCluster: cannot read the service account token: {exc}") from exc
+    if not token:
+        raise KubeConfigError(f"inCluster: the service account token {path} is empty")
+    return token
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+# --- the worker pod and its Secret ----------------------------------------------------------
+
+
+def namespace_of(placement: Placement | Mapping[str, Any], section: Mapping[str, Any]) -> str:
+    """The project's namespace when it names one, else the cloud's."""
+    namespace = str(placement.get("namespace") or section.get("namespace") or "").strip()
+    if not namespace:
+        raise KubeConfigError("neither the project nor the cloud names a namespace")
+    return namespace
+
+
+def label_value(text: str) -> str:
+    """A valid label value carrying as much of `text` as fits (annotations keep it whole)."""
+    value = _LABEL_VALUE.sub("-", text)[:63]
+    return value.strip("-_.")
+
+
+def labels(record_id: str, cloud: str, project: str, pipeline: str) -> dict[str, str]:
+    return {
+        **MANAGED,
+        RECORD_LABEL: record_id,
+        CLOUD_LABEL: label_value(cloud),
+        PROJECT_LABEL: label_value(project),
+        PIPELINE_LABEL: label_value(pipeline),
+    }
+
+
+def selector(cloud: str) -> str:
+    """The label selector of every worker pod of a cloud."""
+    return ",".join(f"{k}={v}" for k, v in {**MANAGED, CLOUD_LABEL: label_value(cloud)}.items())
+
+
+def resources(quota: Mapping[str, str] | None, default: Mapping[str, str]) -> dict[str, Any]:
+    """Container resources from a project's quota; keys it leaves out take the default."""
+    merged = {**default, **{k: v for k, v in (quota or {}).items() if v}}
+    out: dict[str, dict[str, str]] = {}
+    for key, value in merged.items():
+        if key in QUOTA_KEYS:
+            kind, name = QUOTA_KEYS[key]
+            out.setdefault(kind, {})[name] = str(value)
+    return out
+
+
+def secret_manifest(
+    record_id: str, namespace: str, meta_labels: Mapping[str, str], amqp_uri: str
+) -> dict[str, Any]:
+    """The worker's credentials (the broker URL carries the broker's password)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": domain.worker_name(record_id),
+            "namespace": namespace,
+            "labels": dict(meta_labels),
+        },
+        "type": "Opaque",
+        "data": {"CYCLONE_AMQP_URI": base64.b64encode(amqp_uri.encode()).decode()},
+    }
+
+
+def pod_manifest(
+    record_id: str,
+    project: str,
+    pipeline: str,
+    cloud: str,
+    placement: Placement | Mapping[str, Any],
+    namespace: str,
+    settings: PodSettings,
+) -> dict[str, Any]:
+    """The worker pod of a record: containers `worker`, `builder` and (optionally) `dind`."""
+    name = domain.worker_name(record_id)
+    meta_labels = labels(record_id, cloud, project, pipeline)
+    quota = resources(placement.get("quota"), settings.default_quota)
+    workspace = {"name": "workspace", "mountPath": WORKSPACE}
+    worker_env: list[dict[str, Any]] = [
+        {"name": "CYCLONE_RECORD_ID", "value": record_id},
+        {"name": "CYCLONE_WORKSPACE", "value": WORKSPACE},
+        {"name": "CYCLONE_BUILDER_CONTAINER", "value": BUILDER},
+        {"name": "CYCLONE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "CYCLONE_POD_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+    ]
+    builder_env: list[dict[str, Any]] = []
+    if settings.dind:
+        worker_env.append({"name": "DOCKER_HOST", "value": DIND_HOST})
+        builder_env.append({"name": "DOCKER_HOST", "value": DIND_HOST})
+    builder: dict[str, Any] = {
+        "name": BUILDER,
+        "image": str(placement.get("builderImage") or settings.default_builder_image),
+        # Sleeps until the pod is deleted or the worker says it is done; stages are run in it
+        # through the exec API.
+        "command": [
+            "sh",
+            "-c",
+            f"trap 'exit 0' TERM INT; while [ ! -e {DONE_FILE} ]; do sleep 1; done",
+        ],
+        "workingDir": WORKSPACE,
+        "resources": quota,
+        "volumeMounts": [workspace],
+    }
+    if builder_env:
+        builder["env"] = builder_env
+    containers: list[dict[str, Any]] = [
+        {
+            "name": WORKER,
+            "image": settings.worker_image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["python", "-m", "services.worker"],
+            "args": ["--record-id", record_id],
+            "workingDir": WORKSPACE,
+            "envFrom": [{"secretRef": {"name": name}}],
+            "env": worker_env,
+            "resources": WORKER_RESOURCES,
+            "volumeMounts": [workspace],
+        },
+        builder,
+    ]
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
+    if settings.dind:
+        containers.append(
+            {
+                "name": DIND,
+                "image": settings.dind_image,
+                # An empty DOCKER_TLS_CERTDIR makes docker:dind listen on plain tcp 2375;
+                # only containers of this pod reach it (localhost).
+                "env": [{"name": "DOCKER_TLS_CERTDIR", "value": ""}],
+                "securityContext": {"privileged": True},
+                "resources": quota,
+                "volumeMounts": [workspace, {"name": "docker", "mountPath": "/var/lib/docker"}],
+            }
+        )
+        volumes.append({"name": "docker", "emptyDir": {}})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": meta_labels,
+            "annotations": {
+                "cyclone.io/record": record_id,
+                "cyclone.io/project": project,
+                "cyclone.io/pipeline": pipeline,
+                "cyclone.io/cloud": cloud,
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "serviceAccountName": settings.service_account,
+            "terminationGracePeriodSeconds": 10,
+            "containers": containers,
+            "volumes": volumes,
+        },
+    }
+
+
+# --- what the API says ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodEnd:
+    """A worker pod that is done: the worker's exit code when known, and why."""
+
+    exit_code: int | None
+    reason: str
+
+
+def pod_end(pod: Mapping[str, Any]) -> PodEnd | None:
+    """Whether a worker pod has ended (None: it still runs or may still start).
+
+    The run ends with the `worker` container, even while `builder` (and `dind`) still run:
+    Succeeded or Failed pods, a terminated `worker`, an evicted pod, and a container that
+    cannot start without a change (bad image, missing Secret) all end it.
+    """
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    worker = _container_status(status, WORKER)
+    terminated = ((worker or {}).get("state") or {}).get("terminated")
+    if status.get("reason") == "Evicted" or (phase == "Failed" and not terminated):
+        why = status.get("reason") or "Failed"
+        message = status.get("message") or ""
+        return PodEnd(None, f"pod {why.lower()}: {message}" if message else f"pod {why.lower()}")
+    if terminated:
+        code = terminated.get("exitCode")
+        code = int(code) if isinstance(code, int) else None
+        text = domain.exit_reason(code)
+        extra = [
+            terminated.get(k) for k in ("reason", "message") if terminated.get(k) not in ("", None)
+        ]
+        if extra and extra != ["Completed"] and not (code and extra == ["Error"]):
+            text += f" ({': '.join(str(e) for e in extra)})"
+        return PodEnd(code, text)
+    if phase in ("Succeeded", "Failed"):
+        return PodEnd(None, f"pod {phase.lower()}")
+    for item in status.get("containerStatuses") or []:
+        waiting = (item.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK:
+            message = waiting.get("message") or ""
+            text = f"container {item.get('name')} cannot start: {waiting['reason']}"
+            return PodEnd(None, f"{text}: {message}" if message else text)
+    return None
+
+
+def pod_status(pod: Mapping[str, Any]) -> str:
+    """The worker's status as WorkerInfo shows it: the pod's phase."""
+    return str((pod.get("status") or {}).get("phase") or "Pending")
+
+
+def _container_status(status: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    return next((c for c in status.get("containerStatuses") or [] if c.get("name") == name), None)
+
+
+def api_message(body: str | bytes | None) -> tuple[str, str]:
+    """(reason, message) of an API error body (a Status object), tolerating anything else."""
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    try:
+        data = json.loads(body or "")
+    except ValueError:
+        return "", (body or "").strip()[:300]
+    if not isinstance(data, dict):
+        return "", str(data)[:300]
+    return str(data.get("reason") or ""), str(data.get("message") or "")
+
+
+def exceeds_quota(status: int, body: str | bytes | None) -> bool:
+    """A create refused because a ResourceQuota has no room now (it may have later).
+
+    The API server answers 403 Forbidden with "exceeded quota: ..." in the message; other 403s
+    (no permission, or "must specify limits.cpu" of a quota) will not pass by waiting.
+    """
+    return status == 403 and "exceeded quota" in api_message(body)[1]
