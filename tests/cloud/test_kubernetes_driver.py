@@ -133,9 +133,7 @@ def test_succeeded_failed_and_evicted_pods_end_their_records(fake):
     assert driver.poll() == []  # all Pending
     name = "cyclone-worker-{}".format
     fake.set_status(NS, name(ok), pod_status("Succeeded", worker={"terminated": {"exitCode": 0}}))
-    fake.set_status(
-        NS, name(failed), pod_status("Running", worker={"terminated": {"exitCode": 3}})
-    )
+    fake.set_status(NS, name(failed), pod_status("Running", worker={"terminated": {"exitCode": 3}}))
     fake.set_status(
         NS,
         name(evicted),
@@ -175,7 +173,8 @@ def test_a_container_that_cannot_start_ends_the_run(fake):
     ]
     fake.set_status(NS, f"cyclone-worker-{record_id}", status)
     (report,) = driver.poll()
-    assert report.reason == 'container builder cannot start: ImagePullBackOff: Back-off pulling "nope"'
+    why = 'container builder cannot start: ImagePullBackOff: Back-off pulling "nope"'
+    assert report.reason == why
 
 
 def test_stop_deletes_the_pod_and_secret(fake):
