@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, TypedDict
 
-from shared.contracts.errors import InvalidRequest
+from shared.contracts.errors import (
+    CredentialsRejected,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Unreachable,
+)
 
 SCM_TYPES = ("Github", "Gitlab", "SVN")
 TIMEOUT = 15.0  # seconds per SCM request; an RPC caller waits for a few of them at most
@@ -107,3 +113,28 @@ def provider_for(scm: dict[str, Any], timeout: float = TIMEOUT) -> Provider:
 
         return Subversion(scm, timeout)
     raise InvalidRequest(f"unsupported SCM type {kind!r}; one of {', '.join(SCM_TYPES)}")
+
+
+def error_for(
+    status: int | None, message: str, scm: str, what: str, admin_action: bool = False
+) -> Exception:
+    """The contract error for an SCM's HTTP answer `status` (None: no answer at all).
+
+    `admin_action`: the request needs admin rights on the repository (webhooks). GitHub
+    answers 404 rather than 403 to those who lack them, so there 404 is a permission error.
+    """
+    detail = f"{scm}: {what}: {message}" if message else f"{scm}: {what}"
+    if status is None:
+        return Unreachable(f"{scm} did not answer ({what}): {message}")
+    if status == 401:
+        return CredentialsRejected(f"{scm} rejected the credentials ({what}): {message}")
+    if status == 403 or (status == 404 and admin_action):
+        if "rate limit" in message.lower():
+            return Unreachable(f"{scm} rate limit exceeded ({what}): {message}")
+        why = "; the account needs admin rights on the repository (GitLab: maintainer)"
+        return PermissionDenied(detail + (why if admin_action else ""))
+    if status == 404:
+        return NotFound(f"{detail} (not found, or not visible to these credentials)")
+    if status in (400, 409, 422):
+        return InvalidRequest(detail)
+    return Unreachable(f"{detail} (HTTP {status})")
