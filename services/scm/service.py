@@ -13,6 +13,7 @@ from services.scm.afterrun import AfterRun
 from services.scm.deliveries import DeliveryStore
 from services.scm.outbox import Outbox
 from services.scm.providers import svn
+from services.scm.providers.base import WEBHOOK_EVENTS, Provider, provider_for
 from services.scm.senders import Senders
 from shared import mongo
 from shared.contracts import errors, events, services
@@ -91,3 +92,82 @@ class ScmService(PingMixin):
     def send_deliveries(self) -> None:
         """Send what the outbox holds that is due (new ones, retries, those a restart left)."""
         self.after_run.drain()
+
+    # --- SCM accounts (services/scm/providers) ---------------------------------------------
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_check(self, scm: contract.ScmAccount) -> dict[str, str]:
+        return {"login": _provider(scm).check()}
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_repos(self, scm: contract.ScmAccount) -> list[contract.RepoItem]:
+        return [contract.RepoItem(name=r["name"], url=r["url"]) for r in _provider(scm).repos()]
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_branches(self, scm: contract.ScmAccount, repo: str) -> list[str]:
+        return _provider(scm).branches(repo)
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_tags(self, scm: contract.ScmAccount, repo: str) -> list[str]:
+        return _provider(scm).tags(repo)
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_template_type(self, scm: contract.ScmAccount, repo: str) -> str:
+        return _provider(scm).template_type(repo)
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def scm_dockerfiles(self, scm: contract.ScmAccount, repo: str) -> list[str]:
+        return _provider(scm).dockerfiles(repo)
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=(*contract.SCM_SECRETS, "secret"))
+    def create_webhook(
+        self, scm: contract.ScmAccount, repo: str, url: str, secret: str, events: list[str]
+    ) -> str:
+        return _provider(scm).create_webhook(repo, url, secret, _events(events))
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=(*contract.SCM_SECRETS, "secret"))
+    def update_webhook(
+        self,
+        scm: contract.ScmAccount,
+        repo: str,
+        hook_id: str,
+        url: str,
+        secret: str,
+        events: list[str],
+    ) -> str:
+        return _provider(scm).update_webhook(repo, hook_id, url, secret, _events(events))
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def delete_webhook(self, scm: contract.ScmAccount, repo: str, hook_id: str) -> None:
+        _provider(scm).delete_webhook(repo, hook_id)
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def create_commit_status(
+        self,
+        scm: contract.ScmAccount,
+        repo: str,
+        sha: str,
+        state: str,
+        target_url: str,
+        description: str,
+    ) -> None:
+        if state not in ("pending", "running", "success", "failure", "canceled"):
+            raise errors.InvalidRequest(f"unknown commit status state {state!r}")
+        _provider(scm).create_status(repo, sha, state, target_url, description)  # type: ignore[arg-type]
+
+    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
+    def create_scm_tag(
+        self, scm: contract.ScmAccount, repo: str, name: str, sha: str, message: str
+    ) -> None:
+        _provider(scm).create_tag(repo, name, sha, message)
+
+
+def _provider(scm: contract.ScmAccount) -> Provider:
+    return provider_for(dict(scm))
+
+
+def _events(events: list[str]) -> list:
+    unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+    if unknown:
+        raise errors.InvalidRequest(f"unknown webhook events {unknown}; one of {WEBHOOK_EVENTS}")
+    return list(events)

@@ -178,12 +178,74 @@ class SvnRepoInfo(TypedDict):
     rootURL: str  # the repository root URL
 
 
+SCM_CHECK: Final = "scm_check"
+SCM_REPOS: Final = "scm_repos"
+SCM_BRANCHES: Final = "scm_branches"
+SCM_TAGS: Final = "scm_tags"
+SCM_TEMPLATE_TYPE: Final = "scm_template_type"
+SCM_DOCKERFILES: Final = "scm_dockerfiles"
+CREATE_WEBHOOK: Final = "create_webhook"
+UPDATE_WEBHOOK: Final = "update_webhook"
+DELETE_WEBHOOK: Final = "delete_webhook"
+CREATE_COMMIT_STATUS: Final = "create_commit_status"
+CREATE_SCM_TAG: Final = "create_scm_tag"
+SCM_SECRETS: Final = ("scm.password", "scm.token")  # for @rpc(sensitive_arguments=...)
+
+
+class ScmAccount(TypedDict, total=False):
+    """A project's `scm` section with its secrets in plain text (decrypted by the caller)."""
+
+    type: str  # "Github" | "Gitlab" | "SVN"
+    server: str
+    username: str
+    password: str
+    token: str
+
+
+class RepoItem(TypedDict):
+    name: str  # "owner/name"; GitLab "group/sub/name"; SVN the repository's last path part
+    url: str  # clone URL
+
+
 class ScmRpc(Protocol):
+    """`repo` is "owner/name" (GitLab: the project path; SVN: a URL in the repository).
+
+    Errors: CredentialsRejected (the SCM refused the credentials), PermissionDenied (they lack
+    a right, e.g. admin for webhooks), NotFound (no such repository for them), Unreachable
+    (no answer, or the SCM failed), InvalidRequest (anything else the SCM refused).
+    Webhook `events` are scmTrigger keys: push, tagRelease, pullRequest, pullRequestComment.
+    """
+
     def svn_repo_info(self, url: str, username: str, password: str) -> SvnRepoInfo: ...
     # InvalidRequest with svn's own message when the repository cannot be read
     def receive_webhook(self, delivery: WebhookDelivery) -> WebhookOutcome: ...
 
     # Unauthorized for a bad or missing signature; InvalidRequest for a malformed payload
+    def scm_check(self, scm: ScmAccount) -> dict[str, str]: ...  # {"login": ...}
+    def scm_repos(self, scm: ScmAccount) -> list[RepoItem]: ...
+    def scm_branches(self, scm: ScmAccount, repo: str) -> list[str]: ...
+    def scm_tags(self, scm: ScmAccount, repo: str) -> list[str]: ...
+    def scm_template_type(self, scm: ScmAccount, repo: str) -> str: ...
+    def scm_dockerfiles(self, scm: ScmAccount, repo: str) -> list[str]: ...
+    def create_webhook(
+        self, scm: ScmAccount, repo: str, url: str, secret: str, events: list[str]
+    ) -> str: ...  # the hook id
+    def update_webhook(
+        self, scm: ScmAccount, repo: str, hook_id: str, url: str, secret: str, events: list[str]
+    ) -> str: ...  # the hook id (a new one when the old was gone)
+    def delete_webhook(self, scm: ScmAccount, repo: str, hook_id: str) -> None: ...
+    def create_commit_status(
+        self,
+        scm: ScmAccount,
+        repo: str,
+        sha: str,
+        state: str,  # pending | running | success | failure | canceled
+        target_url: str,
+        description: str,
+    ) -> None: ...
+    def create_scm_tag(
+        self, scm: ScmAccount, repo: str, name: str, sha: str, message: str
+    ) -> None: ...
 
 
 # --- logs -----------------------------------------------------------------------------------
