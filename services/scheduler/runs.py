@@ -19,7 +19,7 @@ from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
 from shared import timefmt
 from shared.contracts import events
-from shared.contracts.errors import Conflict, InvalidRequest
+from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
 from shared.crypto import SecretBox, decrypt_all
 
 log = logging.getLogger(__name__)
@@ -160,12 +160,15 @@ class Runs:
             doc = self.store.mark_dispatched(record_id, slot, self.clock(), timeout)
             if doc is None:  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
-                skipped = 0
-                continue
-            self._launch(doc)
-            started += 1
+                continue  # it left the Pending list: the same skip finds the next one
+            if self._launch(doc):
+                started += 1
+            else:
+                skipped += 1  # back in the queue, waiting for room: try the next one
 
-    def _launch(self, doc: dict[str, Any]) -> None:
+    def _launch(self, doc: dict[str, Any]) -> bool:
+        """Start the worker of a record just marked Running; False when the cloud has no room
+        now (the record is Pending again, and the upkeep timer's next dispatch retries it)."""
         record_id = str(doc["_id"])
         placement = (doc["snapshot"]["project"].get("worker") or {}).get("location") or {}
         quota = (doc["snapshot"]["project"].get("worker") or {}).get("quota")
@@ -173,11 +176,17 @@ class Runs:
             placement = {**placement, "quota": quota}
         try:
             worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
+        except CapacityExceeded as exc:
+            log.info("no room for the worker of %s yet: %s", record_id, exc)
+            self.store.requeue(record_id, str(exc))
+            self.store.release_slot(record_id)
+            return False
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
             self._end(record_id, rec.FAILED, f"could not start a worker: {exc}", (rec.RUNNING,))
-            return
+            return True
         self.store.set_worker(record_id, worker)
+        return True
 
     # --- what workers and the cloud report --------------------------------------------------
 

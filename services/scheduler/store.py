@@ -142,8 +142,22 @@ class RecordStore:
             return_document=ReturnDocument.AFTER,
         )
 
+    def requeue(self, record_id: str, why: str) -> None:
+        """Running -> Pending again for a record whose worker could not start yet (the cloud
+        has no room); `waitingFor` says why until it starts. Only if nothing else moved it."""
+        self.records.update_one(
+            {"_id": object_id(record_id), "status": rec.RUNNING, "worker": None},
+            {
+                "$set": {"status": rec.PENDING, "waitingFor": why},
+                "$unset": {"slot": "", "dispatchedAt": "", "heartbeatAt": "", "timeoutAt": ""},
+            },
+        )
+
     def set_worker(self, record_id: str, worker: dict[str, Any]) -> None:
-        self.records.update_one({"_id": object_id(record_id)}, {"$set": {"worker": worker}})
+        self.records.update_one(
+            {"_id": object_id(record_id)},
+            {"$set": {"worker": worker}, "$unset": {"waitingFor": ""}},
+        )
 
     def stage_started(self, record_id: str, stage: str, time: str) -> None:
         self.records.update_one(
