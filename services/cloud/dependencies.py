@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.cloud import domain
 from services.cloud.clouds import CloudCatalog
+from services.cloud.drivers.docker import DockerDriver
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
@@ -40,19 +41,38 @@ class CloudParts(SharedExtension):
         clouds = CloudStore(database)
         clouds.ensure_indexes()
 
+        host = socket.gethostname()
+
         def local(cloud: str) -> LocalDriver:
             return LocalDriver(settings.data_dir, settings.amqp_uri, command, cloud=cloud)
+
+        def docker(cloud: str) -> DockerDriver:
+            def section() -> dict[str, Any]:
+                return dict(((clouds.find(cloud) or {}).get("docker")) or {})
+
+            return DockerDriver(
+                settings.data_dir,
+                settings.amqp_uri,
+                command,
+                cloud=cloud,
+                section=section,
+                host=host,
+            )
 
         self.supervisor = Supervisor(
             [local(domain.LOCAL)],
             workers,
-            host=socket.gethostname(),
-            factories={domain.LOCAL: local},
+            host=host,
+            factories={domain.LOCAL: local, domain.DOCKER: docker},
             lookup=clouds.find,
         )
         self.catalog = CloudCatalog(clouds, self.supervisor, settings.secret_key)
         # Before any entrypoint starts, so no start_worker or tick sees a half-known state.
         self.supervisor.resume()
+        # Every Docker cloud gets its driver now, so its first poll sweeps what a crash left.
+        for stored in clouds.list():
+            if stored.get("type") == "Docker":
+                self.supervisor.serve(str(stored["name"]), domain.DOCKER)
 
     def stop(self) -> None:
         self.client.close()  # workers keep running; the next start adopts them

@@ -16,7 +16,8 @@ from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import rfc3339
 
 LOCAL = "local"  # the built-in cloud's name, and the Local driver's kind
-DRIVER_OF_TYPE = {"Local": LOCAL}  # cloud type -> the driver kind serving it (the others: later)
+DOCKER = "docker"
+DRIVER_OF_TYPE = {"Local": LOCAL, "Docker": DOCKER}  # cloud type -> the driver kind serving it
 RUNNING = "Running"
 DISAPPEARED = "worker process disappeared"
 _RECORD_ID = re.compile(r"^[0-9a-f]{24}$")

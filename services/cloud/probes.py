@@ -9,29 +9,21 @@ Kubernetes has no driver yet, so its ping says so instead of pretending.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import socket
 import ssl
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import docker
-import docker.constants
 import docker.errors
-import docker.tls
 import requests
 
 from shared.contracts.rpc import PingResult
+from shared.dockerengine import CloudUnusable, docker_client
 
 TIMEOUT = 3  # seconds for the engine to connect and answer
 KUBERNETES_NOT_YET = "the Kubernetes driver is not available yet"
-CLIENT_FILES = ("cert.pem", "key.pem")
 _MAX_MESSAGE = 200
-
-
-class CloudUnusable(Exception):
-    """The cloud's own settings cannot work; the message says why."""
 
 
 def ping(cloud: Mapping[str, Any]) -> PingResult:
@@ -74,40 +66,6 @@ def ping_docker(section: Mapping[str, Any]) -> PingResult:
         "status": "ok",
         "version": f"Docker {found['Version']} (API {found.get('ApiVersion', '?')})",
     }
-
-
-def docker_client(section: Mapping[str, Any], timeout: float) -> docker.DockerClient:
-    """A client of the engine a cloud's `docker` section names, and of nothing else.
-
-    The API version is fixed, so making the client sends no request (the SDK would ask the
-    engine's version first: two requests, two timeouts). The environment of the service's
-    host does not apply: requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the
-    cloud's own ca.pem, and HTTP(S)_PROXY send engine traffic through a web proxy.
-    """
-    client = docker.DockerClient(
-        base_url=str(section.get("host") or ""),
-        version=docker.constants.MINIMUM_DOCKER_API_VERSION,
-        timeout=timeout,
-        tls=tls_config(section),
-    )
-    client.api.trust_env = False
-    return client
-
-
-def tls_config(section: Mapping[str, Any]) -> docker.tls.TLSConfig | bool:
-    """TLS from `certPath` (the Docker CLI's file names); False (plain) without it."""
-    cert_path = section.get("certPath")
-    if not cert_path:
-        return False
-    needed = ("ca.pem", "cert.pem", "key.pem") if not section.get("insecure") else CLIENT_FILES
-    missing = [name for name in needed if not os.path.isfile(os.path.join(cert_path, name))]
-    if missing:
-        raise CloudUnusable(f"TLS: no {', '.join(missing)} in certPath {cert_path}")
-    return docker.tls.TLSConfig(
-        client_cert=(os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")),
-        ca_cert=os.path.join(cert_path, "ca.pem"),
-        verify=not section.get("insecure"),
-    )
 
 
 def error(message: str) -> PingResult:

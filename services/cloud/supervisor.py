@@ -176,6 +176,14 @@ class Supervisor:
         if valid:
             self.store.delete(valid)
 
+    def serve(self, cloud: str, kind: str) -> None:
+        """Make the driver of a stored cloud now (it sweeps on its first poll)."""
+        with self._start_lock:
+            try:
+                self._serving(cloud, kind)
+            except (Conflict, InvalidRequest) as exc:
+                log.error("cannot serve cloud %s: %s", cloud, exc)
+
     def _serving(self, cloud: str, kind: str) -> Driver:
         """The driver instance of a cloud, made on first use by the factory of its kind."""
         driver = self.drivers.get(cloud)

@@ -26,6 +26,7 @@ ABORTED = "Aborted"
 
 CHECKOUT = "codeCheckout"
 COMMAND_STAGES = ("unitTest", "package")
+IMAGE_STAGES = ("codeScan", "imageBuild", "integrationTest", "imageRelease")  # need an engine
 STAGE_ORDER: tuple[str, ...] = tuple(STAGE_DESC)  # the contract lists stages in run order
 
 MASK = "******"
@@ -57,11 +58,9 @@ def run_order(stages: Sequence[str]) -> list[str]:
     return [CHECKOUT, *seen]
 
 
-def unavailable_reason(stage: str) -> str | None:
-    """Why a stage cannot run on this (Local) cloud, or None when the worker can run it."""
-    if stage == "codeScan":
-        return f"stage {stage} needs a SonarQube scanner, and none is configured for this cloud"
-    if stage in ("imageBuild", "integrationTest", "imageRelease"):
+def unavailable_reason(stage: str, has_engine: bool = False) -> str | None:
+    """Why a stage cannot run here, or None when the worker can run it."""
+    if stage in IMAGE_STAGES and not has_engine:
         return f"stage {stage} needs a Docker engine, and none is configured for this cloud"
     if stage not in STAGE_ORDER:
         return f"unknown stage {stage}"

@@ -17,12 +17,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.worker import domain
+import docker.errors
+
+from services.worker import domain, imaging
 from services.worker.domain import ABORTED, CHECKOUT, FAILED, SUCCESS, Failure
-from services.worker.stages import Context, StageAborted, StageFailed, checkout, commands
+from services.worker.engine import Engine, EngineError, explain
+from services.worker.executors import EXECUTOR_ENV, ContainerExecutor, Executor
+from services.worker.stages import (
+    Context,
+    RunState,
+    StageAborted,
+    StageFailed,
+    checkout,
+    commands,
+    images,
+)
 from shared import timefmt
 from shared.contracts import events
 from shared.contracts.rpc import Job
+from shared.dockerengine import CloudUnusable
 
 HOLD = 0.05  # a line held back for masking is released once output is quiet this long (s)
 
@@ -63,10 +76,68 @@ class Runner:
         self.masker = domain.SecretMasker(domain.job_secrets(job))
         self.sink = MaskingSink(sink, self.masker)
         self.results: list[StageResult] = []
+        self.state = RunState(record_name=str(job.get("record_name") or ""))
+        self.engine: Engine | None = None
+        self.executor: Executor | None = None
+        self.setup_error = ""  # why no stage can run (the cloud's engine is unusable)
 
     def run(self) -> str:
         """Run the stages; returns the final status once RUN_FINISHED is sent."""
         stages = domain.run_order(self.job.get("stages") or [])
+        self.state.planned = list(stages)
+        self._set_up()
+        try:
+            return self._run(stages)
+        finally:
+            self._tear_down()
+
+    def _set_up(self) -> None:
+        """The engine (when one is configured) and where commands run (Docker cloud: the
+        builder container). A broken engine setting fails the stages, not the worker."""
+        project = self.job.get("project") or {}
+        pipeline = self.job.get("pipeline") or {}
+        in_docker = self.env.get(EXECUTOR_ENV, "").strip().lower() == "docker"
+        try:
+            self.engine = Engine.from_env(
+                self.env,
+                self.record_id,
+                str(project.get("name") or ""),
+                str(pipeline.get("name") or ""),
+            )
+        except (CloudUnusable, docker.errors.DockerException) as exc:
+            self.setup_error = f"the cloud's Docker engine is unusable: {exc}"
+            return
+        if not in_docker:
+            return
+        if self.engine is None:
+            self.setup_error = "the Docker cloud names no engine (CYCLONE_DOCKER_HOST)"
+            return
+        image = (pipeline.get("build") or {}).get("builderImage") or {}
+        try:
+            limits = imaging.container_limits((project.get("worker") or {}).get("quota"))
+        except imaging.QuotaError as exc:
+            self.setup_error = f"the project's worker quota: {exc}"
+            return
+        self.executor = ContainerExecutor(
+            self.engine,
+            str(image.get("image") or ""),
+            domain.env_vars(pipeline),
+            limits,
+            self.workspace,
+        )
+
+    def _tear_down(self) -> None:
+        """Everything the run made on the engine goes before the run is reported finished
+        (the cloud service removes it again after the worker exits, in case we could not)."""
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return
+        try:
+            engine.remove_all()
+        finally:
+            engine.close()
+
+    def _run(self, stages: list[str]) -> str:
         status, stopped_by, allowed = SUCCESS, None, []
         last = stages[0]
         for stage in stages:
@@ -87,6 +158,7 @@ class Runner:
                 continue
             status, stopped_by = FAILED, failure
             break
+        self._tear_down()
         self.finish(status, domain.run_error(stopped_by, allowed), last)
         return status
 
@@ -107,17 +179,33 @@ class Runner:
         )
         log = self._logger(stage)
         log(domain.frame_start(stage))
-        ctx = Context(self.job, self.workspace, log, self.abort, self.env, self.masker.mask)
+        ctx = Context(
+            self.job,
+            self.workspace,
+            log,
+            self.abort,
+            self.env,
+            self.masker.mask,
+            executor=self.executor,
+            engine=self.engine,
+            state=self.state,
+        )
+        self.state.failed_details = None
         try:
             result = StageResult(stage, SUCCESS, details=self._execute(stage, ctx))
         except StageAborted:
             result = StageResult(stage, ABORTED, "aborted")
         except StageFailed as exc:
             result = StageResult(stage, FAILED, self.masker.mask(str(exc)))
+        except (EngineError, docker.errors.DockerException) as exc:
+            result = StageResult(stage, FAILED, self.masker.mask(f"Docker: {explain(exc)}"))
         except Exception as exc:  # noqa: BLE001 - a bug fails the stage, with its reason
             result = StageResult(stage, FAILED, self.masker.mask(f"internal error: {exc!r}"))
         if result.status == FAILED and self.abort.is_set():
             result = StageResult(stage, ABORTED, "aborted")  # the failure came from stopping
+        if result.status != SUCCESS and self.state.failed_details:
+            result.details = self.state.failed_details
+        self.state.statuses[stage] = result.status
         if result.status == SUCCESS:
             log(domain.frame_finish(stage))
         else:
@@ -128,11 +216,19 @@ class Runner:
         return result
 
     def _execute(self, stage: str, ctx: Context) -> dict[str, Any]:
-        reason = domain.unavailable_reason(stage)
+        reason = domain.unavailable_reason(stage, has_engine=self.engine is not None)
         if reason:
             raise StageFailed(reason)
+        if self.setup_error:
+            raise StageFailed(self.setup_error)
         if stage == CHECKOUT:
-            return checkout.run(ctx)
+            details = checkout.run(ctx)
+            if self.executor is not None:
+                self.executor.after_checkout(ctx.log)
+            return details
+        handler = STAGE_HANDLERS.get(stage)
+        if handler is not None:
+            return handler(ctx)
         return commands.run(ctx, stage)
 
     def _finished_payload(self, result: StageResult) -> events.StageFinished:
@@ -141,11 +237,13 @@ class Runner:
         )
         if result.error:
             payload["error"] = result.error
-        if result.status == SUCCESS and result.details:
+        if result.details and (result.status == SUCCESS or "tasks" in result.details):
             payload["details"] = result.details
+        if result.status == SUCCESS and result.details:
             commit = (result.details.get("commits") or {}).get("mainRepo") or {}
             if result.stage == CHECKOUT and commit.get("ID") and not self.job.get("record_name"):
                 payload["record_name"] = domain.record_name(commit["ID"], self.clock())
+                self.state.record_name = payload["record_name"]
         return payload
 
     def _logger(self, stage: str) -> Callable[[str], None]:
@@ -157,6 +255,13 @@ class Runner:
 
     def _now(self) -> str:
         return timefmt.rfc3339(self.clock()) or ""
+
+
+STAGE_HANDLERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "imageBuild": images.build,
+    "integrationTest": images.integration_test,
+    "imageRelease": images.release,
+}
 
 
 class MaskingSink:

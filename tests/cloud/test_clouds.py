@@ -224,9 +224,9 @@ def test_a_pending_ping_blocks_no_other_call(cloud, rpc, unique):
     rpc.cloud.delete_cloud(unique)
 
 
-@pytest.mark.parametrize("kind", ["Docker", "Kubernetes"])
+@pytest.mark.parametrize("kind", ["Kubernetes"])
 def test_start_worker_in_a_cloud_without_a_driver_yet(rpc, unique, kind):
-    section = {"host": "tcp://127.0.0.1:1"} if kind == "Docker" else {"inCluster": True}
+    section = {"inCluster": True}
     rpc.cloud.create_cloud({"name": unique, "type": kind, kind.lower(): section})
     record_id = new_record_id()
     message = f"^cloud {unique} is of type {kind}, whose driver is not available yet$"

@@ -50,7 +50,11 @@ def test_driver_for(name, stored, chosen):
     assert domain.driver_for(name, stored) == chosen
 
 
-@pytest.mark.parametrize("kind", ["Docker", "Kubernetes"])
+def test_driver_for_a_docker_cloud():
+    assert domain.driver_for("c1", {"name": "c1", "type": "Docker"}) == ("c1", domain.DOCKER)
+
+
+@pytest.mark.parametrize("kind", ["Kubernetes"])
 def test_driver_for_clouds_without_a_driver_yet(kind):
     message = f"^cloud c1 is of type {kind}, whose driver is not available yet$"
     with pytest.raises(InvalidRequest, match=message):

@@ -188,7 +188,7 @@ def test_each_stage_is_flushed_before_its_finish_event(git_repo, workspace, sink
 @pytest.mark.parametrize(
     ("stage", "needs"),
     [
-        ("codeScan", "a SonarQube scanner"),
+        ("codeScan", "a Docker engine"),
         ("imageBuild", "a Docker engine"),
         ("integrationTest", "a Docker engine"),
         ("imageRelease", "a Docker engine"),

@@ -25,7 +25,7 @@ def test_run_order_keeps_the_schedulers_order_and_puts_checkout_first():
         ("codeCheckout", None),
         ("unitTest", None),
         ("package", None),
-        ("codeScan", "stage codeScan needs a SonarQube scanner, and none is configured"),
+        ("codeScan", "stage codeScan needs a Docker engine, and none is configured"),
         ("imageBuild", "stage imageBuild needs a Docker engine, and none is configured"),
         ("integrationTest", "stage integrationTest needs a Docker engine"),
         ("imageRelease", "stage imageRelease needs a Docker engine"),
@@ -38,6 +38,8 @@ def test_unavailable_reason(stage, expected):
         assert reason is None
     else:
         assert reason is not None and reason.startswith(expected)
+    if stage != "deploy":
+        assert domain.unavailable_reason(stage, has_engine=True) is None
 
 
 def test_record_name_is_short_commit_and_utc_time():

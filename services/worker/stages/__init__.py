@@ -6,10 +6,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.worker import domain
 from services.worker.stages import process
+
+if TYPE_CHECKING:
+    from services.worker.engine import Engine
+    from services.worker.executors import Executor
 
 
 class StageFailed(Exception):
@@ -21,6 +25,17 @@ class StageAborted(Exception):
 
 
 @dataclass
+class RunState:
+    """What stages of one run tell later ones."""
+
+    planned: list[str] = field(default_factory=list)  # the record's stages
+    statuses: dict[str, str] = field(default_factory=dict)  # stage -> final status so far
+    record_name: str = ""
+    images: dict[str, str] = field(default_factory=dict)  # built: bare name -> reference
+    failed_details: dict[str, Any] | None = None  # details a failing stage still reports
+
+
+@dataclass
 class Context:
     job: Mapping[str, Any]
     workspace: Path
@@ -28,6 +43,9 @@ class Context:
     abort: threading.Event
     env: Mapping[str, str] = field(default_factory=dict)
     mask: Callable[[str], str] = str  # masks a whole text (the run's SecretMasker.mask)
+    executor: Executor | None = None  # where commands run; None: on this host
+    engine: Engine | None = None  # the Docker engine of the image stages, if any
+    state: RunState = field(default_factory=lambda: RunState())
 
     @property
     def code_dir(self) -> Path:
@@ -53,21 +71,22 @@ class Context:
         echo: str,
         env: Mapping[str, str] | None = None,
         stdin: str | None = None,
+        executor: Executor | None = None,
     ) -> process.Outcome:
         """Echo `$ <echo>` (never the real argv, which may hold credentials), then run argv
-        with its output streamed into the log; raises StageAborted on abort."""
+        with its output streamed into the log; raises StageAborted on abort. With an
+        executor, argv runs in its code directory (`cwd` and `stdin` are for the host)."""
         if self.abort.is_set():
             raise StageAborted()
         for line in domain.echo(self.mask(echo)):  # whole: "> " would split a secret apart
             self.log(line)
-        outcome = process.run(
-            argv,
-            cwd=cwd,
-            env=self.env if env is None else env,
-            log=self.log,
-            abort=self.abort,
-            stdin=stdin,
-        )
+        run_env = self.env if env is None else env
+        if executor is not None:
+            outcome = executor.run(argv, env=run_env, log=self.log, abort=self.abort)
+        else:
+            outcome = process.run(
+                argv, cwd=cwd, env=run_env, log=self.log, abort=self.abort, stdin=stdin
+            )
         if outcome.aborted:
             raise StageAborted()
         return outcome

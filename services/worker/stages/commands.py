@@ -8,29 +8,52 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.worker import domain
 from services.worker.stages import Context, StageFailed
+
+if TYPE_CHECKING:
+    from services.worker.executors import Executor
+
+
+def _host(ctx: Context) -> Executor:
+    from services.worker.executors import HostExecutor  # it uses collect_outputs below
+
+    return HostExecutor(ctx.workspace)
 
 
 def run(ctx: Context, stage: str) -> dict[str, Any]:
     """Run the stage's commands; returns the stage details `{"outputs": [...]}`."""
     cfg = domain.stage_config(ctx.pipeline, stage)
-    if not ctx.code_dir.is_dir():
+    where = ctx.executor or _host(ctx)
+    if not where.has_code():
         raise StageFailed(f"there is no {ctx.code_dir.name} directory (did codeCheckout run?)")
-    env = {**ctx.env, **domain.env_vars(ctx.pipeline)}
+    env = where.command_env(ctx.env, domain.env_vars(ctx.pipeline))
     for command in domain.commands_of(cfg):
-        out = ctx.execute(["sh", "-e", "-c", command], cwd=ctx.code_dir, echo=command, env=env)
-        if out.code < 0:
-            raise StageFailed(f'command "{command}" was killed by signal {-out.code}')
-        if out.code != 0:
-            raise StageFailed(f'command "{command}" exited with code {out.code}')
-    outputs = collect_outputs(ctx.code_dir, [str(p) for p in cfg.get("outputs") or []])
+        run_shell(ctx, where, command, env)
+    try:
+        outputs = where.outputs([str(p) for p in cfg.get("outputs") or []])
+    except LookupError as exc:
+        raise StageFailed(f'output "{exc.args[0]}" not found') from exc
+    except ValueError as exc:
+        raise StageFailed(str(exc)) from exc
     for path in outputs:
         ctx.log(f"output: {path}")
     return {"outputs": outputs}
+
+
+def run_shell(ctx: Context, where: Executor, command: str, env: Mapping[str, str]) -> None:
+    """One shell line, echoed; a non-zero exit fails the stage."""
+    out = ctx.execute(
+        ["sh", "-e", "-c", command], cwd=ctx.code_dir, echo=command, env=env, executor=where
+    )
+    if out.code < 0:
+        raise StageFailed(f'command "{command}" was killed by signal {-out.code}')
+    if out.code != 0:
+        raise StageFailed(f'command "{command}" exited with code {out.code}')
 
 
 def collect_outputs(root: Path, patterns: list[str]) -> list[str]:

@@ -1,0 +1,278 @@
+"""The Docker engine a worker drives: its builder container, image stages' containers, the
+record's network and volume, all labelled with the record and removed when the run ends.
+
+The engine may be remote (tcp://, TLS): nothing here assumes it shares a filesystem with the
+worker. Files cross with put_archive/get_archive; output comes back over the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from services.worker import imaging
+from services.worker.stages.process import MAX_LINE, POLL, TAIL, Outcome
+from shared import dockerengine
+from shared.dockerengine import RECORD_LABEL, explain
+
+log = logging.getLogger(__name__)
+
+API_TIMEOUT = 600.0  # seconds for one engine request (a push or build may be silent that long)
+CLOUD_ENV = "CYCLONE_WORKER_CLOUD"  # set by the cloud service: the cloud and host labels
+HOST_ENV = "CYCLONE_WORKER_HOST"
+DRAIN_AFTER_ABORT = 0.5
+
+
+class EngineError(Exception):
+    """The engine refused or failed a request; the message says what, for the stage's error."""
+
+
+class Engine:
+    """One record's view of a Docker engine; see the module docstring."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        record_id: str,
+        labels: Mapping[str, str],
+    ) -> None:
+        self.client = client
+        self.record_id = record_id
+        self.labels = dict(labels)
+        self._network: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], record_id: str, project: str, pipeline: str
+    ) -> Engine | None:
+        """The engine the CYCLONE_DOCKER_* variables name, or None when none is configured."""
+        section = dockerengine.section_from_env(env)
+        if section is None:
+            return None
+        client = dockerengine.docker_client(section, API_TIMEOUT, version="auto")
+        labels = imaging.labels(
+            project,
+            pipeline,
+            record_id,
+            env.get(CLOUD_ENV, "") or "local",
+            env.get(HOST_ENV, "") or socket.gethostname(),
+        )
+        return cls(client, record_id, labels)
+
+    # --- images ----------------------------------------------------------------------------
+
+    def ensure_image(self, ref: str, say: Callable[[str], None]) -> None:
+        """The image is on the engine, pulled if it was not; EngineError otherwise."""
+        try:
+            self.client.images.get(ref)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot inspect image {ref}: {explain(exc)}") from exc
+        say(f"pulling image {ref}")
+        repository, tag = imaging.split_ref(ref) if imaging.has_tag(ref) else (ref, "latest")
+        try:
+            self.client.images.pull(repository, tag=tag)
+        except docker.errors.APIError as exc:
+            raise EngineError(
+                f"image {ref} is not on the Docker host and cannot be pulled: {explain(exc)}"
+            ) from exc
+
+    # --- containers ------------------------------------------------------------------------
+
+    def network(self) -> str:
+        """The record's own network (made on first use): service containers are reachable
+        by name from the others on it."""
+        with self._lock:
+            if self._network is None:
+                name = imaging.resource_name(self.record_id, "net")
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.client.networks.get(name).remove()  # a previous worker's
+                self.client.networks.create(name, driver="bridge", labels=self.labels)
+                self._network = name
+            return self._network
+
+    def volume(self) -> str:
+        name = imaging.resource_name(self.record_id, "workspace")
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            self.client.volumes.create(name, labels=self.labels)
+        return name
+
+    def run_detached(
+        self,
+        image: str,
+        part: str,
+        command: Sequence[str] | None,
+        *,
+        env: Mapping[str, str] | None = None,
+        workspace: bool = False,
+        alias: str | None = None,
+        limits: Mapping[str, int] | None = None,
+        working_dir: str | None = None,
+    ) -> Container:
+        """Start a labelled container of the record on its network; a leftover of the same
+        name (from a worker that died) is removed first."""
+        name = imaging.resource_name(self.record_id, part)
+        self.remove_container(name)
+        kwargs: dict[str, Any] = {}
+        if workspace:
+            kwargs["volumes"] = {self.volume(): {"bind": imaging.WORKSPACE, "mode": "rw"}}
+        if working_dir:
+            kwargs["working_dir"] = working_dir
+        network = self.network()
+        container = self.client.containers.create(
+            image,
+            command=list(command) if command else None,
+            name=name,
+            detach=True,
+            init=True,
+            labels=self.labels,
+            environment=dict(env or {}),
+            network=network,
+            **dict(limits or {}),
+            **kwargs,
+        )
+        if alias:
+            # Reachable by the service's own name on the record's network.
+            self.client.networks.get(network).disconnect(container)
+            self.client.networks.get(network).connect(container, aliases=[alias])
+        container.start()
+        return container
+
+    def remove_container(self, name_or_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(name_or_id, force=True, v=False)
+
+    def exec(
+        self,
+        container: Container,
+        argv: Sequence[str],
+        *,
+        workdir: str,
+        env: Mapping[str, str],
+        log: Callable[[str], None],
+        abort: threading.Event,
+    ) -> Outcome:
+        """Run argv in the container, its output streamed to `log` line by line. On abort the
+        container is killed (an exec cannot be signalled alone), so the command stops."""
+        created = self.client.api.exec_create(
+            container.id, list(argv), environment=dict(env), workdir=workdir
+        )
+        exec_id = created["Id"]
+        lines = _LineLog(log)
+        stream = self.client.api.exec_start(exec_id, stream=True)
+        reader = threading.Thread(
+            target=lines.consume, args=(stream,), daemon=True, name="exec-output"
+        )
+        reader.start()
+        while reader.is_alive():
+            reader.join(POLL)
+            if abort.is_set():
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+                reader.join(DRAIN_AFTER_ABORT)
+                lines.close()
+                return Outcome(-9, True, tuple(lines.tail))
+        lines.close()
+        if lines.error is not None:
+            raise lines.error
+        code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        return Outcome(code if isinstance(code, int) else -9, False, tuple(lines.tail))
+
+    def stream_logs(
+        self, container: Container, log: Callable[[str], None], abort: threading.Event
+    ) -> int:
+        """Follow a container's output to its end; returns its exit code (-9 when aborted)."""
+        lines = _LineLog(log)
+        stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+        reader = threading.Thread(
+            target=lines.consume, args=(stream,), daemon=True, name="container-output"
+        )
+        reader.start()
+        while reader.is_alive():
+            reader.join(POLL)
+            if abort.is_set():
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+                reader.join(DRAIN_AFTER_ABORT)
+                lines.close()
+                return -9
+        lines.close()
+        if lines.error is not None:
+            raise lines.error
+        result = container.wait(timeout=API_TIMEOUT)
+        return int(result.get("StatusCode", -9))
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def remove_all(self) -> list[str]:
+        """Remove every container, network and volume labelled with this record; returns
+        what went (for the log). Never raises: the cloud service sweeps what stays."""
+        return dockerengine.remove_labelled(self.client, {RECORD_LABEL: self.record_id})
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+class _LineLog:
+    """Chunks of a Docker output stream as whole lines (chunks split lines anywhere); after
+    `close()` late lines are dropped, so a straggler never lands in a later stage."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._lock = threading.Lock()
+        self._closed = False
+        self.tail: deque[str] = deque(maxlen=TAIL)
+        self.error: Exception | None = None
+
+    def consume(self, chunks: Iterator[bytes]) -> None:
+        pending = b""
+        try:
+            for chunk in chunks:
+                pending += chunk
+                while True:
+                    cut = pending.find(b"\n")
+                    if cut < 0:
+                        if len(pending) >= MAX_LINE:
+                            self._emit(pending[:MAX_LINE])
+                            pending = pending[MAX_LINE:]
+                            continue
+                        break
+                    self._emit(pending[:cut])
+                    pending = pending[cut + 1 :]
+        except Exception as exc:  # noqa: BLE001 - the stream broke: keep what we have
+            if not self._closed:
+                log.warning("output stream ended early: %s", exc)
+        if pending:
+            self._emit(pending)
+
+    def _emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+        with self._lock:
+            if self._closed:
+                return
+            if text.strip():
+                self.tail.append(text)
+            if self.error is None:
+                try:
+                    self._log(text)
+                except Exception as exc:  # noqa: BLE001 - re-raised by the caller
+                    self.error = exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
