@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.cloud import domain
 from services.cloud.clouds import CloudCatalog
+from services.cloud.drivers import kubernetes
 from services.cloud.drivers.docker import DockerDriver
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
 from services.cloud.store import CloudStore, WorkerStore
@@ -59,11 +60,15 @@ class CloudParts(SharedExtension):
                 host=host,
             )
 
+        # Kubernetes drivers read their cloud, secrets decrypted, whenever they use it.
+        k8s = kubernetes.factory(
+            clouds.find, lambda doc: self.catalog.unsealed(doc), settings.amqp_uri
+        )
         self.supervisor = Supervisor(
             [local(domain.LOCAL)],
             workers,
             host=host,
-            factories={domain.LOCAL: local, domain.DOCKER: docker},
+            factories={domain.LOCAL: local, domain.DOCKER: docker, domain.KUBERNETES: k8s},
             lookup=clouds.find,
         )
         self.catalog = CloudCatalog(clouds, self.supervisor, settings.secret_key)

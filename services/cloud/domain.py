@@ -17,7 +17,9 @@ from shared.timefmt import rfc3339
 
 LOCAL = "local"  # the built-in cloud's name, and the Local driver's kind
 DOCKER = "docker"
-DRIVER_OF_TYPE = {"Local": LOCAL, "Docker": DOCKER}  # cloud type -> the driver kind serving it
+KUBERNETES = "kubernetes"
+# cloud type -> the driver kind serving it
+DRIVER_OF_TYPE = {"Local": LOCAL, "Docker": DOCKER, "Kubernetes": KUBERNETES}
 RUNNING = "Running"
 DISAPPEARED = "worker process disappeared"
 _RECORD_ID = re.compile(r"^[0-9a-f]{24}$")

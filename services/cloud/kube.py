@@ -420,3 +420,26 @@ def exceeds_quota(status: int, body: str | bytes | None) -> bool:
     (no permission, or "must specify limits.cpu" of a quota) will not pass by waiting.
     """
     return status == 403 and "exceeded quota" in api_message(body)[1]
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def settings_from_env(environ: Mapping[str, str], amqp_uri: str) -> tuple[PodSettings, float]:
+    """The worker pod settings and the poll interval from CYCLONE_* variables (README)."""
+    defaults = PodSettings(amqp_uri=amqp_uri)
+    settings = PodSettings(
+        amqp_uri=environ.get("CYCLONE_KUBE_WORKER_AMQP_URI") or amqp_uri,
+        worker_image=environ.get("CYCLONE_WORKER_IMAGE") or defaults.worker_image,
+        default_builder_image=(
+            environ.get("CYCLONE_KUBE_BUILDER_IMAGE") or defaults.default_builder_image
+        ),
+        service_account=environ.get("CYCLONE_KUBE_SERVICE_ACCOUNT") or defaults.service_account,
+        dind=(environ.get("CYCLONE_KUBE_DIND") or "").strip().lower() in ("1", "true", "yes"),
+        dind_image=environ.get("CYCLONE_KUBE_DIND_IMAGE") or defaults.dind_image,
+    )
+    try:
+        interval = float(environ.get("CYCLONE_KUBE_POLL_INTERVAL") or 2)
+    except ValueError as exc:
+        raise ValueError("CYCLONE_KUBE_POLL_INTERVAL must be a number of seconds") from exc
+    return settings, max(interval, 0.0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -217,7 +218,12 @@ class KubernetesDriver:
 
     def _connect(self) -> tuple[CoreV1Api, Mapping[str, Any]]:
         """The API of the cloud as stored now (a new client when its settings changed)."""
-        section = self._source().get("kubernetes") or {}
+        try:
+            section = self._source().get("kubernetes") or {}
+        except InvalidRequest:
+            raise
+        except Exception as exc:  # e.g. its secrets cannot be decrypted
+            raise InvalidRequest(f"cloud {self.cloud}: {exc}") from exc
         key = json.dumps(section, sort_keys=True, default=str)
         if self._api is None or key != self._client_key:
             try:
@@ -288,3 +294,27 @@ class KubernetesDriver:
         )
         info["status"] = worker.phase
         return info
+
+
+def factory(
+    find: Callable[[str], Mapping[str, Any] | None],
+    unseal: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    amqp_uri: str,
+    environ: Mapping[str, str] | None = None,
+) -> Callable[[str], KubernetesDriver]:
+    """The supervisor's factory of Kubernetes drivers: each reads its stored cloud (`find`),
+    secrets decrypted (`unseal`), whenever it talks to the cluster."""
+    settings, interval = kube.settings_from_env(
+        os.environ if environ is None else environ, amqp_uri
+    )
+
+    def make(cloud: str) -> KubernetesDriver:
+        def source() -> Mapping[str, Any]:
+            stored = find(cloud)
+            if stored is None:
+                raise InvalidRequest(f"cloud {cloud} not found")
+            return unseal(stored)
+
+        return KubernetesDriver(cloud, source, settings, poll_interval=interval)
+
+    return make
