@@ -26,6 +26,17 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be on or off (1/0, true/false, yes/no), got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int
@@ -36,6 +47,8 @@ class Settings:
     secret_key: str
     api_workers: int
     rpc_timeout: float
+    scm_verify: bool = True  # project writes check SCM credentials against the SCM
+    public_url: str = ""  # where SCMs reach the gateway; webhooks are registered when set
 
     @property
     def mongo_db(self) -> str:
@@ -64,6 +77,8 @@ def load(env: dict[str, str] | None = None) -> Settings:
         secret_key=env.get("CYCLONE_SECRET_KEY", ""),
         api_workers=_int(env, "CYCLONE_API_WORKERS", 2),
         rpc_timeout=float(env.get("CYCLONE_RPC_TIMEOUT") or 10),
+        scm_verify=_flag(env, "CYCLONE_SCM_VERIFY", True),
+        public_url=(env.get("CYCLONE_PUBLIC_URL") or "").strip().rstrip("/"),
     )
 
 

@@ -39,6 +39,9 @@ class StackProcess:
             "CYCLONE_ACCESS_LOG": "off",
             "CYCLONE_WS_PING_INTERVAL": "2",
             "CYCLONE_WS_PING_TIMEOUT": "60",
+            # Test projects name SCM servers that do not exist (scm.example.com); the tests of
+            # the credential check start stacks with it on (tests/scm).
+            "CYCLONE_SCM_VERIFY": "off",
             **env,
         }
         self.proc: subprocess.Popen | None = None

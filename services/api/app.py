@@ -22,6 +22,7 @@ from services.api.resources import (
     pipelines,
     projects,
     records,
+    scm,
     templates,
 )
 from services.api.routes import Resources, add_routes
@@ -102,6 +103,8 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
     bus: Bus = _Late(parts, "bus")  # type: ignore[assignment]
     publisher: EventPublisher = _Late(parts, "publisher")  # type: ignore[assignment]
     hub: LiveHub = _Late(parts, "hub")  # type: ignore[assignment]
+    check = scm.CredentialCheck(bus, box, settings.scm_verify)
+    webhooks = scm.Webhooks(bus, box, settings.public_url)
 
     app = falcon.asgi.App(
         middleware=[Lifespan(parts), middleware.Metrics(), middleware.Auth(settings.api_token)],
@@ -111,10 +114,15 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
     add_routes(
         app,
         Resources(
-            projects=projects.Projects(store, box),
-            project=projects.Project(store, box, publisher),
-            pipelines=pipelines.Pipelines(store, box, bus, publisher),
-            pipeline=pipelines.Pipeline(store, box, publisher, bus),
+            projects=projects.Projects(store, box, check),
+            project=projects.Project(store, box, publisher, check, webhooks),
+            pipelines=pipelines.Pipelines(store, box, bus, publisher, webhooks),
+            pipeline=pipelines.Pipeline(store, box, publisher, bus, webhooks),
+            scm_repos=scm.Repos(store, bus, box),
+            scm_branches=scm.Branches(store, bus, box),
+            scm_tags=scm.Tags(store, bus, box),
+            scm_templatetype=scm.TemplateType(store, bus, box),
+            scm_dockerfiles=scm.Dockerfiles(store, bus, box),
             records=records.Records(store, bus),
             record=records.Record(store, bus),
             record_status=records.RecordStatus(store, bus),

@@ -97,15 +97,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "logs",
         query=("stage", "task"),
     ),
-    Endpoint("get", P + "/repos", "List SCM repositories", "scm", planned=True),
-    Endpoint("get", P + "/branches", "List branches", "scm", planned=True, query=("repo",)),
-    Endpoint("get", P + "/tags", "List tags", "scm", planned=True, query=("repo",)),
+    Endpoint("get", P + "/repos", "List SCM repositories", "scm", None, "RepoList"),
+    Endpoint("get", P + "/branches", "List branches", "scm", None, "NameList", query=("repo",)),
+    Endpoint("get", P + "/tags", "List tags", "scm", None, "NameList", query=("repo",)),
     Endpoint(
         "get",
         P + "/templatetype",
         "Detect a repository's template type",
         "scm",
-        planned=True,
+        None,
+        "TemplateType",
         query=("repo",),
     ),
     Endpoint(
@@ -113,7 +114,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         P + "/dockerfiles",
         "List Dockerfiles in a repository",
         "scm",
-        planned=True,
+        None,
+        "NameList",
         query=("repo",),
     ),
     Endpoint(
@@ -271,6 +273,14 @@ def components() -> dict[str, Any]:
             "properties": {k: {"type": "string"} for k in TEMPLATE_FIELDS},
         },
         "ConfigTemplateList": _list("ConfigTemplate"),
+        "Repo": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "url": {"type": "string"}},
+        },
+        "RepoList": _list("Repo"),
+        "Name": {"type": "string"},
+        "NameList": _list("Name"),
+        "TemplateType": {"type": "object", "properties": {"type": {"type": "string"}}},
         "Health": {
             "type": "object",
             "properties": {

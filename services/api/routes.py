@@ -15,6 +15,7 @@ from services.api.resources import (
     pipelines,
     projects,
     records,
+    scm,
     templates,
 )
 
@@ -25,6 +26,11 @@ class Resources:
     project: projects.Project
     pipelines: pipelines.Pipelines
     pipeline: pipelines.Pipeline
+    scm_repos: scm.Repos
+    scm_branches: scm.Branches
+    scm_tags: scm.Tags
+    scm_templatetype: scm.TemplateType
+    scm_dockerfiles: scm.Dockerfiles
     integrations: integrations.Integrations
     integration: integrations.Integration
     records: records.Records
@@ -57,6 +63,11 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route("/api/v1/projects/{project}", r.project)
     app.add_route("/api/v1/projects/{project}/pipelines", r.pipelines)
     app.add_route("/api/v1/projects/{project}/pipelines/{pipeline}", r.pipeline)
+    app.add_route("/api/v1/projects/{project}/repos", r.scm_repos)
+    app.add_route("/api/v1/projects/{project}/branches", r.scm_branches)
+    app.add_route("/api/v1/projects/{project}/tags", r.scm_tags)
+    app.add_route("/api/v1/projects/{project}/templatetype", r.scm_templatetype)
+    app.add_route("/api/v1/projects/{project}/dockerfiles", r.scm_dockerfiles)
     app.add_route("/api/v1/projects/{project}/stats", r.stats)
     app.add_route(PL + "/stats", r.stats)
     app.add_route(PL + "/records", r.records)

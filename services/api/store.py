@@ -61,7 +61,8 @@ class Repository:
     ) -> dict[str, Any]:
         """Insert with fresh id and times; a generated name that collides gets a suffix."""
         now = timefmt.now()
-        doc.update(_id=ObjectId(), creationTime=now, lastUpdateTime=now)
+        # An id given beforehand (a webhook URL names it) is kept.
+        doc.update(_id=doc.get("_id") or ObjectId(), creationTime=now, lastUpdateTime=now)
         if self._scope_field:
             doc[self._scope_field] = scope
         for _attempt in range(5):
@@ -72,7 +73,6 @@ class Repository:
                 if not generated_name:
                     raise Conflict(f"{self.kind} {doc['name']} already exists") from exc
                 doc["name"] = with_suffix(doc["name"])
-                doc["_id"] = ObjectId()
         raise Conflict(f"could not generate a free {self.kind} name from the alias")
 
     async def replace(self, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +98,8 @@ class Repository:
             raise NotFound(f"{self.kind} {doc['name']} not found")
 
     async def all_in_scope(self, scope: str) -> list[dict[str, Any]]:
-        return await self._coll.find(self._filter(scope), {"_id": 1, "name": 1}).to_list()
+        fields = {"_id": 1, "name": 1, "autoTrigger.scmTrigger.webhook": 1}
+        return await self._coll.find(self._filter(scope), fields).to_list()
 
     async def delete_scope(self, scope: str) -> int:
         return (await self._coll.delete_many(self._filter(scope))).deleted_count

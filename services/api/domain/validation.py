@@ -244,7 +244,10 @@ def pipeline_spec(body: Any) -> dict[str, Any]:
         test = stages.get("integrationTest")
         if isinstance(test, dict) and "Config" in test:
             test.setdefault("config", test.pop("Config"))
-    post_commit = ((doc.get("autoTrigger") or {}).get("scmTrigger") or {}).get("postCommit")
+    scm_trigger = (doc.get("autoTrigger") or {}).get("scmTrigger") or {}
+    if isinstance(scm_trigger, dict):
+        scm_trigger.pop("webhook", None)  # the hook the server registered (domain/webhooks.py)
+    post_commit = scm_trigger.get("postCommit") if isinstance(scm_trigger, dict) else None
     if isinstance(post_commit, dict):
         post_commit.pop("repoInfo", None)  # set by the server from the repository itself
     problems += _cron_checks(doc)

@@ -9,11 +9,12 @@ import falcon.asgi
 
 from services.api import views
 from services.api.clients import Bus
-from services.api.domain import postcommit, secrets, validation
+from services.api.domain import postcommit, secrets, validation, webhooks
 from services.api.domain.errors import ValidationFailed
 from services.api.events import EventPublisher
 from services.api.http import MAX_RECENT, paging, query_int, read_json
 from services.api.resources import catalog
+from services.api.resources.scm import Webhooks
 from services.api.store import CatalogStore
 from shared.contracts import events, rpc, services
 from shared.crypto import SecretBox
@@ -79,12 +80,18 @@ def svn_hook_preparer(bus: Bus, box: SecretBox, owner: dict[str, Any]) -> catalo
 
 class Pipelines:
     def __init__(
-        self, store: CatalogStore, box: SecretBox, bus: Bus, publisher: EventPublisher
+        self,
+        store: CatalogStore,
+        box: SecretBox,
+        bus: Bus,
+        publisher: EventPublisher,
+        hooks: Webhooks,
     ) -> None:
         self._store = store
         self._box = box
         self._bus = bus
         self._publisher = publisher
+        self._hooks = hooks
 
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
@@ -101,15 +108,28 @@ class Pipelines:
     ) -> None:
         body = await read_json(req)
         owner = await self._store.projects.get(None, project)
-        doc = await catalog.create(
-            self._store.pipelines,
-            str(owner["_id"]),
-            PIPELINE,
-            body,
-            self._box,
-            req.context.user,
-            svn_hook_preparer(self._bus, self._box, owner),
-        )
+        svn_prepare = svn_hook_preparer(self._bus, self._box, owner)
+        made: list[dict[str, Any]] = []
+
+        async def prepare(doc: dict[str, Any]) -> None:
+            await svn_prepare(doc)
+            hook = await self._hooks.before_save(owner, doc, self._hooks.plan(owner, doc, None))
+            made.extend([hook] if hook else [])
+
+        try:
+            doc = await catalog.create(
+                self._store.pipelines,
+                str(owner["_id"]),
+                PIPELINE,
+                body,
+                self._box,
+                req.context.user,
+                prepare,
+            )
+        except BaseException:
+            for hook in made:  # registered for a pipeline that was not saved
+                await self._hooks.remove(owner, hook)
+            raise
         await self._publisher.announce([saved(owner, doc)])
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{project}/pipelines/{doc['name']}"
@@ -118,16 +138,25 @@ class Pipelines:
 
 class Pipeline:
     def __init__(
-        self, store: CatalogStore, box: SecretBox, publisher: EventPublisher, bus: Bus
+        self,
+        store: CatalogStore,
+        box: SecretBox,
+        publisher: EventPublisher,
+        bus: Bus,
+        hooks: Webhooks,
     ) -> None:
         self._store = store
         self._box = box
         self._publisher = publisher
         self._bus = bus
+        self._hooks = hooks
 
     async def _load(self, project: str, pipeline: str) -> dict[str, Any]:
+        return (await self._load_both(project, pipeline))[1]
+
+    async def _load_both(self, project: str, pipeline: str) -> tuple[dict, dict[str, Any]]:
         owner = await self._store.projects.get(None, project)
-        return await self._store.pipelines.get(str(owner["_id"]), pipeline)
+        return owner, await self._store.pipelines.get(str(owner["_id"]), pipeline)
 
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
@@ -141,24 +170,37 @@ class Pipeline:
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
     ) -> None:
         body = await read_json(req)
-        stored = await self._load(project, pipeline)
-        owner = await self._store.projects.get(None, project)
-        doc = await catalog.replace(
-            self._store.pipelines,
-            stored,
-            PIPELINE,
-            body,
-            self._box,
-            svn_hook_preparer(self._bus, self._box, owner),
-        )
+        owner, stored = await self._load_both(project, pipeline)
+        svn_prepare = svn_hook_preparer(self._bus, self._box, owner)
+        made: list[dict[str, Any]] = []
+        plans: list[webhooks.Plan] = []
+
+        async def prepare(doc: dict[str, Any]) -> None:
+            await svn_prepare(doc)
+            doc["_id"] = stored["_id"]  # the hook URL names the pipeline's id
+            plans.append(self._hooks.plan(owner, doc, stored))
+            hook = await self._hooks.before_save(owner, doc, plans[-1])
+            made.extend([hook] if hook else [])
+
+        try:
+            doc = await catalog.replace(
+                self._store.pipelines, stored, PIPELINE, body, self._box, prepare
+            )
+        except BaseException:
+            for hook in made:
+                await self._hooks.remove(owner, hook)
+            raise
+        for plan in plans:
+            await self._hooks.remove(owner, plan.delete)
         await self._publisher.announce([saved(owner, doc)])
         resp.media = views.pipeline(doc, {})
 
     async def on_delete(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
     ) -> None:
-        stored = await self._load(project, pipeline)
+        owner, stored = await self._load_both(project, pipeline)
         await self._store.pipelines.delete(stored)
+        await self._hooks.remove(owner, webhooks.stored_hook(stored))
         payload = events.PipelineDeleted(
             project_id=stored["projectID"],
             project=project,

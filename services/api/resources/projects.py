@@ -11,6 +11,7 @@ from services.api.domain.merge import merge_patch
 from services.api.events import EventPublisher
 from services.api.http import paging, read_json
 from services.api.resources import catalog
+from services.api.resources.scm import CredentialCheck, Webhooks
 from services.api.store import CatalogStore
 from shared.contracts import events
 from shared.crypto import SecretBox
@@ -21,9 +22,10 @@ PROJECT = catalog.Kind(
 
 
 class Projects:
-    def __init__(self, store: CatalogStore, box: SecretBox) -> None:
+    def __init__(self, store: CatalogStore, box: SecretBox, check: CredentialCheck) -> None:
         self._store = store
         self._box = box
+        self._check = check
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         start, limit = paging(req)
@@ -33,7 +35,13 @@ class Projects:
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         body = await read_json(req)
         doc = await catalog.create(
-            self._store.projects, None, PROJECT, body, self._box, req.context.user
+            self._store.projects,
+            None,
+            PROJECT,
+            body,
+            self._box,
+            req.context.user,
+            self._check.preparer(None),
         )
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{doc['name']}"
@@ -41,10 +49,19 @@ class Projects:
 
 
 class Project:
-    def __init__(self, store: CatalogStore, box: SecretBox, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        store: CatalogStore,
+        box: SecretBox,
+        publisher: EventPublisher,
+        check: CredentialCheck,
+        hooks: Webhooks,
+    ) -> None:
         self._store = store
         self._box = box
         self._publisher = publisher
+        self._check = check
+        self._hooks = hooks
 
     async def _announce_saved(self, doc: dict) -> None:
         payload = events.ProjectSaved(project_id=str(doc["_id"]), project=views.snapshot(doc))
@@ -60,7 +77,9 @@ class Project:
     ) -> None:
         body = await read_json(req)
         stored = await self._store.projects.get(None, project)
-        doc = await catalog.replace(self._store.projects, stored, PROJECT, body, self._box)
+        doc = await catalog.replace(
+            self._store.projects, stored, PROJECT, body, self._box, self._check.preparer(stored)
+        )
         await self._announce_saved(doc)
         resp.media = views.project(doc)
 
@@ -73,19 +92,23 @@ class Project:
             body = validation.project_spec(body)  # raises: a patch must be an object
         stored = await self._store.projects.get(None, project)
         merged = merge_patch(views.project(stored), body)
-        doc = await catalog.replace(self._store.projects, stored, PROJECT, merged, self._box)
+        doc = await catalog.replace(
+            self._store.projects, stored, PROJECT, merged, self._box, self._check.preparer(stored)
+        )
         await self._announce_saved(doc)
         resp.media = views.project(doc)
 
     async def on_delete(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str
     ) -> None:
-        """Deletes the project and its pipelines, then tells other services to clean up."""
+        """Deletes the project and its pipelines (and their webhooks on the SCM), then tells
+        other services to clean up."""
         stored = await self._store.projects.get(None, project)
         project_id = str(stored["_id"])
         pipelines = await self._store.pipelines.all_in_scope(project_id)
         await self._store.pipelines.delete_scope(project_id)
         await self._store.projects.delete(stored)
+        await self._hooks.remove_all(stored, pipelines)
         announced: list[tuple[tuple[str, str], dict]] = [
             (
                 events.PIPELINE_DELETED,
