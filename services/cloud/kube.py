@@ -89,7 +89,7 @@ class PodSettings:
 def configuration(
     section: Mapping[str, Any],
     *,
-    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    service_account_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Configuration:
     """The client configuration of a cloud's `kubernetes` section (secrets decrypted).
@@ -102,6 +102,7 @@ def configuration(
     environment do not apply (as for Docker clouds).
     """
     env = os.environ if environ is None else environ
+    sa_dir = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
     tls = section.get("tlsClientConfig") or {}
     config = Configuration()
     if section.get("inCluster"):
@@ -111,7 +112,7 @@ def configuration(
                 "inCluster: KUBERNETES_SERVICE_HOST/PORT are not set (not running in a pod?)"
             )
         config.host = f"https://{_bracketed(host)}:{port}"
-        token_file = Path(service_account_dir) / "token"
+        token_file = sa_dir / "token"
         _read_token(token_file)  # fail now, not at the first request
         config.api_key = {"authorization": ""}
         config.api_key_prefix = {"authorization": "Bearer"}
@@ -119,7 +120,7 @@ def configuration(
         config.refresh_api_key_hook = lambda c: c.api_key.update(
             authorization=_read_token(token_file)
         )
-        ca_file = Path(service_account_dir) / "ca.crt"
+        ca_file = sa_dir / "ca.crt"
         if ca_file.is_file() and not tls.get("caFile") and not tls.get("caData"):
             config.ssl_ca_cert = str(ca_file)
     else:
@@ -165,9 +166,10 @@ def ca_pem(data: str) -> str:
     return decoded
 
 
-def in_cluster_namespace(service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> str | None:
+def in_cluster_namespace(service_account_dir: Path | None = None) -> str | None:
+    sa_dir = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
     try:
-        return (Path(service_account_dir) / "namespace").read_text().strip() or None
+        return (sa_dir / "namespace").read_text().strip() or None
     except OSError:
         return None
 

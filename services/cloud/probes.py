@@ -3,7 +3,8 @@
 Local answers for this host. Docker asks the engine's `/version` through the docker SDK; the
 SDK's sockets are green under the service's monkey patching, so a slow or silent engine
 holds only the green thread of its own RPC (TIMEOUT seconds at most), never the others.
-Kubernetes has no driver yet, so its ping says so instead of pretending.
+Kubernetes asks the API server's `/version` with the cloud's own auth (the client's sockets
+are green too).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 
 import docker.errors
 import requests
+from kubernetes.client import ApiClient, VersionApi
+from kubernetes.client.exceptions import ApiException
 
+from services.cloud import kube
 from shared.contracts.rpc import PingResult
 from shared.dockerengine import CloudUnusable, docker_client
 
 TIMEOUT = 3  # seconds for the engine to connect and answer
-KUBERNETES_NOT_YET = "the Kubernetes driver is not available yet"
 _MAX_MESSAGE = 200
 
 
@@ -34,7 +37,7 @@ def ping(cloud: Mapping[str, Any]) -> PingResult:
     if kind == "Docker":
         return ping_docker(cloud.get("docker") or {})
     if kind == "Kubernetes":
-        return error(KUBERNETES_NOT_YET)
+        return ping_kubernetes(cloud.get("kubernetes") or {})
     return error(f"unknown cloud type {kind!r}")
 
 
@@ -66,6 +69,39 @@ def ping_docker(section: Mapping[str, Any]) -> PingResult:
         "status": "ok",
         "version": f"Docker {found['Version']} (API {found.get('ApiVersion', '?')})",
     }
+
+
+def ping_kubernetes(section: Mapping[str, Any]) -> PingResult:
+    """The API server's version (`GET /version`), asked with the cloud's auth and TLS."""
+    where = "the in-cluster API server" if section.get("inCluster") else "?"
+    try:
+        config = kube.configuration(section)
+        where = f"Kubernetes API at {config.host}"
+        config.retries = False  # one try: a ping answers within TIMEOUT
+        with ApiClient(config) as client:
+            answer = VersionApi(client).get_code(_request_timeout=TIMEOUT, _preload_content=False)
+            found = json.loads(answer.data)
+    except kube.KubeConfigError as exc:
+        return error(f"Kubernetes: {exc}")
+    except ApiException as exc:
+        if not exc.status:  # the client's wrapping of a transport error (TLS, ...)
+            return error(f"{where}: {_api_server(reason(exc.__context__ or exc))}")
+        why, message = kube.api_message(exc.body)
+        return error(_shorten(f"{where}: HTTP {exc.status}: {message or why or exc.reason}"))
+    except ValueError:
+        return error(f"{where}: the answer is not a Kubernetes API server's")
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong is the ping's answer
+        return error(f"{where}: {_api_server(reason(exc))}")
+    if not isinstance(found, dict) or "gitVersion" not in found:
+        return error(f"{where}: the answer is not a Kubernetes API server's")
+    return {
+        "status": "ok",
+        "version": f"Kubernetes {found['gitVersion']} ({found.get('platform', '?')})",
+    }
+
+
+def _api_server(text: str) -> str:
+    return text.replace("the engine", "the API server")
 
 
 def error(message: str) -> PingResult:

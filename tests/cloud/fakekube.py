@@ -228,7 +228,7 @@ class FakeKube:
         url = urlparse(path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = url.path.strip("/").split("/")
-        if url.path == "/version" and method == "GET":
+        if url.path.rstrip("/") == "/version" and method == "GET":  # the client asks /version/
             return 200, VERSION
         # /api/v1/namespaces/{ns}/{kind}[/{name}]
         if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"]:

@@ -54,11 +54,17 @@ def test_driver_for_a_docker_cloud():
     assert domain.driver_for("c1", {"name": "c1", "type": "Docker"}) == ("c1", domain.DOCKER)
 
 
-@pytest.mark.parametrize("kind", ["Kubernetes"])
-def test_driver_for_clouds_without_a_driver_yet(kind):
-    message = f"^cloud c1 is of type {kind}, whose driver is not available yet$"
+def test_driver_for_a_kubernetes_cloud():
+    assert domain.driver_for("c1", {"name": "c1", "type": "Kubernetes"}) == (
+        "c1",
+        domain.KUBERNETES,
+    )
+
+
+def test_driver_for_an_unknown_type():
+    message = "^cloud c1 is of type Mesos, whose driver is not available yet$"
     with pytest.raises(InvalidRequest, match=message):
-        domain.driver_for("c1", {"name": "c1", "type": kind})
+        domain.driver_for("c1", {"name": "c1", "type": "Mesos"})
 
 
 def test_driver_for_unknown_names():

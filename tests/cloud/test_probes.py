@@ -28,9 +28,15 @@ def test_local():
     }
 
 
-def test_kubernetes_is_not_faked():
+def test_kubernetes_in_cluster_outside_a_pod(monkeypatch):
+    """More in test_kube_ping.py, against the fake API server."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     answer = probes.ping({"name": "k", "type": "Kubernetes", "kubernetes": {"inCluster": True}})
-    assert answer == {"status": "error", "message": "the Kubernetes driver is not available yet"}
+    assert answer == {
+        "status": "error",
+        "message": "Kubernetes: inCluster: KUBERNETES_SERVICE_HOST/PORT are not set "
+        "(not running in a pod?)",
+    }
 
 
 def test_docker_engine_answers():

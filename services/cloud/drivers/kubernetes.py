@@ -70,7 +70,7 @@ class KubernetesDriver:
         settings: kube.PodSettings,
         *,
         poll_interval: float = 2.0,
-        service_account_dir: Path = kube.SERVICE_ACCOUNT_DIR,
+        service_account_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,7 +78,7 @@ class KubernetesDriver:
         self.settings = settings
         self.poll_interval = poll_interval
         self._source = source
-        self._sa_dir = Path(service_account_dir)
+        self._sa_dir = service_account_dir
         self._environ = environ
         self._clock = clock
         self._workers: dict[str, _Pod] = {}
@@ -280,6 +280,8 @@ class KubernetesDriver:
 
     @staticmethod
     def _text(exc: ApiException) -> str:
+        if not exc.status:  # a transport error (TLS, ...) wrapped by the client
+            return str(exc.reason or exc).replace("\n", ": ")
         reason, message = kube.api_message(exc.body)
         return f"HTTP {exc.status} {reason or exc.reason}: {message}".rstrip(": ")
 
