@@ -5,7 +5,11 @@ repository started by signed webhook deliveries."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,13 +19,31 @@ from tests.e2e.conftest import Runs, pipeline_body
 from tests.e2e.repos import GitRepo, make_git_repo
 from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
+from tests.worker.repos import sh
+
+
+@dataclass
+class Served:
+    git: GitRepo
+    path: str  # "owner/repo", as the fake SCM knows it
+    url: str  # http://127.0.0.1:<port>/owner/repo.git: the SCM's host, so the SCM's repository
 
 
 @pytest.fixture(scope="module")
-def acme(tmp_path_factory: pytest.TempPathFactory) -> tuple[GitRepo, str]:
-    """A real repository whose URL ends in `<owner>/repo.git`, and that `owner/repo`."""
+def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A real repository served over git's dumb HTTP protocol (static files) on 127.0.0.1, the
+    host of the fake SCM APIs, so a pipeline on it is a repository of the project's SCM."""
     root = tmp_path_factory.mktemp("acme")
-    return make_git_repo(root), f"{root.name}/repo"
+    git = make_git_repo(root)
+    sh("git", "update-server-info", cwd=git.path)
+    files = partial(SimpleHTTPRequestHandler, directory=str(root.parent))
+    files.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    yield Served(git, f"{root.name}/repo", f"http://127.0.0.1:{port}/{root.name}/repo.git")
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -66,12 +88,12 @@ def only_record(runs: Runs, pipeline: str) -> dict[str, Any]:
 def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
     api, unique, after_stack, acme, fake_github
 ):
-    git, path = acme
+    git, path, url = acme.git, acme.path, acme.url
     repo = fake_github.add_repo(FakeRepo(path, members={"bot"}, admins={"bot"}))
     runs = setup_project(api, unique, "Github", fake_github.url, "gh-token")
     # Runs last a little, so the pending status is sent before the final one supersedes it.
-    runs.pipeline(hooked("good", git.url, "Github", "sleep 1.5"))
-    runs.pipeline(hooked("broken", git.url, "Github", "sleep 1.5; exit 4"))
+    runs.pipeline(hooked("good", url, "Github", "sleep 1.5"))
+    runs.pipeline(hooked("broken", url, "Github", "sleep 1.5; exit 4"))
     push = fixture("github/push.new-branch.json", after=git.main_sha, ref="refs/heads/main")
     for i, name in enumerate(("good", "broken")):
         resp = github(after_stack, pipeline_id(runs, name), "push", push, f"{unique}-{i}")
@@ -108,10 +130,10 @@ def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
 
 
 def test_gitlab_statuses_and_tag(api, unique, after_stack, acme, fake_gitlab):
-    git, path = acme
+    git, path, url = acme.git, acme.path, acme.url
     repo = fake_gitlab.add_repo(FakeRepo(path, members={"bot"}, admins={"bot"}))
     runs = setup_project(api, unique, "Gitlab", fake_gitlab.url, "gl-token")
-    runs.pipeline(hooked("app", git.url, "Gitlab", "sleep 1.5"))
+    runs.pipeline(hooked("app", url, "Gitlab", "sleep 1.5"))
     payload = json.loads(fixture("gitlab/push_hook.json"))
     payload.update(after=git.main_sha, checkout_sha=git.main_sha, ref="refs/heads/main")
     resp = gitlab(

@@ -169,6 +169,7 @@ def test_tag_on_svn_and_unsupported_sources():
         ("https://h.example.com/gitlab/g/app", "https://h.example.com/gitlab", "g/app"),
         ("git@github.com:acme/widget.git", "https://github.com", "acme/widget"),
         ("file:///srv/git/acme/widget.git", "http://127.0.0.1:9", "acme/widget"),
+        ("http://127.0.0.1:8/g/sub/app.git", "http://127.0.0.1:9", "g/sub/app"),
         ("https://github.com/lonely", "https://example.com", ""),
     ],
 )

@@ -191,7 +191,8 @@ def repo_path(url: str, server: str) -> str:
     if server:
         base = urlsplit(server)
         prefix = base.path.strip("/")
-        if parts.netloc and parts.netloc == base.netloc:
+        # Same host, any port: the gateway's rule for webhooks (services/api/domain/webhooks.py).
+        if parts.hostname and parts.hostname == base.hostname:
             if prefix and path.startswith(prefix + "/"):
                 path = path[len(prefix) + 1 :]
             return path
