@@ -20,6 +20,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 
 setup: $(VENV)/.installed ## create the venv and install pinned dependencies
 
+docker: ## start the Docker engine, the test registry and the test image (tools/docker-up.sh)
+	bash tools/docker-up.sh
+
 run: setup ## run the whole stack in the foreground (Ctrl-C stops it)
 	$(PY) -m tools.stack
 
@@ -30,7 +33,7 @@ lint: setup ## ruff lint and format check
 test-unit: setup ## domain tests (no broker, no database)
 	$(PY) -m pytest tests/unit -q
 
-test: setup lint ## lint, then every test (unit, API against a real stack, stack behaviour)
+test: setup lint docker ## lint, then every test (unit, API against a real stack, stack behaviour)
 	$(PY) -m pytest -q
 
 bench: setup ## API latency benchmark against a baseline (prints figures)
@@ -43,4 +46,4 @@ fmt: setup ## format the code
 clean: ## remove the local data dir and caches
 	rm -rf .cyclone .pytest_cache .ruff_cache
 
-.PHONY: help setup run lint test-unit test bench fmt clean
+.PHONY: help setup docker run lint test-unit test bench fmt clean

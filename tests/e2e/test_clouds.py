@@ -27,21 +27,6 @@ def test_named_local_cloud_runs_and_lists_its_workers(api, unique, git_repo, tmp
     assert until(lambda: api.get(f"/api/v1/clouds/{cloud}/workers").json()["items"] == [], 10)
 
 
-def test_a_cloud_whose_driver_is_missing_fails_the_record_clearly(api, unique, git_repo):
-    cloud = f"{unique}-docker"
-    body = {"name": cloud, "type": "Docker", "docker": {"host": "tcp://127.0.0.1:1"}}
-    assert api.post("/api/v1/clouds", json=body).status_code == 201
-    project = project_body(unique)
-    project["worker"] = {"location": {"cloudName": cloud}}
-    api.post("/api/v1/projects", json=project)
-    runs = Runs(api, unique)
-    runs.pipeline(pipeline_body("p", git_repo.url, package=["echo x"]))
-    rec = runs.run("p")
-    assert rec["status"] == "Failed"
-    assert "could not start a worker" in rec["errorMessage"]
-    assert "not available yet" in rec["errorMessage"]
-
-
 def test_an_unknown_cloud_fails_the_record_clearly(api, unique, git_repo):
     project = project_body(unique)
     project["worker"] = {"location": {"cloudName": "nowhere"}}

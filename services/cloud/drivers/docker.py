@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import eventlet
+
 from services.cloud.drivers.base import ExitReport
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
 from shared import dockerengine
@@ -51,11 +53,14 @@ class DockerDriver(LocalDriver):
         section: Callable[[], Mapping[str, Any]],
         host: str,
         env: Mapping[str, str] | None = None,
+        spawn: Callable[..., Any] = eventlet.spawn_n,
     ) -> None:
         super().__init__(data_dir, amqp_uri, command, cloud=cloud, env=env)
         self._section = section
         self.host = host
+        self._spawn = spawn  # engine requests run beside the poll: a slow engine delays no exit
         self._next_sweep = 0.0  # monotonic time of the next sweep; inf once one succeeded
+        self._sweeping = False
 
     def worker_env(self, record_id: str) -> dict[str, str]:
         env = {k: v for k, v in super().worker_env(record_id).items() if k not in ENGINE_ENV}
@@ -73,19 +78,25 @@ class DockerDriver(LocalDriver):
     def poll(self) -> list[ExitReport]:
         reports = super().poll()
         for report in reports:
-            self._remove({RECORD_LABEL: report.record_id, CLOUD_LABEL: self.cloud})
-        if time.monotonic() >= self._next_sweep:
-            self.sweep()
+            self._spawn(self._remove, {RECORD_LABEL: report.record_id, CLOUD_LABEL: self.cloud})
+        if time.monotonic() >= self._next_sweep and not self._sweeping:
+            self._sweeping = True
+            self._spawn(self.sweep)
         return reports
 
     def discard(self, record_id: str) -> None:
         super().discard(record_id)
-        self._remove({RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud})
+        self._spawn(self._remove, {RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud})
 
     def sweep(self) -> list[str]:
         """Remove what this cloud's workers on this host left on the engine for records no
         worker of ours runs now (after a crash of the service or of a worker)."""
-        running = {info["recordID"] for info in self.list()}
+        try:
+            return self._sweep()
+        finally:
+            self._sweeping = False
+
+    def _sweep(self) -> list[str]:
         mine = {"label": [f"{CLOUD_LABEL}={self.cloud}", f"{HOST_LABEL}={self.host}"]}
         try:
             client = self._client()
@@ -96,10 +107,13 @@ class DockerDriver(LocalDriver):
                     *client.volumes.list(filters=mine),
                 ]
                 records = {_labels(item).get(RECORD_LABEL) for item in items}
+                # Only now: a worker started after the listing cannot lose what it made.
+                running = {info["recordID"] for info in self.list()}
                 removed: list[str] = []
                 for record_id in sorted(r for r in records if r and r not in running):
                     removed += dockerengine.remove_labelled(
-                        client, {RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud}
+                        client,
+                        {RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud, HOST_LABEL: self.host},
                     )
             finally:
                 client.close()

@@ -1,0 +1,132 @@
+"""The Docker cloud against the real engine `tools/docker-up.sh` starts (CI runs it first):
+records through the API of a real stack whose cloud service drives that engine, and a local
+registry on 127.0.0.1:5000 with htpasswd auth.
+
+No test here is skipped when the engine is missing: they fail and say how to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
+from tests.e2e.conftest import Runs, project_body, until
+from tests.support import StackProcess
+
+ENGINE = "unix:///var/run/docker.sock"
+IMAGE = "cyclone-test/busybox:latest"  # made by tools/docker-up.sh with `docker import`
+REGISTRY = "127.0.0.1:5000"
+REGISTRY_USER = os.environ.get("CYCLONE_TEST_REGISTRY_USER", "cyclone")
+REGISTRY_PASSWORD = os.environ.get("CYCLONE_TEST_REGISTRY_PASSWORD", "cyclone-registry")
+QUOTA = {"limits.cpu": "0.5", "limits.memory": "256Mi", "requests.memory": "64Mi"}
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=ENGINE, version="auto", timeout=60)
+    try:
+        client.images.get(IMAGE)
+    except Exception as exc:  # noqa: BLE001 - say how to get what is missing
+        pytest.fail(f"the Docker tests need the engine and {IMAGE}: run tools/docker-up.sh ({exc})")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def docker_stack(
+    tmp_path_factory: pytest.TempPathFactory, engine: docker.DockerClient
+) -> Iterator[StackProcess]:
+    """A stack whose Local cloud also has the engine for image stages."""
+    proc = StackProcess(
+        tmp_path_factory.mktemp("dockerstack") / "data", CYCLONE_DOCKER_HOST=ENGINE
+    ).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def dapi(docker_stack: StackProcess) -> Iterator[httpx.Client]:
+    with docker_stack.client() as client:
+        yield client
+
+
+def leftovers(engine: docker.DockerClient, record_id: str) -> list[str]:
+    """Containers, networks and volumes still labelled with a record."""
+    match = {"label": [f"{RECORD_LABEL}={record_id}"]}
+    return [
+        *(f"container {c.name}" for c in engine.containers.list(all=True, filters=match)),
+        *(f"network {n.name}" for n in engine.networks.list(filters=match)),
+        *(f"volume {v.name}" for v in engine.volumes.list(filters=match)),
+    ]
+
+
+class DockerRuns(Runs):
+    """Runs on a Docker cloud; every record started is checked for leftovers at the end."""
+
+    def __init__(self, api: httpx.Client, project: str, engine: docker.DockerClient) -> None:
+        super().__init__(api, project)
+        self.engine = engine
+        self.started: list[str] = []
+
+    def start(self, pipeline: str, **params: Any) -> dict[str, Any]:
+        record = super().start(pipeline, **params)
+        self.started.append(record["id"])
+        return record
+
+    def assert_clean(self) -> None:
+        for record_id in self.started:
+            assert until(lambda r=record_id: not leftovers(self.engine, r), 20), leftovers(
+                self.engine, record_id
+            )
+
+
+def docker_project(
+    name: str, cloud: str, *, quota: dict[str, str] | None = None, registry: bool = True
+) -> dict[str, Any]:
+    body = project_body(name)
+    body["worker"] = {"location": {"cloudName": cloud}}
+    if quota:
+        body["worker"]["quota"] = quota
+    if registry:
+        body["registry"] = {
+            "server": REGISTRY,
+            "repository": name,
+            "username": REGISTRY_USER,
+            "password": REGISTRY_PASSWORD,
+        }
+    return body
+
+
+@pytest.fixture
+def cloud(dapi: httpx.Client, unique: str) -> Iterator[str]:
+    name = f"{unique}-dk"
+    resp = dapi.post(
+        "/api/v1/clouds", json={"name": name, "type": "Docker", "docker": {"host": ENGINE}}
+    )
+    assert resp.status_code == 201, resp.text
+    yield name
+
+
+@pytest.fixture
+def druns(
+    dapi: httpx.Client, unique: str, cloud: str, engine: docker.DockerClient
+) -> Iterator[DockerRuns]:
+    resp = dapi.post("/api/v1/projects", json=docker_project(unique, cloud, quota=QUOTA))
+    assert resp.status_code == 201, resp.text
+    runs = DockerRuns(dapi, unique, engine)
+    yield runs
+    runs.assert_clean()
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+__all__ = ["CLOUD_LABEL", "HOST_LABEL"]

@@ -1,0 +1,333 @@
+"""Records on a Docker cloud, through the API, against the real engine and registry."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
+from tests.docker.conftest import (
+    IMAGE,
+    REGISTRY,
+    REGISTRY_PASSWORD,
+    REGISTRY_USER,
+    DockerRuns,
+    docker_project,
+    leftovers,
+    this_host,
+)
+from tests.e2e.conftest import Runs, until
+from tests.worker.repos import sh
+
+DOCKERFILE = f'FROM {IMAGE}\nCOPY app.txt /app.txt\nCMD ["cat", "/app.txt"]\n'
+
+
+@pytest.fixture(scope="module")
+def app_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A git repository with an app to package and a Dockerfile to build it."""
+    root = tmp_path_factory.mktemp("app")
+    repo, work = root / "app.git", root / "work"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(repo))
+    sh("git", "init", "-q", "-b", "main", str(work))
+    (work / "app.txt").write_text("hello from the app\n")
+    (work / "Dockerfile").write_text(DOCKERFILE)
+    (work / "docker").mkdir()
+    (work / "docker" / "Other.dockerfile").write_text(f"FROM {IMAGE}\nCOPY . /ctx\n")
+    (work / "docker" / "only-in-context.txt").write_text("ctx\n")
+    sh("git", "add", ".", cwd=work)
+    sh("git", "commit", "-q", "-m", "app", cwd=work)
+    sh("git", "push", "-q", str(repo), "main", cwd=work)
+    return f"file://{repo}"
+
+
+def pipeline(name: str, url: str, stages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "build": {
+            "builderImage": {"image": IMAGE, "envVars": [{"name": "GREETING", "value": "hi"}]},
+            "stages": {
+                "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": url}}},
+                **stages,
+            },
+        },
+    }
+
+
+def containers_of(engine: docker.DockerClient, record_id: str) -> list[Any]:
+    return engine.containers.list(filters={"label": [f"{RECORD_LABEL}={record_id}"]})
+
+
+def log_of(runs: Runs, pipeline_name: str, record_id: str) -> str:
+    resp = runs.log(pipeline_name, record_id)
+    assert resp.status_code == 200, resp.text
+    return resp.text
+
+
+def test_commands_run_in_the_builder_image_with_the_workspace_shared(druns: DockerRuns, app_repo):
+    host_only = Path(__file__).resolve()  # on the worker's host, not in the image
+    druns.pipeline(
+        pipeline(
+            "p",
+            app_repo,
+            {
+                "unitTest": {
+                    "command": [
+                        "cat /etc/cyclone-image",
+                        f"test ! -e {host_only} && echo host files are not here",
+                        'echo $GREETING; test -z "$CYCLONE_AMQP_URI" && echo no worker env',
+                        "mkdir -p out && cp app.txt out/app.copy",
+                    ]
+                },
+                "package": {
+                    "command": ["cat out/app.copy", "pwd"],
+                    "outputs": ["out/*.copy", "**/app.txt"],
+                },
+            },
+        )
+    )
+    record = druns.run("p")
+    text = log_of(druns, "p", record["id"])
+    assert record["status"] == "Success", (record, text)
+    assert "cyclone-test/busybox" in text  # the image's own file
+    assert "host files are not here" in text
+    assert "\nhi\n" in text and "no worker env" in text
+    assert "hello from the app" in text  # unitTest's file seen by package: one workspace
+    assert "/workspace/code" in text
+    assert record["stageStatus"]["package"]["outputs"] == ["out/app.copy", "app.txt"]
+
+
+def test_quota_limits_and_labels_on_the_builder_and_the_workers_list(
+    druns: DockerRuns, app_repo, engine, cloud, dapi: httpx.Client, unique
+):
+    druns.pipeline(pipeline("slow", app_repo, {"package": {"command": ["sleep 30"]}}))
+    record = druns.start("slow")
+    assert until(lambda: containers_of(engine, record["id"]), 30)
+    builder = containers_of(engine, record["id"])[0]
+    host_config = builder.attrs["HostConfig"]
+    assert host_config["NanoCpus"] == 500_000_000
+    assert host_config["Memory"] == 256 * 2**20
+    assert host_config["MemoryReservation"] == 64 * 2**20
+    labels = builder.labels
+    assert labels[RECORD_LABEL] == record["id"]
+    assert labels["io.cyclone.project"] == unique and labels["io.cyclone.pipeline"] == "slow"
+    assert labels[CLOUD_LABEL] == cloud and labels[HOST_LABEL] == this_host()
+    assert builder.image.tags == [IMAGE]
+    volumes = engine.volumes.list(filters={"label": [f"{RECORD_LABEL}={record['id']}"]})
+    assert len(volumes) == 1
+    workers = dapi.get(f"/api/v1/clouds/{cloud}/workers").json()
+    assert [w["recordID"] for w in workers["items"]] == [record["id"]]
+    assert workers["items"][0]["cloud"] == cloud and workers["items"][0]["status"] == "Running"
+    # Abort: the worker stops and everything it made on the engine goes.
+    resp = dapi.patch(druns.url("slow", record["id"], "/status"), json={"status": "Aborted"})
+    assert resp.status_code == 200, resp.text
+    assert druns.wait("slow", record["id"])["status"] == "Aborted"
+    assert until(lambda: not leftovers(engine, record["id"]), 15), leftovers(engine, record["id"])
+    assert until(lambda: dapi.get(f"/api/v1/clouds/{cloud}/workers").json()["items"] == [], 10)
+
+
+def test_build_integration_test_and_release_then_pull_back(
+    druns: DockerRuns, app_repo, engine, unique
+):
+    druns.pipeline(
+        pipeline(
+            "full",
+            app_repo,
+            {
+                "package": {"command": ["echo packaged"]},
+                "imageBuild": {
+                    "buildInfos": [
+                        {"taskName": "app", "imageName": "app", "dockerfilePath": "Dockerfile"},
+                        {
+                            "taskName": "inline",
+                            "imageName": "inline:v1",
+                            "contextDir": "docker",
+                            "dockerfile": f"FROM {IMAGE}\nCOPY only-in-context.txt /ctx.txt\n",
+                        },
+                    ]
+                },
+                "integrationTest": {
+                    "config": {
+                        "imageName": "app",
+                        "command": [
+                            "cat /app.txt",
+                            "echo db is $DB_HOST",
+                            "for i in $(seq 1 50); do wget -qO- http://web:8080/cyclone-image"
+                            " && exit 0; sleep 0.2; done; exit 1",
+                        ],
+                        "envVars": [{"name": "DB_HOST", "value": "web"}],
+                    },
+                    "services": [
+                        {
+                            "name": "web",
+                            "image": IMAGE,
+                            "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"],
+                            "envVars": [],
+                        }
+                    ],
+                },
+                "imageRelease": {
+                    "releasePolicies": [
+                        {"imageName": "app", "type": "IntegrationTestSuccess"},
+                        {"imageName": "inline", "type": "Always"},
+                    ]
+                },
+            },
+        )
+    )
+    record = druns.wait("full", druns.start("full")["id"], timeout=180)
+    text = log_of(druns, "full", record["id"])
+    assert record["status"] == "Success", (record, text)
+    name = record["name"]
+    app_ref = f"{REGISTRY}/{unique}/app:{name}"
+    inline_ref = f"{REGISTRY}/{unique}/inline:v1"
+    build = record["stageStatus"]["imageBuild"]
+    assert [(t["name"], t["image"], t["status"]) for t in build["tasks"]] == [
+        ("app", app_ref, "Success"),
+        ("inline", inline_ref, "Success"),
+    ]
+    assert all(t["startTime"] and t["endTime"] for t in build["tasks"])
+    assert engine.images.get(app_ref) and engine.images.get(f"{REGISTRY}/{unique}/inline:{name}")
+    assert "hello from the app" in text and "db is web" in text
+    assert "cyclone-test/busybox" in text  # fetched from the service container by name
+    release = record["stageStatus"]["imageRelease"]
+    assert release["images"] == [app_ref, inline_ref]
+    assert [(t["image"], t["status"]) for t in release["tasks"]] == [
+        (app_ref, "Success"),
+        (inline_ref, "Success"),
+    ]
+    # Pull both back from the registry, with its credentials, after dropping the local copies.
+    auth = {"username": REGISTRY_USER, "password": REGISTRY_PASSWORD}
+    for ref in (app_ref, inline_ref):
+        engine.images.remove(ref, force=True)
+        repository, tag = ref.rsplit(":", 1)
+        pulled = engine.images.pull(repository, tag=tag, auth_config=auth)
+        assert ref in pulled.tags
+    out = engine.containers.run(inline_ref, ["cat", "/ctx.txt"], remove=True)
+    assert out == b"ctx\n"
+
+
+def test_a_failed_integration_test_skips_the_integration_test_success_push(
+    druns: DockerRuns, app_repo, engine, unique
+):
+    druns.pipeline(
+        pipeline(
+            "gated",
+            app_repo,
+            {
+                "imageBuild": {"buildInfos": [{"imageName": "gated"}, {"imageName": "always"}]},
+                "integrationTest": {
+                    "config": {"imageName": "gated", "command": ["echo testing", "exit 3"]},
+                    "allowFailure": True,
+                },
+                "imageRelease": {
+                    "releasePolicies": [
+                        {"imageName": "gated", "type": "IntegrationTestSuccess"},
+                        {"imageName": "always", "type": "Always"},
+                    ]
+                },
+            },
+        )
+    )
+    record = druns.wait("gated", druns.start("gated")["id"], timeout=180)
+    text = log_of(druns, "gated", record["id"])
+    assert record["stageStatus"]["integrationTest"]["status"] == "Failed", (record, text)
+    assert record["status"] == "Success"  # allowFailure
+    release = record["stageStatus"]["imageRelease"]
+    always = f"{REGISTRY}/{unique}/always:{record['name']}"
+    assert release["images"] == [always]
+    assert "not pushed (IntegrationTestSuccess: integrationTest Failed)" in text
+    tags = httpx.get(
+        f"http://{REGISTRY}/v2/{unique}/gated/tags/list", auth=(REGISTRY_USER, REGISTRY_PASSWORD)
+    )
+    assert tags.status_code == 404  # never pushed: the registry does not know the repository
+
+
+def test_a_build_failure_fails_its_task_and_the_stage(druns: DockerRuns, app_repo):
+    druns.pipeline(
+        pipeline(
+            "broken",
+            app_repo,
+            {"imageBuild": {"buildInfos": [{"imageName": "broken", "dockerfile": "FROM\n"}]}},
+        )
+    )
+    record = druns.wait("broken", druns.start("broken")["id"], timeout=120)
+    assert record["status"] == "Failed"
+    task = record["stageStatus"]["imageBuild"]["tasks"][0]
+    assert task["status"] == "Failed" and task["name"] == "broken"
+    assert "failed: dockerfile parse error line 1: FROM requires" in record["errorMessage"]
+
+
+def test_a_builder_image_missing_on_the_host_fails_clearly(druns: DockerRuns, app_repo):
+    body = pipeline("noimage", app_repo, {"package": {"command": ["true"]}})
+    body["build"]["builderImage"]["image"] = "cyclone-test/not-there:1"
+    druns.pipeline(body)
+    record = druns.wait("noimage", druns.start("noimage")["id"], timeout=60)
+    assert record["status"] == "Failed"
+    assert "cyclone-test/not-there:1 is not on the Docker host" in record["errorMessage"]
+
+
+def test_the_local_cloud_builds_images_on_the_configured_engine(
+    dapi: httpx.Client, unique, app_repo, engine
+):
+    body = docker_project(unique, "local", registry=False)
+    del body["worker"]
+    assert dapi.post("/api/v1/projects", json=body).status_code == 201
+    runs = Runs(dapi, unique)
+    runs.pipeline(
+        pipeline(
+            "local",
+            app_repo,
+            {
+                "package": {"command": ["test -e /etc/cyclone-image || echo on the host"]},
+                "imageBuild": {"buildInfos": [{"imageName": f"{unique}-local"}]},
+                "integrationTest": {
+                    "config": {"imageName": f"{unique}-local", "command": ["cat app.txt"]}
+                },
+            },
+        )
+    )
+    record = runs.wait("local", runs.start("local")["id"], timeout=120)
+    text = log_of(runs, "local", record["id"])
+    assert record["status"] == "Success", (record, text)
+    assert "on the host" in text  # commands of a Local cloud stay on the host
+    assert engine.images.get(f"{unique}-local:{record['name']}")
+    assert "hello from the app" in text  # the code was put into the test container
+    assert until(lambda: not leftovers(engine, record["id"]), 15), leftovers(engine, record["id"])
+    engine.images.remove(f"{unique}-local:{record['name']}", force=True)
+
+
+def test_a_restarted_cloud_service_sweeps_what_a_crash_left(
+    docker_stack, dapi: httpx.Client, cloud, engine
+):
+    stale = "0123456789abcdef01234567"
+    labels = {RECORD_LABEL: stale, CLOUD_LABEL: cloud, HOST_LABEL: this_host()}
+    engine.volumes.create(f"cyclone-{stale}-workspace", labels=labels)
+    engine.containers.create(IMAGE, ["true"], name=f"cyclone-{stale}-builder", labels=labels)
+    other = {**labels, HOST_LABEL: "another-host"}  # another replica's: not ours to remove
+    kept = engine.volumes.create(f"cyclone-{stale}-elsewhere", labels=other)
+    try:
+        old = docker_stack.pids()["cloud"]
+        os.kill(old, signal.SIGTERM)
+        assert until(lambda: docker_stack.pids().get("cloud") not in (None, old), 30)
+        expected = [f"volume {kept.name}"]
+        assert until(lambda: leftovers(engine, stale) == expected, 30), leftovers(engine, stale)
+    finally:
+        kept.remove(force=True)
+
+
+def test_an_unreachable_engine_fails_the_record_clearly(dapi: httpx.Client, unique, app_repo):
+    cloud = f"{unique}-gone"
+    body = {"name": cloud, "type": "Docker", "docker": {"host": "tcp://127.0.0.1:1"}}
+    assert dapi.post("/api/v1/clouds", json=body).status_code == 201
+    assert dapi.post("/api/v1/projects", json=docker_project(unique, cloud)).status_code == 201
+    runs = Runs(dapi, unique)
+    runs.pipeline(pipeline("p", app_repo, {"package": {"command": ["true"]}}))
+    record = runs.wait("p", runs.start("p")["id"], timeout=60)
+    assert record["status"] == "Failed"
+    assert "the cloud's Docker engine is unusable" in record["errorMessage"], record
