@@ -25,6 +25,7 @@ from shared.crypto import SecretBox, decrypt_all
 log = logging.getLogger(__name__)
 
 EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its exit
+CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits this long
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,9 @@ class Runs:
             if candidate is None:
                 return started
             record_id = str(candidate["_id"])
+            if candidate.get("retryAt") and candidate["retryAt"] > self.clock():
+                skipped += 1  # its cloud had no room a moment ago (see _launch)
+                continue
             slot = self.store.claim_slot(record_id, self.clock())
             if slot is None:
                 return started
@@ -178,7 +182,7 @@ class Runs:
             worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
         except CapacityExceeded as exc:
             log.info("no room for the worker of %s yet: %s", record_id, exc)
-            self.store.requeue(record_id, str(exc))
+            self.store.requeue(record_id, str(exc), self.clock() + CAPACITY_RETRY)
             self.store.release_slot(record_id)
             return False
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly

@@ -117,7 +117,9 @@ class RecordStore:
 
     def oldest_pending(self, skip: int = 0) -> dict[str, Any] | None:
         found = list(
-            self.records.find({"status": rec.PENDING}, {"_id": 1, "timeoutSeconds": 1})
+            self.records.find(
+                {"status": rec.PENDING}, {"_id": 1, "timeoutSeconds": 1, "retryAt": 1}
+            )
             .sort(OLDEST_FIRST)
             .skip(skip)
             .limit(1)
@@ -142,13 +144,14 @@ class RecordStore:
             return_document=ReturnDocument.AFTER,
         )
 
-    def requeue(self, record_id: str, why: str) -> None:
+    def requeue(self, record_id: str, why: str, retry_at: datetime) -> None:
         """Running -> Pending again for a record whose worker could not start yet (the cloud
-        has no room); `waitingFor` says why until it starts. Only if nothing else moved it."""
+        has no room): dispatch leaves it alone until `retry_at`, and `waitingFor` says why
+        until it starts. Only if nothing else moved it meanwhile."""
         self.records.update_one(
             {"_id": object_id(record_id), "status": rec.RUNNING, "worker": None},
             {
-                "$set": {"status": rec.PENDING, "waitingFor": why},
+                "$set": {"status": rec.PENDING, "waitingFor": why, "retryAt": retry_at},
                 "$unset": {"slot": "", "dispatchedAt": "", "heartbeatAt": "", "timeoutAt": ""},
             },
         )
@@ -156,7 +159,7 @@ class RecordStore:
     def set_worker(self, record_id: str, worker: dict[str, Any]) -> None:
         self.records.update_one(
             {"_id": object_id(record_id)},
-            {"$set": {"worker": worker}, "$unset": {"waitingFor": ""}},
+            {"$set": {"worker": worker}, "$unset": {"waitingFor": "", "retryAt": ""}},
         )
 
     def stage_started(self, record_id: str, stage: str, time: str) -> None:

@@ -386,7 +386,19 @@ class FakeKube:
         with self.lock:
             pod = self.objects["pods"][(namespace, name)]
             spec = pod["spec"]
-            worker = next(c for c in spec["containers"] if c["name"] == "worker")
+            started = _now()
+            pod["spec"]["nodeName"] = "fake-node"
+            pod["status"] = {
+                "phase": "Running",
+                "startTime": started,
+                "containerStatuses": [
+                    _running(c["name"], c["image"], started) for c in spec["containers"]
+                ],
+            }
+            self._touch(pod)
+            worker = next((c for c in spec["containers"] if c["name"] == "worker"), None)
+            if worker is None:  # not a Cyclone worker: it just "runs"
+                return
             env = {k: v for k, v in os.environ.items() if not k.startswith("CYCLONE_")}
             env["PYTHONPATH"] = str(ROOT)
             for source in worker.get("envFrom", []):
@@ -416,16 +428,6 @@ class FakeKube:
             )
             log.close()
             self._procs[(namespace, name)] = proc
-            started = _now()
-            pod["spec"]["nodeName"] = "fake-node"
-            pod["status"] = {
-                "phase": "Running",
-                "startTime": started,
-                "containerStatuses": [
-                    _running(c["name"], c["image"], started) for c in spec["containers"]
-                ],
-            }
-            self._touch(pod)
         threading.Thread(target=self._reap, args=(namespace, name, proc), daemon=True).start()
 
     def _reap(self, namespace: str, name: str, proc: subprocess.Popen[bytes]) -> None:

@@ -80,3 +80,19 @@ def test_stats_overview_and_details():
         {"timestamp": day1, "success": 0, "failed": 0, "aborted": 2},
     ]
     assert stats.build(0, 0, [])["overview"]["successRatio"] == "0.00%"
+
+
+def test_a_record_retried_for_room_in_its_cloud_shows_pending():
+    """While the scheduler tries again to start a record whose cloud had no room (a full
+    Kubernetes ResourceQuota), the record is Running inside, without a worker: not a run yet."""
+    doc = {
+        "_id": "5b30a4e5488571000107261f",
+        "pipelineID": "p",
+        "status": rec.RUNNING,
+        "startTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "waitingFor": "exceeded quota",
+    }
+    assert rec.view(doc)["status"] == rec.PENDING
+    assert rec.view({**doc, "worker": {"name": "w"}})["status"] == rec.RUNNING
+    assert rec.view({**doc, "waitingFor": None})["status"] == rec.RUNNING
+    assert rec.view({**doc, "status": rec.FAILED})["status"] == rec.FAILED

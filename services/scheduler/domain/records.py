@@ -100,6 +100,9 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "status": doc["status"],
         "startTime": timefmt.rfc3339(doc["startTime"]),
     }
+    if doc["status"] == RUNNING and doc.get("waitingFor") and not doc.get("worker"):
+        # Its cloud had no room; this is another try to start it, not a run yet.
+        out["status"] = PENDING
     if doc.get("owner"):
         out["owner"] = doc["owner"]
     if doc.get("errorMessage"):

@@ -1,0 +1,137 @@
+"""Records on a Kubernetes cloud, through the whole stack and the fake Kubernetes API server.
+
+The stack is real (tools.stack: gateway, scheduler, cloud, logs, scm, RabbitMQ, the database);
+only the API server is faked, at HTTP (tests/cloud/fakekube.py). Its "kubelet" runs the worker
+container's command as a local process with the pod's env and Secret, so a pod that gets
+created really runs its record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.cloud.fakekube import FakeKube, pod_status
+from tests.e2e.conftest import Runs, pipeline_body, project_body, until
+from tests.support import StackProcess
+
+TOKEN = "stack-bearer-token"
+NS = "ci-workers"
+QUOTA = {
+    "apiVersion": "v1",
+    "kind": "ResourceQuota",
+    "metadata": {"name": "one-worker"},
+    "spec": {"hard": {"pods": "1"}},
+}
+BLOCKER = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "someone-else", "labels": {"app": "other"}},
+    "spec": {"containers": [{"name": "main", "image": "busybox:stable"}]},
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeKube]:
+    with FakeKube(token=TOKEN, run_workers=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    data = tmp_path_factory.mktemp("kstack") / "data"
+    proc = StackProcess(data, CYCLONE_KUBE_POLL_INTERVAL="0.2").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def kapi(kstack: StackProcess) -> Iterator[httpx.Client]:
+    with kstack.client() as client:
+        yield client
+
+
+def k8s_project(api: httpx.Client, fake: FakeKube, name: str) -> Runs:
+    cloud = {
+        "name": f"{name}-k8s",
+        "type": "Kubernetes",
+        "kubernetes": {"host": fake.url, "namespace": NS, "bearerToken": TOKEN},
+    }
+    assert api.post("/api/v1/clouds", json=cloud).status_code == 201
+    ping = api.get(f"/api/v1/clouds/{name}-k8s/ping").json()
+    assert ping == {"status": "ok", "version": "Kubernetes v1.30.4 (linux/amd64)"}, ping
+    body = project_body(name)
+    body["worker"] = {
+        "location": {"cloudName": f"{name}-k8s"},
+        "quota": {"requests.cpu": "200m", "limits.memory": "1Gi"},
+    }
+    assert api.post("/api/v1/projects", json=body).status_code == 201
+    return Runs(api, name)
+
+
+def test_a_quota_blocked_record_waits_then_runs(kapi, fake, unique, git_repo):
+    runs = k8s_project(kapi, fake, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["echo packaged in a pod"]))
+    fake.add("resourcequotas", NS, QUOTA)
+    fake.add("pods", NS, BLOCKER)  # takes the one pod the quota allows
+    try:
+        rec = runs.start("p")
+        deadline = time.monotonic() + 5  # dispatch tries again every 2 s meanwhile
+        while time.monotonic() < deadline:
+            assert runs.get("p", rec["id"])["status"] == "Pending"
+            time.sleep(0.05)
+        refused = [m for m, p in fake.requests if m == "POST" and p.endswith(f"{NS}/pods")]
+        assert len(refused) >= 2, "dispatch did not retry"
+        assert [p["metadata"]["name"] for p in fake.pods(NS)] == ["someone-else"]
+        assert fake.secret(NS, f"cyclone-worker-{rec['id']}") is None  # nothing left behind
+    finally:
+        fake.delete("pods", NS, "someone-else")  # the quota frees
+    done = runs.wait("p", rec["id"], timeout=60)
+    assert done["status"] == "Success", (done, fake.worker_log(NS, f"cyclone-worker-{rec['id']}"))
+    log = runs.log("p", rec["id"]).text
+    assert "packaged in a pod" in log
+    (pod,) = [p for p in fake.created if p["metadata"]["name"] == f"cyclone-worker-{rec['id']}"]
+    assert pod["metadata"]["labels"]["cyclone.io/project"] == unique
+    builder = pod["spec"]["containers"][1]
+    assert builder["resources"]["requests"]["cpu"] == "200m"
+    assert until(lambda: fake.pods(NS) == [], 10), "the ended pod was not deleted"
+    assert fake.secret(NS, f"cyclone-worker-{rec['id']}") is None
+    fake.delete("resourcequotas", NS, "one-worker")
+
+
+def test_a_failed_pod_fails_its_record_with_the_reason(kapi, fake, unique, git_repo):
+    runs = k8s_project(kapi, fake, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["sleep 30"]))
+    fake.run_workers = False  # the pod stays Pending until the test says otherwise
+    try:
+        rec = runs.start("p")
+        name = f"cyclone-worker-{rec['id']}"
+        assert until(lambda: fake.pod(NS, name) is not None, 15)
+        assert runs.get("p", rec["id"])["status"] == "Running"
+        workers = kapi.get(f"/api/v1/clouds/{unique}-k8s/workers").json()
+        assert [w["recordID"] for w in workers["items"]] == [rec["id"]]
+        message = "The node was low on resource: memory."
+        fake.set_status(NS, name, pod_status("Failed", reason="Evicted", message=message))
+        done = runs.wait("p", rec["id"], timeout=30)
+    finally:
+        fake.run_workers = True
+    assert done["status"] == "Failed"
+    assert f"pod evicted: {message}" in done["errorMessage"]
+    assert until(lambda: fake.pod(NS, name) is None, 10)
+    assert kapi.get(f"/api/v1/clouds/{unique}-k8s/workers").json()["items"] == []
+
+
+def test_abort_deletes_the_pod(kapi, fake, unique, git_repo):
+    runs = k8s_project(kapi, fake, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["sleep 60"]))
+    rec = runs.start("p")
+    name = f"cyclone-worker-{rec['id']}"
+    assert until(lambda: "sleep 60" in runs.log("p", rec["id"]).text, 30)
+    resp = kapi.patch(runs.url("p", rec["id"], "/status"), json={"status": "Aborted"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "Aborted"
+    assert until(lambda: fake.pod(NS, name) is None, 15), "the pod of an aborted run stays"
+    assert fake.secret(NS, name) is None
