@@ -6,7 +6,7 @@ RFC 3339 strings (shared/timefmt.py).
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol, TypedDict
+from typing import Any, Final, NotRequired, Protocol, TypedDict
 
 PING: Final = "ping"
 
@@ -95,11 +95,14 @@ LIST_WORKERS: Final = "list_workers"
 
 
 class Placement(TypedDict, total=False):
-    """Where a record runs: the project's `worker` section (cloud name, namespace, quota)."""
+    """Where a record runs: the project's `worker` section (cloud name, namespace, quota), and
+    the pipeline's builder image (`build.builderImage.image`; on Kubernetes the pod's
+    `builder` container)."""
 
     cloudName: str
     namespace: str
     quota: dict[str, str]
+    builderImage: str
 
 
 class WorkerInfo(TypedDict):
@@ -113,6 +116,7 @@ class WorkerInfo(TypedDict):
     pipelineName: str
     recordID: str
     cloud: str
+    namespace: NotRequired[str]  # Kubernetes workers: the pod's namespace
 
 
 CREATE_CLOUD: Final = "create_cloud"

@@ -68,6 +68,7 @@ def test_start_creates_the_pod_and_its_secret(fake):
     info = driver.start(record_id, "proj", "pipe", PLACEMENT)
     name = f"cyclone-worker-{record_id}"
     assert (info["name"], info["cloud"], info["status"]) == (name, "k8s", "Pending")
+    assert info["namespace"] == "team-a"  # the gateway's ?namespace= filters on it
     assert (info["projectName"], info["pipelineName"], info["recordID"]) == (
         "proj",
         "pipe",

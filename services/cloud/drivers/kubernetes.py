@@ -295,6 +295,7 @@ class KubernetesDriver:
             worker.seen_at,
         )
         info["status"] = worker.phase
+        info["namespace"] = worker.namespace
         return info
 
 
