@@ -242,6 +242,7 @@ def start_stack(
             "CYCLONE_PORT": str(api_port),
             "CYCLONE_API_TOKEN": TOKEN,
             "CYCLONE_ACCESS_LOG": "off",
+            "CYCLONE_SCM_VERIFY": "off",  # bench projects name an SCM that does not exist
             **extra,
             "CYCLONE_MONGO_URL": mongo_url,
         },
