@@ -235,3 +235,13 @@ def test_svn_standard_layout(tmp_path):
         svn.create_webhook(url, "https://cy/x", "s", ["push"])
     with pytest.raises(NotFound):
         provider_for({"type": "SVN", "server": f"{url}/nothing"}).check()
+
+
+def test_a_server_that_is_not_the_api(github, gitlab):
+    """GitLab's adapter at a GitHub server (and the other way round): a clear 400."""
+    with pytest.raises(InvalidRequest, match="is not a GitLab API"):
+        provider_for({"type": "Gitlab", "server": github.url, "token": "t"}).check()
+    with pytest.raises(InvalidRequest, match="is not a GitHub API"):
+        provider_for({"type": "Github", "server": gitlab.url, "token": "t"}).check()
+    with pytest.raises(Unreachable, match="connection refused"):
+        provider_for({"type": "Gitlab", "server": "http://127.0.0.1:1", "token": "t"}).check()

@@ -138,3 +138,19 @@ def error_for(
     if status in (400, 409, 422):
         return InvalidRequest(detail)
     return Unreachable(f"{detail} (HTTP {status})")
+
+
+def network_reason(exc: Exception) -> str:
+    """A short why for a request that got no answer (requests' own text nests three deep)."""
+    text = str(exc)
+    for marker, why in (
+        ("NameResolution", "its host name does not resolve"),
+        ("Name or service not known", "its host name does not resolve"),
+        ("Connection refused", "connection refused"),
+        ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted"),
+        ("timed out", "timed out"),
+        ("Read timed out", "timed out"),
+    ):
+        if marker in text:
+            return why
+    return f"{type(exc).__name__}: {text[:300]}"

@@ -23,7 +23,9 @@ from services.scm.providers.base import (
     State,
     WebhookEvent,
     error_for,
+    network_reason,
 )
+from shared.contracts.errors import InvalidRequest, NotFound, Unreachable
 
 EVENTS: dict[str, list[str]] = {
     "push": ["push"],
@@ -78,7 +80,11 @@ class GitHub:
             message = exc.data.get("message", "") if isinstance(exc.data, dict) else str(exc.data)
             raise error_for(exc.status, message, self._name, what, admin_action) from None
         except requests.RequestException as exc:
-            raise error_for(None, str(exc), self._name, what) from None
+            raise error_for(None, network_reason(exc), self._name, what) from None
+        except ValueError as exc:  # a body that is not the API's JSON: not its API at all
+            raise Unreachable(
+                f"{self._name} answered {what} with something else than its API's JSON: {exc}"
+            ) from None
 
     def _full(self, repo: str) -> str:
         repo = repo.strip("/").removesuffix(".git")
@@ -90,6 +96,14 @@ class GitHub:
         return self._gh.get_repo(self._full(repo), lazy=True)
 
     def check(self) -> str:
+        try:
+            return self._check()
+        except NotFound as exc:
+            raise InvalidRequest(
+                f"{self._name} is not a GitHub API: GET /user answered 404"
+            ) from exc
+
+    def _check(self) -> str:
         with self._errors("reading the user"):
             return self._gh.get_user().login
 

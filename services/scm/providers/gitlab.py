@@ -24,7 +24,9 @@ from services.scm.providers.base import (
     State,
     WebhookEvent,
     error_for,
+    network_reason,
 )
+from shared.contracts.errors import InvalidRequest, NotFound, Unreachable
 
 EVENTS: dict[str, str] = {
     "push": "push_events",
@@ -57,7 +59,11 @@ class GitLab:
             message = str(exc.error_message or "")
             raise error_for(exc.response_code, message, self._name, what, admin_action) from None
         except requests.RequestException as exc:
-            raise error_for(None, str(exc), self._name, what) from None
+            raise error_for(None, network_reason(exc), self._name, what) from None
+        except ValueError as exc:  # a body that is not the API's JSON: not its API at all
+            raise Unreachable(
+                f"{self._name} answered {what} with something else than its API's JSON: {exc}"
+            ) from None
 
     def _gl(self) -> gitlab.Gitlab:
         if self._client is None:
@@ -85,7 +91,7 @@ class GitLab:
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            raise error_for(None, str(exc), self._name, what) from None
+            raise error_for(None, network_reason(exc), self._name, what) from None
         body = _json(resp)
         if resp.status_code in (400, 401) and body.get("error") in ("invalid_grant", None):
             message = body.get("error_description") or body.get("message") or resp.reason
@@ -98,6 +104,14 @@ class GitLab:
         return self._gl().projects.get(repo.strip("/").removesuffix(".git"), lazy=True)
 
     def check(self) -> str:
+        try:
+            return self._check()
+        except NotFound as exc:
+            raise InvalidRequest(
+                f"{self._name} is not a GitLab API: GET /user answered 404"
+            ) from exc
+
+    def _check(self) -> str:
         with self._errors("reading the user"):
             gl = self._gl()
             gl.auth()
