@@ -1,7 +1,9 @@
 """The deploy files (Dockerfile, docker-compose.yml, k8s/) agree with the code.
 
-Static checks only: no Docker, no cluster, no running stack. Schema validation of the
-Kubernetes manifests is not done here.
+Static checks: no cluster, no running stack. Every Kubernetes manifest is validated against
+the Kubernetes OpenAPI schema offline (kubernetes-validate, strict: unknown fields fail). The
+Dockerfile is parsed; a real `docker build` runs only where an engine and the base image are
+present (no registry is reachable here).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -268,3 +271,146 @@ def test_ping_fails_when_the_broker_is_unreachable():
     assert result.returncode == 1, result
     assert result.stderr.startswith(f"{services.SCM}: "), result.stderr
     assert "Eventlet is deprecated" not in result.stderr
+
+
+# --- schema validation, images, RBAC -------------------------------------------------------------
+
+K8S_VERSIONS = (
+    "1.25",
+    "1.30",
+    "1.37",
+)  # the oldest and newest the validator knows, and one between
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_validate_against_the_schema(version):
+    for filename, doc in k8s_documents():
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{filename}: {doc['kind']} {doc['metadata']['name']}: {where}: {exc}")
+
+
+def dockerfile_targets() -> dict[str, dict[str, Any]]:
+    """Build targets of the root Dockerfile: their base and CMD argv."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    targets: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["FROM"]:
+            assert len(words) == 4 and words[2].upper() == "AS", f"unnamed stage: {line}"
+            current = targets[words[3]] = {"from": words[1], "cmd": None, "user": None}
+        elif words[:1] == ["CMD"] and current is not None:
+            current["cmd"] = json.loads(line.split(None, 1)[1])
+        elif words[:1] == ["USER"] and current is not None:
+            current["user"] = words[1]
+    return targets
+
+
+def target_cmd(targets: dict[str, dict[str, Any]], name: str) -> list[str] | None:
+    while name in targets:
+        if targets[name]["cmd"]:
+            return targets[name]["cmd"]
+        name = targets[name]["from"]
+    return None
+
+
+def target_user(targets: dict[str, dict[str, Any]], name: str) -> str | None:
+    while name in targets:
+        if targets[name]["user"]:
+            return targets[name]["user"]
+        name = targets[name]["from"]
+    return None
+
+
+@pytest.mark.parametrize("name", [*CYCLONE, "worker"])
+def test_dockerfile_has_a_target_per_service_and_the_worker(name):
+    targets = dockerfile_targets()
+    assert name in targets, f"no `--target {name}` in the Dockerfile"
+    argv = target_cmd(targets, name)
+    assert argv and runs_module(argv) == f"services.{name}", argv
+    assert_runnable_module(f"services.{name}")
+    assert target_user(targets, name) not in (None, "root", "0", "0:0"), f"{name} runs as root"
+
+
+def test_dockerfile_default_target_holds_everything_and_runs_the_api():
+    targets = dockerfile_targets()
+    last = list(targets)[-1]
+    assert runs_module(target_cmd(targets, last) or []) == "services.api"
+    chain, name = [], last
+    while name in targets:
+        chain.append(name)
+        name = targets[name]["from"]
+    assert "vcs" in chain, "the default image lacks git/svn (Local cloud workers, scm)"
+
+
+@pytest.mark.parametrize("name", CYCLONE)
+def test_k8s_deployments_use_the_image_of_their_target(name):
+    """Deployment `name` runs image cyclone-<name>, the Dockerfile target of that service,
+    and the kustomization can retag each image."""
+    (container,) = pod_containers(by_kind("Deployment")[name])
+    image = container["image"].rsplit(":", 1)[0]
+    assert image == f"cyclone-{name}", container["image"]
+    assert runs_module(as_argv(container["command"])) == runs_module(
+        target_cmd(dockerfile_targets(), name) or []
+    )
+    images = yaml.safe_load(KUSTOMIZATION.read_text()).get("images", [])
+    assert image in {i["name"] for i in images}
+
+
+def test_k8s_hpa_for_the_gateway_and_scheduler():
+    targets = {
+        h["spec"]["scaleTargetRef"]["name"] for h in by_kind("HorizontalPodAutoscaler").values()
+    }
+    assert {"api", "scheduler"} <= targets
+
+
+def _rules_of(role_ref: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = by_kind(role_ref["kind"])
+    return kind[role_ref["name"]]["rules"]
+
+
+def _granted(namespace: str, account: str, account_ns: str) -> set[tuple[str, str]]:
+    """(resource, verb) pairs a ServiceAccount has in a namespace through RoleBindings."""
+    granted = set()
+    for binding in by_kind("RoleBinding").values():
+        if binding["metadata"]["namespace"] != namespace:
+            continue
+        subjects = binding.get("subjects", [])
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account and s["namespace"] == account_ns
+            for s in subjects
+        ):
+            continue
+        for rule in _rules_of(binding["roleRef"]):
+            if "" in rule.get("apiGroups", []):
+                granted |= {(r, v) for r in rule["resources"] for v in rule["verbs"]}
+    return granted
+
+
+def test_k8s_rbac_lets_the_cloud_manage_worker_pods_and_workers_exec():
+    cloud = by_kind("Deployment")[services.CLOUD]["spec"]["template"]["spec"]
+    config = by_kind("ConfigMap")["cyclone-config"]["data"]
+    worker_ns = "cyclone-worker"
+    rights = _granted(worker_ns, cloud["serviceAccountName"], "cyclone")
+    for resource in ("pods", "secrets"):
+        for verb in ("create", "delete", "get", "list"):
+            assert (resource, verb) in rights, f"the cloud service cannot {verb} {resource}"
+    worker_sa = config["CYCLONE_KUBE_SERVICE_ACCOUNT"]
+    assert worker_sa in by_kind("ServiceAccount")
+    assert ("pods/exec", "create") in _granted(worker_ns, worker_sa, worker_ns)
+    assert config["CYCLONE_WORKER_IMAGE"].startswith("cyclone-worker")
+
+
+def test_docker_build_of_every_target_where_an_engine_can():
+    """Only with a running engine that has the base image already (nothing can be pulled)."""
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env(timeout=5)
+        client.images.get("python:3.11-slim")
+    except Exception as exc:  # noqa: BLE001 - no engine, or no base image: nothing to build
+        pytest.skip(f"no Docker engine with python:3.11-slim here: {type(exc).__name__}")
+    for target in ("api", "worker"):
+        client.images.build(path=str(ROOT), target=target, tag=f"cyclone-{target}:test", rm=True)
