@@ -285,3 +285,19 @@ def test_in_cluster_auth_reads_the_service_account(fake, tmp_path: Path):
     (tmp_path / "token").write_text("rotated")  # bound tokens rotate: read before each request
     driver.poll()
     assert fake.auth_seen[-1] == "Bearer rotated"
+
+
+def test_ended_pods_nobody_tracks_are_swept(fake):
+    driver = make_driver(fake)
+    tracked = new_record_id()
+    driver.start(tracked, "p", "q", {})
+    lost, running = new_record_id(), new_record_id()
+    other = make_driver(fake)  # e.g. a start that crashed before it recorded its pod
+    other.start(lost, "p", "q", {})
+    other.start(running, "p", "q", {})
+    fake.set_status(NS, f"cyclone-worker-{lost}", pod_status("Succeeded"))
+    assert driver.poll() == []
+    assert fake.pod(NS, f"cyclone-worker-{lost}") is None
+    assert fake.secret(NS, f"cyclone-worker-{lost}") is None
+    assert fake.pod(NS, f"cyclone-worker-{running}") is not None  # its worker still reports
+    assert fake.pod(NS, f"cyclone-worker-{tracked}") is not None

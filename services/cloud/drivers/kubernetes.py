@@ -119,6 +119,9 @@ class KubernetesDriver:
             if isinstance(exc, ApiException) and exc.status == 409:
                 log.info("pod %s/%s exists already: tracking it", namespace, name)
             else:
+                if not isinstance(exc, ApiException):
+                    # No answer: the pod may exist all the same; its sidecars would keep it.
+                    self._delete(api.delete_namespaced_pod, name, namespace)
                 self._delete(api.delete_namespaced_secret, name, namespace)
                 if isinstance(exc, ApiException):
                     raise self._refused("create the pod", name, namespace, exc) from exc
@@ -177,6 +180,7 @@ class KubernetesDriver:
                 if pod is not None:
                     self._delete(api.delete_namespaced_pod, worker.name, namespace)
                 self._delete(api.delete_namespaced_secret, worker.name, namespace)
+            self._sweep(api, namespace, pods)
         return reports
 
     def list(self) -> list[WorkerInfo]:
@@ -244,6 +248,20 @@ class KubernetesDriver:
         if section.get("namespace") or not section.get("inCluster"):
             return section
         return {**section, "namespace": kube.in_cluster_namespace(self._sa_dir) or ""}
+
+    def _sweep(self, api: CoreV1Api, namespace: str, pods: Mapping[str, Mapping[str, Any]]) -> None:
+        """Delete ended worker pods of this cloud that nobody tracks (a start that crashed
+        between creating and recording the pod, a worker not adopted): their sidecars would
+        keep them forever. Pods still running are left alone: their worker reports by itself."""
+        tracked = {worker.name for worker in self._workers.values()}
+        for name, pod in pods.items():
+            if name in tracked or kube.pod_end(pod) is None:
+                continue
+            if (pod.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            log.warning("deleting the ended, untracked worker pod %s/%s", namespace, name)
+            self._delete(api.delete_namespaced_pod, name, namespace)
+            self._delete(api.delete_namespaced_secret, name, namespace)
 
     def _pods(self, api: CoreV1Api, namespace: str) -> dict[str, Mapping[str, Any]]:
         response = api.list_namespaced_pod(
