@@ -4,7 +4,8 @@
 #   - a registry on 127.0.0.1:5000 (Debian's docker-registry) with htpasswd auth for the
 #     user in $CYCLONE_TEST_REGISTRY_USER / $CYCLONE_TEST_REGISTRY_PASSWORD,
 #   - the small images the tests use, made offline (no public registry is reachable):
-#     cyclone-test/busybox: a busybox-static rootfs made with `docker import`.
+#     cyclone-test/busybox: a busybox-static rootfs made with `docker import`;
+#     cyclone-test/sonar-scanner: a stand-in scanner on it (tools/images/sonar-scanner).
 # Installs nothing itself (.ci/run does); run as root.
 set -euo pipefail
 
@@ -62,5 +63,9 @@ if ! docker image inspect cyclone-test/busybox:latest >/dev/null 2>&1; then
   echo 'cyclone-test/busybox' >"$root/etc/cyclone-image"  # proves a command ran in the image
   tar -C "$root" -cf - . | docker import -c 'ENV PATH=/bin' - cyclone-test/busybox:latest >/dev/null
   rm -rf "$root"
+fi
+if ! docker image inspect cyclone-test/sonar-scanner:latest >/dev/null 2>&1; then
+  log "building cyclone-test/sonar-scanner (a stand-in scanner for the codeScan tests)"
+  docker build -q -t cyclone-test/sonar-scanner:latest "$(dirname "$0")/images/sonar-scanner" >/dev/null
 fi
 log "ready"

@@ -17,6 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.api import views
 from services.api.domain.errors import Conflict, NotFound
 from services.api.domain.names import with_suffix
 from shared import timefmt
@@ -187,6 +188,18 @@ class CatalogStore:
 
     async def project_by_id(self, project_id: str) -> dict[str, Any] | None:
         return await self.db.projects.find_one({"_id": ObjectId(project_id)})
+
+    async def run_snapshot(self, pipeline: dict[str, Any]) -> dict[str, Any]:
+        """A pipeline as a run needs it: its snapshot with the SonarQube integration its
+        codeScan names embedded (sealed, as stored), so the worker gets address and token
+        with the job. An unknown integration is embedded as nothing: the stage says so."""
+        snap = views.snapshot(pipeline)
+        stages = (snap.get("build") or {}).get("stages") or {}
+        sonar = (stages.get("codeScan") or {}).get("sonarqube")
+        if isinstance(sonar, dict) and sonar.get("name"):
+            found = await self.db.integrations.find_one({"name": sonar["name"]})
+            sonar["integration"] = views.snapshot(found) if found else None
+        return snap
 
     async def ping(self) -> None:
         await self.db.command("ping")

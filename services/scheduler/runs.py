@@ -45,6 +45,10 @@ class Cloud:
         self.stop = stop
 
 
+# What a worker's stage details may add to stageStatus.<stage> (the spec's fields).
+STAGE_DETAILS = ("commits", "outputs", "tasks", "images", "sonarqube")
+
+
 class Runs:
     def __init__(
         self,
@@ -200,10 +204,9 @@ class Runs:
     def stage_finished(self, payload: dict[str, Any]) -> None:
         fields: dict[str, Any] = {}
         details = payload.get("details") or {}
-        if "commits" in details:
-            fields["commits"] = details["commits"]
-        if "outputs" in details:
-            fields["outputs"] = details["outputs"]
+        for key in STAGE_DETAILS:
+            if key in details:
+                fields[key] = details[key]
         if payload.get("error"):
             fields["error"] = payload["error"]
         record_id = payload["record_id"]

@@ -145,6 +145,8 @@ def job_secrets(job: Mapping[str, Any]) -> list[str]:
         if isinstance(repo, dict):
             found += [(repo.get(b) or {}).get("password") for b in _SOURCE_BLOCKS]
     found += _env_secrets((build.get("builderImage") or {}).get("envVars"))
+    scan = ((build.get("stages") or {}).get("codeScan") or {}).get("sonarqube") or {}
+    found.append(((scan.get("integration") or {}).get("sonarqube") or {}).get("token"))
     integration = (build.get("stages") or {}).get("integrationTest") or {}
     found += _env_secrets((integration.get("config") or {}).get("envVars"))
     for service in integration.get("services") or []:

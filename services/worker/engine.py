@@ -122,9 +122,11 @@ class Engine:
         alias: str | None = None,
         limits: Mapping[str, int] | None = None,
         working_dir: str | None = None,
+        network_mode: str | None = None,
+        start: bool = True,
     ) -> Container:
-        """Start a labelled container of the record on its network; a leftover of the same
-        name (from a worker that died) is removed first."""
+        """Start (or only create) a labelled container of the record on its network (or in
+        `network_mode`); a leftover of the same name (a worker that died) goes first."""
         name = imaging.resource_name(self.record_id, part)
         self.remove_container(name)
         kwargs: dict[str, Any] = {}
@@ -132,7 +134,10 @@ class Engine:
             kwargs["volumes"] = {self.volume(): {"bind": imaging.WORKSPACE, "mode": "rw"}}
         if working_dir:
             kwargs["working_dir"] = working_dir
-        network = self.network()
+        if network_mode:
+            kwargs["network_mode"] = network_mode
+        else:
+            kwargs["network"] = self.network()
         container = self.client.containers.create(
             image,
             command=list(command) if command else None,
@@ -141,15 +146,16 @@ class Engine:
             init=True,
             labels=self.labels,
             environment=dict(env or {}),
-            network=network,
             **dict(limits or {}),
             **kwargs,
         )
-        if alias:
+        if alias and not network_mode:
             # Reachable by the service's own name on the record's network.
-            self.client.networks.get(network).disconnect(container)
-            self.client.networks.get(network).connect(container, aliases=[alias])
-        container.start()
+            network = self.client.networks.get(self.network())
+            network.disconnect(container)
+            network.connect(container, aliases=[alias])
+        if start:
+            container.start()
         return container
 
     def remove_container(self, name_or_id: str) -> None:

@@ -29,6 +29,7 @@ from services.worker.stages import (
     StageAborted,
     StageFailed,
     checkout,
+    codescan,
     commands,
     images,
 )
@@ -237,7 +238,7 @@ class Runner:
         )
         if result.error:
             payload["error"] = result.error
-        if result.details and (result.status == SUCCESS or "tasks" in result.details):
+        if result.details:  # also a failed stage's tasks or measures, when it reports them
             payload["details"] = result.details
         if result.status == SUCCESS and result.details:
             commit = (result.details.get("commits") or {}).get("mainRepo") or {}
@@ -258,6 +259,7 @@ class Runner:
 
 
 STAGE_HANDLERS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "codeScan": codescan.run,
     "imageBuild": images.build,
     "integrationTest": images.integration_test,
     "imageRelease": images.release,

@@ -19,6 +19,7 @@ import pytest
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
 from tests.e2e.conftest import Runs, project_body, until
 from tests.support import StackProcess
+from tests.worker.repos import sh
 
 ENGINE = "unix:///var/run/docker.sock"
 IMAGE = "cyclone-test/busybox:latest"  # made by tools/docker-up.sh with `docker import`
@@ -45,7 +46,10 @@ def docker_stack(
 ) -> Iterator[StackProcess]:
     """A stack whose Local cloud also has the engine for image stages."""
     proc = StackProcess(
-        tmp_path_factory.mktemp("dockerstack") / "data", CYCLONE_DOCKER_HOST=ENGINE
+        tmp_path_factory.mktemp("dockerstack") / "data",
+        CYCLONE_DOCKER_HOST=ENGINE,
+        CYCLONE_SONAR_SCANNER_IMAGE="cyclone-test/sonar-scanner:latest",
+        CYCLONE_SONAR_POLL="0.2",
     ).start()
     yield proc
     proc.stop()
@@ -123,6 +127,46 @@ def druns(
     runs = DockerRuns(dapi, unique, engine)
     yield runs
     runs.assert_clean()
+
+
+DOCKERFILE = f'FROM {IMAGE}\nCOPY app.txt /app.txt\nCMD ["cat", "/app.txt"]\n'
+
+
+@pytest.fixture(scope="module")
+def app_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A git repository with an app to package and a Dockerfile to build it."""
+    root = tmp_path_factory.mktemp("app")
+    repo, work = root / "app.git", root / "work"
+    sh("git", "init", "-q", "--bare", "-b", "main", str(repo))
+    sh("git", "init", "-q", "-b", "main", str(work))
+    (work / "app.txt").write_text("hello from the app\n")
+    (work / "Dockerfile").write_text(DOCKERFILE)
+    (work / "docker").mkdir()
+    (work / "docker" / "Other.dockerfile").write_text(f"FROM {IMAGE}\nCOPY . /ctx\n")
+    (work / "docker" / "only-in-context.txt").write_text("ctx\n")
+    sh("git", "add", ".", cwd=work)
+    sh("git", "commit", "-q", "-m", "app", cwd=work)
+    sh("git", "push", "-q", str(repo), "main", cwd=work)
+    return f"file://{repo}"
+
+
+def pipeline(name: str, url: str, stages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "build": {
+            "builderImage": {"image": IMAGE, "envVars": [{"name": "GREETING", "value": "hi"}]},
+            "stages": {
+                "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": url}}},
+                **stages,
+            },
+        },
+    }
+
+
+def log_of(runs: Runs, pipeline_name: str, record_id: str) -> str:
+    resp = runs.log(pipeline_name, record_id)
+    assert resp.status_code == 200, resp.text
+    return resp.text
 
 
 def this_host() -> str:

@@ -9,7 +9,6 @@ from typing import Any
 
 import docker
 import httpx
-import pytest
 
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
 from tests.docker.conftest import (
@@ -20,53 +19,15 @@ from tests.docker.conftest import (
     DockerRuns,
     docker_project,
     leftovers,
+    log_of,
+    pipeline,
     this_host,
 )
 from tests.e2e.conftest import Runs, until
-from tests.worker.repos import sh
-
-DOCKERFILE = f'FROM {IMAGE}\nCOPY app.txt /app.txt\nCMD ["cat", "/app.txt"]\n'
-
-
-@pytest.fixture(scope="module")
-def app_repo(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A git repository with an app to package and a Dockerfile to build it."""
-    root = tmp_path_factory.mktemp("app")
-    repo, work = root / "app.git", root / "work"
-    sh("git", "init", "-q", "--bare", "-b", "main", str(repo))
-    sh("git", "init", "-q", "-b", "main", str(work))
-    (work / "app.txt").write_text("hello from the app\n")
-    (work / "Dockerfile").write_text(DOCKERFILE)
-    (work / "docker").mkdir()
-    (work / "docker" / "Other.dockerfile").write_text(f"FROM {IMAGE}\nCOPY . /ctx\n")
-    (work / "docker" / "only-in-context.txt").write_text("ctx\n")
-    sh("git", "add", ".", cwd=work)
-    sh("git", "commit", "-q", "-m", "app", cwd=work)
-    sh("git", "push", "-q", str(repo), "main", cwd=work)
-    return f"file://{repo}"
-
-
-def pipeline(name: str, url: str, stages: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "build": {
-            "builderImage": {"image": IMAGE, "envVars": [{"name": "GREETING", "value": "hi"}]},
-            "stages": {
-                "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": url}}},
-                **stages,
-            },
-        },
-    }
 
 
 def containers_of(engine: docker.DockerClient, record_id: str) -> list[Any]:
     return engine.containers.list(filters={"label": [f"{RECORD_LABEL}={record_id}"]})
-
-
-def log_of(runs: Runs, pipeline_name: str, record_id: str) -> str:
-    resp = runs.log(pipeline_name, record_id)
-    assert resp.status_code == 200, resp.text
-    return resp.text
 
 
 def test_commands_run_in_the_builder_image_with_the_workspace_shared(druns: DockerRuns, app_repo):
@@ -331,3 +292,17 @@ def test_an_unreachable_engine_fails_the_record_clearly(dapi: httpx.Client, uniq
     record = runs.wait("p", runs.start("p")["id"], timeout=60)
     assert record["status"] == "Failed"
     assert "the cloud's Docker engine is unusable" in record["errorMessage"], record
+
+
+def test_a_killed_worker_leaves_nothing_on_the_engine(druns: DockerRuns, app_repo, engine):
+    from tests.e2e.test_faults import worker_pid
+
+    druns.pipeline(pipeline("k9", app_repo, {"package": {"command": ["sleep 60"]}}))
+    record = druns.start("k9")
+    assert until(lambda: containers_of(engine, record["id"]), 30)
+    pid = worker_pid(record["id"])
+    assert pid
+    os.kill(pid, signal.SIGKILL)  # it cannot clean up: the cloud service must
+    final = druns.wait("k9", record["id"], timeout=30)
+    assert final["status"] == "Failed" and "signal 9" in final["errorMessage"]
+    assert until(lambda: not leftovers(engine, record["id"]), 20), leftovers(engine, record["id"])

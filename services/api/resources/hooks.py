@@ -65,7 +65,7 @@ class SvnPostCommit:
             return {**named, "reason": "its project is gone"}
         request = rpc.RecordRequest(
             project=views.snapshot(owner),
-            pipeline=views.snapshot(pipeline),
+            pipeline=await self._store.run_snapshot(pipeline),
             params={"ref": str(revision), "stages": trigger.get("stages") or []},
             trigger="scmTrigger",
             owner="",
@@ -108,6 +108,6 @@ class ScmWebhook:
             body=body.decode("utf-8", errors="replace"),
             secret=self._box.decrypt(sealed) if sealed else "",
             project=views.snapshot(project),
-            pipeline=views.snapshot(pipeline),
+            pipeline=await self._store.run_snapshot(pipeline),
         )
         resp.media = await self._bus.call(services.SCM, rpc.RECEIVE_WEBHOOK, delivery_msg)

@@ -40,7 +40,9 @@ async def recent_records(
     return await bus.call(services.SCHEDULER, rpc.RECENT_RECORDS, pipeline_ids, counts)
 
 
-def saved(project: dict[str, Any], pipeline: dict[str, Any]) -> tuple[tuple[str, str], dict]:
+async def saved(
+    store: CatalogStore, project: dict[str, Any], pipeline: dict[str, Any]
+) -> tuple[tuple[str, str], dict]:
     """The pipeline_saved event: the scheduler keeps what cron-triggered runs need."""
     return (
         events.PIPELINE_SAVED,
@@ -48,7 +50,7 @@ def saved(project: dict[str, Any], pipeline: dict[str, Any]) -> tuple[tuple[str,
             project_id=str(project["_id"]),
             pipeline_id=str(pipeline["_id"]),
             project=views.snapshot(project),
-            pipeline=views.snapshot(pipeline),
+            pipeline=await store.run_snapshot(pipeline),
         ),
     )
 
@@ -130,7 +132,7 @@ class Pipelines:
             for hook in made:  # registered for a pipeline that was not saved
                 await self._hooks.remove(owner, hook)
             raise
-        await self._publisher.announce([saved(owner, doc)])
+        await self._publisher.announce([await saved(self._store, owner, doc)])
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{project}/pipelines/{doc['name']}"
         resp.media = views.pipeline(doc, {})
@@ -192,7 +194,7 @@ class Pipeline:
             raise
         for plan in plans:
             await self._hooks.remove(owner, plan.delete)
-        await self._publisher.announce([saved(owner, doc)])
+        await self._publisher.announce([await saved(self._store, owner, doc)])
         resp.media = views.pipeline(doc, {})
 
     async def on_delete(

@@ -58,7 +58,7 @@ class Records(_Scoped):
         owner, pl = await self._pipeline(project, pipeline)
         request = rpc.RecordRequest(
             project=views.snapshot(owner),
-            pipeline=views.snapshot(pl),
+            pipeline=await self._store.run_snapshot(pl),
             params=params,  # type: ignore[typeddict-item]
             trigger=req.context.user or "user",
             owner=req.context.user,

@@ -26,13 +26,13 @@ INLINE_DOCKERFILE = ".cyclone.Dockerfile"  # where an inline dockerfile goes in 
 SERVICE_LOG_TAIL = 20  # lines of each service's output logged when the test fails
 
 
-def _engine(ctx: Context, stage: str) -> Engine:
+def engine_of(ctx: Context, stage: str) -> Engine:
     if ctx.engine is None:
         raise StageFailed(domain.unavailable_reason(stage, has_engine=False) or stage)
     return ctx.engine
 
 
-def _where(ctx: Context) -> Executor:
+def where_of(ctx: Context) -> Executor:
     return ctx.executor or HostExecutor(ctx.workspace)
 
 
@@ -46,8 +46,8 @@ def _now() -> str:
 def build(ctx: Context) -> dict[str, Any]:
     """Build every buildInfo; details `{"tasks": [...]}`; the first failure fails the stage
     (after its task is reported Failed)."""
-    engine = _engine(ctx, "imageBuild")
-    where = _where(ctx)
+    engine = engine_of(ctx, "imageBuild")
+    where = where_of(ctx)
     if not where.has_code():
         raise StageFailed("there is no code to build (did codeCheckout run?)")
     try:
@@ -161,7 +161,7 @@ def _follow(ctx: Context, output: Iterator[Mapping[str, Any]], what: str) -> Non
 
 def integration_test(ctx: Context) -> dict[str, Any]:
     """Services on the record's network, then the test commands in the built image."""
-    engine = _engine(ctx, "integrationTest")
+    engine = engine_of(ctx, "integrationTest")
     cfg = domain.stage_config(ctx.pipeline, "integrationTest")
     config = cfg.get("config") or {}
     image_name = str(config.get("imageName") or "").strip()
@@ -170,7 +170,7 @@ def integration_test(ctx: Context) -> dict[str, Any]:
     ref = ctx.state.images.get(imaging.bare_name(image_name))
     if ref is None:
         raise StageFailed(f"image {image_name} was not built in this record (run imageBuild)")
-    where = _where(ctx)
+    where = where_of(ctx)
     started: list[tuple[str, Any]] = []
     try:
         for service in cfg.get("services") or []:
@@ -250,7 +250,7 @@ class _InContainer:
 
 def release(ctx: Context) -> dict[str, Any]:
     """Push each built image its policy lets go; details `{"tasks", "images"}`."""
-    engine = _engine(ctx, "imageRelease")
+    engine = engine_of(ctx, "imageRelease")
     cfg = domain.stage_config(ctx.pipeline, "imageRelease")
     registry = (ctx.job.get("project") or {}).get("registry") or {}
     if not registry.get("server"):
