@@ -266,6 +266,7 @@ def pod_manifest(
         {"name": "CYCLONE_RECORD_ID", "value": record_id},
         {"name": "CYCLONE_WORKSPACE", "value": WORKSPACE},
         {"name": "CYCLONE_BUILDER_CONTAINER", "value": BUILDER},
+        {"name": "CYCLONE_EXECUTOR", "value": "kubernetes"},  # stages exec'd in `builder`
         {"name": "CYCLONE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {
             "name": "CYCLONE_POD_NAMESPACE",

@@ -16,6 +16,9 @@ command runs here as a local process (env from its `env` and `envFrom` Secret, c
 folder standing for /workspace); its exit terminates that container, as on a node (the
 `builder` container keeps "running"). Otherwise the pod stays Pending until the test sets a
 status (`set_status`). Deleting a pod kills its process.
+
+Exec (`pods/<name>/exec`, a websocket with the v4.channel.k8s.io protocol) runs the command
+here, as the "container" would, and streams its output on the protocol's channels.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import signal
@@ -111,6 +115,7 @@ class FakeKube:
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.auth_seen: list[str] = []
         self.created: list[dict[str, Any]] = []  # every pod body accepted, as received
+        self.execs: list[dict[str, Any]] = []  # every exec: pod, container, command
         self.lock = threading.RLock()
         self._version = 100
         self._procs: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
@@ -205,6 +210,15 @@ class FakeKube:
                 self._answer(code, answer)
 
             def do_GET(self) -> None:
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    fake.requests.append(("GET", self.path))
+                    fake.auth_seen.append(self.headers.get("Authorization") or "")
+                    self.close_connection = True
+                    try:  # no auth check: a fake pod's worker has no service account token
+                        fake._exec(self)
+                    except ApiError as exc:
+                        self._answer(exc.code, exc.status())
+                    return
                 self._serve("GET")
 
             def do_POST(self) -> None:
@@ -329,6 +343,90 @@ class FakeKube:
     def _not_found(kind: str, name: str) -> ApiError:
         return ApiError(404, "NotFound", f'{kind} "{name}" not found', {"name": name, "kind": kind})
 
+    # --- exec (the websocket channel protocol, v4.channel.k8s.io) ------------------------------
+
+    def _exec(self, handler: BaseHTTPRequestHandler) -> None:
+        """Run an exec's command here, as if in the pod's container: stdout on channel 1,
+        stderr on 2, then a Status on 3 (ExitCode cause when not 0), then close."""
+        url = urlparse(handler.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 7 or parts[:3] != ["api", "v1", "namespaces"] or parts[6] != "exec":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        namespace, name = parts[3], parts[5]
+        query = parse_qs(url.query)
+        command, container = query.get("command") or [], (query.get("container") or [""])[0]
+        with self.lock:
+            pod = self.objects["pods"].get((namespace, name))
+            if pod is None:
+                raise self._not_found("pods", name)
+            names = [c["name"] for c in pod["spec"]["containers"]]
+        if container not in names:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        offered = [
+            p.strip() for p in (handler.headers.get("Sec-WebSocket-Protocol") or "").split(",")
+        ]
+        if "v4.channel.k8s.io" not in offered:
+            raise ApiError(400, "BadRequest", "no supported channel protocol offered")
+        self.execs.append({"pod": name, "container": container, "command": command})
+        key = handler.headers.get("Sec-WebSocket-Key", "")
+        magic = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        handler.send_response(101, "Switching Protocols")
+        handler.send_header("Upgrade", "websocket")
+        handler.send_header("Connection", "Upgrade")
+        accept = base64.b64encode(hashlib.sha1((key + magic).encode()).digest()).decode()
+        handler.send_header("Sec-WebSocket-Accept", accept)
+        handler.send_header("Sec-WebSocket-Protocol", "v4.channel.k8s.io")
+        handler.end_headers()
+        handler.wfile.flush()
+        send_lock = threading.Lock()
+
+        def send(payload: bytes, opcode: int = 0x2) -> None:
+            n = len(payload)
+            if n < 126:
+                head = bytes([0x80 | opcode, n])
+            elif n < 65536:
+                head = bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big")
+            else:
+                head = bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big")
+            with send_lock:
+                handler.wfile.write(head + payload)
+                handler.wfile.flush()
+
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+
+        def pump(pipe: Any, channel: int) -> None:
+            for chunk in iter(lambda: pipe.read1(4096), b""):
+                send(bytes([channel]) + chunk)
+
+        pumps = [
+            threading.Thread(target=pump, args=(proc.stdout, 1), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, 2), daemon=True),
+        ]
+        try:
+            for thread in pumps:
+                thread.start()
+            code = proc.wait()
+            for thread in pumps:
+                thread.join()
+            if code == 0:
+                status: dict[str, Any] = {"metadata": {}, "status": "Success"}
+            else:
+                status = {
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f"command terminated with non-zero exit code: {code}",
+                    "reason": "NonZeroExitCode",
+                    "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+                }
+            send(bytes([3]) + json.dumps(status).encode())
+            send((1000).to_bytes(2, "big"), opcode=0x8)
+        except OSError:  # the client went away (an abort): end the command too
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     # --- admission: resource quotas ------------------------------------------------------------
 
     def _admit(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
@@ -401,6 +499,7 @@ class FakeKube:
                 return
             env = {k: v for k, v in os.environ.items() if not k.startswith("CYCLONE_")}
             env["PYTHONPATH"] = str(ROOT)
+            env["CYCLONE_KUBE_API_URL"] = self.url  # as a kubelet tells pods where the API is
             for source in worker.get("envFrom", []):
                 secret = self.objects["secrets"].get((namespace, source["secretRef"]["name"]))
                 for key, value in ((secret or {}).get("data") or {}).items():

@@ -1,0 +1,226 @@
+"""Stage commands in the pod's `builder` container (Kubernetes clouds), through the exec API.
+
+The worker and the builder share the pod's `workspace` volume at the same path, so the checkout
+made by the worker is already where the builder's commands run, and outputs and build contexts
+are read from the worker's own disk (as `HostExecutor` does). Only running a command differs:
+it is exec'd in `builder`, its output streamed back line by line.
+
+The command's environment (the pipeline's envVars, which may hold secrets) is not put on the
+exec command line, which the API server may log: it goes through a file in the shared
+workspace that the exec'd shell reads and deletes before running the command.
+
+Where the pod is: CYCLONE_POD_NAME, CYCLONE_POD_NAMESPACE and CYCLONE_BUILDER_CONTAINER (set in
+the pod by the Kubernetes driver). The API server: the pod's service account (in-cluster), or
+CYCLONE_KUBE_API_URL (development and tests: a plain URL, no credentials).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shlex
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from kubernetes.stream import stream
+
+from services.cloud import kube
+from services.worker.executors import HostExecutor
+from services.worker.stages import process
+
+POD_ENV, NAMESPACE_ENV, CONTAINER_ENV = (
+    "CYCLONE_POD_NAME",
+    "CYCLONE_POD_NAMESPACE",
+    "CYCLONE_BUILDER_CONTAINER",
+)
+API_URL_ENV = "CYCLONE_KUBE_API_URL"
+POLL = 0.05
+TAIL = 10
+MAX_LINE = 4 * 1024 * 1024
+
+
+class PodError(Exception):
+    """The pod's builder cannot be reached (settings missing, API refused)."""
+
+
+def api_from_env(env: Mapping[str, str]) -> CoreV1Api:
+    """The API of the cluster this pod runs in."""
+    url = env.get(API_URL_ENV, "").strip()
+    if url:
+        config = Configuration(host=url)
+        config.proxy = None
+    else:
+        try:
+            config = kube.configuration({"inCluster": True}, environ=env)
+        except kube.KubeConfigError as exc:
+            raise PodError(str(exc)) from exc
+    return CoreV1Api(ApiClient(config))
+
+
+class PodExecutor(HostExecutor):
+    """Commands exec'd in the builder container of this pod; see the module docstring."""
+
+    def __init__(
+        self, workspace: Path, api: CoreV1Api, namespace: str, pod: str, container: str
+    ) -> None:
+        super().__init__(workspace)
+        self.api = api
+        self.namespace = namespace
+        self.pod = pod
+        self.container = container
+        self._env_dir = workspace / ".cyclone"
+        self._count = itertools.count(1)
+
+    @classmethod
+    def from_env(cls, workspace: Path, env: Mapping[str, str]) -> PodExecutor:
+        missing = [k for k in (POD_ENV, NAMESPACE_ENV) if not env.get(k)]
+        if missing:
+            raise PodError(f"not in a worker pod: {', '.join(missing)} not set")
+        return cls(
+            workspace,
+            api_from_env(env),
+            env[NAMESPACE_ENV],
+            env[POD_ENV],
+            env.get(CONTAINER_ENV) or kube.BUILDER,
+        )
+
+    def command_env(self, host_env: Mapping[str, str], image_env: Mapping[str, str]) -> dict:
+        return dict(image_env)  # the builder keeps its image's environment; the worker's stays
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log: Callable[[str], None],
+        abort: threading.Event,
+    ) -> process.Outcome:
+        self._env_dir.mkdir(parents=True, exist_ok=True)
+        env_file = self._env_dir / f"env-{os.getpid()}-{next(self._count)}"
+        env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+        env_file.chmod(0o644)  # the builder may run as another user
+        script = (
+            f". {shlex.quote(str(env_file))} && rm -f {shlex.quote(str(env_file))} && "
+            f'cd {shlex.quote(self.code_dir)} && exec "$@"'
+        )
+        command = ["sh", "-c", script, "sh", *argv]
+        out = _Lines(log)
+        err = _Lines(log, out.tail)  # stderr keeps its own partial line, shares the tail
+        try:
+            client: Any = stream(
+                self.api.connect_get_namespaced_pod_exec,
+                self.pod,
+                self.namespace,
+                container=self.container,
+                command=command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                binary=True,  # bytes: a character split between frames stays whole
+                _preload_content=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - told in the log, the stage fails
+            env_file.unlink(missing_ok=True)
+            text = f"cannot exec in the builder container: {_short(exc)}"
+            log(text)
+            return process.Outcome(127, False, (text,))
+        try:
+            while client.is_open():
+                client.update(timeout=POLL)
+                out.feed(client.read_channel(1))
+                err.feed(client.read_channel(2))
+                if abort.is_set():
+                    # An exec cannot be signalled; the pod goes when the run is stopped.
+                    return process.Outcome(-9, True, tuple(out.tail))
+            out.feed(client.read_channel(1))
+            err.feed(client.read_channel(2))
+            out.flush()
+            err.flush()
+            code = _exit_code(client.read_channel(3))
+        finally:
+            client.close()
+            env_file.unlink(missing_ok=True)
+            out.close()
+            err.close()
+        for lines in (out, err):
+            if lines.error is not None:
+                raise lines.error
+        return process.Outcome(code, False, tuple(out.tail))
+
+
+def _exit_code(status: bytes | str) -> int:
+    """The exit code from the exec's status channel (a Status object)."""
+    try:
+        found = json.loads(status) if status else {}
+    except ValueError:
+        return -9
+    if found.get("status") == "Success":
+        return 0
+    for cause in (found.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message"))
+            except (TypeError, ValueError):
+                break
+    return -9  # it ended without an exit code: killed, or the exec failed
+
+
+def _short(exc: BaseException) -> str:
+    """One line: a refused websocket handshake comes as "status -+-+- headers -+-+- body"."""
+    reason = str(getattr(exc, "reason", "") or "")
+    if " -+-+- " in reason:
+        parts = reason.split(" -+-+- ")
+        message = kube.api_message(parts[-1])[1]
+        return f"{parts[0]}: {message}"[:300] if message else parts[0][:300]
+    text = [line for line in str(exc).strip().splitlines() if line.strip() not in ("", "(0)")]
+    return text[0][:300] if text else type(exc).__name__
+
+
+class _Lines:
+    """Bytes as they arrive, logged as whole lines; after `close()` nothing more is logged."""
+
+    def __init__(self, log: Callable[[str], None], tail: deque[str] | None = None) -> None:
+        self._log = log
+        self._pending = b""
+        self._closed = False
+        self.tail: deque[str] = deque(maxlen=TAIL) if tail is None else tail
+        self.error: Exception | None = None
+
+    def feed(self, data: bytes | str) -> None:
+        self._pending += data.encode() if isinstance(data, str) else data
+        while True:
+            cut = self._pending.find(b"\n")
+            if cut < 0:
+                if len(self._pending) >= MAX_LINE:
+                    self._emit(self._pending[:MAX_LINE])
+                    self._pending = self._pending[MAX_LINE:]
+                    continue
+                return
+            self._emit(self._pending[:cut])
+            self._pending = self._pending[cut + 1 :]
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = b""
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+        if self._closed:
+            return
+        if text.strip():
+            self.tail.append(text)
+        if self.error is None:
+            try:
+                self._log(text)
+            except Exception as exc:  # noqa: BLE001 - raised by run() once the exec is done
+                self.error = exc
