@@ -144,7 +144,7 @@ class PodExecutor(HostExecutor):
             err.flush()
             code = _exit_code(client.read_channel(3))
         finally:
-            client.close()
+            client.close(timeout=0.5)  # no long wait for the close handshake
             env_file.unlink(missing_ok=True)
             out.close()
             err.close()
