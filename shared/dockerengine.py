@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.constants
-import docker.errors
-import docker.tls
+if TYPE_CHECKING:  # the SDK is imported where it is used: a Local worker never needs it
+    import docker
+    import docker.tls
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +70,9 @@ def docker_client(
     or CURL_CA_BUNDLE replace the cloud's own ca.pem, and HTTP(S)_PROXY send engine traffic
     through a web proxy.
     """
+    import docker
+    import docker.constants
+
     client = docker.DockerClient(
         base_url=str(section.get("host") or ""),
         version=version or docker.constants.MINIMUM_DOCKER_API_VERSION,
@@ -83,6 +85,8 @@ def docker_client(
 
 def tls_config(section: Mapping[str, Any]) -> docker.tls.TLSConfig | bool:
     """TLS from `certPath` (the Docker CLI's file names); False (plain) without it."""
+    import docker.tls
+
     cert_path = section.get("certPath")
     if not cert_path:
         return False
@@ -98,6 +102,8 @@ def tls_config(section: Mapping[str, Any]) -> docker.tls.TLSConfig | bool:
 
 
 def explain(exc: BaseException) -> str:
+    import docker.errors
+
     if isinstance(exc, docker.errors.APIError):
         return str(exc.explanation or exc)
     return str(exc) or type(exc).__name__
@@ -106,6 +112,8 @@ def explain(exc: BaseException) -> str:
 def remove_labelled(client: docker.DockerClient, match: Mapping[str, str]) -> list[str]:
     """Remove containers, then networks, then volumes whose labels include `match`; returns
     what went. Never raises for one item: what stays is logged and swept later."""
+    import docker.errors
+
     removers: dict[str, Callable[[Any], None]] = {
         "container": lambda c: c.remove(force=True, v=True),
         "network": lambda n: n.remove(),

@@ -182,6 +182,11 @@ class Runs:
         quota = (doc["snapshot"]["project"].get("worker") or {}).get("quota")
         if quota:
             placement = {**placement, "quota": quota}
+        builder = ((doc["snapshot"]["pipeline"].get("build") or {}).get("builderImage") or {}).get(
+            "image"
+        )
+        if builder:
+            placement = {**placement, "builderImage": str(builder)}
         try:
             worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
         except CapacityExceeded as exc:

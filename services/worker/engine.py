@@ -20,6 +20,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from services.worker import imaging
+from services.worker.imaging import EngineError
 from services.worker.stages.process import MAX_LINE, POLL, TAIL, Outcome
 from shared import dockerengine
 from shared.dockerengine import RECORD_LABEL, explain
@@ -30,10 +31,6 @@ API_TIMEOUT = 600.0  # seconds for one engine request (a push or build may be si
 CLOUD_ENV = "CYCLONE_WORKER_CLOUD"  # set by the cloud service: the cloud and host labels
 HOST_ENV = "CYCLONE_WORKER_HOST"
 DRAIN_AFTER_ABORT = 0.5
-
-
-class EngineError(Exception):
-    """The engine refused or failed a request; the message says what, for the stage's error."""
 
 
 class Engine:
@@ -178,23 +175,10 @@ class Engine:
             container.id, list(argv), environment=dict(env), workdir=workdir
         )
         exec_id = created["Id"]
-        lines = _LineLog(log)
         stream = self.client.api.exec_start(exec_id, stream=True)
-        reader = threading.Thread(
-            target=lines.consume, args=(stream,), daemon=True, name="exec-output"
-        )
-        reader.start()
-        while reader.is_alive():
-            reader.join(POLL)
-            if abort.is_set():
-                with contextlib.suppress(docker.errors.APIError):
-                    container.kill()
-                reader.join(DRAIN_AFTER_ABORT)
-                lines.close()
-                return Outcome(-9, True, tuple(lines.tail))
-        lines.close()
-        if lines.error is not None:
-            raise lines.error
+        lines, aborted = _follow(stream, container, log, abort)
+        if aborted:
+            return Outcome(-9, True, tuple(lines.tail))
         code = self.client.api.exec_inspect(exec_id).get("ExitCode")
         return Outcome(code if isinstance(code, int) else -9, False, tuple(lines.tail))
 
@@ -202,23 +186,10 @@ class Engine:
         self, container: Container, log: Callable[[str], None], abort: threading.Event
     ) -> int:
         """Follow a container's output to its end; returns its exit code (-9 when aborted)."""
-        lines = _LineLog(log)
         stream = container.logs(stream=True, follow=True, stdout=True, stderr=True)
-        reader = threading.Thread(
-            target=lines.consume, args=(stream,), daemon=True, name="container-output"
-        )
-        reader.start()
-        while reader.is_alive():
-            reader.join(POLL)
-            if abort.is_set():
-                with contextlib.suppress(docker.errors.APIError):
-                    container.kill()
-                reader.join(DRAIN_AFTER_ABORT)
-                lines.close()
-                return -9
-        lines.close()
-        if lines.error is not None:
-            raise lines.error
+        _lines, aborted = _follow(stream, container, log, abort)
+        if aborted:
+            return -9
         result = container.wait(timeout=API_TIMEOUT)
         return int(result.get("StatusCode", -9))
 
@@ -232,6 +203,31 @@ class Engine:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+def _follow(
+    stream: Iterator[bytes],
+    container: Container,
+    log: Callable[[str], None],
+    abort: threading.Event,
+) -> tuple[_LineLog, bool]:
+    """Read an output stream into `log` until it ends or `abort` is set, then kill the
+    container (the only way to stop what runs in it). True when aborted."""
+    lines = _LineLog(log)
+    reader = threading.Thread(target=lines.consume, args=(stream,), daemon=True, name="output")
+    reader.start()
+    while reader.is_alive():
+        reader.join(POLL)
+        if abort.is_set():
+            with contextlib.suppress(docker.errors.APIError):
+                container.kill()
+            reader.join(DRAIN_AFTER_ABORT)
+            lines.close()
+            return lines, True
+    lines.close()
+    if lines.error is not None:
+        raise lines.error
+    return lines, False
 
 
 class _LineLog:

@@ -13,13 +13,16 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Protocol
-
-from docker.models.containers import Container
+from typing import IO, TYPE_CHECKING, Protocol
 
 from services.worker import domain, imaging
-from services.worker.engine import Engine, EngineError
+from services.worker.imaging import EngineError
 from services.worker.stages import process
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from services.worker.engine import Engine
 
 EXECUTOR_ENV = "CYCLONE_EXECUTOR"  # "docker": commands in the builder container
 WORKER_QUOTA_ENV = "CYCLONE_WORKER_QUOTA"  # the project's worker.quota, JSON

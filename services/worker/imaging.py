@@ -36,6 +36,10 @@ _MEMORY_UNITS = {
 _TAG = re.compile(r":[\w][\w.-]{0,127}$")
 
 
+class EngineError(Exception):
+    """The engine refused or failed a request; the message says what, for the stage's error."""
+
+
 class QuotaError(ValueError):
     """A quota value Docker cannot take (the project's settings are wrong)."""
 

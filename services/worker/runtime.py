@@ -7,7 +7,9 @@ and error is masked here, before any sink sees it, secrets printed over several 
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -15,28 +17,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-import docker.errors
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.worker import domain, imaging
 from services.worker.domain import ABORTED, CHECKOUT, FAILED, SUCCESS, Failure
-from services.worker.engine import Engine, EngineError, explain
-from services.worker.executors import EXECUTOR_ENV, ContainerExecutor, Executor
+from services.worker.executors import EXECUTOR_ENV, Executor
+from services.worker.imaging import EngineError
 from services.worker.stages import (
     Context,
     RunState,
     StageAborted,
     StageFailed,
     checkout,
-    codescan,
     commands,
-    images,
 )
-from shared import timefmt
+from shared import dockerengine, timefmt
 from shared.contracts import events
 from shared.contracts.rpc import Job
-from shared.dockerengine import CloudUnusable
+
+if TYPE_CHECKING:
+    from services.worker.engine import Engine
 
 HOLD = 0.05  # a line held back for masking is released once output is quiet this long (s)
 
@@ -97,7 +97,19 @@ class Runner:
         builder container). A broken engine setting fails the stages, not the worker."""
         project = self.job.get("project") or {}
         pipeline = self.job.get("pipeline") or {}
-        in_docker = self.env.get(EXECUTOR_ENV, "").strip().lower() == "docker"
+        executor = self.env.get(EXECUTOR_ENV, "").strip().lower()
+        if executor == "kubernetes":
+            self._set_up_pod()
+            if self.setup_error:
+                return
+        in_docker = executor == "docker"
+        if not in_docker and dockerengine.section_from_env(self.env) is None:
+            return  # no engine: the docker SDK is not even imported (a Local worker's start)
+        import docker.errors
+
+        from services.worker.engine import Engine
+        from services.worker.executors import ContainerExecutor
+
         try:
             self.engine = Engine.from_env(
                 self.env,
@@ -105,7 +117,7 @@ class Runner:
                 str(project.get("name") or ""),
                 str(pipeline.get("name") or ""),
             )
-        except (CloudUnusable, docker.errors.DockerException) as exc:
+        except (dockerengine.CloudUnusable, docker.errors.DockerException) as exc:
             self.setup_error = f"the cloud's Docker engine is unusable: {exc}"
             return
         if not in_docker:
@@ -126,6 +138,16 @@ class Runner:
             limits,
             self.workspace,
         )
+
+    def _set_up_pod(self) -> None:
+        """Kubernetes: commands run in the pod's builder container (imported only here: the
+        Kubernetes client costs a Local worker's start ~0.3 s otherwise)."""
+        from services.worker.podexec import PodError, PodExecutor
+
+        try:
+            self.executor = PodExecutor.from_env(self.workspace, self.env)
+        except PodError as exc:
+            self.setup_error = f"the worker pod's builder is unreachable: {exc}"
 
     def _tear_down(self) -> None:
         """Everything the run made on the engine goes before the run is reported finished
@@ -198,10 +220,9 @@ class Runner:
             result = StageResult(stage, ABORTED, "aborted")
         except StageFailed as exc:
             result = StageResult(stage, FAILED, self.masker.mask(str(exc)))
-        except (EngineError, docker.errors.DockerException) as exc:
-            result = StageResult(stage, FAILED, self.masker.mask(f"Docker: {explain(exc)}"))
         except Exception as exc:  # noqa: BLE001 - a bug fails the stage, with its reason
-            result = StageResult(stage, FAILED, self.masker.mask(f"internal error: {exc!r}"))
+            why = f"Docker: {dockerengine.explain(exc)}" if _engine_error(exc) else None
+            result = StageResult(stage, FAILED, self.masker.mask(why or f"internal error: {exc!r}"))
         if result.status == FAILED and self.abort.is_set():
             result = StageResult(stage, ABORTED, "aborted")  # the failure came from stopping
         if result.status != SUCCESS and self.state.failed_details:
@@ -229,7 +250,8 @@ class Runner:
             return details
         handler = STAGE_HANDLERS.get(stage)
         if handler is not None:
-            return handler(ctx)
+            module, function = handler
+            return getattr(importlib.import_module(module), function)(ctx)
         return commands.run(ctx, stage)
 
     def _finished_payload(self, result: StageResult) -> events.StageFinished:
@@ -258,12 +280,21 @@ class Runner:
         return timefmt.rfc3339(self.clock()) or ""
 
 
-STAGE_HANDLERS: dict[str, Callable[[Context], dict[str, Any]]] = {
-    "codeScan": codescan.run,
-    "imageBuild": images.build,
-    "integrationTest": images.integration_test,
-    "imageRelease": images.release,
+# Stages that need an engine, imported when they run (they import the docker SDK).
+STAGE_HANDLERS: dict[str, tuple[str, str]] = {
+    "codeScan": ("services.worker.stages.codescan", "run"),
+    "imageBuild": ("services.worker.stages.images", "build"),
+    "integrationTest": ("services.worker.stages.images", "integration_test"),
+    "imageRelease": ("services.worker.stages.images", "release"),
 }
+
+
+def _engine_error(exc: BaseException) -> bool:
+    """Whether an exception is the engine's (the docker SDK is loaded only when used)."""
+    if isinstance(exc, EngineError):
+        return True
+    errors = sys.modules.get("docker.errors")
+    return errors is not None and isinstance(exc, errors.DockerException)
 
 
 class MaskingSink:
