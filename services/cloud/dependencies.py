@@ -24,6 +24,7 @@ from services.cloud.drivers.docker import DockerDriver
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
+from shared import dockerengine
 from shared.mongo import connect, settings_of
 
 WORKER_CMD_ENV = "CYCLONE_LOCAL_WORKER_CMD"
@@ -44,7 +45,20 @@ class CloudParts(SharedExtension):
 
         host = socket.gethostname()
 
+        engine = dockerengine.section_from_env(os.environ)
+
         def local(cloud: str) -> LocalDriver:
+            if engine is not None:  # image stages on that engine: clean up after them too
+                return DockerDriver(
+                    settings.data_dir,
+                    settings.amqp_uri,
+                    command,
+                    cloud=cloud,
+                    section=lambda: engine,
+                    host=host,
+                    kind=domain.LOCAL,
+                    commands_in_engine=False,
+                )
             return LocalDriver(settings.data_dir, settings.amqp_uri, command, cloud=cloud)
 
         def docker(cloud: str) -> DockerDriver:

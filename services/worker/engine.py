@@ -11,7 +11,6 @@ import contextlib
 import logging
 import socket
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,8 @@ from docker.models.containers import Container
 
 from services.worker import imaging
 from services.worker.imaging import EngineError
-from services.worker.stages.process import MAX_LINE, POLL, TAIL, Outcome
+from services.worker.lines import LineLog
+from services.worker.stages.process import POLL, Outcome
 from shared import dockerengine
 from shared.dockerengine import RECORD_LABEL, explain
 
@@ -210,10 +210,10 @@ def _follow(
     container: Container,
     log: Callable[[str], None],
     abort: threading.Event,
-) -> tuple[_LineLog, bool]:
+) -> tuple[LineLog, bool]:
     """Read an output stream into `log` until it ends or `abort` is set, then kill the
     container (the only way to stop what runs in it). True when aborted."""
-    lines = _LineLog(log)
+    lines = LineLog(log)
     reader = threading.Thread(target=lines.consume, args=(stream,), daemon=True, name="output")
     reader.start()
     while reader.is_alive():
@@ -228,53 +228,3 @@ def _follow(
     if lines.error is not None:
         raise lines.error
     return lines, False
-
-
-class _LineLog:
-    """Chunks of a Docker output stream as whole lines (chunks split lines anywhere); after
-    `close()` late lines are dropped, so a straggler never lands in a later stage."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self._log = log
-        self._lock = threading.Lock()
-        self._closed = False
-        self.tail: deque[str] = deque(maxlen=TAIL)
-        self.error: Exception | None = None
-
-    def consume(self, chunks: Iterator[bytes]) -> None:
-        pending = b""
-        try:
-            for chunk in chunks:
-                pending += chunk
-                while True:
-                    cut = pending.find(b"\n")
-                    if cut < 0:
-                        if len(pending) >= MAX_LINE:
-                            self._emit(pending[:MAX_LINE])
-                            pending = pending[MAX_LINE:]
-                            continue
-                        break
-                    self._emit(pending[:cut])
-                    pending = pending[cut + 1 :]
-        except Exception as exc:  # noqa: BLE001 - the stream broke: keep what we have
-            if not self._closed:
-                log.warning("output stream ended early: %s", exc)
-        if pending:
-            self._emit(pending)
-
-    def _emit(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").removesuffix("\r")
-        with self._lock:
-            if self._closed:
-                return
-            if text.strip():
-                self.tail.append(text)
-            if self.error is None:
-                try:
-                    self._log(text)
-                except Exception as exc:  # noqa: BLE001 - re-raised by the caller
-                    self.error = exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True

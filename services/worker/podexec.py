@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from kubernetes.stream import stream
 
 from services.cloud import kube
 from services.worker.executors import HostExecutor
+from services.worker.lines import LineLog
 from services.worker.stages import process
 
 POD_ENV, NAMESPACE_ENV, CONTAINER_ENV = (
@@ -40,8 +40,6 @@ POD_ENV, NAMESPACE_ENV, CONTAINER_ENV = (
 )
 API_URL_ENV = "CYCLONE_KUBE_API_URL"
 POLL = 0.05
-TAIL = 10
-MAX_LINE = 4 * 1024 * 1024
 
 
 class PodError(Exception):
@@ -109,8 +107,8 @@ class PodExecutor(HostExecutor):
             f'cd {shlex.quote(self.code_dir)} && exec "$@"'
         )
         command = ["sh", "-c", script, "sh", *argv]
-        out = _Lines(log)
-        err = _Lines(log, out.tail)  # stderr keeps its own partial line, shares the tail
+        out = LineLog(log)
+        err = LineLog(log, out.tail)  # stderr keeps its own partial line, shares the tail
         try:
             client: Any = stream(
                 self.api.connect_get_namespaced_pod_exec,
@@ -180,47 +178,3 @@ def _short(exc: BaseException) -> str:
         return f"{parts[0]}: {message}"[:300] if message else parts[0][:300]
     text = [line for line in str(exc).strip().splitlines() if line.strip() not in ("", "(0)")]
     return text[0][:300] if text else type(exc).__name__
-
-
-class _Lines:
-    """Bytes as they arrive, logged as whole lines; after `close()` nothing more is logged."""
-
-    def __init__(self, log: Callable[[str], None], tail: deque[str] | None = None) -> None:
-        self._log = log
-        self._pending = b""
-        self._closed = False
-        self.tail: deque[str] = deque(maxlen=TAIL) if tail is None else tail
-        self.error: Exception | None = None
-
-    def feed(self, data: bytes | str) -> None:
-        self._pending += data.encode() if isinstance(data, str) else data
-        while True:
-            cut = self._pending.find(b"\n")
-            if cut < 0:
-                if len(self._pending) >= MAX_LINE:
-                    self._emit(self._pending[:MAX_LINE])
-                    self._pending = self._pending[MAX_LINE:]
-                    continue
-                return
-            self._emit(self._pending[:cut])
-            self._pending = self._pending[cut + 1 :]
-
-    def flush(self) -> None:
-        if self._pending:
-            self._emit(self._pending)
-            self._pending = b""
-
-    def close(self) -> None:
-        self._closed = True
-
-    def _emit(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").removesuffix("\r")
-        if self._closed:
-            return
-        if text.strip():
-            self.tail.append(text)
-        if self.error is None:
-            try:
-                self._log(text)
-            except Exception as exc:  # noqa: BLE001 - raised by run() once the exec is done
-                self.error = exc

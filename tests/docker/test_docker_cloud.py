@@ -306,3 +306,35 @@ def test_a_killed_worker_leaves_nothing_on_the_engine(druns: DockerRuns, app_rep
     final = druns.wait("k9", record["id"], timeout=30)
     assert final["status"] == "Failed" and "signal 9" in final["errorMessage"]
     assert until(lambda: not leftovers(engine, record["id"]), 20), leftovers(engine, record["id"])
+
+
+def test_a_killed_local_worker_leaves_nothing_on_the_engine(
+    dapi: httpx.Client, unique, app_repo, engine
+):
+    from tests.e2e.test_faults import worker_pid
+
+    body = docker_project(unique, "local", registry=False)
+    del body["worker"]
+    assert dapi.post("/api/v1/projects", json=body).status_code == 201
+    runs = Runs(dapi, unique)
+    runs.pipeline(
+        pipeline(
+            "k9local",
+            app_repo,
+            {
+                "imageBuild": {"buildInfos": [{"imageName": f"{unique}-k9"}]},
+                "integrationTest": {
+                    "config": {"imageName": f"{unique}-k9", "command": ["sleep 60"]}
+                },
+            },
+        )
+    )
+    record = runs.start("k9local")
+    assert until(lambda: containers_of(engine, record["id"]), 60)
+    pid = worker_pid(record["id"])
+    assert pid
+    os.kill(pid, signal.SIGKILL)
+    final = runs.wait("k9local", record["id"], timeout=30)
+    assert final["status"] == "Failed"
+    assert until(lambda: not leftovers(engine, record["id"]), 20), leftovers(engine, record["id"])
+    engine.images.remove(f"{unique}-k9:{final['name']}", force=True)

@@ -54,8 +54,14 @@ class DockerDriver(LocalDriver):
         host: str,
         env: Mapping[str, str] | None = None,
         spawn: Callable[..., Any] = eventlet.spawn_n,
+        kind: str = "docker",
+        commands_in_engine: bool = True,
     ) -> None:
         super().__init__(data_dir, amqp_uri, command, cloud=cloud, env=env)
+        # The Local cloud with an engine (CYCLONE_DOCKER_HOST) is served by this driver too,
+        # as kind "local" with commands on the host: only its cleanup is needed.
+        self.kind = kind
+        self._commands_in_engine = commands_in_engine
         self._section = section
         self.host = host
         self._spawn = spawn  # engine requests run beside the poll: a slow engine delays no exit
@@ -65,7 +71,8 @@ class DockerDriver(LocalDriver):
     def worker_env(self, record_id: str) -> dict[str, str]:
         env = {k: v for k, v in super().worker_env(record_id).items() if k not in ENGINE_ENV}
         env.update(dockerengine.section_to_env(self._section()))
-        env[WORKER_ENV["executor"]] = "docker"
+        if self._commands_in_engine:
+            env[WORKER_ENV["executor"]] = "docker"
         env[WORKER_ENV["cloud"]] = self.cloud
         env[WORKER_ENV["host"]] = self.host
         return env
