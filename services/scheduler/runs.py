@@ -35,6 +35,9 @@ class Limits:
     records_per_pipeline: int
     heartbeat_timeout: float = events.HEARTBEAT_TIMEOUT
     cron_per_second: bool = False  # test clock: see domain/cron.py
+    # A worker's first heartbeat may take long (a pod pulling its images): until it comes,
+    # a record is lost only after this many seconds (or when the cloud sees the worker end).
+    start_timeout: float = 300.0
 
 
 class Cloud:
@@ -165,7 +168,9 @@ class Runs:
             if slot is None:
                 return started
             timeout = candidate.get("timeoutSeconds", self.limits.record_timeout)
-            doc = self.store.mark_dispatched(record_id, slot, self.clock(), timeout)
+            doc = self.store.mark_dispatched(
+                record_id, slot, self.clock(), timeout, self.limits.start_timeout
+            )
             if doc is None:  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
                 continue  # it left the Pending list: the same skip finds the next one
@@ -305,6 +310,9 @@ class Runs:
         silent = now - timedelta(seconds=self.limits.heartbeat_timeout)
         for doc in self.store.running({"heartbeatAt": {"$lt": silent}}):
             why = f"worker lost: no heartbeat for {self.limits.heartbeat_timeout:g}s"
+            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+        for doc in self.store.running({"heartbeatAt": None, "startBy": {"$lt": now}}):
+            why = f"worker lost: it did not start within {self.limits.start_timeout:g}s"
             self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"

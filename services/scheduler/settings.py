@@ -17,4 +17,5 @@ def limits(env: dict[str, str] | None = None) -> Limits:
         # Tests shorten it; in production the contract's 30 s stands.
         heartbeat_timeout=float(env.get("CYCLONE_HEARTBEAT_TIMEOUT") or events.HEARTBEAT_TIMEOUT),
         cron_per_second=env.get("CYCLONE_CRON_PER_SECOND", "") in ("1", "true"),
+        start_timeout=float(env.get("CYCLONE_WORKER_START_TIMEOUT") or 300),
     )

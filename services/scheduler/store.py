@@ -127,9 +127,10 @@ class RecordStore:
         return found[0] if found else None
 
     def mark_dispatched(
-        self, record_id: str, slot: int, now: datetime, timeout: int
+        self, record_id: str, slot: int, now: datetime, timeout: int, start_timeout: float
     ) -> dict[str, Any] | None:
-        """Pending -> Running, atomically: exactly one replica wins a record."""
+        """Pending -> Running, atomically: exactly one replica wins a record. `heartbeatAt`
+        stays unset until the worker's first beat; `startBy` bounds the wait for it."""
         return self.records.find_one_and_update(
             {"_id": object_id(record_id), "status": rec.PENDING},
             {
@@ -137,7 +138,7 @@ class RecordStore:
                     "status": rec.RUNNING,
                     "slot": slot,
                     "dispatchedAt": now,
-                    "heartbeatAt": now,
+                    "startBy": now + timedelta(seconds=start_timeout),
                     "timeoutAt": now + timedelta(seconds=timeout),
                 }
             },
@@ -152,7 +153,13 @@ class RecordStore:
             {"_id": object_id(record_id), "status": rec.RUNNING, "worker": None},
             {
                 "$set": {"status": rec.PENDING, "waitingFor": why, "retryAt": retry_at},
-                "$unset": {"slot": "", "dispatchedAt": "", "heartbeatAt": "", "timeoutAt": ""},
+                "$unset": {
+                    "slot": "",
+                    "dispatchedAt": "",
+                    "heartbeatAt": "",
+                    "startBy": "",
+                    "timeoutAt": "",
+                },
             },
         )
 

@@ -19,6 +19,7 @@ from tests.e2e.conftest import Runs, pipeline_body, project_body, until
 from tests.support import StackProcess
 
 TOKEN = "stack-bearer-token"
+START_TIMEOUT = 8  # seconds a worker pod may take to send its first heartbeat
 NS = "ci-workers"
 QUOTA = {
     "apiVersion": "v1",
@@ -43,7 +44,9 @@ def fake() -> Iterator[FakeKube]:
 @pytest.fixture(scope="module")
 def kstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     data = tmp_path_factory.mktemp("kstack") / "data"
-    proc = StackProcess(data, CYCLONE_KUBE_POLL_INTERVAL="0.2").start()
+    proc = StackProcess(
+        data, CYCLONE_KUBE_POLL_INTERVAL="0.2", CYCLONE_WORKER_START_TIMEOUT=str(START_TIMEOUT)
+    ).start()
     yield proc
     proc.stop()
 
@@ -135,3 +138,24 @@ def test_abort_deletes_the_pod(kapi, fake, unique, git_repo):
     assert resp.json()["status"] == "Aborted"
     assert until(lambda: fake.pod(NS, name) is None, 15), "the pod of an aborted run stays"
     assert fake.secret(NS, name) is None
+
+
+def test_a_pod_that_never_starts_fails_its_record_after_the_start_timeout(
+    kapi, fake, unique, git_repo
+):
+    runs = k8s_project(kapi, fake, unique)
+    runs.pipeline(pipeline_body("p", git_repo.url, package=["true"]))
+    fake.run_workers = False  # Pending for good (an image that never pulls)
+    try:
+        rec = runs.start("p")
+        name = f"cyclone-worker-{rec['id']}"
+        assert until(lambda: fake.pod(NS, name) is not None, 15)
+        began = time.monotonic()
+        done = runs.wait("p", rec["id"], timeout=START_TIMEOUT + 20)
+        waited = time.monotonic() - began
+    finally:
+        fake.run_workers = True
+    assert done["status"] == "Failed"
+    assert done["errorMessage"] == f"worker lost: it did not start within {START_TIMEOUT}s"
+    assert waited > START_TIMEOUT - 2  # not the heartbeat timeout's verdict, nor sooner
+    assert until(lambda: fake.pod(NS, name) is None, 10), "the pod was not deleted"
