@@ -22,11 +22,9 @@ from typing import Any
 from amqp.exceptions import AMQPError
 from kombu import Connection
 from kombu.exceptions import KombuError
-from nameko.exceptions import RpcTimeout, UnknownService
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from services.worker import domain
-from services.worker.publisher import BusSink, EventPublisher, Heartbeat, nameko_config
+from services.worker import bus, domain
+from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
 from shared import config, timefmt
 from shared.contracts import events, rpc, services
@@ -35,7 +33,7 @@ JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
 RPC_TIMEOUT = 10.0
 RETRY_PAUSE = 1.0
 RECORD_ID = re.compile(r"[0-9a-f]{24}")
-RETRYABLE = (RpcTimeout, UnknownService, OSError, KombuError, AMQPError)
+RETRYABLE = (OSError, KombuError, AMQPError)  # TimeoutError (no answer) is an OSError
 
 
 class JobUnavailable(Exception):
@@ -172,9 +170,7 @@ def fetch_job(
 
 
 def get_job(uri: str, record_id: str, timeout: float) -> dict[str, Any]:
-    with ClusterRpcProxy(nameko_config(uri), timeout=timeout) as cluster:
-        scheduler = getattr(cluster, services.SCHEDULER)
-        return getattr(scheduler, rpc.GET_JOB)(record_id)
+    return bus.call(uri, services.SCHEDULER, rpc.GET_JOB, [record_id], timeout)
 
 
 def report_without_job(uri: str, record_id: str, status: str, error: str) -> None:

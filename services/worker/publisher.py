@@ -16,17 +16,13 @@ from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
 
+from services.worker.bus import EventSender
 from shared import timefmt
 from shared.contracts import events, logs
-from shared.publish import EventDispatcher
 
 BATCH_LINES = 200  # flush when this many lines are pending...
 BATCH_DELAY = 0.05  # ...or this long (seconds) after the first pending line
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
-
-
-def nameko_config(amqp_uri: str) -> dict[str, Any]:
-    return {"AMQP_URI": amqp_uri, "serializer": "json"}
 
 
 class LogPublisher:
@@ -164,7 +160,7 @@ class EventPublisher:
     """Worker events (STAGE_*, RUN_FINISHED) on nameko's event exchange of the worker."""
 
     def __init__(self, amqp_uri: str) -> None:
-        self._dispatch = EventDispatcher(nameko_config(amqp_uri))
+        self._dispatch = EventSender(amqp_uri)
 
     def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
         self._dispatch(event[0], event[1], dict(payload))
@@ -201,7 +197,7 @@ class Heartbeat:
         self.record_id = record_id
         self.interval = interval
         self.sent = 0
-        self._dispatch = EventDispatcher(nameko_config(amqp_uri))  # its own: another thread
+        self._dispatch = EventSender(amqp_uri)  # its own connection: another thread
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
 

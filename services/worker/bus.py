@@ -1,0 +1,109 @@
+"""The worker on the bus with kombu alone, in nameko's wire format (events and RPC calls).
+
+nameko's standalone helpers import eventlet, and importing eventlet costs a worker's start
+0.3-0.5 s on these machines (bench/runs.py, "python start"); a record's first stage waits for
+it. What the worker needs of nameko's protocol is small and fixed: an event is a persistent
+JSON message on the topic exchange `<source>.events` with the event type as routing key; a
+call is a JSON `{"args", "kwargs"}` on the topic exchange `nameko-rpc` with routing key
+`<service>.<method>`, `reply_to` and `correlation_id`, answered on `nameko-rpc` under the
+`reply_to` key with `{"result", "error"}`. Errors come back as the contract's exception types
+(shared/contracts/errors.py registers them with nameko's deserializer).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kombu import Connection, Consumer, Exchange, Producer, Queue
+from nameko.exceptions import deserialize  # no eventlet on this path
+
+import shared.contracts.errors  # noqa: F401 - registers the contract's exceptions
+
+RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
+PERSISTENT = 2
+RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+
+def event_exchange(source: str) -> Exchange:
+    """As nameko declares it (a different declaration would be refused by the broker)."""
+    return Exchange(f"{source}.events", type="topic", durable=True, delivery_mode=PERSISTENT)
+
+
+class EventSender:
+    """Publishes events with publisher confirms over one connection (thread-safe)."""
+
+    def __init__(self, amqp_uri: str) -> None:
+        self._conn = Connection(
+            amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
+        )
+        self._lock = threading.Lock()
+        self._producer: Producer | None = None
+
+    def __call__(self, source: str, event_type: str, payload: Mapping[str, Any]) -> None:
+        exchange = event_exchange(source)
+        with self._lock:
+            if self._producer is None:
+                self._producer = Producer(self._conn.default_channel)
+            publish = self._conn.ensure(self._producer, self._producer.publish, **RETRY_POLICY)
+            publish(
+                dict(payload),
+                exchange=exchange,
+                routing_key=event_type,
+                serializer="json",
+                delivery_mode=PERSISTENT,
+                declare=[exchange],
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.release()
+
+
+def call(
+    amqp_uri: str,
+    service: str,
+    method: str,
+    args: Sequence[Any],
+    timeout: float,
+) -> Any:
+    """One RPC call; raises the callee's error, or TimeoutError without an answer in time."""
+    reply_to = uuid.uuid4().hex
+    correlation_id = uuid.uuid4().hex
+    answer: dict[str, Any] = {}
+
+    def on_reply(body: Any, message: Any) -> None:
+        if message.properties.get("correlation_id") == correlation_id:
+            answer["body"] = body
+        message.ack()
+
+    with Connection(amqp_uri, connect_timeout=min(timeout, 10)) as conn:
+        channel = conn.channel()
+        queue = Queue(
+            f"rpc.reply-cyclone-worker-{reply_to}",
+            RPC_EXCHANGE,
+            routing_key=reply_to,
+            exclusive=True,
+            auto_delete=True,
+        )
+        with Consumer(channel, [queue], callbacks=[on_reply], accept=["json"]):
+            Producer(channel).publish(
+                {"args": list(args), "kwargs": {}},
+                exchange=RPC_EXCHANGE,
+                routing_key=f"{service}.{method}",
+                reply_to=reply_to,
+                correlation_id=correlation_id,
+                serializer="json",
+                declare=[RPC_EXCHANGE],
+            )
+            try:
+                while "body" not in answer:
+                    conn.drain_events(timeout=timeout)
+            except TimeoutError as exc:
+                raise TimeoutError(f"{service}.{method} did not answer in {timeout:g}s") from exc
+    body = answer["body"] if isinstance(answer["body"], dict) else {}
+    if body.get("error"):
+        raise deserialize(body["error"])
+    return body.get("result")

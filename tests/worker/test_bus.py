@@ -1,0 +1,97 @@
+"""The worker's kombu-only bus client against real nameko services on a real broker: its
+events reach nameko handlers, its calls get nameko's answers and errors."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from services.worker import bus
+from shared.contracts.errors import NotFound
+from tests.support import BROKER, ROOT
+
+SERVICE = textwrap.dedent(
+    """
+    import eventlet
+    eventlet.monkey_patch()
+    import json, sys
+    from nameko.events import event_handler
+    from nameko.rpc import rpc
+    from nameko.runners import ServiceRunner
+    from shared.contracts.errors import NotFound
+
+    class Echo:
+        name = "busecho"
+
+        @rpc(expected_exceptions=NotFound)
+        def echo(self, value):
+            if value == "missing":
+                raise NotFound("no such thing")
+            return {"echo": value}
+
+        @event_handler("busworker", "said")
+        def said(self, payload):
+            print(json.dumps(payload), flush=True)
+
+    runner = ServiceRunner({"AMQP_URI": sys.argv[1]})
+    runner.add_service(Echo)
+    runner.start()
+    print("ready", flush=True)
+    runner.wait()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[tuple[str, subprocess.Popen]]:
+    vhost = f"cyclone-test-bus-{secrets.token_hex(4)}"
+    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
+    uri = f"{BROKER}/{vhost}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, uri],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    yield uri, proc
+    proc.terminate()
+    proc.wait(10)
+    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
+
+
+def test_a_call_gets_the_result_and_the_contract_error(service):
+    uri, _ = service
+    assert bus.call(uri, "busecho", "echo", ["hi"], 10) == {"echo": "hi"}
+    with pytest.raises(NotFound, match="no such thing"):
+        bus.call(uri, "busecho", "echo", ["missing"], 10)
+
+
+def test_a_call_nobody_answers_times_out(service):
+    uri, _ = service
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        bus.call(uri, "nobody", "there", [], 0.5)
+    assert time.monotonic() - began < 3
+
+
+def test_events_reach_a_nameko_handler(service):
+    uri, proc = service
+    sender = bus.EventSender(uri)
+    sender("busworker", "said", {"n": 1})
+    sender("busworker", "said", {"n": 2})
+    sender.close()
+    assert proc.stdout is not None
+    assert [proc.stdout.readline().strip() for _ in range(2)] == ['{"n": 1}', '{"n": 2}']
