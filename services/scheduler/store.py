@@ -6,6 +6,7 @@ order and several scheduler replicas may handle them at once without corrupting 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from services.scheduler.domain import records as rec
 from shared.contracts.errors import NotFound
@@ -28,6 +30,9 @@ def object_id(record_id: str) -> ObjectId:
         return ObjectId(record_id)
     except (InvalidId, TypeError) as exc:
         raise NotFound(f"record {record_id} not found") from exc
+
+
+UPSERT_TRIES = 10
 
 
 class RecordStore:
@@ -73,16 +78,27 @@ class RecordStore:
     # --- records ---------------------------------------------------------------------------
 
     def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
-        counts = self.counts.find_one_and_update(
-            {"_id": doc["pipelineID"]},
-            {"$inc": {"seq": 1, "stored": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
         doc["_id"] = ObjectId()
-        doc["pipelineSeq"] = counts["seq"]
+        doc["pipelineSeq"] = self._next_seq(doc["pipelineID"])
         self.records.insert_one(doc)
         return doc
+
+    def _next_seq(self, pipeline_id: str) -> int:
+        """The pipeline's next sequence number. The counter is made by an insert of its own,
+        never by an upsert: concurrent first records of a pipeline raced in the upsert, and
+        on the embedded server a losing upsert counted yet answered nothing (a 503 for the
+        POST, or a gap in the numbers and a wrong total when tried again)."""
+        for _ in range(UPSERT_TRIES):
+            counts = self.counts.find_one_and_update(
+                {"_id": pipeline_id},
+                {"$inc": {"seq": 1, "stored": 1}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if counts is not None:
+                return int(counts["seq"])
+            with contextlib.suppress(DuplicateKeyError):  # another creation made it first
+                self.counts.insert_one({"_id": pipeline_id, "seq": 0, "stored": 0})
+        raise RuntimeError(f"could not number a record of pipeline {pipeline_id}")
 
     def get(self, record_id: str) -> dict[str, Any]:
         doc = self.records.find_one({"_id": object_id(record_id)})

@@ -1,0 +1,46 @@
+"""The scheduler's record store against the real embedded MongoDB-compatible server."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from pymongo import MongoClient
+
+from services.scheduler.store import RecordStore
+from tests.cloud.conftest import mongo_url  # noqa: F401 - the fixture
+
+
+def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mongo_url):  # noqa: F811
+    """Twelve creations racing for a new pipeline's counter: each gets its own number (the
+    first version lost some of them to the counter's racing upserts: a 503 for the POST)."""
+    with MongoClient(mongo_url) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        for round_ in range(5):
+            pipeline = f"p{round_}"
+
+            def create(n: int, pipeline: str = pipeline) -> int:
+                doc = store.insert({"pipelineID": pipeline, "status": "Pending", "n": n})
+                return doc["pipelineSeq"]
+
+            with ThreadPoolExecutor(12) as pool:
+                seqs = list(pool.map(create, range(12)))
+            assert sorted(seqs) == list(range(1, 13))
+
+
+def test_day_counters_bumped_at_once_count_every_bump(mongo_url):  # noqa: F811
+    """The stats counters of a new day are made by racing upserts too."""
+    from services.scheduler.counters import StatsCounters
+
+    with MongoClient(mongo_url) as client:
+        counters = StatsCounters(client.get_default_database())
+        for round_ in range(5):
+            record = {
+                "projectID": f"proj{round_}",
+                "pipelineID": f"pipe{round_}",
+                "startDay": 20000,
+            }
+            with ThreadPoolExecutor(12) as pool:
+                list(pool.map(lambda _n, r=record: counters.created(r), range(12)))
+            got = counters.days.find_one({"_id": f"projectID:proj{round_}:20000"})
+            assert got is not None and got["total"] == 12, got
