@@ -330,6 +330,10 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         }
         op["responses"]["409"] = {"description": "duplicate name", **error}
         op["responses"]["413"] = {"description": "body larger than 1 MiB", **error}
+    if ep.tag == "scm" or (ep.tag in ("projects", "pipelines") and ep.method != "get"):
+        # They ask the SCM (credentials, listings, webhooks on the repository).
+        op["responses"]["403"] = {"description": "the SCM denied the permission", **error}
+        op["responses"]["502"] = {"description": "the SCM did not answer well", **error}
     if ep.path in OPEN:
         op["security"] = []
     if ep.planned:

@@ -29,3 +29,11 @@ def test_openapi_document_is_consistent():
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
     assert len(ids) == len(set(ids))
     assert doc["paths"]["/healthz"]["get"]["security"] == []
+    # Calls that reach the SCM say so: a denied permission, an SCM that does not answer.
+    for path, method in (
+        ("/api/v1/projects", "post"),
+        ("/api/v1/projects/{project}/repos", "get"),
+        ("/api/v1/projects/{project}/pipelines", "post"),
+    ):
+        assert {"403", "502"} <= set(doc["paths"][path][method]["responses"]), path
+    assert "502" not in doc["paths"]["/api/v1/projects"]["get"]["responses"]
