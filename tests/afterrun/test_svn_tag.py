@@ -24,9 +24,10 @@ def test_a_successful_svn_run_is_tagged_and_a_failed_one_is_not(api, unique, tmp
     runs = Runs(api, unique)
     runs.pipeline(pipeline_body("ok", repo.url + "/trunk", source="svn", package=["true"]))
     runs.pipeline(pipeline_body("bad", repo.url + "/trunk", source="svn", package=["exit 1"]))
-    bad = runs.run("bad", ref="1", createScmTag=True)
+    # Named: generated names (commit + second) of two runs in the same second are the same.
+    bad = runs.run("bad", ref="1", createScmTag=True, name="bad-run")
     assert bad["status"] == "Failed"
-    ok = runs.run("ok", ref="1", createScmTag=True)
+    ok = runs.run("ok", ref="1", createScmTag=True, name="ok-run")
     assert ok["status"] == "Success", ok
     tags = repo.url + "/tags"
     assert wait_for(lambda: ok["name"] in svn_ls(tags), 20), svn_ls(tags)
