@@ -230,6 +230,8 @@ class Runs:
         status = payload["status"]
         if status not in rec.TERMINAL:
             status = rec.FAILED
+        if payload.get("record_name"):  # named before it is seen finished
+            self.store.name_if_unnamed(payload["record_id"], payload["record_name"])
         self._end(
             payload["record_id"],
             status,

@@ -193,6 +193,8 @@ class Runner:
         )
         if error:
             payload["error"] = self.masker.mask(error)
+        if self.state.record_name and not self.job.get("record_name"):
+            payload["record_name"] = self.state.record_name
         self.sink.event(events.RUN_FINISHED, payload)
 
     def run_stage(self, stage: str) -> StageResult:

@@ -83,6 +83,9 @@ class RunFinished(TypedDict):
     time: str
     error: NotRequired[str]
     log_lines: int  # how many log lines the worker published in all
+    # The name the worker gave the record at checkout (also in that stage's STAGE_FINISHED):
+    # set before the status, since the two events may be handled in either order.
+    record_name: NotRequired[str]
 
 
 class Heartbeat(TypedDict):

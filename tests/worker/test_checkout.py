@@ -43,6 +43,7 @@ def test_default_branch_without_master_with_commit_info_and_generated_name(
     }
     assert NAME_RE.fullmatch(finished["record_name"])
     assert finished["record_name"].startswith(git_repo.main_sha[:7])
+    assert sink.run_finished["record_name"] == finished["record_name"]  # either event names it
     lines = sink.text()
     assert lines[0] == "Stage: Code checkout status: start"
     assert lines[1] == f"$ git clone {git_repo.url} code"
@@ -52,6 +53,7 @@ def test_default_branch_without_master_with_commit_info_and_generated_name(
         "status": "Success",
         "time": sink.run_finished["time"],
         "log_lines": len(lines),
+        "record_name": finished["record_name"],
     }
 
 
@@ -96,6 +98,7 @@ def test_params_ref_wins_over_the_source_ref_which_wins_over_the_default(
 def test_a_named_record_gets_no_generated_name(git_repo: GitRepo, workspace, sink):
     run(make_job(git_repo.url, record_name="v1.2.3", stages=[]), workspace, sink)
     assert "record_name" not in sink.finished("codeCheckout")
+    assert "record_name" not in sink.run_finished
 
 
 def test_plain_path_url_and_other_code_source(git_repo: GitRepo, workspace, sink):
