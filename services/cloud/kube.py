@@ -1,4 +1,5 @@
-"""Pure rules of the Kubernetes driver: client configuration, worker pod and Secret, pod state.
+"""Pure rules of the Kubernetes driver: worker pod and Secret, pod state (the client's
+configuration is shared with the worker: shared/kubeclient.py).
 
 No nameko, no pymongo, no requests to a cluster here: every function takes plain data (the
 cloud's `kubernetes` section, a placement, the API's JSON) and returns plain data or a client
@@ -9,24 +10,27 @@ docs/architecture.md ("Workers on Kubernetes").
 from __future__ import annotations
 
 import base64
-import binascii
-import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import urllib3
-from kubernetes.client import Configuration
 
 from services.cloud import domain
 from shared.contracts.rpc import Placement
+from shared.kubeclient import (  # noqa: F401 - the driver's and probes' names for them
+    BUILDER,
+    DIND,
+    SERVICE_ACCOUNT_DIR,
+    WORKER,
+    KubeConfigError,
+    api_message,
+    api_url,
+    ca_pem,
+    configuration,
+    in_cluster_namespace,
+)
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 WORKSPACE = "/workspace"
-WORKER, BUILDER, DIND = "worker", "builder", "dind"
 DIND_HOST = "tcp://localhost:2375"
 DONE_FILE = f"{WORKSPACE}/.cyclone/done"  # the worker may create it to let `builder` end
 MANAGED = {"app.kubernetes.io/managed-by": "cyclone", "app.kubernetes.io/name": "cyclone-worker"}
@@ -66,10 +70,6 @@ STUCK = frozenset(
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-class KubeConfigError(ValueError):
-    """The cloud's own settings cannot work (no host, unreadable token file, bad caData)."""
-
-
 @dataclass(frozen=True)
 class PodSettings:
     """The cloud service's settings for worker pods (CYCLONE_* variables, see README)."""
@@ -81,111 +81,6 @@ class PodSettings:
     dind: bool = False
     dind_image: str = "docker:dind"
     default_quota: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
-
-
-# --- client configuration ----------------------------------------------------------------------
-
-
-def configuration(
-    section: Mapping[str, Any],
-    *,
-    service_account_dir: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Configuration:
-    """The client configuration of a cloud's `kubernetes` section (secrets decrypted).
-
-    Auth: `inCluster` uses the pod's service account (token and CA from
-    `service_account_dir`, the API server from KUBERNETES_SERVICE_HOST/PORT); otherwise
-    `bearerToken`, else `username` + `password` (basic). TLS: `tlsClientConfig.caFile` or
-    `caData` (PEM, or base64 of PEM as in a kubeconfig) is trusted; `insecure` skips the
-    server check. A host without a scheme means https. Proxy variables of the service's
-    environment do not apply (as for Docker clouds).
-    """
-    env = os.environ if environ is None else environ
-    sa_dir = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
-    tls = section.get("tlsClientConfig") or {}
-    config = Configuration()
-    if section.get("inCluster"):
-        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
-        if not host or not port:
-            raise KubeConfigError(
-                "inCluster: KUBERNETES_SERVICE_HOST/PORT are not set (not running in a pod?)"
-            )
-        config.host = f"https://{_bracketed(host)}:{port}"
-        token_file = sa_dir / "token"
-        _read_token(token_file)  # fail now, not at the first request
-        config.api_key = {"authorization": ""}
-        config.api_key_prefix = {"authorization": "Bearer"}
-        # Bound service account tokens are rotated: read the file before every request.
-        config.refresh_api_key_hook = lambda c: c.api_key.update(
-            authorization=_read_token(token_file)
-        )
-        ca_file = sa_dir / "ca.crt"
-        if ca_file.is_file() and not tls.get("caFile") and not tls.get("caData"):
-            config.ssl_ca_cert = str(ca_file)
-    else:
-        config.host = api_url(str(section.get("host") or ""))
-        if section.get("bearerToken"):
-            config.api_key = {"authorization": str(section["bearerToken"])}
-            config.api_key_prefix = {"authorization": "Bearer"}
-        elif section.get("username"):
-            config.username = str(section["username"])
-            config.password = str(section.get("password") or "")
-            # The generated client only sends the "authorization" api key, so the basic
-            # credentials go there as a whole header value.
-            config.api_key = {"authorization": config.get_basic_auth_token() or ""}
-    if tls.get("caFile"):
-        config.ssl_ca_cert = str(tls["caFile"])
-    if tls.get("caData"):
-        config.ca_cert_data = ca_pem(str(tls["caData"]))
-    if tls.get("insecure"):
-        config.verify_ssl = False
-        config.assert_hostname = False
-    config.proxy = None  # also stops the host setter from taking HTTP(S)_PROXY
-    config.retries = urllib3.util.Retry(total=1, connect=1, read=0, redirect=0, status=0)
-    return config
-
-
-def api_url(host: str) -> str:
-    host = host.strip().rstrip("/")
-    if not host:
-        raise KubeConfigError("the cloud names no Kubernetes host")
-    return host if re.match(r"^https?://", host) else f"https://{host}"
-
-
-def ca_pem(data: str) -> str:
-    """caData as PEM text: given as PEM, or base64 of PEM (as a kubeconfig's CA data)."""
-    if "-----BEGIN" in data:
-        return data
-    try:
-        decoded = base64.b64decode(data, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise KubeConfigError("tlsClientConfig.caData is neither PEM nor base64 of PEM") from exc
-    if "-----BEGIN" not in decoded:
-        raise KubeConfigError("tlsClientConfig.caData is neither PEM nor base64 of PEM")
-    return decoded
-
-
-def in_cluster_namespace(service_account_dir: Path | None = None) -> str | None:
-    sa_dir = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
-    try:
-        return (sa_dir / "namespace").read_text().strip() or None
-    except OSError:
-        return None
-
-
-def _read_token(path: Path) -> str:
-    try:
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise KubeConfigError(f"inCluster: cannot read the service account token: {exc}") from exc
-    if not token:
-        raise KubeConfigError(f"inCluster: the service account token {path} is empty")
-    return token
-
-
-def _bracketed(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 # --- the worker pod and its Secret ----------------------------------------------------------
@@ -401,19 +296,6 @@ def pod_status(pod: Mapping[str, Any]) -> str:
 
 def _container_status(status: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     return next((c for c in status.get("containerStatuses") or [] if c.get("name") == name), None)
-
-
-def api_message(body: str | bytes | None) -> tuple[str, str]:
-    """(reason, message) of an API error body (a Status object), tolerating anything else."""
-    if isinstance(body, bytes):
-        body = body.decode(errors="replace")
-    try:
-        data = json.loads(body or "")
-    except ValueError:
-        return "", (body or "").strip()[:300]
-    if not isinstance(data, dict):
-        return "", str(data)[:300]
-    return str(data.get("reason") or ""), str(data.get("message") or "")
 
 
 def exceeds_quota(status: int, body: str | bytes | None) -> bool:

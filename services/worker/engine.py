@@ -46,6 +46,7 @@ class Engine:
         self.record_id = record_id
         self.labels = dict(labels)
         self._network: str | None = None
+        self._volume: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -101,12 +102,16 @@ class Engine:
             return self._network
 
     def volume(self) -> str:
-        name = imaging.resource_name(self.record_id, "workspace")
-        try:
-            self.client.volumes.get(name)
-        except docker.errors.NotFound:
-            self.client.volumes.create(name, labels=self.labels)
-        return name
+        """The record's workspace volume (made, or found from a previous worker, once)."""
+        with self._lock:
+            if self._volume is None:
+                name = imaging.resource_name(self.record_id, "workspace")
+                try:
+                    self.client.volumes.get(name)
+                except docker.errors.NotFound:
+                    self.client.volumes.create(name, labels=self.labels)
+                self._volume = name
+            return self._volume
 
     def run_detached(
         self,

@@ -28,10 +28,10 @@ from typing import Any
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
 from kubernetes.stream import stream
 
-from services.cloud import kube
 from services.worker.executors import HostExecutor
 from services.worker.lines import LineLog
 from services.worker.stages import process
+from shared import kubeclient as kube
 
 POD_ENV, NAMESPACE_ENV, CONTAINER_ENV = (
     "CYCLONE_POD_NAME",

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from services.cloud import probes
+from shared import kubeclient
 from tests.cloud.fakekube import FakeKube
 
 TOKEN = "ping-token"
@@ -123,7 +124,7 @@ def test_in_cluster_over_tls(tls, certs, tmp_path, monkeypatch):
     """The service account's token and CA, from the standard files (a folder here)."""
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "ca.crt").write_text(certs[0].read_text())
-    monkeypatch.setattr(probes.kube, "SERVICE_ACCOUNT_DIR", tmp_path)
+    monkeypatch.setattr(kubeclient, "SERVICE_ACCOUNT_DIR", tmp_path)  # read at each use
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", tls.url.rsplit(":", 1)[1])
     assert ping(inCluster=True, namespace="ci") == OK

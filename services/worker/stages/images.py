@@ -9,7 +9,9 @@ record's resources when the run ends).
 from __future__ import annotations
 
 import contextlib
+import io
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -17,7 +19,7 @@ import docker.errors
 
 from services.worker import domain, imaging
 from services.worker.engine import Engine, EngineError, explain
-from services.worker.executors import Executor, HostExecutor
+from services.worker.executors import SPOOL, Executor, HostExecutor
 from services.worker.stages import Context, StageAborted, StageFailed
 from services.worker.stages.commands import run_shell
 from shared import timefmt
@@ -66,15 +68,11 @@ def build(ctx: Context) -> dict[str, Any]:
             entry.update(status="Aborted" if isinstance(exc, StageAborted) else "Failed")
             entry["endTime"] = _now()
             ctx.state.images.pop(task.image_name, None)
-            _report_tasks(ctx, done)
+            ctx.state.failed_details = {"tasks": done}  # the record shows which task failed
             raise
         entry.update(status="Success", endTime=_now())
         ctx.state.images[imaging.bare_name(task.image_name)] = ref
     return {"tasks": done}
-
-
-def _report_tasks(ctx: Context, tasks: list[dict[str, Any]]) -> None:
-    ctx.state.failed_details = {"tasks": tasks}  # the record shows which task failed
 
 
 def _build_one(
@@ -121,10 +119,7 @@ def _record_tag(ref: str, record_name: str) -> str:
 
 def _with_file(context: IO[bytes], name: str, data: bytes) -> IO[bytes]:
     """The context archive with one more file at its root."""
-    import io
-    import tempfile
-
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 - returned
     with tarfile.open(fileobj=context, mode="r") as src, tarfile.open(fileobj=out, mode="w") as tar:
         for member in src:
             if member.name.lstrip("./") == name:
