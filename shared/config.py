@@ -49,6 +49,7 @@ class Settings:
     rpc_timeout: float
     scm_verify: bool = True  # project writes check SCM credentials against the SCM
     public_url: str = ""  # where SCMs reach the gateway; webhooks are registered when set
+    workspaces: Path | None = None  # the Local cloud's workspaces; None: data_dir/workspaces
 
     @property
     def mongo_db(self) -> str:
@@ -79,6 +80,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         rpc_timeout=float(env.get("CYCLONE_RPC_TIMEOUT") or 10),
         scm_verify=_flag(env, "CYCLONE_SCM_VERIFY", True),
         public_url=(env.get("CYCLONE_PUBLIC_URL") or "").strip().rstrip("/"),
+        workspaces=Path(env["CYCLONE_WORKSPACES"]).resolve()
+        if env.get("CYCLONE_WORKSPACES")
+        else None,
     )
 
 

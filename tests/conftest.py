@@ -9,8 +9,11 @@ Nothing of ours is mocked. Every test has a timeout (pyproject), so a hang fails
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +32,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 def api(stack: StackProcess) -> Iterator[httpx.Client]:
     with stack.client() as client:
         yield client
+
+
+@pytest.fixture
+def drop() -> Iterator[Path]:
+    """A folder a Local build can write to and the test can read: builds run as the build
+    user when the stack runs as root, and pytest's tmp tree (0700) is closed to it."""
+    path = Path(tempfile.mkdtemp(prefix="cyclone-drop-"))
+    path.chmod(0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

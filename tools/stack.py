@@ -51,13 +51,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def read_or_create(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+def read_or_create(path: Path, make: callable) -> tuple[str, bool]:  # type: ignore[valid-type]
+    """The value kept in `path`, made (0600 from its first byte) when missing; and whether it
+    was made now."""
     if path.exists():
-        return path.read_text().strip()
+        return path.read_text().strip(), False
     value = make()
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    return value, True
 
 
 # --- the broker -----------------------------------------------------------------------------
@@ -173,17 +176,24 @@ class Stack:
 
     def prepare(self) -> None:
         s = self.settings
+        # Everything the stack makes (keys, database files, logs, workspaces) is private to
+        # its user from the first byte; builds run as another user (docs/security.md).
+        os.umask(0o077)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         (s.data_dir / "logs").mkdir(exist_ok=True)
         env = self.env
         env["CYCLONE_DATA_DIR"] = str(s.data_dir)
         if not env.get("CYCLONE_API_TOKEN"):
-            env["CYCLONE_API_TOKEN"] = read_or_create(
-                s.data_dir / "api-token", lambda: secrets.token_urlsafe(32)
+            token_file = s.data_dir / "api-token"
+            env["CYCLONE_API_TOKEN"], made = read_or_create(
+                token_file, lambda: secrets.token_urlsafe(32)
             )
-            say(f"API token (kept in {s.data_dir / 'api-token'}): {env['CYCLONE_API_TOKEN']}")
+            if made:  # shown once; afterwards only where it is kept
+                say(f"API token (kept in {token_file}): {env['CYCLONE_API_TOKEN']}")
+            else:
+                say(f"API token: the one kept in {token_file}")
         if not env.get("CYCLONE_SECRET_KEY"):
-            env["CYCLONE_SECRET_KEY"] = read_or_create(
+            env["CYCLONE_SECRET_KEY"], _ = read_or_create(
                 s.data_dir / "secret-key", SecretBox.generate_key
             )
         ensure_broker(s.amqp_uri)

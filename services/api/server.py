@@ -14,6 +14,10 @@ from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker
 
+from services.api import redact
+
+redact.install()  # `?token=` never reaches a log (access log, uvicorn's WebSocket lines)
+
 PING = float(os.environ.get("CYCLONE_WS_PING_INTERVAL") or 20)
 # A peer must answer a ping within this; a slow reader's pong waits behind its unread frames.
 PING_TIMEOUT = float(os.environ.get("CYCLONE_WS_PING_TIMEOUT") or 20)

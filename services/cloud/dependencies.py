@@ -21,11 +21,12 @@ from services.cloud import domain
 from services.cloud.clouds import CloudCatalog
 from services.cloud.drivers import kubernetes
 from services.cloud.drivers.docker import DockerDriver
-from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
+from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver, build_user_of
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
 from shared import dockerengine
 from shared.mongo import connect, settings_of
+from shared.workertoken import tokens_or_none
 
 WORKER_CMD_ENV = "CYCLONE_LOCAL_WORKER_CMD"
 
@@ -44,6 +45,8 @@ class CloudParts(SharedExtension):
         clouds.ensure_indexes()
 
         host = socket.gethostname()
+        tokens = tokens_or_none(settings.secret_key)  # each worker proves its record with one
+        build_user = build_user_of(os.environ)  # Local builds never run as the services' user
 
         engine = dockerengine.section_from_env(os.environ)
 
@@ -58,8 +61,19 @@ class CloudParts(SharedExtension):
                     host=host,
                     kind=domain.LOCAL,
                     commands_in_engine=False,
+                    tokens=tokens,
+                    build_user=build_user,
+                    workspaces=settings.workspaces,
                 )
-            return LocalDriver(settings.data_dir, settings.amqp_uri, command, cloud=cloud)
+            return LocalDriver(
+                settings.data_dir,
+                settings.amqp_uri,
+                command,
+                cloud=cloud,
+                tokens=tokens,
+                build_user=build_user,
+                workspaces=settings.workspaces,
+            )
 
         def docker(cloud: str) -> DockerDriver:
             def section() -> dict[str, Any]:
@@ -72,11 +86,13 @@ class CloudParts(SharedExtension):
                 cloud=cloud,
                 section=section,
                 host=host,
+                tokens=tokens,
+                workspaces=settings.workspaces,
             )
 
         # Kubernetes drivers read their cloud, secrets decrypted, whenever they use it.
         k8s = kubernetes.factory(
-            clouds.find, lambda doc: self.catalog.unsealed(doc), settings.amqp_uri
+            clouds.find, lambda doc: self.catalog.unsealed(doc), settings.amqp_uri, tokens=tokens
         )
         self.supervisor = Supervisor(
             [local(domain.LOCAL)],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.cloud import domain
+from shared import workertoken
 from shared.contracts.rpc import Placement
 from shared.kubeclient import (  # noqa: F401 - the driver's and probes' names for them
     BUILDER,
@@ -127,9 +128,17 @@ def resources(quota: Mapping[str, str] | None, default: Mapping[str, str]) -> di
 
 
 def secret_manifest(
-    record_id: str, namespace: str, meta_labels: Mapping[str, str], amqp_uri: str
+    record_id: str,
+    namespace: str,
+    meta_labels: Mapping[str, str],
+    amqp_uri: str,
+    worker_token: str = "",
 ) -> dict[str, Any]:
-    """The worker's credentials (the broker URL carries the broker's password)."""
+    """The worker's credentials: the broker URL (it carries the broker's password) and the
+    record's worker token (shared/workertoken.py); only the worker container reads them."""
+    data = {"CYCLONE_AMQP_URI": amqp_uri}
+    if worker_token:
+        data[workertoken.TOKEN_ENV] = worker_token
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -139,8 +148,39 @@ def secret_manifest(
             "labels": dict(meta_labels),
         },
         "type": "Opaque",
-        "data": {"CYCLONE_AMQP_URI": base64.b64encode(amqp_uri.encode()).decode()},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
+
+
+# The service account's token, CA and namespace, as Kubernetes would mount them, for the
+# worker container alone (the pod mounts none automatically).
+SA_TOKEN_MOUNT: dict[str, Any] = {
+    "name": "worker-token",
+    "mountPath": str(SERVICE_ACCOUNT_DIR),
+    "readOnly": True,
+}
+SA_TOKEN_VOLUME: dict[str, Any] = {
+    "name": "worker-token",
+    "projected": {
+        "defaultMode": 0o444,
+        "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+            {
+                "configMap": {
+                    "name": "kube-root-ca.crt",
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                }
+            },
+            {
+                "downwardAPI": {
+                    "items": [
+                        {"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}
+                    ]
+                }
+            },
+        ],
+    },
+}
 
 
 def pod_manifest(
@@ -199,11 +239,11 @@ def pod_manifest(
             "envFrom": [{"secretRef": {"name": name}}],
             "env": worker_env,
             "resources": WORKER_RESOURCES,
-            "volumeMounts": [workspace],
+            "volumeMounts": [workspace, SA_TOKEN_MOUNT],
         },
         builder,
     ]
-    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}, SA_TOKEN_VOLUME]
     if settings.dind:
         containers.append(
             {
@@ -235,6 +275,9 @@ def pod_manifest(
         "spec": {
             "restartPolicy": "Never",
             "serviceAccountName": settings.service_account,
+            # Only the worker container gets the account's token (SA_TOKEN_VOLUME): build
+            # code in `builder` (and `dind`) must not exec into pods with it.
+            "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 10,
             "containers": containers,
             "volumes": volumes,

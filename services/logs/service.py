@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 import eventlet
 import kombu
 from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
 from nameko.messaging import Publisher, consume
 from nameko.rpc import rpc
 
 from services.logs import domain
 from services.logs.store import LogStore, StoreRejected, StoreUnavailable
+from shared import mongo, workertoken
 from shared.contracts import events, logs, services
 from shared.contracts.rpc import LogChunk
 from shared.mongo import MongoDatabase
@@ -59,18 +61,33 @@ class Store(MongoDatabase):
         return self.store
 
 
+class Tokens(DependencyProvider):
+    """The worker tokens (shared/workertoken.py) made from the stack's secret key."""
+
+    def setup(self) -> None:
+        self.tokens = workertoken.tokens_or_none(mongo.settings_of(self.container).secret_key)
+
+    def get_dependency(self, worker_ctx: Any) -> workertoken.WorkerTokens | None:
+        return self.tokens
+
+
 class LogsService(PingMixin):
     """Owns log lines: ingests worker log streams and serves stored logs."""
 
     name = services.LOGS
 
     store: LogStore = Store()
+    tokens: workertoken.WorkerTokens | None = Tokens()
     live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1)  # transient: followers only
 
     # nameko acks after the handler returns, and (with requeue_on_error) requeues when it
     # raises; without that flag a failed store would be acked and the lines lost.
     @consume(LOG_QUEUE, requeue_on_error=True)
     def ingest(self, body: Any) -> None:
+        if not workertoken.carries_its_token(self.tokens, body):
+            record_id = body.get("record_id") if isinstance(body, dict) else None
+            log.warning("dropping a log batch of %r without its worker token", record_id)
+            return
         try:
             batch = domain.parse_batch(body)
         except domain.InvalidBatch as exc:

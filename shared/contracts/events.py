@@ -62,12 +62,13 @@ class StageStarted(TypedDict):
     record_id: str
     stage: str
     time: str
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 
 class StageFinished(TypedDict):
     record_id: str
     stage: str
-    status: str  # Success | Failed | Aborted
+    status: str  # Success | Failed | Aborted | Skipped (an untrusted run's; details.skipReason)
     time: str
     error: NotRequired[str]
     # codeCheckout: {"commits": {"mainRepo": {"ID", "Author", "Date", "Message"}}}
@@ -75,6 +76,7 @@ class StageFinished(TypedDict):
     details: NotRequired[dict[str, Any]]
     # the record name chosen by the worker when the request gave none (after checkout)
     record_name: NotRequired[str]
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 
 class RunFinished(TypedDict):
@@ -86,11 +88,13 @@ class RunFinished(TypedDict):
     # The name the worker gave the record at checkout (also in that stage's STAGE_FINISHED):
     # set before the status, since the two events may be handled in either order.
     record_name: NotRequired[str]
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 
 class Heartbeat(TypedDict):
     record_id: str
     time: str
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 
 # --- from the cloud service -----------------------------------------------------------------

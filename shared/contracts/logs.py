@@ -37,6 +37,7 @@ class LogBatch(TypedDict):
     task: NotRequired[str]
     lines: list[str]
     eof: NotRequired[bool]
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 
 def start_line(stage: str) -> str:
@@ -49,6 +50,11 @@ def finish_line(stage: str) -> str:
 
 def fail_line(stage: str, why: str) -> str:
     return f"Stage: {STAGE_DESC.get(stage, stage)} status: fail with error: {why}"
+
+
+def skip_line(stage: str, why: str) -> str:
+    """The end of a stage an untrusted run skipped (it needs a secret the run lacks)."""
+    return f"Stage: {STAGE_DESC.get(stage, stage)} status: skipped: {why}"
 
 
 # After storing a batch, the logs service republishes it here (topic exchange, routing key =

@@ -125,12 +125,32 @@ def test_pod_validates_against_every_supported_schema(dind):
         "ci",
         settings(dind=dind),
     )
-    secret = kube.secret_manifest(RECORD, "ci", pod["metadata"]["labels"], "amqp://x")
+    secret = kube.secret_manifest(RECORD, "ci", pod["metadata"]["labels"], "amqp://x", "tok")
     for version in ("1.25", "1.28", "1.33", "1.37"):
         kubernetes_validate.validate(pod, version, strict=True)
         kubernetes_validate.validate(secret, version, strict=True)
     assert pod["metadata"]["labels"]["cyclone.io/project"] == "Demo.Project"
     assert "amqp" not in json.dumps(pod)
+    assert "CYCLONE_WORKER_TOKEN" in secret["data"]
+
+
+@pytest.mark.parametrize("dind", [False, True])
+def test_only_the_worker_container_mounts_a_service_account_token(dind):
+    pod = kube.pod_manifest(RECORD, "p", "build", "k8s", {}, "ci", settings(dind=dind))
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    token_volumes = {
+        v["name"]
+        for v in pod["spec"]["volumes"]
+        if any("serviceAccountToken" in src for src in v.get("projected", {}).get("sources", []))
+    }
+    assert token_volumes, "the worker needs its token to exec into the builder"
+    mounts = {
+        c["name"]: {m["name"] for m in c.get("volumeMounts", [])} for c in pod["spec"]["containers"]
+    }
+    assert mounts.pop(kube.WORKER) & token_volumes
+    assert kube.BUILDER in mounts
+    for name, names in mounts.items():  # builder (and dind): build code runs there
+        assert not names & token_volumes, f"{name} mounts a service account token"
 
 
 def test_quota_keys_become_resources_with_defaults():

@@ -24,6 +24,7 @@ from services.cloud.drivers.base import ExitReport
 from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver
 from shared import dockerengine
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
+from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,20 @@ class DockerDriver(LocalDriver):
         spawn: Callable[..., Any] = eventlet.spawn_n,
         kind: str = "docker",
         commands_in_engine: bool = True,
+        tokens: WorkerTokens | None = None,
+        build_user: str | None = None,
+        workspaces: Path | None = None,
     ) -> None:
-        super().__init__(data_dir, amqp_uri, command, cloud=cloud, env=env)
+        super().__init__(
+            data_dir,
+            amqp_uri,
+            command,
+            cloud=cloud,
+            env=env,
+            tokens=tokens,
+            build_user=build_user,
+            workspaces=workspaces,
+        )
         # The Local cloud with an engine (CYCLONE_DOCKER_HOST) is served by this driver too,
         # as kind "local" with commands on the host: only its cleanup is needed.
         self.kind = kind

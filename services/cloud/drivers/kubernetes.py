@@ -36,6 +36,7 @@ from services.cloud.drivers.base import ExitReport, SavedWorker
 from shared.contracts.errors import CapacityExceeded, InvalidRequest
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now
+from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ class KubernetesDriver:
         service_account_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tokens: WorkerTokens | None = None,
     ) -> None:
         self.cloud = cloud
+        self._tokens = tokens
         self.settings = settings
         self.poll_interval = poll_interval
         self._source = source
@@ -102,8 +105,9 @@ class KubernetesDriver:
         pod = kube.pod_manifest(
             record_id, project, pipeline, self.cloud, placement, namespace, self.settings
         )
+        token = self._tokens.issue(record_id) if self._tokens else ""
         secret = kube.secret_manifest(
-            record_id, namespace, pod["metadata"]["labels"], self.settings.amqp_uri
+            record_id, namespace, pod["metadata"]["labels"], self.settings.amqp_uri, token
         )
         name = pod["metadata"]["name"]
         try:
@@ -322,6 +326,7 @@ def factory(
     unseal: Callable[[Mapping[str, Any]], Mapping[str, Any]],
     amqp_uri: str,
     environ: Mapping[str, str] | None = None,
+    tokens: WorkerTokens | None = None,
 ) -> Callable[[str], KubernetesDriver]:
     """The supervisor's factory of Kubernetes drivers: each reads its stored cloud (`find`),
     secrets decrypted (`unseal`), whenever it talks to the cluster."""
@@ -336,6 +341,6 @@ def factory(
                 raise InvalidRequest(f"cloud {cloud} not found")
             return unseal(stored)
 
-        return KubernetesDriver(cloud, source, settings, poll_interval=interval)
+        return KubernetesDriver(cloud, source, settings, poll_interval=interval, tokens=tokens)
 
     return make

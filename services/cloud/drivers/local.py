@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -33,8 +34,10 @@ import eventlet
 
 from services.cloud import domain
 from services.cloud.drivers.base import ExitReport, SavedWorker
+from shared import workertoken
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now, rfc3339
+from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ CHECK_EVERY = 0.05
 # Workers run build commands and need only the broker and their record id (architecture.md):
 # the keys of the stack stay with the services.
 WITHHELD_ENV = ("CYCLONE_SECRET_KEY", "CYCLONE_API_TOKEN", "CYCLONE_MONGO_URL")
+BUILD_USER_ENV = "CYCLONE_BUILD_USER"  # the worker runs host commands as this user
+DEFAULT_BUILD_USER = "cyclone-build"
 
 
 @dataclass
@@ -82,8 +87,14 @@ class LocalDriver:
         cloud: str = domain.LOCAL,
         env: Mapping[str, str] | None = None,
         sleep: Callable[[float], Any] = eventlet.sleep,
+        tokens: WorkerTokens | None = None,
+        build_user: str | None = None,
+        workspaces: Path | None = None,
     ) -> None:
-        self.workspaces = Path(data_dir).resolve() / "workspaces"
+        self._tokens = tokens
+        self.build_user = build_user
+        self.data_dir = Path(data_dir).resolve()
+        self.workspaces = Path(workspaces or self.data_dir / "workspaces").resolve()
         self.amqp_uri = amqp_uri
         self.command = list(command)
         self.cloud = cloud
@@ -101,7 +112,10 @@ class LocalDriver:
             return self._info(known)
         workspace = self.workspaces / record_id
         shutil.rmtree(workspace, ignore_errors=True)
-        workspace.mkdir(parents=True)
+        self._ensure_workspaces()
+        workspace.mkdir()
+        if self.build_user:
+            workspace.chmod(0o711)  # the build user may pass, not list (it owns ./code)
         argv = [*self.command, "--record-id", record_id]
         started = now()
         try:
@@ -205,6 +219,15 @@ class LocalDriver:
 
     # --- helpers -------------------------------------------------------------------------------
 
+    def _ensure_workspaces(self) -> None:
+        """The workspaces folder; with a build user, it and the data dir above it are
+        traversable (0711: nothing can be listed, and every file in them is 0600)."""
+        self.workspaces.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.build_user:
+            self.workspaces.chmod(0o711)
+            if self.workspaces.parent == self.data_dir:
+                self.data_dir.chmod(0o711)
+
     def log_path(self, record_id: str) -> Path:
         return self.workspaces / f"{record_id}.worker.log"
 
@@ -214,6 +237,11 @@ class LocalDriver:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env["CYCLONE_AMQP_URI"] = self.amqp_uri
         env["CYCLONE_RECORD_ID"] = record_id
+        if self._tokens is not None:
+            env[workertoken.TOKEN_ENV] = self._tokens.issue(record_id)
+        env.pop(BUILD_USER_ENV, None)
+        if self.build_user:
+            env[BUILD_USER_ENV] = self.build_user
         return env
 
     def _info(self, worker: _Worker) -> WorkerInfo:
@@ -263,6 +291,46 @@ class LocalDriver:
                 return False
             self._sleep(CHECK_EVERY)
         return True
+
+
+# --- the build user ----------------------------------------------------------------------------
+
+
+def build_user_of(env: Mapping[str, str]) -> str | None:
+    """Who a Local cloud's build commands run as: `CYCLONE_BUILD_USER`, by default
+    `cyclone-build` when the services run as root (made here when missing), else nobody else
+    (None: the services' own user, which the cloud service warns about at start)."""
+    name = env.get(BUILD_USER_ENV)
+    if name is None:
+        name = DEFAULT_BUILD_USER if os.geteuid() == 0 else ""
+    name = name.strip()
+    if not name or name == pwd.getpwuid(os.geteuid()).pw_name:
+        log.warning(
+            "builds on the Local cloud run as the services' own user (%s) and can read "
+            "their keys: run untrusted code on a Docker or Kubernetes cloud (docs/security.md)",
+            pwd.getpwuid(os.geteuid()).pw_name,
+        )
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        log.info("made the build user %s", name)
+    return name
 
 
 # --- /proc -------------------------------------------------------------------------------------
