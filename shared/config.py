@@ -66,9 +66,32 @@ class Settings:
         }
 
 
+# k8s/config.yaml ships these as placeholders: a stack started with one would be open to
+# anyone who read the manifests, so no process starts with them.
+PLACEHOLDER_PREFIX = "replace-me"
+SECRET_SETTINGS = (
+    "CYCLONE_API_TOKEN",
+    "CYCLONE_SECRET_KEY",
+    "CYCLONE_AMQP_URI",
+    "CYCLONE_MONGO_URL",
+    "CYCLONE_KUBE_WORKER_AMQP_URI",
+)
+
+
+def placeholder_problem(env: dict[str, str]) -> str | None:
+    """Which setting still holds a placeholder of the shipped manifests, if any."""
+    for name in SECRET_SETTINGS:
+        if PLACEHOLDER_PREFIX in env.get(name, ""):
+            return f"{name} still holds a placeholder ({PLACEHOLDER_PREFIX}...): set a real value"
+    return None
+
+
 def load(env: dict[str, str] | None = None) -> Settings:
-    """Read settings; values the launcher generates (token, key, Mongo URL) must be set by then."""
+    """Read settings; values the launcher generates (token, key, Mongo URL) must be set by then.
+    Refuses (SystemExit) the placeholder secrets of k8s/config.yaml."""
     env = dict(os.environ if env is None else env)
+    if problem := placeholder_problem(env):
+        raise SystemExit(f"cyclone: refusing to start: {problem}")
     return Settings(
         port=_int(env, "CYCLONE_PORT", DEFAULT_PORT),
         data_dir=Path(env.get("CYCLONE_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),

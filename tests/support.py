@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -9,15 +10,28 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import httpx
 
+from tests.waiting import NotYet, wait_for
 from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
+
+
+def _workspaces_dir() -> str:
+    """A workspaces folder outside pytest's tree, removed when the test session ends (kept
+    across a stack's restarts: adopted workers still use theirs)."""
+    path = tempfile.mkdtemp(prefix="cyclone-ws-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+class PortTaken(RuntimeError):
+    """Another server answers on the port the stack was given."""
 
 
 class StackProcess:
@@ -42,6 +56,9 @@ class StackProcess:
             # Test projects name SCM servers that do not exist (scm.example.com); the tests of
             # the credential check start stacks with it on (tests/scm).
             "CYCLONE_SCM_VERIFY": "off",
+            # The Local cloud's builds run as the build user when the stack runs as root: their
+            # workspaces must be reachable by it, which pytest's 0700 tmp tree is not.
+            "CYCLONE_WORKSPACES": _workspaces_dir(),
             **env,
         }
         self.proc: subprocess.Popen | None = None
@@ -51,28 +68,72 @@ class StackProcess:
     def amqp_uri(self) -> str:
         return self.env["CYCLONE_AMQP_URI"]
 
-    def start(self, wait: float = 90) -> StackProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.stack"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stack exited early:\n{self.log_path.read_text()[-3000:]}")
+    def start(self, wait: float = 90, tries: int = 3) -> StackProcess:
+        """Start the stack and wait until its gateway answers; healthy means *this* stack.
+
+        The port comes from `free_port()`, which only knows it was free a moment ago: another
+        server (another test session's stack) may take it before the gateway binds it, and
+        then `/healthz` may well answer 200 from that server. So our token must be accepted
+        too; when it is not, the stack starts again on another port.
+        """
+        for attempt in range(1, tries + 1):
             try:
-                if httpx.get(self.url + "/healthz", timeout=3).status_code == 200:
-                    return self
+                return self._start_once(wait)
+            except PortTaken:
+                self.stop()
+                if attempt == tries:
+                    raise
+                self._new_port()
+        raise AssertionError("unreachable")
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env["CYCLONE_PORT"] = str(self.port)
+
+    def _start_once(self, wait: float) -> StackProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = proc = subprocess.Popen(
+                [sys.executable, "-m", "tools.stack"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"stack exited early:\n{self.log_path.read_text()[-3000:]}")
+            token = self.env.get("CYCLONE_API_TOKEN") or self._generated_token()
+            if not token:
+                return False
+            try:
+                if httpx.get(self.url + "/healthz", timeout=3).status_code != 200:
+                    return False
+                ours = httpx.get(
+                    self.url + "/api/v1/openapi.json",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=3,
+                )
             except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"stack not healthy in {wait}s:\n{self.log_path.read_text()[-3000:]}")
+                return False
+            if ours.status_code == 401:
+                raise PortTaken(f"another server answers on port {self.port}")
+            return ours.status_code == 200
+
+        try:
+            wait_for(healthy, wait, "the stack to be healthy", every=0.25)
+        except NotYet:
+            self.stop()
+            tail = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"stack not healthy in {wait}s:\n{tail}") from None
+        return self
+
+    def _generated_token(self) -> str:
+        """The token a stack started without one made in its data dir ("" until it has)."""
+        path = self.data_dir / "api-token"
+        return path.read_text().strip() if path.exists() else ""
 
     def pids(self) -> dict[str, int]:
         return json.loads((self.data_dir / "pids.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import falcon
@@ -10,6 +11,7 @@ import falcon.asgi
 from pymongo import AsyncMongoClient
 
 from services.api import errors, middleware, openapi
+from services.api.bodygate import HookBodyGate
 from services.api.clients import Bus
 from services.api.events import EventPublisher
 from services.api.live import LiveHub
@@ -24,6 +26,7 @@ from services.api.resources import (
     records,
     scm,
     templates,
+    tickets,
 )
 from services.api.routes import Resources, add_routes
 from services.api.store import CatalogStore
@@ -90,7 +93,14 @@ class _Late:
         return getattr(getattr(self._parts, self._name), attr)
 
 
-def create_app(settings: config.Settings) -> WebSocketRefusals:
+def redeem_ticket(store: CatalogStore) -> Callable[[str], Awaitable[bool]]:
+    async def redeem(ticket: str) -> bool:
+        return await store.tickets.redeem(tickets.digest(ticket))
+
+    return redeem
+
+
+def create_app(settings: config.Settings) -> HookBodyGate:
     if not settings.api_token:
         raise SystemExit("CYCLONE_API_TOKEN is required (make run generates one)")
     if not settings.secret_key:
@@ -107,7 +117,11 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
     webhooks = scm.Webhooks(bus, box, settings.public_url)
 
     app = falcon.asgi.App(
-        middleware=[Lifespan(parts), middleware.Metrics(), middleware.Auth(settings.api_token)],
+        middleware=[
+            Lifespan(parts),
+            middleware.Metrics(),
+            middleware.Auth(settings.api_token, redeem_ticket(store)),
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
@@ -133,7 +147,7 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
             integration=integrations.Integration(store, box),
             templates=templates.ConfigTemplates(templates.load_templates()),
             clouds=clouds.Clouds(bus, box),
-            svn_hook=hooks.SvnPostCommit(store, bus),
+            svn_hook=hooks.SvnPostCommit(store, bus, box),
             github_hook=hooks.ScmWebhook(store, bus, box, "github"),
             gitlab_hook=hooks.ScmWebhook(store, bus, box, "gitlab"),
             cloud=clouds.Cloud(bus, box),
@@ -142,12 +156,13 @@ def create_app(settings: config.Settings) -> WebSocketRefusals:
             health=meta.Health(store, bus),
             metrics=meta.Metrics(),
             openapi=meta.OpenApi(openapi.document()),
+            tickets=tickets.TicketsResource(store),
         ),
     )
-    return WebSocketRefusals(app)
+    return HookBodyGate(WebSocketRefusals(app))
 
 
-def get_app() -> WebSocketRefusals:
+def get_app() -> HookBodyGate:
     """gunicorn's entry (services/api/__main__.py): `services.api.app:get_app()`."""
     logging.basicConfig(level="INFO", format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
     return create_app(config.load())

@@ -16,12 +16,7 @@ MAX_RECENT = 100
 
 async def read_json(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> Any:
     """The decoded JSON body; 413 past `max_bytes`, 400 when it is not JSON."""
-    length = req.content_length
-    if length is not None and length > max_bytes:
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
-    raw = await req.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
+    raw = await read_raw(req, max_bytes)
     if not raw.strip():
         raise ApiError(400, "request body is empty; a JSON object is expected", "BadRequest")
     try:
@@ -30,13 +25,35 @@ async def read_json(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> Any:
         raise ApiError(400, f"malformed JSON body: {exc}", "BadRequest") from exc
 
 
-async def read_raw(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> bytes:
-    """The body as bytes (webhooks: signatures cover the exact bytes); 413 past `max_bytes`."""
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
+
+
+def refuse_declared_excess(req: falcon.asgi.Request, max_bytes: int) -> None:
+    """413 when the declared Content-Length is past `max_bytes`, before any byte is read."""
     length = req.content_length
-    raw = b"" if length == 0 else await req.stream.read(max_bytes + 1)
-    if (length is not None and length > max_bytes) or len(raw) > max_bytes:
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "PayloadTooLarge")
-    return raw
+    if length is not None and length > max_bytes:
+        raise _too_large(max_bytes)
+
+
+async def read_raw(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> bytes:
+    """The body as bytes (webhooks: signatures cover the exact bytes).
+
+    413 past `max_bytes`: by Content-Length before reading anything, and for a body without
+    one (chunked) as soon as the bytes received pass the limit, so at most `max_bytes` plus
+    one chunk is ever held. The rest of a refused body is never read by the app.
+    """
+    refuse_declared_excess(req, max_bytes)
+    if req.content_length == 0:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in req.stream:
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def query_int(

@@ -27,6 +27,12 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+HEALTH_CHECKS = Counter(
+    "cyclone_health_checks_total",
+    "Health checks made (a MongoDB ping and a ping of every resident service); /healthz "
+    "answers from the last one while it is at most 1 s old",
+)
+
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 
 import falcon
 import falcon.asgi
@@ -49,10 +50,12 @@ class Metrics:
 
 
 class Auth:
-    """Bearer token from `Authorization`, compared in constant time."""
+    """Bearer token from `Authorization`, compared in constant time; on a WebSocket also
+    `?token=` or a single-use `?ticket=` (resources/tickets.py), redeemed through `redeem`."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, redeem: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._token = token.encode()
+        self._redeem = redeem
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.user = req.get_header("X-User") or ""
@@ -63,6 +66,11 @@ class Auth:
     async def process_request_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         """Browsers cannot set headers on a WebSocket: `?token=` is accepted there too."""
         req.context.user = req.get_header("X-User") or ""
+        ticket = req.get_param("ticket")
+        if ticket is not None:
+            if self._redeem is None or not await self._redeem(ticket):
+                raise refuse_ws("invalid or used ticket: ask POST /api/v1/tickets for a new one")
+            return
         token = req.get_param("token")
         self._check(f"Bearer {token}" if token else req.get_header("Authorization") or "")
 

@@ -29,6 +29,34 @@ class Endpoint:
     status: int = 200
     planned: bool = False
     query: tuple[str, ...] = ()
+    description: str = ""
+
+
+WEBHOOK = (
+    "Open without the API token; the delivery's signature is checked against the pipeline's "
+    "autoTrigger.scmTrigger.webhookSecret. Answers 200 {status, reason, record?}: status "
+    "started, ignored (no trigger matched), duplicate (delivery id seen), or refused (a "
+    "pullRequestComment whose author may not write to the repository: GitHub "
+    "author_association other than OWNER, MEMBER, COLLABORATOR; GitLab access below "
+    "Developer). A run of a pull/merge request from a fork (or of a comment on one) is "
+    "untrusted: the answer and the record carry the reason (untrusted; record trusted: "
+    "false, untrustedReason), the run gets no secret, and imageRelease and a codeScan with "
+    "a token are Skipped with a skipReason; autoTrigger.scmTrigger.forkSecrets: true opts out."
+)
+
+SVN_HOOK = (
+    "Open without the API token. The header X-Cyclone-Secret must equal the webhookSecret of a "
+    "pipeline with a postCommit trigger on this repository (svnrepoid = `svnlook uuid`), else "
+    "401 and nothing starts. Body: `svnlook changed` output (at most 5 MiB). Answers 200 "
+    "{revision, started: [{pipeline, project, record}], skipped: [{pipeline, reason}], "
+    "message?}; a revision starts a pipeline at most once (a repeat is skipped)."
+)
+HOOK_SECRET_HEADER = {
+    "name": "X-Cyclone-Secret",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -95,7 +123,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         R + "/logstream",
         "Follow a record's log (WebSocket)",
         "logs",
-        query=("stage", "task"),
+        query=("stage", "task", "ticket", "token"),
+        description=(
+            "Authenticated by the Authorization header, or (browsers cannot set headers on a "
+            "WebSocket) by ?ticket= from POST /api/v1/tickets (single use, 60 s), or ?token= "
+            "(the API token; kept for scripts, never written to a log)."
+        ),
+    ),
+    Endpoint(
+        "post",
+        "/api/v1/tickets",
+        "Get a single-use ticket for the log WebSocket",
+        "logs",
+        status=201,
+        description="Answers {ticket, expiresAt, expiresIn}: good for one ?ticket= within 60 s.",
     ),
     Endpoint("get", P + "/repos", "List SCM repositories", "scm", None, "RepoList"),
     Endpoint("get", P + "/branches", "List branches", "scm", None, "NameList", query=("repo",)),
@@ -123,12 +164,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/api/v1/pipelines/{pipelineid}/githubwebhook",
         "GitHub webhook",
         "webhooks",
+        description=WEBHOOK,
     ),
     Endpoint(
         "post",
         "/api/v1/pipelines/{pipelineid}/gitlabwebhook",
         "GitLab webhook",
         "webhooks",
+        description=WEBHOOK,
     ),
     Endpoint(
         "post",
@@ -136,6 +179,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "SVN post-commit hook",
         "webhooks",
         query=("revision",),
+        description=SVN_HOOK,
     ),
     Endpoint("get", P + "/stats", "Project stats", "stats", query=("startTime", "endTime")),
     Endpoint(
@@ -207,7 +251,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "integrations",
         status=204,
     ),
-    Endpoint("get", "/healthz", "Health of MongoDB and every service", "meta", None, "Health"),
+    Endpoint(
+        "get",
+        "/healthz",
+        "Health of MongoDB and every service",
+        "meta",
+        None,
+        "Health",
+        description=(
+            "200 when MongoDB and every resident service answered within 2 s, else 503 with "
+            "`failing`. The verdict is at most 1 s old however often it is asked: each gateway "
+            "process serves its last one again for 1 s, and requests during a check share it."
+        ),
+    ),
     Endpoint("get", "/metrics", "Prometheus metrics", "meta"),
     Endpoint("get", "/api/v1/openapi.json", "This document", "meta"),
 )
@@ -334,6 +390,15 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         # They ask the SCM (credentials, listings, webhooks on the repository).
         op["responses"]["403"] = {"description": "the SCM denied the permission", **error}
         op["responses"]["502"] = {"description": "the SCM did not answer well", **error}
+    if ep.description:
+        op["description"] = ep.description
+    if ep.tag == "webhooks":
+        # Open: the hook's secret or signature is its credential, and bodies are capped.
+        op["security"] = []
+        op["responses"]["401"] = {"description": "missing or wrong secret or signature", **error}
+        op["responses"]["413"] = {"description": "body larger than 5 MiB", **error}
+        if "{svnrepoid}" in ep.path:
+            op["parameters"] = [*op.get("parameters", []), HOOK_SECRET_HEADER]
     if ep.path in OPEN:
         op["security"] = []
     if ep.planned:

@@ -17,6 +17,7 @@ from services.api.resources import (
     records,
     scm,
     templates,
+    tickets,
 )
 
 
@@ -50,6 +51,7 @@ class Resources:
     health: meta.Health
     metrics: meta.Metrics
     openapi: meta.OpenApi
+    tickets: tickets.TicketsResource
 
 
 PL = "/api/v1/projects/{project}/pipelines/{pipeline}"
@@ -76,6 +78,7 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
     app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
     app.add_route("/api/v1/configtemplates", r.templates)
+    app.add_route("/api/v1/tickets", r.tickets)
     app.add_route("/api/v1/subversion/{svnrepoid}/postcommithook", r.svn_hook)
     app.add_route("/api/v1/pipelines/{pipelineid}/githubwebhook", r.github_hook)
     app.add_route("/api/v1/pipelines/{pipelineid}/gitlabwebhook", r.gitlab_hook)

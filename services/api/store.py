@@ -1,4 +1,5 @@
-"""The gateway's collections (projects, pipelines, integrations, outbox) over async pymongo.
+"""The gateway's collections (projects, pipelines, integrations, outbox, post_commit_runs)
+over async pymongo.
 
 The only module of the gateway that imports pymongo. Documents keep the API's field names,
 with `_id` as ObjectId and times as datetimes; services/api/views.py turns them into answers.
@@ -160,6 +161,74 @@ class Outbox:
         return await self._coll.count_documents({})
 
 
+class Tickets:
+    """`tickets`: short-lived, single-use credentials for the log WebSocket (docs/api.md).
+
+    Browsers cannot set headers on a WebSocket, and a long-lived API token in a URL ends up in
+    histories and proxies' logs; a ticket is good once, for TICKET_TTL. Only its SHA-256 is
+    kept, so the collection holds nothing a reader could use; a taken ticket is deleted in the
+    same atomic step (find_one_and_delete), whichever gateway process redeems it.
+    """
+
+    def __init__(self, coll: AsyncCollection) -> None:
+        self._coll = coll
+
+    async def ensure_indexes(self) -> None:
+        await self._coll.create_index("expiresAt")
+
+    async def issue(self, digest: str, expires: datetime) -> None:
+        await self._coll.insert_one({"_id": digest, "expiresAt": expires})
+        # expired ones nobody redeemed go with the next issue (cheap: an indexed range)
+        await self._coll.delete_many({"expiresAt": {"$lte": timefmt.now()}})
+
+    async def redeem(self, digest: str) -> bool:
+        found = await self._coll.find_one_and_delete(
+            {"_id": digest, "expiresAt": {"$gt": timefmt.now()}}
+        )
+        return found is not None
+
+
+class PostCommitRuns:
+    """`post_commit_runs`: the revisions that started a pipeline through the SVN hook.
+
+    A document per (pipeline, repository UUID, revision), `_id` made of the three and inserted
+    before the run is created: the unique `_id` makes the claim atomic across concurrent
+    requests and gateway processes, so a revision starts a pipeline at most once. Kept while
+    the pipeline exists (SVN revisions are not reused; a document is ~100 bytes).
+    """
+
+    def __init__(self, coll: AsyncCollection) -> None:
+        self._coll = coll
+
+    async def ensure_indexes(self) -> None:
+        await self._coll.create_index("pipelineID")
+
+    @staticmethod
+    def key(pipeline_id: str, repo_id: str, revision: int) -> str:
+        return f"{pipeline_id}:{repo_id}:{revision}"
+
+    async def claim(self, key: str, pipeline_id: str) -> dict[str, Any] | None:
+        """Take `key`; None when taken now, else the document of whoever took it first."""
+        try:
+            await self._coll.insert_one(
+                {"_id": key, "pipelineID": pipeline_id, "at": timefmt.now()}
+            )
+        except DuplicateKeyError:
+            return await self._coll.find_one({"_id": key}) or {"_id": key}
+        return None
+
+    async def started(self, key: str, record_id: str) -> None:
+        await self._coll.update_one({"_id": key}, {"$set": {"record": record_id}})
+
+    async def release(self, key: str) -> None:
+        """Give a claim back (its run could not be created): the hook may be sent again."""
+        await self._coll.delete_one({"_id": key})
+
+    async def forget(self, pipeline_ids: list[str]) -> None:
+        if pipeline_ids:
+            await self._coll.delete_many({"pipelineID": {"$in": pipeline_ids}})
+
+
 class CatalogStore:
     """Everything the gateway keeps, opened on one database."""
 
@@ -170,9 +239,12 @@ class CatalogStore:
         self.pipelines = Repository(self.db.pipelines, "pipeline", scope_field="projectID")
         self.integrations = Repository(self.db.integrations, "integration")
         self.outbox = Outbox(self.db.outbox)
+        self.post_commit_runs = PostCommitRuns(self.db.post_commit_runs)
+        self.tickets = Tickets(self.db.tickets)
 
     async def ensure_indexes(self) -> None:
-        for part in (self.projects, self.pipelines, self.integrations, self.outbox):
+        parts = (self.projects, self.pipelines, self.integrations, self.outbox)
+        for part in (*parts, self.post_commit_runs, self.tickets):
             await part.ensure_indexes()
         await self.db.pipelines.create_index(SVN_REPO_ID)
 

@@ -16,6 +16,7 @@ from services.scheduler.store import RecordStore
 from shared import mongo
 from shared.contracts import rpc
 from shared.crypto import SecretBox
+from shared.workertoken import WorkerTokens, tokens_or_none
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,23 @@ class RunsParts:
     box: SecretBox | None
     crons: CronStore
     counters: StatsCounters
+    tokens: WorkerTokens | None
 
     def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
         cloud = Cloud(
             start=getattr(cloud_rpc, rpc.START_WORKER), stop=getattr(cloud_rpc, rpc.STOP_WORKER)
         )
-        return Runs(self.store, cloud, publish, self.limits, self.box, self.crons, self.counters)
+        return Runs(
+            self.store,
+            cloud,
+            publish,
+            self.limits,
+            self.box,
+            self.crons,
+            self.counters,
+            tokens=self.tokens,
+        )
 
 
 class RunsProvider(DependencyProvider):
@@ -49,7 +60,8 @@ class RunsProvider(DependencyProvider):
         crons.ensure_indexes()
         counters = StatsCounters(self.client[cfg.mongo_db])
         counters.ensure_indexes()
-        self.parts = RunsParts(store, limits, box, crons, counters)
+        tokens = tokens_or_none(cfg.secret_key)
+        self.parts = RunsParts(store, limits, box, crons, counters, tokens)
 
     def stop(self) -> None:
         self.client.close()

@@ -19,8 +19,10 @@ from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
 from shared import timefmt
 from shared.contracts import events
-from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
+from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest, Unauthorized
 from shared.crypto import SecretBox, decrypt_all
+from shared.workertoken import FIELD as TOKEN_FIELD
+from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,9 @@ class Cloud:
         self.stop = stop
 
 
-# What a worker's stage details may add to stageStatus.<stage> (the spec's fields).
-STAGE_DETAILS = ("commits", "outputs", "tasks", "images", "sonarqube")
+# What a worker's stage details may add to stageStatus.<stage> (the spec's fields, and
+# `skipReason` of a stage an untrusted run skipped: status `Skipped`).
+STAGE_DETAILS = ("commits", "outputs", "tasks", "images", "sonarqube", "skipReason")
 
 
 class Runs:
@@ -63,7 +66,9 @@ class Runs:
         crons: CronStore,
         counters: StatsCounters,
         clock: Callable[[], datetime] = timefmt.now,
+        tokens: WorkerTokens | None = None,
     ) -> None:
+        self.tokens = tokens
         self.crons = crons
         self.counters = counters
         self.store = store
@@ -135,14 +140,19 @@ class Runs:
         counts = self.counters.day_counts(scope, scope_id, days[0], days[-1])
         return stats.build(start, end, counts)
 
-    def job(self, record_id: str) -> dict[str, Any]:
+    def job(self, record_id: str, token: str = "") -> dict[str, Any]:
+        """The record's job, secrets decrypted: only for the worker launched for it."""
+        if not self.from_its_worker(record_id, token):
+            raise Unauthorized(f"no valid worker token for record {record_id}")
         doc = self.store.get(record_id)
         if doc["status"] != rec.RUNNING:
             raise Conflict(f"record {record_id} is {doc['status']}, not Running")
-        snapshot = doc["snapshot"]
+        snapshot, withheld = rec.for_worker(doc["snapshot"]), []
+        if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
+            snapshot, withheld = rec.withhold_secrets(snapshot)
         if self.box is not None:
             snapshot = decrypt_all(snapshot, self.box)
-        return {
+        job = {
             "record_id": record_id,
             "record_name": doc.get("name", ""),
             "project": snapshot["project"],
@@ -150,6 +160,9 @@ class Runs:
             "params": doc["performParams"],
             "stages": doc["stages"],
         }
+        if doc.get("untrusted"):
+            job.update(untrusted=doc["untrusted"], withheld=withheld)
+        return job
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -207,6 +220,19 @@ class Runs:
         return True
 
     # --- what workers and the cloud report --------------------------------------------------
+
+    def from_its_worker(self, record_id: object, token: object) -> bool:
+        """Whether a report names its record with that record's worker token (see
+        shared/workertoken.py); without a secret key nothing can be proven, so nothing is."""
+        return self.tokens is not None and self.tokens.valid(record_id, token)
+
+    def worker_report(self, kind: str, payload: dict[str, Any]) -> None:
+        """A stage, run or heartbeat report, applied only when its token is the record's."""
+        record_id = payload.get("record_id")
+        if not self.from_its_worker(record_id, payload.get(TOKEN_FIELD)):
+            log.warning("ignored a %s for %r without its worker token", kind, record_id)
+            return
+        getattr(self, kind)(payload)
 
     def stage_started(self, payload: dict[str, Any]) -> None:
         self.store.stage_started(payload["record_id"], payload["stage"], payload["time"])

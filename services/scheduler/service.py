@@ -59,26 +59,26 @@ class SchedulerService(PingMixin):
         return self._runs().stats(scope, scope_id, start, end)
 
     @rpc(expected_exceptions=EXPECTED)
-    def get_job(self, record_id: str) -> dict[str, Any]:
-        return self._runs().job(record_id)
+    def get_job(self, record_id: str, token: str = "") -> dict[str, Any]:
+        return self._runs().job(record_id, token)
 
     # --- events ---------------------------------------------------------------------------
 
     @event_handler(*events.STAGE_STARTED)
     def handle_stage_started(self, payload: dict[str, Any]) -> None:
-        self._runs().stage_started(payload)
+        self._runs().worker_report("stage_started", payload)
 
     @event_handler(*events.STAGE_FINISHED)
     def handle_stage_finished(self, payload: dict[str, Any]) -> None:
-        self._runs().stage_finished(payload)
+        self._runs().worker_report("stage_finished", payload)
 
     @event_handler(*events.RUN_FINISHED)
     def handle_run_finished(self, payload: dict[str, Any]) -> None:
-        self._runs().run_finished(payload)
+        self._runs().worker_report("run_finished", payload)
 
     @event_handler(*events.HEARTBEAT)
     def handle_heartbeat(self, payload: dict[str, Any]) -> None:
-        self._runs().heartbeat(payload)
+        self._runs().worker_report("heartbeat", payload)
 
     @event_handler(*events.WORKER_EXITED)
     def handle_worker_exited(self, payload: dict[str, Any]) -> None:

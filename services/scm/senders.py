@@ -23,7 +23,7 @@ from services.scm import settings as cfg
 from services.scm.domain import notify
 from services.scm.providers.base import Provider, provider_for
 from shared.contracts import errors
-from shared.crypto import SecretBox, decrypt_all
+from shared.crypto import SecretBox, decrypt_all, is_encrypted
 
 Result = tuple[str, str]
 SVN_TIMEOUT = 60
@@ -40,25 +40,32 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def post_json(url: str, body: Mapping[str, Any], timeout: float, delivery_id: str) -> Result:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Cyclone",
-            "X-Cyclone-Event": "record_finished",
-            "X-Cyclone-Delivery": delivery_id,  # the same on every try: receivers may dedupe
-        },
-    )
+    """POST `body` to `url`. The notes never name the URL (it is a credential): only its
+    scheme and host (`notify.redacted_url`)."""
+    shown = notify.redacted_url(url)
+    try:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Cyclone",
+                "X-Cyclone-Event": "record_finished",
+                "X-Cyclone-Delivery": delivery_id,  # the same on every try: receivers may dedupe
+            },
+        )
+    except ValueError as exc:  # not a URL urllib can send to
+        return "give_up", f"{shown}: {notify.scrubbed(str(exc), url)}"
     try:
         with _opener.open(request, timeout=timeout) as resp:
             code = resp.status
     except urllib.error.HTTPError as exc:
         code = exc.code
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        return "retry", f"{url}: {getattr(exc, 'reason', exc)}"
-    return notify.outcome_of_http(code), f"{url} answered {code}"
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        why = str(getattr(exc, "reason", exc))
+        return "retry", f"{shown}: {notify.scrubbed(why, url)}"
+    return notify.outcome_of_http(code), f"{shown} answered {code}"
 
 
 def send_mail(
@@ -173,7 +180,13 @@ class Senders:
         kind, target, body = doc["kind"], doc["target"], doc.get("body") or {}
         timeout = self.settings.timeout
         if kind in ("webhook", "slack"):
-            return post_json(target["url"], body, timeout, doc["_id"])
+            try:
+                url = self._open(target["url"])  # sealed by the gateway
+            except ValueError as exc:
+                return "give_up", f"the receiver URL cannot be opened: {exc}"
+            if is_encrypted(url):
+                return "give_up", "the receiver URL is sealed and CYCLONE_SECRET_KEY is unset"
+            return post_json(url, body, timeout, doc["_id"])
         if kind == "email":
             return send_mail(self.settings.smtp, target["to"], body, timeout, doc["_id"])
         if kind == "status":

@@ -1,13 +1,15 @@
 """nameko entrypoints of the scm service; each delegates to domain code in a line or two."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
-from services.scm import ingress
+from services.scm import ingress, vetting
 from services.scm import settings as scm_settings
 from services.scm.afterrun import AfterRun
 from services.scm.deliveries import DeliveryStore
@@ -18,7 +20,7 @@ from services.scm.senders import Senders
 from shared import mongo
 from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
-from shared.crypto import SecretBox
+from shared.crypto import SecretBox, decrypt_all
 from shared.ping import PingMixin
 
 log = logging.getLogger(__name__)
@@ -50,16 +52,34 @@ class AfterRuns(mongo.MongoDatabase):
         return self.after_run
 
 
+class ScmAccounts(DependencyProvider):
+    """Opens a delivery's project account (sealed in the snapshot) into an SCM adapter, for
+    what a webhook payload does not say (services/scm/vetting.py)."""
+
+    def setup(self) -> None:
+        key = mongo.settings_of(self.container).secret_key
+        self.box = SecretBox(key) if key else None
+
+    def open(self, scm: Mapping[str, Any]) -> Provider:
+        plain = decrypt_all(dict(scm), self.box) if self.box is not None else dict(scm)
+        return provider_for(plain, vetting.TIMEOUT)  # type: ignore[arg-type]
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return self.open
+
+
 class ScmService(PingMixin):
     """Owns webhook delivery ids: GitHub/GitLab/SVN adapters, webhooks, statuses, tags.
 
-    Today: SVN repository identity, GitHub/GitLab deliveries (verify, deduplicate, match,
-    start the run), and what follows a run: notifications, commit statuses, tags (outbox).
+    Today: SVN repository identity, GitHub/GitLab deliveries the gateway verified
+    (deduplicate, match, start the run), and what follows a run: notifications, commit
+    statuses, tags (outbox).
     """
 
     name = services.SCM
     deliveries: DeliveryStore = Deliveries()
     after_run: AfterRun = AfterRuns()
+    accounts: Any = ScmAccounts()
     scheduler_rpc = RpcProxy(services.SCHEDULER)
 
     @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=("password",))
@@ -68,7 +88,7 @@ class ScmService(PingMixin):
     ) -> contract.SvnRepoInfo:
         return svn.repo_info(url, username, password)
 
-    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=("delivery.secret",))
+    @rpc(expected_exceptions=errors.EXPECTED)
     def receive_webhook(self, delivery: contract.WebhookDelivery) -> contract.WebhookOutcome:
         create = getattr(self.scheduler_rpc, contract.CREATE_RECORD)
 
@@ -80,7 +100,7 @@ class ScmService(PingMixin):
             except Exception:  # the run is started; a missing pending status is no reason to fail
                 log.exception("could not queue the pending status of %s", record_id)
 
-        return ingress.receive(delivery, self.deliveries, create, started)
+        return ingress.receive(delivery, self.deliveries, create, started, self.accounts)
 
     # --- after a run: notifications, commit statuses, tags -------------------------------
 

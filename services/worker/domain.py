@@ -23,6 +23,7 @@ from shared.contracts.logs import STAGE_DESC
 SUCCESS = "Success"
 FAILED = "Failed"
 ABORTED = "Aborted"
+SKIPPED = "Skipped"  # a stage an untrusted run may not run (it needs a withheld secret)
 
 CHECKOUT = "codeCheckout"
 COMMAND_STAGES = ("unitTest", "package")
@@ -84,6 +85,49 @@ def env_vars(pipeline: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
+# The build variables every stage's commands get (docs/api.md, "The build environment").
+BUILD_VARIABLES = (
+    "CI",
+    "CYCLONE_RECORD_ID",
+    "CYCLONE_RECORD_NAME",
+    "CYCLONE_PROJECT",
+    "CYCLONE_PIPELINE",
+    "CYCLONE_STAGE",
+    "CYCLONE_REF",
+    "CYCLONE_COMMIT_SHA",
+    "CYCLONE_WORKSPACE",
+)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def build_env(
+    job: Mapping[str, Any], *, stage: str, record_name: str, commit: str, code_dir: str
+) -> dict[str, str]:
+    """The environment a build's commands get, made rather than inherited: the pipeline's
+    envVars, then the build variables (which win: they are facts of the run). PATH and HOME
+    come from where the commands run (the host's PATH and a home in the workspace; a
+    container's own). Nothing of the worker's or the services' environment is in it."""
+    params = job.get("params") or {}
+    variables = {
+        "CI": "true",
+        "CYCLONE_RECORD_ID": str(job.get("record_id") or ""),
+        "CYCLONE_RECORD_NAME": record_name,
+        "CYCLONE_PROJECT": str((job.get("project") or {}).get("name") or ""),
+        "CYCLONE_PIPELINE": str((job.get("pipeline") or {}).get("name") or ""),
+        "CYCLONE_STAGE": stage,
+        "CYCLONE_REF": str(params.get("ref") or ""),
+        "CYCLONE_COMMIT_SHA": commit,
+        "CYCLONE_WORKSPACE": code_dir,
+    }
+    return {**env_vars(job.get("pipeline") or {}), **variables}
+
+
+def host_env(build: Mapping[str, str], *, path: str, home: str) -> dict[str, str]:
+    """A build environment for commands run on the worker's host: PATH and HOME first (the
+    pipeline's envVars may set either), then the build's own variables."""
+    return {"PATH": path or DEFAULT_PATH, "HOME": home, **build}
+
+
 def commands_of(cfg: Mapping[str, Any]) -> list[str]:
     raw = cfg.get("command") or []
     return [raw] if isinstance(raw, str) else [str(c) for c in raw]
@@ -93,6 +137,51 @@ def commands_of(cfg: Mapping[str, Any]) -> list[str]:
 frame_start = logs.start_line
 frame_finish = logs.finish_line
 frame_fail = logs.fail_line
+frame_skip = logs.skip_line
+
+
+# --- untrusted runs (a fork's pull request) ---------------------------------------------------
+
+# Where scheduler.get_job's `withheld` names the SonarQube integration's token.
+SONAR_TOKEN = "pipeline.build.stages.codeScan.sonarqube.integration.sonarqube.token"
+OPT_IN = "autoTrigger.scmTrigger.forkSecrets"
+
+
+def skip_reason(stage: str, job: Mapping[str, Any]) -> str | None:
+    """Why an untrusted run skips `stage` rather than run it without the secret it needs;
+    None for every stage of a trusted run.
+
+    imageRelease always (pushing to the project's registry is write access, with or without
+    a password); codeScan when its SonarQube integration has a token (withheld). Other
+    stages run: without secrets, which a fork's code never sees.
+    """
+    why = job.get("untrusted")
+    if not why:
+        return None
+    if stage == "imageRelease":
+        return (
+            f"untrusted run ({why}): images are not pushed to the project's registry "
+            f"(the pipeline may opt in with {OPT_IN})"
+        )
+    if stage == "codeScan" and SONAR_TOKEN in (job.get("withheld") or []):
+        return (
+            f"untrusted run ({why}): the SonarQube integration's token is withheld "
+            f"(the pipeline may opt in with {OPT_IN})"
+        )
+    return None
+
+
+def untrusted_notice(job: Mapping[str, Any]) -> list[str]:
+    """Log lines that open an untrusted run's log: why, and what it goes without."""
+    why = job.get("untrusted")
+    if not why:
+        return []
+    withheld = [str(p) for p in job.get("withheld") or []]
+    return [
+        f"Untrusted run: {why}. It gets no secrets: the checkout is anonymous and stages that "
+        "need a secret are skipped.",
+        "Secrets withheld: " + (", ".join(withheld) if withheld else "none were set"),
+    ]
 
 
 def echo(command: str) -> list[str]:
@@ -346,14 +435,26 @@ def svn_target(url: str, ref: str) -> tuple[str, str | None]:
     return f"{url}/{ref.strip('/')}", None
 
 
+def on_scm_host(url: str, server: object) -> bool:
+    """Whether `url` is on the project's SCM host (any port; `api.` of the same host counts):
+    the project's account goes nowhere else, whatever URL a pipeline names."""
+    host = urlsplit(url).hostname
+    scm_host = urlsplit(str(server or "")).hostname
+    if not host or not scm_host:
+        return False
+    return host == scm_host or scm_host == f"api.{host}"
+
+
 def git_credentials(
     kind: str, scm: Mapping[str, Any], block: Mapping[str, Any]
 ) -> tuple[str, str] | None:
     """User and password for a git URL: the project's SCM token or account for GitHub/GitLab
-    sources, the source's own username/password for other ones."""
+    sources on the project's SCM host, the source's own username/password for other ones."""
     if kind in ("github", "gitlab"):
         scm_kind = str(scm.get("type") or "").lower()
         if scm_kind and scm_kind != kind:
+            return None
+        if not on_scm_host(str(block.get("url") or ""), scm.get("server")):
             return None
         if scm.get("token"):
             return ("x-access-token" if kind == "github" else "oauth2", str(scm["token"]))
@@ -369,19 +470,39 @@ def svn_credentials(scm: Mapping[str, Any], block: Mapping[str, Any]) -> tuple[s
     """The svn block's account, else the project's when its SCM is SVN."""
     if block.get("username"):
         return (str(block["username"]), str(block.get("password") or ""))
-    if str(scm.get("type") or "").lower() == "svn" and scm.get("username"):
+    svn_scm = str(scm.get("type") or "").lower() == "svn"
+    if (
+        svn_scm
+        and scm.get("username")
+        and on_scm_host(str(block.get("url") or ""), scm.get("server"))
+    ):
         return (str(scm["username"]), str(scm.get("password") or ""))
     return None
 
 
-def with_credentials(url: str, creds: tuple[str, str] | None) -> str:
-    """The URL with `user:password@` for http(s); other URLs (file, ssh, paths) are unchanged."""
-    parts = urlsplit(url)
-    if creds is None or parts.scheme not in ("http", "https") or "@" in parts.netloc:
-        return url
-    user, password = (quote(c, safe="") for c in creds)
-    auth = f"{user}:{password}" if password else user
-    return urlunsplit(parts._replace(netloc=f"{auth}@{parts.netloc}"))
+# A credential helper given through git's environment config (GIT_CONFIG_COUNT, git >= 2.31):
+# the account comes from two environment variables of git's own process, so it is never on
+# a command line (ps shows those to every user), in the URL or in .git/config. The empty
+# helper first clears any helper of the host's config (a `store` helper would save it).
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; '
+    'printf "username=%s\\npassword=%s\\n" "$CYCLONE_GIT_USERNAME" "$CYCLONE_GIT_PASSWORD"; }; f'
+)
+
+
+def git_credential_env(creds: tuple[str, str] | None) -> dict[str, str]:
+    """Environment for git commands that answers an http(s) server's credential prompt."""
+    if creds is None:
+        return {}
+    return {
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": "credential.helper",
+        "GIT_CONFIG_VALUE_1": _CREDENTIAL_HELPER,
+        "CYCLONE_GIT_USERNAME": creds[0],
+        "CYCLONE_GIT_PASSWORD": creds[1],
+    }
 
 
 def display_url(url: str) -> str:

@@ -8,6 +8,7 @@ where every later stage finds it. The worker never assumes the engine shares its
 
 from __future__ import annotations
 
+import os
 import tarfile
 import tempfile
 import threading
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 EXECUTOR_ENV = "CYCLONE_EXECUTOR"  # "docker": commands in the builder container
 WORKER_QUOTA_ENV = "CYCLONE_WORKER_QUOTA"  # the project's worker.quota, JSON
+BUILD_USER_ENV = "CYCLONE_BUILD_USER"  # host commands run as this user (Local cloud as root)
 SPOOL = 16 * 1024 * 1024  # tar archives bigger than this spill to a temporary file
 
 
@@ -43,8 +45,9 @@ class Executor(Protocol):
         """Run argv in the code directory."""
         ...
 
-    def command_env(self, host_env: Mapping[str, str], image_env: Mapping[str, str]) -> dict:
-        """The environment of a stage's commands."""
+    def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
+        """The environment of a stage's commands: `build` (domain.build_env) and whatever
+        the place they run in needs (PATH and HOME on a host)."""
         ...
 
     def has_code(self) -> bool: ...
@@ -67,12 +70,24 @@ class Executor(Protocol):
 
 
 class HostExecutor:
-    """Commands as child processes in the worker's own workspace."""
+    """Commands as child processes in the worker's own workspace; as `user` when given (the
+    Local cloud run by root: builds never run as the services' user, docs/security.md)."""
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, path: str = "", user: process.RunAs | None = None) -> None:
         self.workspace = workspace
         self.code_path = workspace / "code"
         self.code_dir = str(self.code_path)
+        self.home = workspace / "home"  # the build's HOME: its own, in the workspace
+        self.path = path or os.environ.get("PATH", "")
+        self.user = user
+
+    @classmethod
+    def from_env(cls, workspace: Path, env: Mapping[str, str]) -> HostExecutor:
+        """As the cloud service launched the worker: `CYCLONE_BUILD_USER` names the user
+        the commands run as (unset: the worker's own)."""
+        name = env.get(BUILD_USER_ENV, "").strip()
+        user = process.RunAs.named(name) if name else None
+        return cls(workspace, env.get("PATH", ""), user)
 
     def run(
         self,
@@ -82,10 +97,21 @@ class HostExecutor:
         log: Callable[[str], None],
         abort: threading.Event,
     ) -> process.Outcome:
-        return process.run(argv, cwd=self.code_path, env=env, log=log, abort=abort)
+        self._hand_over()
+        return process.run(argv, cwd=self.code_path, env=env, log=log, abort=abort, user=self.user)
 
-    def command_env(self, host_env: Mapping[str, str], image_env: Mapping[str, str]) -> dict:
-        return {**host_env, **image_env}
+    def _hand_over(self) -> None:
+        """The build's HOME exists, and it and the code belong to the build user (the checkout
+        ran as the worker); only once per record, since ownership is checked first."""
+        self.home.mkdir(mode=0o700, exist_ok=True)
+        if self.user is None:
+            return
+        for top in (self.home, self.code_path):
+            if top.exists() and top.stat().st_uid != self.user.uid:
+                _chown_tree(top, self.user.uid, self.user.gid)
+
+    def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
+        return domain.host_env(build, path=self.path, home=str(self.home))
 
     def has_code(self) -> bool:
         return self.code_path.is_dir()
@@ -168,8 +194,8 @@ class ContainerExecutor:
         builder = self.builder(log)
         return self.engine.exec(builder, argv, workdir=self.code_dir, env=env, log=log, abort=abort)
 
-    def command_env(self, host_env: Mapping[str, str], image_env: Mapping[str, str]) -> dict:
-        return dict(image_env)  # the worker host's environment stays on the host
+    def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
+        return dict(build)  # the image's own PATH and HOME; the worker's environment stays
 
     def has_code(self) -> bool:
         return self._has_code
@@ -207,6 +233,14 @@ class ContainerExecutor:
 
     def close(self) -> None:
         return None  # Engine.remove_all takes the builder with the rest
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    """chown -R without following links (a link in a repository may point anywhere)."""
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for root, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
 
 def _tar_of(directory: Path, arcname: str) -> IO[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import signal
 import sys
@@ -26,7 +27,7 @@ from kombu.exceptions import KombuError
 from services.worker import bus, domain
 from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
-from shared import config, timefmt
+from shared import config, timefmt, workertoken
 from shared.contracts import events, rpc, services
 
 JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if not RECORD_ID.fullmatch(args.record_id):
         say(f"--record-id must be 24 lowercase hex digits, got {args.record_id!r}")
         return domain.EXIT_USAGE
-    return run_record(args.record_id, uri, Path.cwd(), args.job_timeout)
+    token = os.environ.get(workertoken.TOKEN_ENV, "")
+    return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token)
 
 
 def check_broker(uri: str) -> int:
@@ -83,23 +85,32 @@ def _expected_amqp_noise(record: logging.LogRecord) -> bool:
     return "during closing channel" not in record.getMessage()
 
 
-def run_record(record_id: str, uri: str, workspace: Path, job_timeout: float = JOB_TIMEOUT) -> int:
+def run_record(
+    record_id: str,
+    uri: str,
+    workspace: Path,
+    job_timeout: float = JOB_TIMEOUT,
+    token: str = "",
+) -> int:
+    """Run one record; `token` is the worker token the cloud service gave (every report and
+    the job request carry it)."""
     logging.getLogger("amqp").addFilter(_expected_amqp_noise)
     abort = threading.Event()
     install_stop_handlers(abort)
-    heartbeat = Heartbeat(uri, record_id).start()
+    heartbeat = Heartbeat(uri, record_id, token=token).start()
     try:
         try:
-            job = fetch_job(uri, record_id, abort, job_timeout)
+            job = fetch_job(uri, record_id, abort, job_timeout, token)
         except JobUnavailable as exc:
             say(f"could not get the job of {record_id}: {exc}")
-            report_without_job(uri, record_id, domain.FAILED, f"could not get the job: {exc}")
+            failed = f"could not get the job: {exc}"
+            report_without_job(uri, record_id, domain.FAILED, failed, token)
             return domain.EXIT_NO_JOB
         if job is None:
-            report_without_job(uri, record_id, domain.ABORTED, "aborted")
+            report_without_job(uri, record_id, domain.ABORTED, "aborted", token)
             return domain.exit_code(domain.ABORTED)
         say(f"running {record_id}: stages {job.get('stages')} in {workspace}")
-        return execute(job, BusSink(uri, record_id), workspace, abort)
+        return execute(job, BusSink(uri, record_id, token), workspace, abort)
     finally:
         heartbeat.stop()
 
@@ -127,7 +138,11 @@ def install_stop_handlers(abort: threading.Event) -> None:
 
 
 def fetch_job(
-    uri: str, record_id: str, abort: threading.Event, timeout: float = JOB_TIMEOUT
+    uri: str,
+    record_id: str,
+    abort: threading.Event,
+    timeout: float = JOB_TIMEOUT,
+    token: str = "",
 ) -> dict[str, Any] | None:
     """scheduler.get_job, retried while the scheduler does not answer; None when aborted.
 
@@ -142,7 +157,7 @@ def fetch_job(
         while True:
             wait = min(RPC_TIMEOUT, max(deadline - time.monotonic(), 1.0))
             try:
-                box["job"] = get_job(uri, record_id, wait)
+                box["job"] = get_job(uri, record_id, wait, token)
                 break
             except RETRYABLE as exc:
                 last = exc
@@ -169,11 +184,11 @@ def fetch_job(
     return job
 
 
-def get_job(uri: str, record_id: str, timeout: float) -> dict[str, Any]:
-    return bus.call(uri, services.SCHEDULER, rpc.GET_JOB, [record_id], timeout)
+def get_job(uri: str, record_id: str, timeout: float, token: str = "") -> dict[str, Any]:
+    return bus.call(uri, services.SCHEDULER, rpc.GET_JOB, [record_id, token], timeout)
 
 
-def report_without_job(uri: str, record_id: str, status: str, error: str) -> None:
+def report_without_job(uri: str, record_id: str, status: str, error: str, token: str = "") -> None:
     """RUN_FINISHED for a run that never started (no end-of-log marker: a worker without the
     job cannot know whether another one already logged this record)."""
     payload = events.RunFinished(
@@ -184,7 +199,7 @@ def report_without_job(uri: str, record_id: str, status: str, error: str) -> Non
         log_lines=0,
     )
     try:
-        EventPublisher(uri).event(events.RUN_FINISHED, payload)
+        EventPublisher(uri, token).event(events.RUN_FINISHED, payload)
     except Exception as exc:  # noqa: BLE001 - the scheduler's reaper covers a lost report
         say(f"could not report the run's end: {exc}")
 

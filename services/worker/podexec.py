@@ -87,8 +87,8 @@ class PodExecutor(HostExecutor):
             env.get(CONTAINER_ENV) or kube.BUILDER,
         )
 
-    def command_env(self, host_env: Mapping[str, str], image_env: Mapping[str, str]) -> dict:
-        return dict(image_env)  # the builder keeps its image's environment; the worker's stays
+    def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
+        return dict(build)  # the builder keeps its image's PATH and HOME; the worker's stay
 
     def run(
         self,

@@ -17,7 +17,7 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.worker.bus import EventSender
-from shared import timefmt
+from shared import timefmt, workertoken
 from shared.contracts import events, logs
 
 BATCH_LINES = 200  # flush when this many lines are pending...
@@ -37,10 +37,12 @@ class LogPublisher:
         amqp_uri: str,
         record_id: str,
         *,
+        token: str = "",
         batch_lines: int = BATCH_LINES,
         batch_delay: float = BATCH_DELAY,
     ) -> None:
         self.record_id = record_id
+        self.token = token
         self.batch_lines = batch_lines
         self.batch_delay = batch_delay
         self.messages = 0  # messages published so far (the eof marker included)
@@ -101,6 +103,7 @@ class LogPublisher:
                 "stage": stage,
                 "lines": [],
                 "eof": True,
+                "worker_token": self.token,
             }
             self._publish(marker)
             self._closed = True
@@ -116,6 +119,7 @@ class LogPublisher:
             "seq": self._next_seq,
             "stage": self._stage,
             "lines": self._pending,
+            "worker_token": self.token,
         }
         self._publish(batch)
         self._next_seq += len(self._pending)
@@ -157,22 +161,24 @@ class LogPublisher:
 
 
 class EventPublisher:
-    """Worker events (STAGE_*, RUN_FINISHED) on nameko's event exchange of the worker."""
+    """Worker events (STAGE_*, RUN_FINISHED) on nameko's event exchange of the worker, each
+    with the worker's token (shared/workertoken.py), without which the scheduler ignores it."""
 
-    def __init__(self, amqp_uri: str) -> None:
+    def __init__(self, amqp_uri: str, token: str = "") -> None:
         self._dispatch = EventSender(amqp_uri)
+        self._token = token
 
     def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
-        self._dispatch(event[0], event[1], dict(payload))
+        self._dispatch(event[0], event[1], {**payload, workertoken.FIELD: self._token})
 
 
 class BusSink:
     """The runtime's sink on the real bus: log lines through LogPublisher, events through
     EventPublisher."""
 
-    def __init__(self, amqp_uri: str, record_id: str) -> None:
-        self.logs = LogPublisher(amqp_uri, record_id)
-        self.events = EventPublisher(amqp_uri)
+    def __init__(self, amqp_uri: str, record_id: str, token: str = "") -> None:
+        self.logs = LogPublisher(amqp_uri, record_id, token=token)
+        self.events = EventPublisher(amqp_uri, token)
 
     def line(self, stage: str, text: str) -> None:
         self.logs.line(stage, text)
@@ -192,9 +198,14 @@ class Heartbeat:
     scheduler can tell a silent worker from a lost one."""
 
     def __init__(
-        self, amqp_uri: str, record_id: str, interval: float = events.HEARTBEAT_INTERVAL
+        self,
+        amqp_uri: str,
+        record_id: str,
+        interval: float = events.HEARTBEAT_INTERVAL,
+        token: str = "",
     ) -> None:
         self.record_id = record_id
+        self.token = token
         self.interval = interval
         self.sent = 0
         self._dispatch = EventSender(amqp_uri)  # its own connection: another thread
@@ -214,7 +225,7 @@ class Heartbeat:
                 record_id=self.record_id, time=timefmt.rfc3339(timefmt.now()) or ""
             )
             try:
-                self._dispatch(*events.HEARTBEAT, dict(payload))
+                self._dispatch(*events.HEARTBEAT, {**payload, workertoken.FIELD: self.token})
                 self.sent += 1
             except Exception as exc:  # noqa: BLE001 - a missed beat is retried at the next one
                 print(f"worker: heartbeat failed: {exc}", file=sys.stderr)

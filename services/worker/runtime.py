@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.worker import domain, imaging
-from services.worker.domain import ABORTED, CHECKOUT, FAILED, SUCCESS, Failure
+from services.worker.domain import ABORTED, CHECKOUT, FAILED, SKIPPED, SUCCESS, Failure
 from services.worker.executors import EXECUTOR_ENV, Executor
 from services.worker.imaging import EngineError
 from services.worker.stages import (
@@ -169,7 +169,7 @@ class Runner:
                 break
             last = stage
             result = self.run_stage(stage)
-            if result.status == SUCCESS:
+            if result.status in (SUCCESS, SKIPPED):
                 continue
             failure = Failure(stage, result.error)
             if result.status == ABORTED:
@@ -204,6 +204,9 @@ class Runner:
         )
         log = self._logger(stage)
         log(domain.frame_start(stage))
+        if stage == CHECKOUT:  # the first stage: an untrusted run says so, and why
+            for line in domain.untrusted_notice(self.job):
+                log(line)
         ctx = Context(
             self.job,
             self.workspace,
@@ -216,8 +219,12 @@ class Runner:
             state=self.state,
         )
         self.state.failed_details = None
+        skip = domain.skip_reason(stage, self.job)  # an untrusted run lacks what it needs
         try:
-            result = StageResult(stage, SUCCESS, details=self._execute(stage, ctx))
+            if skip:
+                result = StageResult(stage, SKIPPED, details={"skipReason": skip})
+            else:
+                result = StageResult(stage, SUCCESS, details=self._execute(stage, ctx))
         except StageAborted:
             result = StageResult(stage, ABORTED, "aborted")
         except StageFailed as exc:
@@ -232,6 +239,8 @@ class Runner:
         self.state.statuses[stage] = result.status
         if result.status == SUCCESS:
             log(domain.frame_finish(stage))
+        elif result.status == SKIPPED:
+            log(domain.frame_skip(stage, skip or ""))
         else:
             log(domain.frame_fail(stage, result.error))
         self.sink.flush()  # the stage's lines are in the broker before its finish event
@@ -247,6 +256,8 @@ class Runner:
             raise StageFailed(self.setup_error)
         if stage == CHECKOUT:
             details = checkout.run(ctx)
+            main = (details.get("commits") or {}).get("mainRepo") or {}
+            self.state.commit = str(main.get("ID") or "")
             if self.executor is not None:
                 self.executor.after_checkout(ctx.log)
             return details

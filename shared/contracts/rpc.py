@@ -56,6 +56,9 @@ class RecordRequest(TypedDict):
     params: PerformParams
     trigger: str  # "user" | "scmTrigger" | "cronTrigger"
     owner: str
+    # Set (by the scm service only) for a run of a fork's pull request: why it must not get
+    # the project's secrets (services/scm/domain/trust.py). Absent: trusted.
+    untrusted: NotRequired[str]
 
 
 class Page(TypedDict):
@@ -72,6 +75,11 @@ class Job(TypedDict):
     pipeline: dict[str, Any]
     params: PerformParams
     stages: list[str]  # in execution order
+    # An untrusted record's job: why, and the secrets withheld from it (dotted paths such as
+    # "project.registry.password"; their values are ""). The worker skips the stages that
+    # need them (services/worker/domain.py `skip_reason`).
+    untrusted: NotRequired[str]
+    withheld: NotRequired[list[str]]
 
 
 class SchedulerRpc(Protocol):
@@ -84,7 +92,7 @@ class SchedulerRpc(Protocol):
         self, pipeline_ids: list[str], counts: dict[str, int]
     ) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
     def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]: ...
-    def get_job(self, record_id: str) -> Job: ...
+    def get_job(self, record_id: str, token: str) -> Job: ...
 
 
 # --- cloud ----------------------------------------------------------------------------------
@@ -157,22 +165,25 @@ RECEIVE_WEBHOOK: Final = "receive_webhook"
 
 
 class WebhookDelivery(TypedDict):
-    """A GitHub or GitLab delivery as the gateway received it, for one pipeline."""
+    """A GitHub or GitLab delivery for one pipeline, as the gateway received it.
+
+    Sent only once the gateway verified its signature (X-Hub-Signature-256 / X-Gitlab-Token)
+    with the pipeline's secret: neither the signature nor the secret crosses the bus.
+    """
 
     provider: str  # "github" | "gitlab"
     event: str  # X-GitHub-Event / X-Gitlab-Event
     delivery_id: str  # X-GitHub-Delivery / X-Gitlab-Event-UUID ("" when absent)
-    signature: str  # X-Hub-Signature-256 / X-Gitlab-Token ("" when absent)
-    body: str  # the raw body, exactly as received (the signature covers it)
-    secret: str  # the pipeline's webhook secret, decrypted
-    project: dict[str, Any]  # snapshots, for the run it may start
+    body: str  # the raw body as received (at most 5 MiB)
+    project: dict[str, Any]  # snapshots, for the run it may start (secrets sealed)
     pipeline: dict[str, Any]
 
 
 class WebhookOutcome(TypedDict, total=False):
-    status: str  # "started" | "ignored" | "duplicate"
+    status: str  # "started" | "ignored" | "refused" | "duplicate"
     reason: str
     record: str  # the started record's id
+    untrusted: str  # why the started run goes without the project's secrets
 
 
 class SvnRepoInfo(TypedDict):
@@ -224,7 +235,7 @@ class ScmRpc(Protocol):
     # InvalidRequest with svn's own message when the repository cannot be read
     def receive_webhook(self, delivery: WebhookDelivery) -> WebhookOutcome: ...
 
-    # Unauthorized for a bad or missing signature; InvalidRequest for a malformed payload
+    # InvalidRequest for a malformed payload (the gateway checked the signature)
     def scm_check(self, scm: ScmAccount) -> dict[str, str]: ...  # {"login": ...}
     def scm_repos(self, scm: ScmAccount) -> list[RepoItem]: ...
     def scm_branches(self, scm: ScmAccount, repo: str) -> list[str]: ...

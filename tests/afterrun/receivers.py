@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,8 +64,8 @@ class HttpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # a port of its own
+        self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -95,12 +94,23 @@ class _Collect:
 class SmtpReceiver:
     def __init__(self) -> None:
         self.handler = _Collect()
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpReceiver:
-        self.controller.start()
-        return self
+        # A port found free may be taken before the server binds it (other stacks start on
+        # this machine too): then another one.
+        for tries_left in reversed(range(3)):
+            self.port = free_port()
+            self.controller = Controller(
+                self.handler, hostname="127.0.0.1", port=self.port, ready_timeout=30
+            )
+            try:
+                self.controller.start()
+                return self
+            except OSError:
+                self.controller.stop(no_assert=True)
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def messages(self) -> list[tuple[list[str], str]]:
@@ -108,12 +118,3 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

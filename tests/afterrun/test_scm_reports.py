@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.afterrun.receivers import wait_for
 from tests.e2e.conftest import Runs, pipeline_body
 from tests.e2e.repos import GitRepo, make_git_repo
 from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
+from tests.waiting import wait_for
 from tests.worker.repos import sh
 
 
@@ -80,34 +81,43 @@ def pipeline_id(runs: Runs, name: str) -> str:
     return runs.api.get(f"/api/v1/projects/{runs.project}/pipelines/{name}").json()["id"]
 
 
+def wait_for_file(path: Path) -> str:
+    """A command that ends once `path` exists."""
+    return f"while [ ! -e {path} ]; do sleep 0.1; done"
+
+
 def only_record(runs: Runs, pipeline: str) -> dict[str, Any]:
     (record,) = runs.api.get(runs.url(pipeline)).json()["items"]
     return runs.wait(pipeline, record["id"])
 
 
 def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
-    api, unique, after_stack, acme, fake_github
+    api, unique, after_stack, acme, fake_github, drop
 ):
     git, path, url = acme.git, acme.path, acme.url
     repo = fake_github.add_repo(FakeRepo(path, members={"bot"}, admins={"bot"}))
     runs = setup_project(api, unique, "Github", fake_github.url, "gh-token")
-    # Runs last a little, so the pending status is sent before the final one supersedes it.
-    runs.pipeline(hooked("good", url, "Github", "sleep 1.5"))
-    runs.pipeline(hooked("broken", url, "Github", "sleep 1.5; exit 4"))
+    # Runs last until the pending statuses are sent: the final status of a run supersedes a
+    # pending one not sent yet (then there is no pending status to see).
+    release = drop / "release"
+    runs.pipeline(hooked("good", url, "Github", wait_for_file(release)))
+    runs.pipeline(hooked("broken", url, "Github", wait_for_file(release) + "; exit 4"))
     push = fixture("github/push.new-branch.json", after=git.main_sha, ref="refs/heads/main")
     for i, name in enumerate(("good", "broken")):
         resp = github(after_stack, pipeline_id(runs, name), "push", push, f"{unique}-{i}")
         assert resp.json()["status"] == "started", resp.text
-    good, broken = only_record(runs, "good"), only_record(runs, "broken")
-    assert (good["status"], broken["status"]) == ("Success", "Failed")
 
     def states(pipeline: str) -> list[str]:
         context = f"continuous-integration/cyclone/{pipeline}"
         return [s["state"] for s in repo.statuses if s["context"] == context]
 
-    assert wait_for(lambda: len(states("good")) == 2 and len(states("broken")) == 2, 20), (
-        repo.statuses
-    )
+    try:
+        wait_for(lambda: states("good") and states("broken"), 20, "the pending statuses")
+    finally:
+        release.touch()
+    good, broken = only_record(runs, "good"), only_record(runs, "broken")
+    assert (good["status"], broken["status"]) == ("Success", "Failed")
+    wait_for(lambda: len(states("good")) == 2 and len(states("broken")) == 2, 20, "4 statuses")
     assert states("good") == ["pending", "success"]
     assert states("broken") == ["pending", "failure"]
     assert {s["sha"] for s in repo.statuses} == {git.main_sha}
@@ -121,7 +131,7 @@ def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
     # createScmTag on a run started by hand: a tag, and no status (not webhook-started).
     tagged = runs.run("good", ref="main", createScmTag=True)
     assert tagged["status"] == "Success"
-    assert wait_for(lambda: len(repo.refs) == 1, 20), fake_github.requests
+    wait_for(lambda: len(repo.refs) == 1, 20)
     (tag,) = repo.created_tags
     assert tag["tag"] == tagged["name"] and tag["object"] == git.main_sha
     assert tag["type"] == "commit" and tagged["id"] in tag["message"]
@@ -129,11 +139,12 @@ def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
     assert len(repo.statuses) == 4
 
 
-def test_gitlab_statuses_and_tag(api, unique, after_stack, acme, fake_gitlab):
+def test_gitlab_statuses_and_tag(api, unique, after_stack, acme, fake_gitlab, drop):
     git, path, url = acme.git, acme.path, acme.url
     repo = fake_gitlab.add_repo(FakeRepo(path, members={"bot"}, admins={"bot"}))
     runs = setup_project(api, unique, "Gitlab", fake_gitlab.url, "gl-token")
-    runs.pipeline(hooked("app", url, "Gitlab", "sleep 1.5"))
+    release = drop / "release"  # the run lasts until its pending status is sent
+    runs.pipeline(hooked("app", url, "Gitlab", wait_for_file(release)))
     payload = json.loads(fixture("gitlab/push_hook.json"))
     payload.update(after=git.main_sha, checkout_sha=git.main_sha, ref="refs/heads/main")
     resp = gitlab(
@@ -144,9 +155,13 @@ def test_gitlab_statuses_and_tag(api, unique, after_stack, acme, fake_gitlab):
         f"{unique}-1",
     )
     assert resp.json()["status"] == "started", resp.text
+    try:
+        wait_for(lambda: repo.statuses, 20, "the pending status")
+    finally:
+        release.touch()
     record = only_record(runs, "app")
     assert record["status"] == "Success"
-    assert wait_for(lambda: len(repo.statuses) == 2, 20), fake_gitlab.requests
+    wait_for(lambda: len(repo.statuses) == 2, 20)
     assert [s["state"] for s in repo.statuses] == ["pending", "success"]
     assert {s["sha"] for s in repo.statuses} == {git.main_sha}
     assert repo.statuses[1]["name"] == "continuous-integration/cyclone/app"
@@ -154,6 +169,6 @@ def test_gitlab_statuses_and_tag(api, unique, after_stack, acme, fake_gitlab):
 
     tagged = runs.run("app", ref="main", createScmTag=True)
     assert tagged["status"] == "Success"
-    assert wait_for(lambda: tagged["name"] in repo.tags, 20), fake_gitlab.requests
+    wait_for(lambda: tagged["name"] in repo.tags, 20)
     (tag,) = repo.created_tags
     assert tag["tag_name"] == tagged["name"] and tag["ref"] == git.main_sha

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.afterrun.receivers import wait_for
 from tests.e2e.conftest import Runs, pipeline_body
 from tests.e2e.repos import make_svn_repo
+from tests.waiting import wait_for
 
 
 def svn_ls(url: str) -> list[str]:
@@ -30,7 +30,7 @@ def test_a_successful_svn_run_is_tagged_and_a_failed_one_is_not(api, unique, tmp
     ok = runs.run("ok", ref="1", createScmTag=True, name="ok-run")
     assert ok["status"] == "Success", ok
     tags = repo.url + "/tags"
-    assert wait_for(lambda: ok["name"] in svn_ls(tags), 20), svn_ls(tags)
+    wait_for(lambda: ok["name"] in svn_ls(tags), 20)
     assert svn_ls(f"{tags}/{ok['name']}") == ["version.txt"]
     cat = subprocess.run(
         ["svn", "cat", f"{tags}/{ok['name']}/version.txt"], capture_output=True, text=True

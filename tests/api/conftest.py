@@ -4,8 +4,8 @@ what is stored (encryption at rest, nothing changed by bad input)."""
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from pymongo.database import Database
 
 from shared.crypto import SecretBox
 from tests.support import StackProcess
+from tests.waiting import NotYet, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +38,10 @@ class EventTap:
         self._conn = Connection(uri)
         exchange = Exchange("api.events", type="topic", durable=True)
         # The deletion events only: saves (pipeline_saved, project_saved) are not what
-        # these tests look for.
+        # these tests look for. A name of its own: not id(self), which the next tap often
+        # gets, and whose declare could then find this exclusive queue not yet deleted.
         self._queue = Queue(
-            f"test-tap-{id(self)}",
+            f"test-tap-{uuid.uuid4().hex[:12]}",
             bindings=[
                 binding(exchange, routing_key=key)
                 for key in ("project_deleted", "pipeline_deleted")
@@ -49,19 +51,32 @@ class EventTap:
         )
         self._queue(self._conn.default_channel).declare()
 
-    def collect(self, count: int, timeout: float = 10) -> list[tuple[str, dict[str, Any]]]:
+    def collect(
+        self,
+        count: int,
+        timeout: float = 10,
+        where: Callable[[dict[str, Any]], bool] = lambda body: True,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The first `count` events whose body is `where`; others are dropped. An event of an
+        earlier test may come late (another gateway worker's outbox flusher publishes it), so
+        a test names what is its own."""
         got: list[tuple[str, dict[str, Any]]] = []
         with self._conn.Consumer(self._queue, accept=["json"]) as consumer:
 
             def on_message(body: dict[str, Any], message: Any) -> None:
-                got.append((message.delivery_info["routing_key"], body))
+                if where(body):
+                    got.append((message.delivery_info["routing_key"], body))
                 message.ack()
 
             consumer.register_callback(on_message)
-            deadline = time.monotonic() + timeout
-            while len(got) < count and time.monotonic() < deadline:
+
+            def enough() -> bool:
                 with contextlib.suppress(TimeoutError):
                     self._conn.drain_events(timeout=0.5)
+                return len(got) >= count
+
+            with contextlib.suppress(NotYet):  # fewer than `count`: the caller's assert says so
+                wait_for(enough, timeout, f"{count} events", every=0)
         return got
 
     def close(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -90,10 +92,12 @@ def test_kubernetes_credentials_sealed_masked_and_kept(api, stack, box, unique):
         [],
     ],
 )
-def test_invalid_clouds_are_400(api, body):
+def test_invalid_clouds_are_400(api, body, unique):
+    if isinstance(body, dict) and body.get("name") == "c1":
+        body = {**body, "name": unique}  # a name no other test made: "nothing stored" shows
     resp = api.post("/api/v1/clouds", json=body)
     assert resp.status_code == 400, resp.text
-    assert api.get("/api/v1/clouds/c1").status_code == 404
+    assert api.get(f"/api/v1/clouds/{unique}").status_code == 404
 
 
 def test_in_cluster_kubernetes_needs_no_credentials(api, unique):
@@ -107,18 +111,28 @@ def test_in_cluster_kubernetes_needs_no_credentials(api, unique):
     assert resp.json()["type"] == "Kubernetes"
 
 
-def test_ping(api, unique):
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port that refuses connections for the whole test: bound (so no other process gets
+    it) but not listening. A well-known one like 6443 may have a real server behind it."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
+def test_ping(api, unique, closed_port):
     assert api.post("/api/v1/clouds", json={"name": unique, "type": "Local"}).status_code == 201
     local = api.get(f"/api/v1/clouds/{unique}/ping").json()
     assert local["status"] == "ok" and local["version"].startswith("local ")
     api.post("/api/v1/clouds", json=docker(unique + "-d"))
     down = api.get(f"/api/v1/clouds/{unique}-d/ping", timeout=30).json()
     assert down["status"] == "error" and down["message"]
-    api.post("/api/v1/clouds", json=kubernetes(unique + "-k"))
+    host = f"https://127.0.0.1:{closed_port}"
+    api.post("/api/v1/clouds", json=kubernetes(unique + "-k", host=host))
     k8s = api.get(f"/api/v1/clouds/{unique}-k/ping").json()
     assert k8s == {  # nothing listens there (tests/cloud/test_kube_ping.py: a fake API server)
         "status": "error",
-        "message": "Kubernetes API at https://127.0.0.1:6443: connection refused",
+        "message": f"Kubernetes API at {host}: connection refused",
     }
     assert api.get("/api/v1/clouds/no-such-cloud/ping").status_code == 404
     assert api.get("/api/v1/clouds/no-such-cloud/workers").status_code == 404

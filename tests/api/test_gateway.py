@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.api import bodies
+from tests.waiting import wait_for
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "cyclone-api-v1.md"
 
@@ -77,11 +78,12 @@ def test_oversized_body_is_413_and_changes_nothing(api, db, unique):
 
 
 def test_healthz_reports_every_part(stack):
-    body = httpx.get(stack.url + "/healthz").json()
-    assert body == {
+    healthy = {
         "status": "ok",
         "checks": {"mongo": "ok", "scheduler": "ok", "scm": "ok", "logs": "ok", "cloud": "ok"},
     }
+    # Each part has 2 s to answer its ping: on a loaded machine one may miss that now and then.
+    wait_for(lambda: httpx.get(stack.url + "/healthz").json() == healthy, 30, "a healthy report")
 
 
 def test_metrics_count_requests_by_route(api, stack):

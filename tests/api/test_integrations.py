@@ -19,10 +19,13 @@ def test_crud_with_masked_token(api, db, box, unique):
     assert unique in [i["name"] for i in listed["items"]]
     assert "sonar-token-789" not in api.get("/api/v1/integrations").text
     body = api.get(f"/api/v1/integrations/{unique}").json()
-    body["sonarqube"]["address"] = "https://sonar.example.com"
+    body["sonarqube"]["description"] = "changed"  # the masked token is kept...
     resp = api.put(f"/api/v1/integrations/{unique}", json=body)
     assert resp.status_code == 200, resp.text
-    assert resp.json()["sonarqube"]["address"] == "https://sonar.example.com"
+    assert resp.json()["sonarqube"]["description"] == "changed"
+    # ... but not sent to another address (tests/api/test_secret_endpoints.py)
+    body["sonarqube"]["address"] = "https://sonar.example.com"
+    assert api.put(f"/api/v1/integrations/{unique}", json=body).status_code == 400
     assert (
         db.integrations.find_one({"name": unique})["sonarqube"]["token"]
         == raw["sonarqube"]["token"]

@@ -220,7 +220,7 @@ def test_delete_announces_pipeline_deleted(api, db, events, project):
     created = api.post(url(project), json=bodies.pipeline("gone")).json()
     assert api.delete(url(project, "gone")).status_code == 204
     assert api.get(url(project, "gone")).status_code == 404
-    got = events.collect(1)
+    got = events.collect(1, where=lambda body: body.get("pipeline_id") == created["id"])
     assert got == [
         (
             "pipeline_deleted",

@@ -12,7 +12,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,9 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
 from services.cloud.drivers.local import is_worker_process
-from tests.cloud.helpers import SECRET_KEY, STANDIN_COMMAND, wait_until
+from tests.cloud.helpers import SECRET_KEY, STANDIN_COMMAND
 from tests.support import BROKER, ROOT, free_port
+from tests.waiting import NotYet, wait_for
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -104,18 +104,21 @@ class CloudProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        proc = self.proc
         with ClusterRpcProxy(self.config, timeout=2) as cluster:
-            deadline = time.monotonic() + wait
-            while True:
-                if self.proc.poll() is not None:
+
+            def answers() -> bool:
+                if proc.poll() is not None:
                     raise RuntimeError(f"cloud service exited:\n{self.log_tail()}")
                 try:
-                    if cluster.cloud.ping()["pid"] == self.proc.pid:
-                        return
+                    return cluster.cloud.ping()["pid"] == proc.pid
                 except Exception:  # noqa: BLE001 - not up yet (UnknownService, timeout)
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"cloud service not up:\n{self.log_tail()}") from None
-                    time.sleep(0.1)
+                    return False
+
+            try:
+                wait_for(answers, wait, "the cloud service to answer")
+            except NotYet:
+                raise RuntimeError(f"cloud service not up:\n{self.log_tail()}") from None
 
     def stop(self) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -187,7 +190,7 @@ class Exits:
                 self.heard.append(message.payload)
             return next((e for e in self.heard if e["record_id"] == record_id), None)
 
-        return wait_until(found, timeout, f"worker_exited of {record_id}")
+        return wait_for(found, timeout, f"worker_exited of {record_id}")
 
     def close(self) -> None:
         self.connection.release()

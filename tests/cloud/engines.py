@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import select
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -65,14 +67,31 @@ def engine(tls: ssl.SSLContext | None = None, real: bool = True) -> Iterator[str
         server.server_close()
 
 
+@dataclass
+class SilentHost:
+    """A listening socket nobody accepts on: clients connect (the kernel's backlog) and wait."""
+
+    listener: socket.socket
+
+    @property
+    def host(self) -> str:
+        return f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def connected(self) -> bool:
+        """Whether a client has connected and now waits for an answer (a pending connection
+        makes the listening socket readable)."""
+        readable, _, _ = select.select([self.listener], [], [], 0)
+        return bool(readable)
+
+
 @contextmanager
-def silent_host() -> Iterator[str]:
+def silent_host() -> Iterator[SilentHost]:
     """A port that accepts connections (the kernel's backlog) and never answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     try:
-        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        yield SilentHost(listener)
     finally:
         listener.close()
 

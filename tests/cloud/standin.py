@@ -3,6 +3,8 @@
 Started as `python standin.py --record-id <id>` (the Local driver appends the id). The test
 may write `$CYCLONE_DATA_DIR/<id>.plan` first: "<seconds> <exit code>" (default "30 0").
 It writes `$CYCLONE_DATA_DIR/<id>.seen.json`: argv, cwd, pid, pgid and the CYCLONE_* env.
+It exits early, with the planned code, once the test writes `$CYCLONE_DATA_DIR/<id>.release`
+(helpers.release): a worker that ends exactly when the test says, not after some time.
 """
 
 import json
@@ -29,5 +31,8 @@ tmp = data / f"{record_id}.seen.tmp"
 tmp.write_text(json.dumps(seen))
 tmp.rename(data / f"{record_id}.seen.json")
 print(f"stand-in for {record_id} running", flush=True)
-time.sleep(seconds)
+released = data / f"{record_id}.release"
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline and not released.exists():
+    time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
 sys.exit(code)

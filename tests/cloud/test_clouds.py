@@ -23,8 +23,10 @@ from services.cloud.clouds import CloudCatalog
 from services.cloud.probes import TIMEOUT
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 from shared.crypto import SecretBox
+from shared.timefmt import now, rfc3339
 from tests.cloud.engines import VERSION, engine, make_certs, silent_host
-from tests.cloud.helpers import SECRET_KEY, new_record_id, seen, wait_until
+from tests.cloud.helpers import SECRET_KEY, new_record_id, plan, seen
+from tests.waiting import wait_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DOCKER_OK = {
@@ -65,7 +67,8 @@ def test_create_get_list_replace_delete(rpc, clouds_collection, unique):
     with pytest.raises(Conflict, match=f"^cloud {unique} already exists$"):
         rpc.cloud.create_cloud(local(unique))
 
-    time.sleep(0.01)
+    # lastUpdateTime has milliseconds: the replace must come at a later one.
+    wait_for(lambda: rfc3339(now()) > created["creationTime"], 5, "the clock to move on")
     replaced = rpc.cloud.replace_cloud(
         unique,
         {
@@ -204,11 +207,12 @@ def test_a_pending_ping_blocks_no_other_call(cloud, rpc, unique):
             done["took"] = time.monotonic() - began
             done["at"] = time.monotonic()
 
-    with silent_host() as host:
+    with silent_host() as silent:
+        host = silent.host
         rpc.cloud.create_cloud(docker(unique, host))
         pinging = threading.Thread(target=ping)
         pinging.start()
-        time.sleep(0.5)  # the ping is now waiting for the engine
+        wait_for(silent.connected, 10, "the ping to wait for the engine")
         began = time.monotonic()
         listed = rpc.cloud.list_clouds()
         workers = rpc.cloud.list_workers()
@@ -247,6 +251,7 @@ def test_start_worker_in_an_unknown_cloud(rpc, unique):
 def test_workers_of_a_named_local_cloud(cloud, rpc, exits, workers_collection, unique):
     rpc.cloud.create_cloud(local(unique))
     record_id = new_record_id()
+    plan(cloud.data_dir, record_id, 600)  # runs until stopped, however long the restart takes
 
     info = rpc.cloud.start_worker(record_id, "proj", "pipe", {"cloudName": unique})
 
@@ -268,7 +273,7 @@ def test_workers_of_a_named_local_cloud(cloud, rpc, exits, workers_collection, u
 
     assert rpc.cloud.stop_worker(record_id) is True
     assert exits.of(record_id)["reason"] == "worker process disappeared (stop requested)"
-    wait_until(lambda: rpc.cloud.list_workers(unique) == [], 5, "the worker to be gone")
+    wait_for(lambda: rpc.cloud.list_workers(unique) == [], 5, "the worker to be gone")
     rpc.cloud.delete_cloud(unique)
     with pytest.raises(NotFound):
         rpc.cloud.list_workers(unique)

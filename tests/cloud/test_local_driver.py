@@ -14,7 +14,15 @@ import pytest
 
 from services.cloud.drivers.base import ExitReport, SavedWorker
 from services.cloud.drivers.local import ROOT, LocalDriver, group_members
-from tests.cloud.helpers import STANDIN_COMMAND, new_record_id, pid_alive, plan, seen, wait_until
+from tests.cloud.helpers import (
+    STANDIN_COMMAND,
+    new_record_id,
+    pid_alive,
+    plan,
+    release,
+    seen,
+)
+from tests.waiting import wait_for
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/test"
 TREE = "sleep 100 & sleep 100 & wait"
@@ -50,7 +58,7 @@ def exit_of(driver: LocalDriver, record_id: str, timeout: float = 10) -> ExitRep
         found.extend(r for r in driver.poll() if r.record_id == record_id)
         return bool(found)
 
-    wait_until(ended, timeout, f"the exit of {record_id}")
+    wait_for(ended, timeout, f"the exit of {record_id}")
     return found[0]
 
 
@@ -120,7 +128,7 @@ def test_stop_kills_the_whole_process_tree(data_dir, drivers, script, reason, mi
     record_id = new_record_id()
     driver.start(record_id, "p", "q", {})
     pgid = driver.handle(record_id)["pgid"]
-    tree = wait_until(lambda: len(group_members(pgid)) == 3 and group_members(pgid), 5, "3 procs")
+    tree = wait_for(lambda: len(group_members(pgid)) == 3 and group_members(pgid), 5, "3 procs")
 
     began = time.monotonic()
     assert driver.stop(record_id) is True
@@ -141,14 +149,14 @@ def test_leftovers_of_a_finished_worker_are_killed(data_dir, drivers):
     report = exit_of(driver, record_id)
     assert (report.exit_code, report.reason) == (3, "exited with code 3")
     left = int((data_dir / "workspaces" / "left.pid").read_text())
-    wait_until(lambda: not pid_alive(left), 2, "the leftover sleep to go")
+    wait_for(lambda: not pid_alive(left), 2, "the leftover sleep to go")
 
 
 def test_a_restarted_driver_adopts_running_workers(data_dir, drivers):
     before = make_driver(data_dir)
     drivers.append(before)
     ends, runs = new_record_id(), new_record_id()
-    plan(data_dir, ends, 1.0)
+    plan(data_dir, ends, 600)  # ends when released below, not after some time
     before.start(ends, "p", "ends", {})
     before.start(runs, "p", "runs", {})
     pids = {rid: seen(data_dir, rid)["pid"] for rid in (ends, runs)}
@@ -166,8 +174,9 @@ def test_a_restarted_driver_adopts_running_workers(data_dir, drivers):
     assert after.stop(runs) is True
     assert not pid_alive(pids[runs])
     reports = {r.record_id: r for r in after.poll()}
-    assert reports[runs] == ExitReport(runs, None, "worker process disappeared (stop requested)")
-    assert exit_of(after, ends, timeout=5) == ExitReport(ends, None, "worker process disappeared")
+    assert reports == {runs: ExitReport(runs, None, "worker process disappeared (stop requested)")}
+    release(data_dir, ends)
+    assert exit_of(after, ends) == ExitReport(ends, None, "worker process disappeared")
     assert after.list() == []
     assert not (data_dir / "workspaces" / ends).exists()
     assert not (data_dir / "workspaces" / runs).exists()

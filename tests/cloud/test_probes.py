@@ -114,7 +114,8 @@ def test_a_server_that_is_no_engine():
 
 
 def test_a_silent_host_times_out():
-    with silent_host() as host:
+    with silent_host() as silent:
+        host = silent.host
         began = time.monotonic()
         answer = probes.ping(docker_cloud(host))
         took = time.monotonic() - began

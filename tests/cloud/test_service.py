@@ -13,7 +13,8 @@ from nameko.exceptions import RemoteError
 
 from shared.contracts.errors import NotFound
 from shared.publish import EventDispatcher
-from tests.cloud.helpers import new_record_id, pid_alive, plan, seen, wait_until
+from tests.cloud.helpers import new_record_id, pid_alive, plan, release, seen
+from tests.waiting import wait_for
 
 
 def live(rpc, cloud_name=None) -> set[str]:
@@ -43,7 +44,7 @@ def test_start_list_stop(cloud, rpc, exits, workers_collection):
     assert event["time"].endswith("Z")
     assert record_id not in live(rpc)
     assert rpc.cloud.stop_worker(record_id) is False
-    ended = wait_until(
+    ended = wait_for(
         lambda: workers_collection.find_one({"_id": record_id, "endedAt": {"$ne": None}}), 5
     )
     assert ended["reason"] == event["reason"]
@@ -90,23 +91,26 @@ def test_deleted_records_lose_their_workers_and_logs(cloud, rpc, exits, workers_
 
     assert exits.of(record_id)["reason"] == "killed by signal 15 (stop requested)"
     assert not pid_alive(pid)
-    wait_until(lambda: not log.exists(), 5, "the worker log to go")
-    wait_until(lambda: workers_collection.find_one({"_id": record_id}) is None, 5, "the doc")
+    wait_for(lambda: not log.exists(), 5, "the worker log to go")
+    wait_for(lambda: workers_collection.find_one({"_id": record_id}) is None, 5, "the doc")
 
 
 def test_workers_outlive_a_restart_of_the_service(cloud, rpc, exits):
     ends, runs = new_record_id(), new_record_id()
-    plan(cloud.data_dir, ends, 5)
+    plan(cloud.data_dir, ends, 600)  # ends when released, once the service is back
     rpc.cloud.start_worker(ends, "p", "q", {})
     rpc.cloud.start_worker(runs, "p", "q", {})
     pids = {rid: seen(cloud.data_dir, rid)["pid"] for rid in (ends, runs)}
 
     cloud.stop()
-    assert all(pid_alive(pid) for pid in pids.values())  # the workers did not die with us
-    cloud.start()
+    try:
+        assert all(pid_alive(pid) for pid in pids.values())  # the workers did not die with us
+    finally:
+        cloud.start()  # the module's service, for the tests after this one
 
     assert {ends, runs} <= live(rpc)
-    event = exits.of(ends, timeout=15)
+    release(cloud.data_dir, ends)
+    event = exits.of(ends)
     assert (event["exit_code"], event["reason"]) == (None, "worker process disappeared")
     assert rpc.cloud.stop_worker(runs) is True
     assert not pid_alive(pids[runs])

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
-from tests.e2e.conftest import Runs, project_body, until
+from tests.e2e.conftest import Runs, project_body
 from tests.support import StackProcess
+from tests.waiting import wait_for
 from tests.worker.repos import sh
 
 ENGINE = "unix:///var/run/docker.sock"
@@ -71,6 +72,13 @@ def leftovers(engine: docker.DockerClient, record_id: str) -> list[str]:
     ]
 
 
+def no_leftovers(engine: docker.DockerClient, record_id: str) -> bool:
+    """For wait_for: fails with what is left, so a timeout names it."""
+    left = leftovers(engine, record_id)
+    assert not left, left
+    return True
+
+
 class DockerRuns(Runs):
     """Runs on a Docker cloud; every record started is checked for leftovers at the end."""
 
@@ -86,9 +94,7 @@ class DockerRuns(Runs):
 
     def assert_clean(self) -> None:
         for record_id in self.started:
-            assert until(lambda r=record_id: not leftovers(self.engine, r), 20), leftovers(
-                self.engine, record_id
-            )
+            wait_for(lambda r=record_id: no_leftovers(self.engine, r), 20)
 
 
 def docker_project(

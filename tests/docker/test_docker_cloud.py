@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from tests.docker.conftest import (
     docker_project,
     leftovers,
     log_of,
+    no_leftovers,
     pipeline,
     this_host,
 )
-from tests.e2e.conftest import Runs, until
+from tests.e2e.conftest import Runs
+from tests.waiting import wait_for
 
 
 def containers_of(engine: docker.DockerClient, record_id: str) -> list[Any]:
@@ -68,7 +71,7 @@ def test_quota_limits_and_labels_on_the_builder_and_the_workers_list(
 ):
     druns.pipeline(pipeline("slow", app_repo, {"package": {"command": ["sleep 30"]}}))
     record = druns.start("slow")
-    assert until(lambda: containers_of(engine, record["id"]), 30)
+    wait_for(lambda: containers_of(engine, record["id"]), 30)
     builder = containers_of(engine, record["id"])[0]
     host_config = builder.attrs["HostConfig"]
     assert host_config["NanoCpus"] == 500_000_000
@@ -88,8 +91,8 @@ def test_quota_limits_and_labels_on_the_builder_and_the_workers_list(
     resp = dapi.patch(druns.url("slow", record["id"], "/status"), json={"status": "Aborted"})
     assert resp.status_code == 200, resp.text
     assert druns.wait("slow", record["id"])["status"] == "Aborted"
-    assert until(lambda: not leftovers(engine, record["id"]), 15), leftovers(engine, record["id"])
-    assert until(lambda: dapi.get(f"/api/v1/clouds/{cloud}/workers").json()["items"] == [], 10)
+    wait_for(lambda: no_leftovers(engine, record["id"]), 15)
+    wait_for(lambda: dapi.get(f"/api/v1/clouds/{cloud}/workers").json()["items"] == [], 10)
 
 
 def test_build_integration_test_and_release_then_pull_back(
@@ -259,14 +262,14 @@ def test_the_local_cloud_builds_images_on_the_configured_engine(
     assert "on the host" in text  # commands of a Local cloud stay on the host
     assert engine.images.get(f"{unique}-local:{record['name']}")
     assert "hello from the app" in text  # the code was put into the test container
-    assert until(lambda: not leftovers(engine, record["id"]), 15), leftovers(engine, record["id"])
+    wait_for(lambda: no_leftovers(engine, record["id"]), 15)
     engine.images.remove(f"{unique}-local:{record['name']}", force=True)
 
 
 def test_a_restarted_cloud_service_sweeps_what_a_crash_left(
     docker_stack, dapi: httpx.Client, cloud, engine
 ):
-    stale = "0123456789abcdef01234567"
+    stale = secrets.token_hex(12)  # a record of no run, and names no other test uses
     labels = {RECORD_LABEL: stale, CLOUD_LABEL: cloud, HOST_LABEL: this_host()}
     engine.volumes.create(f"cyclone-{stale}-workspace", labels=labels)
     engine.containers.create(IMAGE, ["true"], name=f"cyclone-{stale}-builder", labels=labels)
@@ -275,9 +278,9 @@ def test_a_restarted_cloud_service_sweeps_what_a_crash_left(
     try:
         old = docker_stack.pids()["cloud"]
         os.kill(old, signal.SIGTERM)
-        assert until(lambda: docker_stack.pids().get("cloud") not in (None, old), 30)
+        wait_for(lambda: docker_stack.pids().get("cloud") not in (None, old), 30)
         expected = [f"volume {kept.name}"]
-        assert until(lambda: leftovers(engine, stale) == expected, 30), leftovers(engine, stale)
+        wait_for(lambda: leftovers(engine, stale) == expected, 30)
     finally:
         kept.remove(force=True)
 
@@ -299,13 +302,13 @@ def test_a_killed_worker_leaves_nothing_on_the_engine(druns: DockerRuns, app_rep
 
     druns.pipeline(pipeline("k9", app_repo, {"package": {"command": ["sleep 60"]}}))
     record = druns.start("k9")
-    assert until(lambda: containers_of(engine, record["id"]), 30)
+    wait_for(lambda: containers_of(engine, record["id"]), 30)
     pid = worker_pid(record["id"])
     assert pid
     os.kill(pid, signal.SIGKILL)  # it cannot clean up: the cloud service must
     final = druns.wait("k9", record["id"], timeout=30)
     assert final["status"] == "Failed" and "signal 9" in final["errorMessage"]
-    assert until(lambda: not leftovers(engine, record["id"]), 20), leftovers(engine, record["id"])
+    wait_for(lambda: no_leftovers(engine, record["id"]), 20)
 
 
 def test_a_killed_local_worker_leaves_nothing_on_the_engine(
@@ -330,11 +333,11 @@ def test_a_killed_local_worker_leaves_nothing_on_the_engine(
         )
     )
     record = runs.start("k9local")
-    assert until(lambda: containers_of(engine, record["id"]), 60)
+    wait_for(lambda: containers_of(engine, record["id"]), 60)
     pid = worker_pid(record["id"])
     assert pid
     os.kill(pid, signal.SIGKILL)
     final = runs.wait("k9local", record["id"], timeout=30)
     assert final["status"] == "Failed"
-    assert until(lambda: not leftovers(engine, record["id"]), 20), leftovers(engine, record["id"])
+    wait_for(lambda: no_leftovers(engine, record["id"]), 20)
     engine.images.remove(f"{unique}-k9:{final['name']}", force=True)

@@ -3,8 +3,6 @@ real worker processes on the Local cloud."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
+from tests.waiting import wait_for
 
 FINISHED = {"Success", "Failed", "Aborted"}
 
@@ -89,16 +88,49 @@ class Runs:
     def wait(
         self, pipeline: str, record: str, statuses: set[str] = FINISHED, timeout: float = 60
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
+        def reached() -> dict[str, Any]:
             got = self.get(pipeline, record)
-            if got["status"] in statuses or time.monotonic() > deadline:
-                assert got["status"] in statuses, got
-                return got
-            time.sleep(0.1)
+            assert got["status"] in statuses, got
+            return got
+
+        what = f"record {record} to be one of {sorted(statuses)}"
+        return wait_for(reached, timeout, what, every=0.1)
+
+    def settled(
+        self, pipeline: str, record: str, stages: dict[str, str], timeout: float = 30
+    ) -> dict[str, Any]:
+        """The ended record once its stageStatus holds exactly `stages` (name: status).
+
+        A worker's STAGE_* events and its RUN_FINISHED reach the scheduler on separate queues,
+        so a record may be seen ended before the report of its last stage: that stage is then
+        missing (its start was not seen either) or holds a status the scheduler assumed
+        (Failed for a Running stage of a successful run), without its details.
+        """
+
+        def check() -> dict[str, Any]:
+            got = self.get(pipeline, record)
+            seen = {name: stage.get("status") for name, stage in got["stageStatus"].items()}
+            assert got["status"] in FINISHED and seen == stages, got
+            return got
+
+        what = f"the stages of record {record} to be {stages}"
+        return wait_for(check, timeout, what, every=0.1)
 
     def log(self, pipeline: str, record: str, **params: Any) -> httpx.Response:
         return self.api.get(self.url(pipeline, record, "/logs"), params=params)
+
+    def log_through(self, pipeline: str, record: str, last: str, **params: Any) -> str:
+        """The stored log once it has a line starting with `last` (e.g. a stage's finish line).
+
+        The logs service stores lines a moment after the worker sent them, independently of
+        the record's status; it serves them without gaps, so the lines before `last` are there.
+        """
+
+        def check() -> str | None:
+            text = self.log(pipeline, record, **params).text
+            return text if any(x.startswith(last) for x in text.splitlines()) else None
+
+        return wait_for(check, 30, f"log line {last!r} of record {record}", every=0.1)
 
     def run(self, pipeline: str, **params: Any) -> dict[str, Any]:
         return self.wait(pipeline, self.start(pipeline, **params)["id"])
@@ -109,15 +141,6 @@ def runs(api: httpx.Client, unique: str) -> Runs:
     resp = api.post("/api/v1/projects", json=project_body(unique))
     assert resp.status_code == 201, resp.text
     return Runs(api, unique)
-
-
-def until(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def read_lines(path: Path) -> list[str]:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from tests.cloud.fakekube import FakeKube, pod_status
-from tests.e2e.conftest import Runs, pipeline_body, project_body, until
+from tests.e2e.conftest import Runs, pipeline_body, project_body
 from tests.support import StackProcess
+from tests.waiting import holds_for, wait_for
 
 TOKEN = "stack-bearer-token"
 START_TIMEOUT = 8  # seconds a worker pod may take to send its first heartbeat
@@ -37,7 +38,7 @@ BLOCKER = {
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeKube]:
-    with FakeKube(token=TOKEN, run_workers=True) as server:
+    with FakeKube(token=TOKEN, run_workers=True, require_service_accounts=True) as server:
         yield server
 
 
@@ -75,34 +76,58 @@ def k8s_project(api: httpx.Client, fake: FakeKube, name: str) -> Runs:
     return Runs(api, name)
 
 
+def access_left(fake: FakeKube, name: str) -> list[str]:
+    """Which of a worker pod's ServiceAccount, Role and RoleBinding still exist."""
+    kinds = ("serviceaccounts", "roles", "rolebindings")
+    return [kind for kind in kinds if fake.get(kind, NS, name) is not None]
+
+
+def workers_of(api: httpx.Client, name: str) -> list[str]:
+    workers = api.get(f"/api/v1/clouds/{name}-k8s/workers").json()["items"]
+    return [w["recordID"] for w in workers]
+
+
 def test_a_quota_blocked_record_waits_then_runs(kapi, fake, unique, git_repo):
     runs = k8s_project(kapi, fake, unique)
     runs.pipeline(pipeline_body("p", git_repo.url, package=["echo packaged in a pod"]))
     fake.add("resourcequotas", NS, QUOTA)
     fake.add("pods", NS, BLOCKER)  # takes the one pod the quota allows
     try:
+        before = len(fake.requests)  # the module's other tests share the fake API server
         rec = runs.start("p")
-        deadline = time.monotonic() + 5  # dispatch tries again every 2 s meanwhile
-        while time.monotonic() < deadline:
-            assert runs.get("p", rec["id"])["status"] == "Pending"
-            time.sleep(0.05)
-        refused = [m for m, p in fake.requests if m == "POST" and p.endswith(f"{NS}/pods")]
+        name = f"cyclone-worker-{rec['id']}"
+        # dispatch tries again every 2 s meanwhile, and the record stays Pending throughout
+        holds_for(lambda: runs.get("p", rec["id"])["status"] == "Pending", 5, "Pending")
+        tried = fake.requests[before:]
+        refused = [m for m, p in tried if m == "POST" and p.endswith(f"{NS}/pods")]
         assert len(refused) >= 2, "dispatch did not retry"
-        assert [p["metadata"]["name"] for p in fake.pods(NS)] == ["someone-else"]
-        assert fake.secret(NS, f"cyclone-worker-{rec['id']}") is None  # nothing left behind
+        assert fake.pod(NS, name) is None
+        # Nothing left behind: each try makes the Secret and the worker's account, is refused
+        # the pod, deletes them (so a try under way has them for a moment).
+        wait_for(lambda: fake.secret(NS, name) is None, 5, "the refused try's Secret to go")
+        wait_for(lambda: not access_left(fake, name), 5, "the refused try's account to go")
     finally:
         fake.delete("pods", NS, "someone-else")  # the quota frees
+    try:
+        finish_quota_blocked(runs, fake, rec, unique)
+    finally:  # the module's other tests share the fake API server
+        fake.delete("resourcequotas", NS, "one-worker")
+
+
+def finish_quota_blocked(runs: Runs, fake: FakeKube, rec: dict, unique: str) -> None:
     done = runs.wait("p", rec["id"], timeout=60)
     assert done["status"] == "Success", (done, fake.worker_log(NS, f"cyclone-worker-{rec['id']}"))
-    log = runs.log("p", rec["id"]).text
+    log = runs.log_through("p", rec["id"], "Stage: Package status: finish")
     assert "packaged in a pod" in log
     (pod,) = [p for p in fake.created if p["metadata"]["name"] == f"cyclone-worker-{rec['id']}"]
     assert pod["metadata"]["labels"]["cyclone.io/project"] == unique
     builder = pod["spec"]["containers"][1]
     assert builder["resources"]["requests"]["cpu"] == "200m"
-    assert until(lambda: fake.pods(NS) == [], 10), "the ended pod was not deleted"
-    assert fake.secret(NS, f"cyclone-worker-{rec['id']}") is None
-    fake.delete("resourcequotas", NS, "one-worker")
+    name = f"cyclone-worker-{rec['id']}"
+    wait_for(lambda: fake.pod(NS, name) is None, 10, "the ended pod's deletion")
+    # the driver deletes the pod first and its Secret and account after it
+    wait_for(lambda: fake.secret(NS, name) is None, 10, "the Secret")
+    wait_for(lambda: not access_left(fake, name), 10, "the account, Role and RoleBinding")
 
 
 def test_a_failed_pod_fails_its_record_with_the_reason(kapi, fake, unique, git_repo):
@@ -112,10 +137,10 @@ def test_a_failed_pod_fails_its_record_with_the_reason(kapi, fake, unique, git_r
     try:
         rec = runs.start("p")
         name = f"cyclone-worker-{rec['id']}"
-        assert until(lambda: fake.pod(NS, name) is not None, 15)
+        wait_for(lambda: fake.pod(NS, name) is not None, 15)
         assert runs.get("p", rec["id"])["status"] == "Running"
-        workers = kapi.get(f"/api/v1/clouds/{unique}-k8s/workers").json()
-        assert [w["recordID"] for w in workers["items"]] == [rec["id"]]
+        # the cloud service saves its worker after the pod's create call answers
+        wait_for(lambda: workers_of(kapi, unique) == [rec["id"]], 10, "the worker listed")
         message = "The node was low on resource: memory."
         fake.set_status(NS, name, pod_status("Failed", reason="Evicted", message=message))
         done = runs.wait("p", rec["id"], timeout=30)
@@ -123,8 +148,8 @@ def test_a_failed_pod_fails_its_record_with_the_reason(kapi, fake, unique, git_r
         fake.run_workers = True
     assert done["status"] == "Failed"
     assert f"pod evicted: {message}" in done["errorMessage"]
-    assert until(lambda: fake.pod(NS, name) is None, 10)
-    assert kapi.get(f"/api/v1/clouds/{unique}-k8s/workers").json()["items"] == []
+    wait_for(lambda: fake.pod(NS, name) is None, 10, "the pod's deletion")
+    wait_for(lambda: workers_of(kapi, unique) == [], 10, "the worker to be unlisted")
 
 
 def test_abort_deletes_the_pod(kapi, fake, unique, git_repo):
@@ -132,12 +157,13 @@ def test_abort_deletes_the_pod(kapi, fake, unique, git_repo):
     runs.pipeline(pipeline_body("p", git_repo.url, package=["sleep 60"]))
     rec = runs.start("p")
     name = f"cyclone-worker-{rec['id']}"
-    assert until(lambda: "sleep 60" in runs.log("p", rec["id"]).text, 30)
+    wait_for(lambda: "sleep 60" in runs.log("p", rec["id"]).text, 30)
     resp = kapi.patch(runs.url("p", rec["id"], "/status"), json={"status": "Aborted"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "Aborted"
-    assert until(lambda: fake.pod(NS, name) is None, 15), "the pod of an aborted run stays"
-    assert fake.secret(NS, name) is None
+    wait_for(lambda: fake.pod(NS, name) is None, 15, "the aborted run's pod to go")
+    wait_for(lambda: fake.secret(NS, name) is None, 10, "the aborted run's Secret to go")
+    wait_for(lambda: not access_left(fake, name), 10, "the aborted run's account to go")
 
 
 def test_a_pod_that_never_starts_fails_its_record_after_the_start_timeout(
@@ -147,15 +173,15 @@ def test_a_pod_that_never_starts_fails_its_record_after_the_start_timeout(
     runs.pipeline(pipeline_body("p", git_repo.url, package=["true"]))
     fake.run_workers = False  # Pending for good (an image that never pulls)
     try:
+        began = time.monotonic()  # the record is dispatched (its start timeout set) after this
         rec = runs.start("p")
         name = f"cyclone-worker-{rec['id']}"
-        assert until(lambda: fake.pod(NS, name) is not None, 15)
-        began = time.monotonic()
+        wait_for(lambda: fake.pod(NS, name) is not None, 15)
         done = runs.wait("p", rec["id"], timeout=START_TIMEOUT + 20)
         waited = time.monotonic() - began
     finally:
         fake.run_workers = True
     assert done["status"] == "Failed"
     assert done["errorMessage"] == f"worker lost: it did not start within {START_TIMEOUT}s"
-    assert waited > START_TIMEOUT - 2  # not the heartbeat timeout's verdict, nor sooner
-    assert until(lambda: fake.pod(NS, name) is None, 10), "the pod was not deleted"
+    assert waited > START_TIMEOUT - 0.5  # not sooner (the start timeout counts from dispatch)
+    wait_for(lambda: fake.pod(NS, name) is None, 10, what="the pod was not deleted")

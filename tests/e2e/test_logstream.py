@@ -8,7 +8,8 @@ import time
 import pytest
 import websocket
 
-from tests.e2e.conftest import Runs, pipeline_body, until
+from tests.e2e.conftest import Runs, pipeline_body
+from tests.waiting import wait_for
 
 
 def ws_url(stack, runs: Runs, pipeline: str, record: str, **params) -> str:
@@ -22,21 +23,30 @@ def collect(
 ) -> tuple[list[str], int | None, list[float]]:
     """Every frame until the server closes (or `limit` frames); the close code; arrival times."""
     ws = websocket.create_connection(url, header=headers or [], timeout=60)
-    lines, times = [], []
-    code = None
     try:
-        while limit is None or len(lines) < limit:
-            opcode, data = ws.recv_data(control_frame=True)
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-                break
-            if opcode == websocket.ABNF.OPCODE_TEXT:
-                lines.append(data.decode())
-                times.append(time.monotonic())
-                if delay:
-                    time.sleep(delay)
+        return receive(ws, limit, delay)
     finally:
         ws.close()
+
+
+def receive(
+    ws: websocket.WebSocket, limit: int | None = None, delay: float = 0.0, until: str = ""
+) -> tuple[list[str], int | None, list[float]]:
+    """Frames of an open socket until the server closes, `limit` frames or the line `until`."""
+    lines, times = [], []
+    code = None
+    while limit is None or len(lines) < limit:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+            break
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            lines.append(data.decode())
+            times.append(time.monotonic())
+            if until and lines[-1] == until:
+                break
+            if delay:
+                time.sleep(delay)
     return lines, code, times
 
 
@@ -61,12 +71,17 @@ def test_follow_a_running_record_then_normal_close(stack, runs: Runs, git_repo):
     assert numbers(lines) == list(range(2000))
     stored = runs.log("live", rec["id"]).text.splitlines()
     assert lines == stored
-    assert runs.get("live", rec["id"])["status"] == "Success"
+    # the log's end and the record's end reach the stack separately
+    assert runs.wait("live", rec["id"])["status"] == "Success"
 
 
 def test_replay_after_the_end_with_query_token_and_stage(stack, runs: Runs, git_repo):
     runs.pipeline(pipeline_body("done", git_repo.url, unit=["echo u"], package=["echo p"]))
     rec = runs.run("done")
+    # a stage the record does not list yet (its report still on its way) is refused with 404
+    runs.settled(
+        "done", rec["id"], {"codeCheckout": "Success", "unitTest": "Success", "package": "Success"}
+    )
     lines, code, _ = collect(ws_url(stack, runs, "done", rec["id"], token=stack.token))
     assert code == 1000 and lines == runs.log("done", rec["id"]).text.splitlines()
     pkg, code, _ = collect(
@@ -144,34 +159,39 @@ def test_unknown_record_is_404_before_the_upgrade(stack, runs: Runs, git_repo):
     assert err.value.status_code == 404
 
 
-def test_killed_worker_stream_still_closes(stack, runs: Runs, git_repo, tmp_path):
+def test_killed_worker_stream_still_closes(stack, runs: Runs, git_repo, drop):
     import os
     import signal
 
     from tests.e2e.test_faults import worker_pid
 
-    marker = tmp_path / "started"
+    marker = drop / "started"
     runs.pipeline(
         pipeline_body("dies", git_repo.url, package=[f"echo go; touch {marker}; sleep 60"])
     )
     rec = runs.start("dies")
-    assert until(marker.exists, 30)
-    url = ws_url(stack, runs, "dies", rec["id"], token=stack.token)
-    out: dict[str, tuple] = {}
-    t = threading.Thread(target=lambda: out.setdefault("r", collect(url)))
-    t.start()
-    time.sleep(1)
-    os.kill(worker_pid(rec["id"]), signal.SIGKILL)
-    t.join(40)
-    lines, code, _ = out["r"]
-    assert code == 1000 and "go" in lines
+    wait_for(marker.exists, 30)
+    pid = worker_pid(rec["id"])
+    assert pid
+    ws = websocket.create_connection(
+        ws_url(stack, runs, "dies", rec["id"], token=stack.token), timeout=60
+    )
+    try:
+        # Following the live log once "go" came (the worker sends it before the marker).
+        lines, _, _ = receive(ws, until="go")
+        assert lines[-1] == "go", lines
+        os.kill(pid, signal.SIGKILL)
+        rest, code, _ = receive(ws)
+    finally:
+        ws.close()
+    assert code == 1000, rest
 
 
-def test_idle_stream_is_pinged(stack, runs: Runs, git_repo, tmp_path):
-    marker = tmp_path / "started"
+def test_idle_stream_is_pinged(stack, runs: Runs, git_repo, drop):
+    marker = drop / "started"
     runs.pipeline(pipeline_body("idle", git_repo.url, package=[f"touch {marker}; sleep 20"]))
     rec = runs.start("idle")
-    assert until(marker.exists, 30)
+    wait_for(marker.exists, 30)
     ws = websocket.create_connection(
         ws_url(stack, runs, "idle", rec["id"], token=stack.token), timeout=10
     )
@@ -193,6 +213,7 @@ def test_long_lines_and_binary_junk_survive(stack, runs: Runs, git_repo):
     runs.pipeline(pipeline_body("odd", git_repo.url, package=[big, junk]))
     rec = runs.run("odd")
     assert rec["status"] == "Success", rec
+    runs.settled("odd", rec["id"], {"codeCheckout": "Success", "package": "Success"})
     lines, code, _ = collect(
         ws_url(stack, runs, "odd", rec["id"], token=stack.token, stage="package")
     )
@@ -220,4 +241,4 @@ def test_secrets_never_reach_stored_or_streamed_logs(stack, runs: Runs, git_repo
         assert "scm-secret-token" not in text
     assert "key=******" in streamed and "token ****** here" in streamed
     assert streamed == stored.splitlines()
-    assert runs.get("secret", rec["id"])["status"] == "Success"
+    assert runs.wait("secret", rec["id"])["status"] == "Success"

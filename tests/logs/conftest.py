@@ -13,8 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.contracts import logs
 from tests.support import BROKER, ROOT, free_port
+from tests.waiting import wait_for
 
 PR_SET_PDEATHSIG = 1
 
@@ -33,17 +33,6 @@ def die_with_parent() -> None:
     """A child gets SIGTERM if pytest dies (a timeout kills it without teardown)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from nameko.exceptions import RemoteError
 
 from shared.contracts import events
 from shared.publish import EventDispatcher
-from tests.logs.conftest import LogsProcess, MongoProcess, wait_for
+from tests.logs.conftest import LogsProcess, MongoProcess
+from tests.waiting import holds_for, wait_for
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -47,20 +48,21 @@ def follow(rpc: Any, record_id: str, timeout: float = 15, **filters: Any) -> lis
     """Read as a client tailing the log would, until the read says it is complete."""
     got: list[str] = []
     after = 0
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def complete() -> bool:
+        nonlocal after
         chunk = rpc.logs.read_log(
             record_id, filters.get("stage"), filters.get("task"), after, 10_000
         )
-        got += chunk["lines"]
-        assert chunk["next"] >= after
+        if chunk["next"] < after:
+            pytest.fail(f"read_log went back from {after} to {chunk['next']}")
+        got.extend(chunk["lines"])
         after = chunk["next"]
-        if chunk["complete"]:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{record_id} not complete after {timeout}s ({len(got)} lines)")
-        if not chunk["lines"]:
-            time.sleep(0.02)
+        assert chunk["complete"], f"{len(got)} lines so far"
+        return True
+
+    wait_for(complete, timeout, f"the log of {record_id} to be complete", every=0.02)
+    return got
 
 
 def test_batches_out_of_order_and_twice_are_read_once_in_order(rpc, publish):
@@ -70,13 +72,17 @@ def test_batches_out_of_order_and_twice_are_read_once_in_order(rpc, publish):
     random.Random(1).shuffle(shuffled)
     publish(*shuffled)
     assert follow(rpc, record) == expected(100)
-    publish(*sent[:5])  # redelivered after completion: still no-ops
-    time.sleep(0.2)
-    assert rpc.logs.read_log(record, None, None, 0, 10_000) == {
-        "lines": expected(100),
-        "next": 100,
-        "complete": True,
-    }
+    marker = new_id()
+    publish(*sent[:5], *batches(marker, 1, 1))  # redelivered after completion: still no-ops
+    follow(rpc, marker)  # queued after them: the service has had them
+    holds_for(
+        lambda: (
+            rpc.logs.read_log(record, None, None, 0, 10_000)
+            == {"lines": expected(100), "next": 100, "complete": True}
+        ),
+        0.5,
+        "the log as it was",
+    )
 
 
 def test_a_gap_is_never_skipped(rpc, publish):
@@ -85,12 +91,16 @@ def test_a_gap_is_never_skipped(rpc, publish):
     publish(first, third, end)
     # Line 21 on is stored (a reader already past the gap sees it) ...
     wait_for(lambda: rpc.logs.read_log(record, None, None, 20, 100)["complete"], 10, "lines 21+")
-    # ... but a reader from the start stops before the missing lines 11..20.
-    assert rpc.logs.read_log(record, None, None, 0, 100) == {
-        "lines": expected(10),
-        "next": 10,
-        "complete": False,
-    }
+    # ... but a reader from the start stops before the missing lines 11..20 (once lines 1..10,
+    # stored by another consumer than the later batches, are there).
+    wait_for(
+        lambda: (
+            rpc.logs.read_log(record, None, None, 0, 100)
+            == {"lines": expected(10), "next": 10, "complete": False}
+        ),
+        10,
+        "lines 1..10 and the gap",
+    )
     assert rpc.logs.read_log(record, None, None, 10, 100) == {
         "lines": [],
         "next": 10,
@@ -181,10 +191,15 @@ def test_records_deleted_event_deletes_their_lines(rpc, publish, amqp_uri):
         "complete": False,
     }
     assert follow(rpc, kept) == expected(30)
-    dispatch(*events.RECORDS_DELETED, {"record_ids": [doomed]})  # again: harmless
     dispatch(*events.RECORDS_DELETED, {"not": "a payload"})  # dropped, not stuck
     publish(*batches(doomed, 5, 5))  # late lines of a deleted record are just stored
     assert follow(rpc, doomed) == expected(5)
+    # Deleting again deletes those too, and shows the bad payload did not block the handler.
+    # (Sent only once the late lines are stored: events and batches are handled concurrently,
+    # so a deletion sent before them could be handled after them and delete them.)
+    dispatch(*events.RECORDS_DELETED, {"record_ids": [doomed]})
+    wait_for(lambda: rpc.logs.log_stages(doomed) == [], 10, "the second deletion")
+    assert follow(rpc, kept) == expected(30)
 
 
 def test_stop_and_kill_mid_stream_lose_nothing(rpc, publish, service: LogsProcess):
@@ -206,7 +221,9 @@ def test_stop_and_kill_mid_stream_lose_nothing(rpc, publish, service: LogsProces
             service.start(rpc)
 
 
-def test_a_database_outage_delays_storage_but_loses_nothing(rpc, publish, mongo: MongoProcess):
+def test_a_database_outage_delays_storage_but_loses_nothing(
+    rpc, publish, mongo: MongoProcess, service: LogsProcess
+):
     record = new_id()
     sent = batches(record, 3000, 100)
     publish(*sent[:10])
@@ -214,7 +231,12 @@ def test_a_database_outage_delays_storage_but_loses_nothing(rpc, publish, mongo:
     mongo.stop()
     try:
         publish(*sent[10:])  # the service holds these, retrying, while the database is away
-        time.sleep(1.5)
+        wait_for(
+            lambda: f"storing {record}:" in service.log_path.read_text(errors="replace"),
+            30,
+            "the service to fail a store and retry",
+            every=0.1,
+        )
     finally:
         mongo.start()
     assert follow(rpc, record, timeout=30) == expected(3000)

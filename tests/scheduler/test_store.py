@@ -10,14 +10,14 @@ from services.scheduler.store import RecordStore
 from tests.cloud.conftest import mongo_url  # noqa: F401 - the fixture
 
 
-def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mongo_url):  # noqa: F811
+def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mongo_url, unique):  # noqa: F811
     """Twelve creations racing for a new pipeline's counter: each gets its own number (the
     first version lost some of them to the counter's racing upserts: a 503 for the POST)."""
     with MongoClient(mongo_url) as client:
         store = RecordStore(client.get_default_database())
         store.ensure_indexes()
         for round_ in range(5):
-            pipeline = f"p{round_}"
+            pipeline = f"{unique}-p{round_}"  # new to the module's shared database
 
             def create(n: int, pipeline: str = pipeline) -> int:
                 doc = store.insert({"pipelineID": pipeline, "status": "Pending", "n": n})
@@ -28,7 +28,7 @@ def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mong
             assert sorted(seqs) == list(range(1, 13))
 
 
-def test_day_counters_bumped_at_once_count_every_bump(mongo_url):  # noqa: F811
+def test_day_counters_bumped_at_once_count_every_bump(mongo_url, unique):  # noqa: F811
     """The stats counters of a new day are made by racing upserts too."""
     from services.scheduler.counters import StatsCounters
 
@@ -36,11 +36,11 @@ def test_day_counters_bumped_at_once_count_every_bump(mongo_url):  # noqa: F811
         counters = StatsCounters(client.get_default_database())
         for round_ in range(5):
             record = {
-                "projectID": f"proj{round_}",
-                "pipelineID": f"pipe{round_}",
+                "projectID": f"{unique}-proj{round_}",
+                "pipelineID": f"{unique}-pipe{round_}",
                 "startDay": 20000,
             }
             with ThreadPoolExecutor(12) as pool:
                 list(pool.map(lambda _n, r=record: counters.created(r), range(12)))
-            got = counters.days.find_one({"_id": f"projectID:proj{round_}:20000"})
+            got = counters.days.find_one({"_id": f"projectID:{unique}-proj{round_}:20000"})
             assert got is not None and got["total"] == 12, got

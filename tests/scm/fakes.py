@@ -38,6 +38,11 @@ class FakeRepo:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     created_tags: list[dict[str, Any]] = field(default_factory=list)
     refs: list[dict[str, Any]] = field(default_factory=list)
+    # GitHub pull requests: number -> {"head": "owner/name" of the head repository (None: a
+    # deleted fork), "sha", "ref"}; a head repository the fake does not hold gets its own id.
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # GitLab members (direct or inherited): user id -> (username, access level).
+    access: dict[int, tuple[str, int]] = field(default_factory=dict)
     id: int = 0
 
 
@@ -221,6 +226,7 @@ class FakeGitHub(FakeApi):
         self.route("POST", R + r"/statuses/(\w+)", self.create_status)
         self.route("POST", R + "/git/tags", self.create_git_tag)
         self.route("POST", R + "/git/refs", self.create_ref)
+        self.route("GET", R + r"/pulls/(\d+)", self.get_pull)
 
     def not_found(self) -> dict[str, Any]:
         return {"message": "Not Found", "documentation_url": GH_DOCS, "status": "404"}
@@ -423,6 +429,58 @@ class FakeGitHub(FakeApi):
             },
         )
 
+    def _head_repo_json(self, path: str | None) -> dict[str, Any] | None:
+        if path is None:
+            return None
+        known = self.repos.get(path)
+        if known is None:  # a fork the fake does not hold: a repository of its own
+            known = FakeRepo(path, id=10_000 + sum(map(ord, path)))
+        return self._repo_json(known)
+
+    def get_pull(self, handler: Any, query: dict, body: dict, path: str, number: str) -> Any:
+        """`GET /repos/{owner}/{repo}/pulls/{pull_number}`, the fields a client reads."""
+        repo = self.repo(handler, path)[1]
+        pull = repo.pulls.get(int(number))
+        if pull is None:
+            raise Reply(404, self.not_found())
+        head_repo = self._head_repo_json(pull.get("head", repo.path))
+        owner = (head_repo or {}).get("owner") or {"login": "ghost", "id": 10001, "type": "User"}
+        base_repo = self._repo_json(repo)
+        api = f"{self.url}/api/v3/repos/{path}"
+        return {
+            "url": f"{api}/pulls/{number}",
+            "id": 1000 + int(number),
+            "node_id": "MDExOlB1bGxSZXF1ZXN0MQ==",
+            "html_url": f"{self.url}/{path}/pull/{number}",
+            "number": int(number),
+            "state": pull.get("state", "open"),
+            "locked": False,
+            "title": pull.get("title", "a change"),
+            "user": owner,
+            "body": "",
+            "created_at": "2024-01-01T00:00:00Z",
+            "updated_at": "2024-01-01T00:00:00Z",
+            "head": {
+                "label": f"{owner['login']}:{pull.get('ref', 'topic')}",
+                "ref": pull.get("ref", "topic"),
+                "sha": pull.get("sha", SHA),
+                "user": owner,
+                "repo": head_repo,
+            },
+            "base": {
+                "label": f"{base_repo['owner']['login']}:{base_repo['default_branch']}",
+                "ref": base_repo["default_branch"],
+                "sha": SHA,
+                "user": base_repo["owner"],
+                "repo": base_repo,
+            },
+            "author_association": pull.get("author_association", "CONTRIBUTOR"),
+            "merged": False,
+            "mergeable": True,
+            "comments": 0,
+            "commits": 1,
+        }
+
     def create_ref(self, handler: Any, query: dict, body: dict, path: str) -> Any:
         repo = self.repo(handler, path)[1]
         if any(r["ref"] == body.get("ref") for r in repo.refs):
@@ -469,6 +527,7 @@ class FakeGitLab(FakeApi):
         self.route("PUT", v4 + P + r"/hooks/(\d+)", self.edit_hook)
         self.route("DELETE", v4 + P + r"/hooks/(\d+)", self.delete_hook)
         self.route("POST", v4 + P + r"/statuses/(\w+)", self.create_status)
+        self.route("GET", v4 + P + r"/members/all/(\d+)", self.member)
 
     def not_found(self) -> dict[str, Any]:
         return {"message": "404 Not found"}
@@ -681,3 +740,27 @@ class FakeGitLab(FakeApi):
         status = {"id": self.next_id(), "sha": sha, "status": body["state"], **body}
         repo.statuses.append(status)
         return Reply(201, {**status, "author": {"username": login}})
+
+    def member(self, handler: Any, query: dict, body: dict, ident: str, user_id: str) -> Any:
+        """`GET /projects/:id/members/all/:user_id`: a member, direct, inherited or invited;
+        404 `{"message": "404 Not found"}` for a user who is none."""
+        repo = self.project_of(handler, ident)[1]
+        found = repo.access.get(int(user_id))
+        if found is None:
+            raise Reply(404, {"message": "404 Not found"})
+        username, level = found
+        return {
+            "id": int(user_id),
+            "username": username,
+            "name": username.title(),
+            "state": "active",
+            "locked": False,
+            "avatar_url": f"{self.url}/uploads/user/avatar/{user_id}/avatar.png",
+            "web_url": f"{self.url}/{username}",
+            "access_level": level,
+            "created_at": "2024-01-01T00:00:00.000Z",
+            "created_by": {"id": 1, "username": "root", "name": "Administrator"},
+            "expires_at": None,
+            "group_saml_identity": None,
+            "membership_state": "active",
+        }

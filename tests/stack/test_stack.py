@@ -12,20 +12,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.contracts import services
 from tests.api import bodies
 from tests.support import BROKER, ROOT, StackProcess, pid_alive
+from tests.waiting import wait_for
 
 
-def wait_for(predicate, seconds: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+def healthy(stack: StackProcess) -> bool:
+    """For wait_for: /healthz answers 200 (a slow or refused answer: not yet)."""
+    try:
+        return httpx.get(stack.url + "/healthz", timeout=10).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @pytest.mark.timeout(240)
@@ -56,7 +57,7 @@ def test_two_stacks_side_by_side_and_sigint_stops_all(tmp_path: Path):
         pids = a.pids()
         assert set(pids) == {*services.RESIDENT, services.API, "mongo"}
         assert a.stop() == 0
-        assert wait_for(lambda: not any(pid_alive(p) for p in pids.values()), 20), pids
+        wait_for(lambda: not any(pid_alive(p) for p in pids.values()), 20)
         assert httpx.get(b.url + "/healthz").status_code == 200  # b is untouched
     finally:
         a.stop()
@@ -73,36 +74,56 @@ def test_two_stacks_side_by_side_and_sigint_stops_all(tmp_path: Path):
         again.stop()
 
 
+def answers_as(stack: StackProcess, name: str, pid: int) -> bool:
+    """For wait_for: the service `name` of the stack answers its ping from process `pid`."""
+    with ClusterRpcProxy({"AMQP_URI": stack.amqp_uri, "serializer": "json"}, timeout=2) as rpc:
+        try:
+            return getattr(rpc, name).ping()["pid"] == pid
+        except (UnknownService, RpcTimeout):  # not up (again) yet
+            return False
+
+
 @pytest.mark.timeout(180)
 def test_healthz_503_names_the_part_that_stops_answering(stack: StackProcess):
+    wait_for(lambda: healthy(stack), 30, "the stack to be healthy first")  # whatever ran before
     pid = stack.pids()["scheduler"]
     os.kill(pid, signal.SIGSTOP)
     try:
-        started = time.monotonic()
-        resp = httpx.get(stack.url + "/healthz", timeout=10)
-        assert time.monotonic() - started < 4
-        assert resp.status_code == 503
+        took: list[float] = []
+
+        def verdict() -> httpx.Response | None:
+            began = time.monotonic()
+            resp = httpx.get(stack.url + "/healthz", timeout=10)
+            took.append(time.monotonic() - began)
+            return resp if resp.status_code == 503 else None
+
+        # A verdict may be served again for a moment (HEALTH_MAX_AGE): the next one says 503.
+        resp = wait_for(verdict, 15, "/healthz to turn 503")
+        assert max(took) < 4, took
         body = resp.json()
         assert body["status"] == "unavailable" and body["failing"] == ["scheduler"]
         assert body["checks"]["scheduler"].startswith("no answer within 2s")
         assert body["checks"]["mongo"] == "ok"
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert wait_for(lambda: httpx.get(stack.url + "/healthz").status_code == 200, 30)
+    wait_for(lambda: healthy(stack), 30, "the stack to be healthy")
 
 
 @pytest.mark.timeout(180)
 def test_a_crashed_service_is_restarted_by_the_launcher(stack: StackProcess):
     old = stack.pids()["logs"]
     os.kill(old, signal.SIGKILL)
-    assert wait_for(lambda: stack.pids()["logs"] != old, 10)
-    assert wait_for(lambda: httpx.get(stack.url + "/healthz").status_code == 200, 30)
+    new = wait_for(lambda: (pid := stack.pids()["logs"]) != old and pid, 10, "a new logs pid")
+    # The new process answers (not a verdict of /healthz from before the crash), then the stack
+    # is healthy again.
+    wait_for(lambda: answers_as(stack, "logs", new), 60, "the restarted logs service to answer")
+    wait_for(lambda: healthy(stack), 30, "the stack to be healthy")
 
 
 @pytest.mark.timeout(120)
-def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess):
+def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess, unique: str):
     """`python -m services.<name>` alone, against a vhost and a database of its own."""
-    vhost = f"cyclone-solo-{os.getpid()}"
+    vhost = f"cyclone-solo-{unique}"
     uri = f"{BROKER}/{vhost}"
     subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=False)
     subprocess.run(
@@ -115,34 +136,36 @@ def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess):
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "CYCLONE_AMQP_URI": uri,
-        "CYCLONE_MONGO_URL": f"{mongo}/solo{os.getpid()}",
+        "CYCLONE_MONGO_URL": f"{mongo}/solo{unique}",
         "CYCLONE_DATA_DIR": str(tmp_path),
     }
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for name in services.RESIDENT
-    }
+    logs = {name: tmp_path / f"{name}.log" for name in services.RESIDENT}
+    procs = {}
+    for name in services.RESIDENT:
+        with open(logs[name], "wb") as log:  # a file: a pipe nobody reads can fill and block
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
     try:
         with ClusterRpcProxy({"AMQP_URI": uri, "serializer": "json"}, timeout=5) as rpc:
             for name, proc in procs.items():
-                reply = None
-                for _ in range(50):
+
+                def pong(name: str = name) -> dict | None:
                     try:
-                        reply = getattr(rpc, name).ping()
-                        break
-                    except Exception:  # noqa: BLE001 - not up yet
-                        time.sleep(0.2)
+                        return getattr(rpc, name).ping()
+                    except (UnknownService, RpcTimeout):  # not up yet
+                        return None
+
+                reply = wait_for(pong, 30, f"{name} to answer its ping")
                 assert reply == {"service": name, "status": "ok", "pid": proc.pid}
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
         for name, proc in procs.items():
-            assert proc.wait(20) == 0, (name, proc.stderr.read().decode()[-2000:])
+            assert proc.wait(20) == 0, (name, logs[name].read_text()[-2000:])
     finally:
         for proc in procs.values():
             if proc.poll() is None:

@@ -57,6 +57,38 @@ def test_a_token_in_a_url_is_not_logged(logged_stack: StackProcess, unique, tmp_
             ws.close()
     plain = httpx.get(f"{logged_stack.url}/api/v1/projects?token={logged_stack.token}")
     assert plain.status_code == 401  # a query token is for WebSockets only
-    # the access log has the request once it was answered: wait for the line, then look
-    wait_for(lambda: "logstream?token=******" in every_log(logged_stack), 10, "the access line")
+    # the access log has a request once it was answered: wait for both lines, then look
+    for line in ("logstream?token=******", "projects?token=******"):
+        wait_for(lambda line=line: line in every_log(logged_stack), 10, f"the access line {line}")
     assert logged_stack.token not in every_log(logged_stack)
+
+
+def test_a_ticket_opens_one_log_stream_once(logged_stack: StackProcess, unique, tmp_path):
+    repo = make_git_repo(tmp_path)
+    with logged_stack.client() as api:
+        assert api.post("/api/v1/projects", json=project_body(unique)).status_code == 201
+        runs = Runs(api, unique)
+        runs.pipeline(pipeline_body("p", repo.url, package=["echo from a ticket"]))
+        rec = runs.run("p")
+        got = api.post("/api/v1/tickets")
+        assert got.status_code == 201, got.text
+        assert got.json()["expiresIn"] == 60 and got.headers["cache-control"] == "no-store"
+        ticket = got.json()["ticket"]
+    assert httpx.post(f"{logged_stack.url}/api/v1/tickets").status_code == 401  # token needed
+    base = logged_stack.url.replace("http://", "ws://") + runs.url("p", rec["id"], "/logstream")
+    ws = websocket.create_connection(f"{base}?ticket={ticket}", timeout=30)
+    frames = []
+    try:
+        while frame := ws.recv():
+            frames.append(frame)
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    finally:
+        ws.close()
+    assert "from a ticket" in frames
+    for used_or_forged in (ticket, "not-a-ticket"):
+        with pytest.raises(websocket.WebSocketBadStatusException) as err:
+            websocket.create_connection(f"{base}?ticket={used_or_forged}", timeout=10)
+        assert err.value.status_code == 401
+    wait_for(lambda: "logstream?ticket=******" in every_log(logged_stack), 10, "the access line")
+    assert ticket not in every_log(logged_stack)

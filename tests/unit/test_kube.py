@@ -153,6 +153,40 @@ def test_only_the_worker_container_mounts_a_service_account_token(dind):
         assert not names & token_volumes, f"{name} mounts a service account token"
 
 
+@pytest.mark.parametrize("namespace", ["ci", "team-a"])
+def test_each_pod_has_its_own_account_role_and_binding(namespace):
+    pod = kube.pod_manifest(RECORD, "p", "build", "k8s", {}, namespace, settings())
+    name = pod["metadata"]["name"]
+    access = kube.access_manifests(RECORD, namespace, pod["metadata"]["labels"])
+    for doc in access:
+        for version in ("1.25", "1.28", "1.33", "1.37"):
+            kubernetes_validate.validate(doc, version, strict=True)
+        assert doc["metadata"] == {
+            "name": name,
+            "namespace": namespace,
+            "labels": pod["metadata"]["labels"],
+        }
+    account, role, binding = access
+    assert (account["kind"], role["kind"], binding["kind"]) == (
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+    )
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"] == name
+    assert account["automountServiceAccountToken"] is False
+    # only this pod, and only what PodExecutor does with it
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == [""] and rule["resourceNames"] == [name]
+        assert "*" not in rule["verbs"] + rule["resources"]
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"pods", "pods/exec"}
+    assert binding["roleRef"] == {
+        "apiGroup": role["apiVersion"].split("/")[0],
+        "kind": "Role",
+        "name": name,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+
+
 def test_quota_keys_become_resources_with_defaults():
     assert kube.resources(None, kube.DEFAULT_QUOTA) == {
         "requests": {"cpu": "500m", "memory": "512Mi"},

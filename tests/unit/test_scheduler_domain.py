@@ -96,3 +96,20 @@ def test_a_record_retried_for_room_in_its_cloud_shows_pending():
     assert rec.view({**doc, "worker": {"name": "w"}})["status"] == rec.RUNNING
     assert rec.view({**doc, "waitingFor": None})["status"] == rec.RUNNING
     assert rec.view({**doc, "status": rec.FAILED})["status"] == rec.FAILED
+
+
+def test_a_worker_gets_no_notification_receivers_or_trigger_secrets():
+    from services.scheduler.domain.records import for_worker
+
+    snapshot = {
+        "project": {"name": "p"},
+        "pipeline": {
+            "name": "x",
+            "build": {"stages": {}},
+            "notification": {"receivers": [{"type": "slack", "url": "enc:v1:..."}]},
+            "autoTrigger": {"scmTrigger": {"webhookSecret": "enc:v1:..."}},
+        },
+    }
+    got = for_worker(snapshot)
+    assert got["pipeline"] == {"name": "x", "build": {"stages": {}}}
+    assert "notification" in snapshot["pipeline"]  # the stored snapshot is left alone

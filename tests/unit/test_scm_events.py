@@ -510,7 +510,7 @@ def test_domain_is_pure():
     """The package must import without nameko, pymongo or falcon (brief: a pure domain)."""
     code = (
         "import sys\n"
-        "import services.scm.domain.events, services.scm.domain.signatures\n"
+        "import services.scm.domain.events, services.api.domain.signatures\n"
         "import services.scm.domain.triggers\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'nameko', 'pymongo', 'falcon', 'eventlet', 'kombu'})\n"

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from services.scm.domain.signatures import github_signature, verify_github, verify_gitlab
+from services.api.domain.signatures import (
+    github_signature,
+    same_secret,
+    verify_github,
+    verify_gitlab,
+)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "webhooks"
 FILES = sorted(FIXTURES.rglob("*.json"))
@@ -129,3 +134,11 @@ def test_gitlab_missing_header_or_secret():
 def test_gitlab_non_ascii():
     assert verify_gitlab("clé", "clé") is True
     assert verify_gitlab("clé", "cle") is False
+
+
+def test_svn_hook_secret_is_plain_equality():
+    """X-Cyclone-Secret (the SVN post-commit hook) is compared like GitLab's token."""
+    assert same_secret(SECRET, SECRET) is True
+    assert same_secret(SECRET, SECRET + " ") is False
+    assert same_secret(SECRET, "") is False and same_secret("", "") is False
+    assert same_secret(SECRET, None) is False

@@ -67,3 +67,12 @@ def test_box_rejects_foreign_ciphertext():
         BOX.decrypt(other.encrypt("x"))
     with pytest.raises(ValueError):
         BOX.decrypt("plain")
+
+
+def test_no_process_starts_with_the_placeholder_secrets_of_the_manifests():
+    from shared import config
+
+    assert config.placeholder_problem({"CYCLONE_API_TOKEN": "a-real-token"}) is None
+    for name in config.SECRET_SETTINGS:
+        with pytest.raises(SystemExit, match=name):
+            config.load({name: "replace-me-please"})

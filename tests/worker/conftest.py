@@ -8,14 +8,16 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from kombu.message import Message
 
 from shared.contracts import logs, services
+from tests.waiting import wait_for
 from tests.worker.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
 
 RECORD_ID = "65f0c0ffee0000000000abcd"
@@ -176,34 +178,72 @@ class Bus:
         self.log_queue(channel).purge()
         self.events_queue(channel).declare()
 
-    def _get(self, queue: Queue, deadline: float) -> Any:
+    def _collect(
+        self,
+        queue: Queue,
+        keep: Callable[[Message], bool],
+        last: Callable[[Message], bool],
+        timeout: float,
+        what: str,
+    ) -> list[Message]:
+        """The messages of `queue` that `keep` wants, in queue order, up to and with the first
+        one that is `last`; those after it stay in the queue for the next call."""
         bound = queue(self.conn.default_channel)
-        while True:
-            msg = bound.get(no_ack=False)
-            if msg is not None:
+        found: list[Message] = []
+
+        def complete() -> list[Message] | None:
+            while not (found and last(found[-1])):
+                msg = bound.get(no_ack=False)
+                if msg is None:
+                    return None
                 msg.ack()
-                return msg
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing more on {queue.name}")
-            time.sleep(0.02)
+                if keep(msg):
+                    found.append(msg)
+            return found
+
+        return wait_for(complete, timeout, what, every=0.02)
 
     def batches(self, record_id: str, timeout: float = 10) -> list[dict[str, Any]]:
         """Log messages of the record up to and with its end-of-log marker, in queue order."""
-        found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while not (found and found[-1].get("eof")):
-            msg = self._get(self.log_queue, deadline)
+        found = self._collect(
+            self.log_queue,
+            lambda msg: msg.payload["record_id"] == record_id,
+            lambda msg: bool(msg.payload.get("eof")),
+            timeout,
+            f"the log of {record_id} to its end-of-log marker",
+        )
+        for msg in found:
             assert msg.properties.get("delivery_mode") == 2, msg.properties
-            if msg.payload["record_id"] == record_id:
-                found.append(msg.payload)
-        return found
+        return [msg.payload for msg in found]
+
+    def first_batch(self, record_id: str, timeout: float = 10) -> dict[str, Any]:
+        """The record's first log message, once it is on the queue."""
+        (msg,) = self._collect(
+            self.log_queue,
+            lambda msg: msg.payload["record_id"] == record_id,
+            lambda msg: True,
+            timeout,
+            f"a log message of {record_id}",
+        )
+        return msg.payload
 
     def events(self, record_id: str, until: str = "run_finished", timeout: float = 10) -> list:
         """(event type, payload) of the record, in order, up to the first `until` event."""
-        found: list[tuple[str, dict[str, Any]]] = []
-        deadline = time.monotonic() + timeout
-        while not (found and found[-1][0] == until):
-            msg = self._get(self.events_queue, deadline)
+        found = self._collect(
+            self.events_queue,
+            lambda msg: msg.payload.get("record_id") == record_id,
+            lambda msg: msg.delivery_info["routing_key"] == until,
+            timeout,
+            f"the {until} event of {record_id}",
+        )
+        return [(msg.delivery_info["routing_key"], msg.payload) for msg in found]
+
+    def queued_events(self, record_id: str) -> list:
+        """(event type, payload) of the record that are on the events queue now."""
+        bound = self.events_queue(self.conn.default_channel)
+        found = []
+        while (msg := bound.get(no_ack=False)) is not None:
+            msg.ack()
             if msg.payload.get("record_id") == record_id:
                 found.append((msg.delivery_info["routing_key"], msg.payload))
         return found

@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 
 from services.worker.runtime import Runner
+from tests.waiting import wait_for
 from tests.worker.conftest import Bus, MemorySink, make_job, new_record_id
 from tests.worker.repos import GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+def read_pid(path: Path) -> int | None:
+    """The pid a shell wrote, once the whole line is there (the file exists before it is)."""
+    text = path.read_text() if path.exists() else ""
+    return int(text) if text.endswith("\n") else None
 
 
 def alive(pid: int) -> bool:
@@ -66,8 +66,7 @@ def test_sigterm_aborts_the_running_command_and_reports_aborted(
         start_new_session=True,  # its own process group, as the cloud service starts it
     )
     try:
-        wait_for(workspace / "sh.pid", 20)
-        sh_pid = int((workspace / "sh.pid").read_text())
+        sh_pid = wait_for(lambda: read_pid(workspace / "sh.pid"), 20, "the shell's pid")
         started = time.monotonic()
         os.killpg(worker.pid, signal.SIGTERM)
         assert worker.wait(timeout=3) == 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,6 +14,8 @@ import pytest
 
 from services.worker.runtime import Runner
 from services.worker.stages import process
+from tests.support import pid_alive
+from tests.waiting import wait_for
 from tests.worker.conftest import MemorySink, make_job
 from tests.worker.repos import GitRepo
 
@@ -78,10 +83,18 @@ def test_env_vars_are_visible_and_secret_values_masked(workspace, sink):
     assert sink.text()[sink.text().index("$ echo $HOME") + 1]  # the worker's env is kept
 
 
-def test_output_is_streamed_while_the_command_runs(workspace, sink):
-    stage_run(workspace, sink, unit=["echo first; sleep 0.8; echo second"])
-    first, second = (sink.times[sink.text().index(t)] for t in ("first", "second"))
-    assert second - first > 0.6  # "first" was logged before the command ended
+def test_output_is_streamed_while_the_command_runs(workspace, sink, tmp_path):
+    gate = tmp_path / "gate"  # the command ends only once the test opens it
+    command = f"echo first; while [ ! -e {gate} ]; do sleep 0.01; done; echo second"
+    stage = threading.Thread(target=stage_run, args=(workspace, sink), kwargs={"unit": [command]})
+    stage.start()
+    try:
+        wait_for(lambda: "first" in sink.text(), 10, '"first" logged while the command runs')
+    finally:
+        gate.touch()
+        stage.join(30)
+    assert not stage.is_alive()
+    assert sink.text()[2:] == ["first", "second", "Stage: Unit test status: finish"]
 
 
 def test_many_lines_arrive_complete_and_in_order(workspace, sink):
@@ -99,12 +112,19 @@ def test_a_multi_line_command_is_echoed_line_by_line(workspace, sink):
     assert sink.text()[1:5] == ["$ echo a", "> echo b", "a", "b"]
 
 
-def test_a_background_child_holding_the_pipe_does_not_hang_the_stage(workspace, sink, monkeypatch):
+def test_a_background_child_holding_the_pipe_does_not_hang_the_stage(
+    workspace, sink, monkeypatch, tmp_path
+):
     monkeypatch.setattr(process, "DRAIN_IDLE", 0.5)
-    started = time.monotonic()
-    result = stage_run(workspace, sink, unit=["sleep 3 & echo started"])
-    assert result.status == "Success" and "started" in sink.text()
-    assert time.monotonic() - started < 2  # not the 3 s of the leftover sleep
+    pid_file = tmp_path / "bg.pid"
+    result = stage_run(workspace, sink, unit=[f"sleep 60 & echo $! > {pid_file}; echo started"])
+    leftover = int(pid_file.read_text())
+    try:
+        assert result.status == "Success" and "started" in sink.text()
+        assert pid_alive(leftover)  # the stage ended while the child still holds the pipe
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(leftover, signal.SIGKILL)
 
 
 def test_outputs_are_collected_with_globs(workspace, sink):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 
 from services.worker.publisher import BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
+from tests.waiting import wait_for
 from tests.worker.conftest import Bus, make_job, new_record_id
 from tests.worker.repos import GitRepo
 
@@ -17,6 +17,9 @@ TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 def check_stream(batches: list[dict], record_id: str) -> list[tuple[str, str]]:
     """Every line with its stage, checking numbering: from 1, consecutive, eof at total+1."""
     lines: list[tuple[str, str]] = []
+    token = batches[-1].get("worker_token")
+    assert all(b.get("worker_token") == token for b in batches), "one token on every batch"
+    batches = [{k: v for k, v in b.items() if k != "worker_token"} for b in batches]
     for batch in batches[:-1]:
         assert batch["record_id"] == record_id and not batch.get("eof")
         assert batch["seq"] == len(lines) + 1, (batch["seq"], len(lines))
@@ -56,12 +59,19 @@ def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):
 
 def test_a_lone_line_is_sent_after_the_batch_delay_without_a_flush(bus: Bus):
     record_id = new_record_id()
-    publisher = LogPublisher(bus.uri, record_id)
+    publisher = LogPublisher(bus.uri, record_id, token="tok")
     publisher.line("codeCheckout", "alone")
-    time.sleep(0.4)
-    assert publisher.messages == 1  # the 50 ms timer published it
-    first = bus._get(bus.log_queue, time.monotonic() + 5).payload
-    assert first == {"record_id": record_id, "seq": 1, "stage": "codeCheckout", "lines": ["alone"]}
+    # No flush, no more lines, no end: only the batch timer can have sent it.
+    first = bus.first_batch(record_id)
+    assert first == {
+        "record_id": record_id,
+        "seq": 1,
+        "stage": "codeCheckout",
+        "lines": ["alone"],
+        "worker_token": "tok",
+    }
+    # Counted once the broker confirmed it, which may be a moment after it is on the queue.
+    wait_for(lambda: publisher.messages == 1, 10, "the publisher to count its one message")
     assert publisher.end("codeCheckout") == 1
 
 
@@ -110,12 +120,29 @@ def test_a_run_on_the_bus_masks_numbers_and_reports_in_order(
 def test_heartbeats_are_sent_until_stopped(bus: Bus):
     record_id = new_record_id()
     beat = Heartbeat(bus.uri, record_id, interval=0.1).start()
-    beats = bus.events(record_id, until="heartbeat")
-    time.sleep(0.35)
+    first = bus.events(record_id, until="heartbeat")
+    assert first[0][1]["record_id"] == record_id and TIME_RE.fullmatch(first[0][1]["time"])
+    wait_for(lambda: beat.sent >= 3, 10, "three heartbeats")
     beat.stop()
-    time.sleep(0.15)
-    sent = beat.sent
-    assert sent >= 3
-    assert beats[0][1]["record_id"] == record_id and TIME_RE.fullmatch(beats[0][1]["time"])
-    time.sleep(0.3)
-    assert beat.sent == sent  # stopped
+    beat._thread.join(10)  # a beat under way when stop() came still goes out
+    assert not beat._thread.is_alive(), "the heartbeat thread did not stop"
+    # Every beat counted is on the bus, and no more: confirmed publishes are queued by now.
+    assert len(first) + len(bus.queued_events(record_id)) == beat.sent
+
+
+def test_every_batch_and_event_carries_the_worker_token(bus: Bus, workspace, git_repo: GitRepo):
+    record_id = new_record_id()
+    job = make_job(git_repo.url, stages=["codeCheckout"])
+    job["record_id"] = record_id
+    sink = BusSink(bus.uri, record_id, token="the-token")
+    assert Runner(job, sink, workspace, threading.Event()).run() == "Success"
+    batches = bus.batches(record_id)
+    events = bus.events(record_id)
+    assert batches and all(b["worker_token"] == "the-token" for b in batches)
+    assert events and all(p["worker_token"] == "the-token" for _, p in events)
+    beat = Heartbeat(bus.uri, record_id, interval=0.05, token="the-token").start()
+    try:
+        kind, payload = bus.events(record_id, until="heartbeat")[-1]
+    finally:
+        beat.stop()
+    assert kind == "heartbeat" and payload["worker_token"] == "the-token"

@@ -23,6 +23,7 @@ QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
 QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+ADDRESS_MAX = 2048  # a notification address: a mail address or a webhook/Slack URL
 
 # Fields the server sets; a client may send them back (GET then PUT) and they are ignored.
 READ_ONLY = ("id", "creationTime", "lastUpdateTime")
@@ -254,6 +255,19 @@ SCM_TRIGGER = obj(
         # The secret GitHub signs deliveries with (X-Hub-Signature-256) and GitLab sends as
         # X-Gitlab-Token; sealed at rest, masked in answers.
         "webhookSecret": string(256),
+        "forkSecrets": {
+            **BOOL,
+            "default": False,
+            "description": (
+                "Trust pull requests from forks. By default a run started by a pull/merge "
+                "request, or by a pullRequestComment on one, whose head repository is not "
+                "the pipeline's repository is untrusted: it gets no secret (SCM token, "
+                "registry password, SonarQube token, secret envVars; the checkout is "
+                "anonymous), imageRelease and a codeScan with a token are skipped "
+                "(stageStatus status Skipped, skipReason), and the record has "
+                "trusted: false and untrustedReason. true gives such runs every secret."
+            ),
+        },
     }
 )
 AUTO_TRIGGER = obj(
@@ -271,7 +285,7 @@ NOTIFICATION = obj(
             obj(
                 {
                     "type": {"type": "string", "enum": list(RECEIVER_TYPES)},
-                    "addresses": array(NONEMPTY),
+                    "addresses": array({**NONEMPTY, "maxLength": ADDRESS_MAX}),
                     "groups": array(string(256)),
                 },
                 ("type",),

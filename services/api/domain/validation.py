@@ -8,23 +8,45 @@ every problem with its JSON path.
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from croniter import croniter
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from services.api.domain import schemas
 from services.api.domain.errors import ValidationFailed
 from services.api.domain.names import name_problem
+from services.api.domain.secrets import MASK
+
+
+@functools.lru_cache(maxsize=64)
+def schema_regex(pattern: str) -> re.Pattern[str]:
+    """A schema `pattern` as ECMA-262 (what JSON Schema and the OpenAPI document mean) reads it:
+    a final `$` is the end of the string; Python's `$` also matches before a final newline,
+    which would let an env var name with a trailing newline pass. Every pattern is linear
+    (tests/unit/test_regex_cost.py)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not schema_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 _VALIDATORS = {
-    "project": Draft202012Validator(schemas.PROJECT),
-    "pipeline": Draft202012Validator(schemas.PIPELINE),
-    "integration": Draft202012Validator(schemas.INTEGRATION),
-    "record": Draft202012Validator(schemas.RECORD_REQUEST),
-    "status": Draft202012Validator(schemas.RECORD_STATUS),
-    "cloud": Draft202012Validator(schemas.CLOUD),
+    "project": _Validator(schemas.PROJECT),
+    "pipeline": _Validator(schemas.PIPELINE),
+    "integration": _Validator(schemas.INTEGRATION),
+    "record": _Validator(schemas.RECORD_REQUEST),
+    "status": _Validator(schemas.RECORD_STATUS),
+    "cloud": _Validator(schemas.CLOUD),
 }
 
 # Read-only fields a client may echo back from a GET; ignored on input.
@@ -178,6 +200,23 @@ def _source_checks(checkout: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+MIN_HOOK_SECRET = 16
+
+
+def _hook_secret_checks(secret: Any) -> list[tuple[str, str]]:
+    """A postCommit pipeline's webhookSecret is what the SVN hook sends as X-Cyclone-Secret,
+    its only credential: a header value (visible ASCII, no spaces at either end, which HTTP
+    would strip) of at least 16 characters. None, "" or the mask: generated or kept."""
+    if not isinstance(secret, str) or secret in ("", MASK):
+        return []
+    where = "autoTrigger.scmTrigger.webhookSecret"
+    if not (secret.isascii() and secret.isprintable()) or secret != secret.strip():
+        return [(where, "must be visible ASCII without spaces at either end (an HTTP header)")]
+    if len(secret) < MIN_HOOK_SECRET:
+        return [(where, f"must be at least {MIN_HOOK_SECRET} characters for a postCommit trigger")]
+    return []
+
+
 def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     crons = ((doc.get("autoTrigger") or {}).get("cronTrigger") or {}).get("crons")
     out = []
@@ -197,8 +236,10 @@ def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;.][^@\s<>,;]*$")
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+# Used with fullmatch. Possessive quantifiers: no split of the input is ever tried twice (the
+# URL rule was `[^\s/?#]+[^\s]*`, two overlapping runs, quadratic in the length).
+EMAIL_RE = re.compile(r"[^@\s<>,;]++@[^@\s<>,;.][^@\s<>,;]*+")
+HTTP_URL_RE = re.compile(r"https?://[^\s/?#][^\s]*+", re.IGNORECASE)
 
 
 def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -218,12 +259,14 @@ def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
         kind = receiver["type"] = _canonical(receiver.get("type"), schemas.RECEIVER_TYPES)
         addresses = receiver.get("addresses")
         for j, address in enumerate(addresses if isinstance(addresses, list) else []):
-            if not isinstance(address, str):
-                continue
+            if not isinstance(address, str) or len(address) > schemas.ADDRESS_MAX:
+                continue  # the schema says what is wrong
             where = f"notification.receivers[{i}].addresses[{j}]"
-            if kind in ("webhook", "slack") and not _HTTP_URL.match(address):
-                out.append((where, f"{address!r} is not an http(s) URL"))
-            elif kind == "email" and not _EMAIL.match(address):
+            if kind in ("webhook", "slack"):
+                if address != MASK and not HTTP_URL_RE.fullmatch(address):
+                    # Not echoed: the URL is a credential (a Slack incoming webhook).
+                    out.append((where, "is not an http(s) URL"))
+            elif kind == "email" and not EMAIL_RE.fullmatch(address):
                 out.append((where, f"{address!r} is not a mail address"))
     return out
 
@@ -250,6 +293,7 @@ def pipeline_spec(body: Any) -> dict[str, Any]:
     post_commit = scm_trigger.get("postCommit") if isinstance(scm_trigger, dict) else None
     if isinstance(post_commit, dict):
         post_commit.pop("repoInfo", None)  # set by the server from the repository itself
+        problems += _hook_secret_checks(scm_trigger.get("webhookSecret"))
     problems += _cron_checks(doc)
     problems += _notification_checks(doc)
     _check("pipeline", doc, problems)

@@ -40,7 +40,7 @@ async def create(
         doc["name"] = name_from_alias(doc["alias"])
     if user:
         doc["owner"] = user
-    secrets.seal(doc, None, kind.secret_paths, box.encrypt)
+    secrets.seal(doc, None, kind.secret_paths, box.encrypt, box.reseal)
     kind.check(doc, None)
     if prepare:
         await prepare(doc)
@@ -64,7 +64,7 @@ async def replace(
     doc["name"] = stored["name"]
     if not doc.get("owner") and stored.get("owner"):
         doc["owner"] = stored["owner"]
-    secrets.seal(doc, stored, kind.secret_paths, box.encrypt)
+    secrets.seal(doc, stored, kind.secret_paths, box.encrypt, box.reseal)
     kind.check(doc, stored)
     if prepare:
         await prepare(doc)

@@ -39,7 +39,7 @@ class Clouds(_Clouds):
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         doc = validation.cloud_spec(await read_json(req))
-        secrets.seal(doc, None, secrets.cloud_paths, self._box.encrypt)
+        secrets.seal(doc, None, secrets.cloud_paths, self._box.encrypt, self._box.reseal)
         validation.cloud_credentials(doc, None)
         created = await self._call(rpc.CREATE_CLOUD, doc)
         resp.status = falcon.HTTP_201
@@ -61,7 +61,7 @@ class Cloud(_Clouds):
         if doc.get("name", cloud) != cloud:
             raise ValidationFailed(f"name cannot be changed (path names {cloud!r})")
         doc["name"] = cloud
-        secrets.seal(doc, stored, secrets.cloud_paths, self._box.encrypt)
+        secrets.seal(doc, stored, secrets.cloud_paths, self._box.encrypt, self._box.reseal)
         validation.cloud_credentials(doc, stored)
         resp.media = masked(await self._call(rpc.REPLACE_CLOUD, cloud, doc))
 

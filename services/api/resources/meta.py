@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import falcon
 import falcon.asgi
@@ -14,14 +16,56 @@ from services.api.store import CatalogStore
 from shared.contracts import services
 
 HEALTH_TIMEOUT = 2.0
+HEALTH_MAX_AGE = 1.0  # seconds a verdict is served again
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """The result of an async check, served again while it is at most `max_age` seconds old
+    (counted from when the check ended). Callers that come while a check runs share it
+    instead of starting another, so however often it is asked, one process makes at most one
+    check at a time and, while they pass quickly, about one a second. A caller that goes away
+    (a client hanging up) does not cancel the check the others wait for."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[T]],
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._max_age = max_age
+        self._clock = clock
+        self._last: tuple[float, T] | None = None
+        self._running: asyncio.Future[T] | None = None
+
+    async def get(self) -> T:
+        if self._last is not None and self._clock() - self._last[0] <= self._max_age:
+            return self._last[1]
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+        return await asyncio.shield(self._running)
+
+    async def _run(self) -> T:
+        try:
+            value = await self._check()
+            self._last = (self._clock(), value)
+            return value
+        finally:
+            self._running = None
 
 
 class Health:
-    """200 only when MongoDB and every resident service answer within 2 s; else 503."""
+    """200 only when MongoDB and every resident service answer within 2 s; else 503.
 
-    def __init__(self, store: CatalogStore, bus: Bus) -> None:
+    The verdict is at most HEALTH_MAX_AGE (1 s) old: an open endpoint must not turn each
+    request into a MongoDB ping and an RPC to every service (`Recent`)."""
+
+    def __init__(self, store: CatalogStore, bus: Bus, max_age: float = HEALTH_MAX_AGE) -> None:
         self._store = store
         self._bus = bus
+        self._verdict = Recent(self._check, max_age)
 
     async def _mongo(self) -> str:
         try:
@@ -32,16 +76,22 @@ class Health:
             return f"{type(exc).__name__}: {exc}"
         return "ok"
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def _check(self) -> dict[str, Any]:
+        metrics.HEALTH_CHECKS.inc()
         mongo, pings = await asyncio.gather(
             self._mongo(), self._bus.ping_all(services.RESIDENT, HEALTH_TIMEOUT)
         )
         checks = {"mongo": mongo, **pings}
         failing = sorted(k for k, v in checks.items() if v != "ok")
-        resp.status = falcon.HTTP_503 if failing else falcon.HTTP_200
         body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": checks}
         if failing:
             body["failing"] = failing
+        return body
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        body = await self._verdict.get()
+        resp.status = falcon.HTTP_503 if body.get("failing") else falcon.HTTP_200
+        resp.cache_control = ["no-store"]
         resp.media = body
 
 

@@ -108,6 +108,7 @@ class Project:
         pipelines = await self._store.pipelines.all_in_scope(project_id)
         await self._store.pipelines.delete_scope(project_id)
         await self._store.projects.delete(stored)
+        await self._store.post_commit_runs.forget([str(p["_id"]) for p in pipelines])
         await self._hooks.remove_all(stored, pipelines)
         announced: list[tuple[tuple[str, str], dict]] = [
             (

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from shared import timefmt
 from shared.contracts import stages
+from shared.crypto import is_encrypted
 
 PENDING: Final = "Pending"
 RUNNING: Final = "Running"
@@ -65,7 +66,29 @@ def new_record(
         "startDay": day_of(now),
         "timeoutSeconds": timeout_seconds,
         "snapshot": {"project": project, "pipeline": pipeline},
+        **({"untrusted": str(request["untrusted"])} if request.get("untrusted") else {}),
     }
+
+
+def withhold_secrets(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """An untrusted record's snapshot without any secret: every sealed value becomes "",
+    whatever field holds it (SCM token and password, registry password, the SonarQube
+    token, code sources' passwords, secret envVars, the webhook secret, ...). Returns the
+    copy and the dotted paths emptied (`project.registry.password`, list indexes as
+    numbers), so the worker can tell which stages lost what they need."""
+    withheld: list[str] = []
+
+    def walk(value: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, str(i))) for i, v in enumerate(value)]
+        if is_encrypted(value):
+            withheld.append(".".join(path))
+            return ""
+        return value
+
+    return walk(snapshot, ()), withheld
 
 
 def day_of(t: datetime) -> int:
@@ -105,6 +128,9 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         out["status"] = PENDING
     if doc.get("owner"):
         out["owner"] = doc["owner"]
+    if doc.get("untrusted"):  # a fork's pull request: it ran without the project's secrets
+        out["trusted"] = False
+        out["untrustedReason"] = doc["untrusted"]
     if doc.get("errorMessage"):
         out["errorMessage"] = doc["errorMessage"]
     if doc.get("endTime"):
@@ -115,3 +141,14 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
 def fallback_name(now: datetime) -> str:
     """A record's name when neither the request nor a checkout gave one."""
     return "run-" + now.strftime("%y%m%d%H%M%S")
+
+
+# Parts of a pipeline the worker never uses: notification receivers (Slack and webhook URLs are
+# credentials) and triggers (webhook secrets) stay sealed in the scheduler.
+NOT_FOR_WORKERS = ("notification", "autoTrigger")
+
+
+def for_worker(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The run's snapshot as a worker gets it: without what it never uses."""
+    pipeline = {k: v for k, v in snapshot["pipeline"].items() if k not in NOT_FOR_WORKERS}
+    return {**snapshot, "pipeline": pipeline}

@@ -1,4 +1,5 @@
-"""Pure rules of webhook ingress: signatures, payload parsing, trigger matching.
+"""Pure rules of webhook ingress: payload parsing, trigger matching, notifications.
 
-No nameko, no pymongo, no falcon: the api gateway and the scm service both call into this.
+No nameko, no pymongo, no falcon. Signatures are checked by the gateway
+(services/api/domain/signatures.py) before a delivery reaches this service.
 """

@@ -42,6 +42,13 @@ class ScmEvent:
     - `commit`: the commit the event names (pushed head, tag commit, PR head), if known.
     - `before`: the previous head when the event moved one (push, new PR commits).
     - `pr_state`: "open", "closed" or "merged" for pull requests and their comments.
+    - `repo`: the repository the delivery is about (GitHub `owner/name`, GitLab
+      `group/sub/name`), when the payload names it.
+    - `head_repo`, `from_fork`: for pull requests and their comments, the repository the
+      changes come from, and whether it is another one than `repo` (None: the payload does
+      not tell, as in GitHub comments; services/scm/domain/trust.py).
+    - `author`, `author_id`, `author_association`: who wrote a comment (login, GitLab user
+      id, GitHub `author_association`); `project_id`: GitLab's id of `repo`.
     """
 
     provider: Provider
@@ -59,6 +66,13 @@ class ScmEvent:
     comment: str | None = None
     pr_state: str | None = None
     delivery_id: str | None = None
+    repo: str | None = None
+    head_repo: str | None = None
+    from_fork: bool | None = None
+    author: str | None = None
+    author_id: int | None = None
+    author_association: str | None = None
+    project_id: int | None = None
 
     def describe(self) -> str:
         """One line for logs and API messages, e.g. `GitHub push to main at 6113728`."""
@@ -166,6 +180,12 @@ class _Payload:
             raise BadPayload(f"{self.what} payload has no {self._where(key)} number")
         return value
 
+    def opt_number(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            return None
+        return value
+
     def sha(self, key: str) -> str:
         value = self.data.get(key)
         if not isinstance(value, str) or not _SHA.fullmatch(value.lower()):
@@ -259,19 +279,52 @@ def _github_pull_request(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     if pr.data.get("merged") is True:
         state = "merged"
     before = p.opt_sha("before") if p.data.get("action") == "synchronize" else None
+    base_part = pr.obj("base")
+    base_repo, head_repo = base_part.opt_obj("repo"), head.opt_obj("repo")
+    repo = _github_repo(p.opt_obj("repository")) or _github_repo(base_repo)
     return ScmEvent(
         **base,
         kind="pull_request",
         action=p.text("action"),
         ref=f"refs/pull/{number}/head",
-        branch=pr.obj("base").opt_text("ref"),
+        branch=base_part.opt_text("ref"),
         commit=head_sha,
         before=before,
         number=number,
         head_sha=head_sha,
         head_ref=head.opt_text("ref"),
         pr_state=state,
+        repo=repo,
+        head_repo=_github_repo(head_repo),
+        from_fork=_github_fork(head_repo, base_repo),
+        author=_login(p.opt_obj("sender")),
     )
+
+
+def _github_repo(repo: _Payload | None) -> str | None:
+    return repo.opt_text("full_name") if repo is not None else None
+
+
+def _login(user: _Payload | None) -> str | None:
+    return user.opt_text("login") if user is not None else None
+
+
+def _github_fork(head: _Payload | None, base: _Payload | None) -> bool | None:
+    """Whether a pull request's head repository is another one than its base repository.
+
+    A head without a repository is a fork that was deleted since (GitHub sends `null`): a
+    fork. Ids decide when both are there (names change on renames and transfers)."""
+    if base is None:
+        return None
+    if head is None:
+        return True
+    head_id, base_id = head.opt_number("id"), base.opt_number("id")
+    if head_id is not None and base_id is not None:
+        return head_id != base_id
+    head_name, base_name = _github_repo(head), _github_repo(base)
+    if head_name is None or base_name is None:
+        return None
+    return head_name.lower() != base_name.lower()
 
 
 def _github_issue_comment(p: _Payload, base: dict[str, Any]) -> ScmEvent:
@@ -285,7 +338,9 @@ def _github_issue_comment(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     number = issue.number("number")
     if issue.opt_obj("pull_request") is None:
         return ScmEvent(**base, kind="other", action=action, number=number)
-    body = p.obj("comment").text("body", empty_ok=True)
+    comment = p.obj("comment")
+    body = comment.text("body", empty_ok=True)
+    association = comment.opt_text("author_association")
     return ScmEvent(
         **base,
         kind="comment",
@@ -294,6 +349,9 @@ def _github_issue_comment(p: _Payload, base: dict[str, Any]) -> ScmEvent:
         number=number,
         comment=body,
         pr_state=issue.opt_text("state"),
+        repo=_github_repo(p.opt_obj("repository")),
+        author=_login(comment.opt_obj("user")) or _login(p.opt_obj("sender")),
+        author_association=association.upper() if association else None,
     )
 
 
@@ -350,12 +408,15 @@ def _gitlab_tag_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
 _GITLAB_STATES = {"opened": "open", "reopened": "open", "closed": "closed", "merged": "merged"}
 
 
-def _gitlab_mr_fields(mr: _Payload) -> dict[str, Any]:
-    """The fields merge request and note events share."""
+def _gitlab_mr_fields(mr: _Payload, p: _Payload) -> dict[str, Any]:
+    """The fields merge request and note events share (`mr` is the merge request's object,
+    `p` the whole payload)."""
     iid = mr.number("iid")
     last = mr.opt_obj("last_commit")
     head_sha = last.opt_sha("id") if last else None
     state = mr.opt_text("state")
+    source, target = mr.opt_number("source_project_id"), mr.opt_number("target_project_id")
+    project = p.opt_obj("project")
     return {
         "ref": f"refs/merge-requests/{iid}/head",
         "branch": mr.opt_text("target_branch"),
@@ -364,7 +425,17 @@ def _gitlab_mr_fields(mr: _Payload) -> dict[str, Any]:
         "head_sha": head_sha,
         "head_ref": mr.opt_text("source_branch"),
         "pr_state": _GITLAB_STATES.get(state, state) if state else None,
+        "repo": _gitlab_path(project) or _gitlab_path(mr.opt_obj("target")),
+        "head_repo": _gitlab_path(mr.opt_obj("source")),
+        "from_fork": None if source is None or target is None else source != target,
+        "project_id": (project.opt_number("id") if project else None)
+        or p.opt_number("project_id")
+        or target,
     }
+
+
+def _gitlab_path(project: _Payload | None) -> str | None:
+    return project.opt_text("path_with_namespace") if project is not None else None
 
 
 def _gitlab_merge_request(p: _Payload, base: dict[str, Any]) -> ScmEvent:
@@ -375,8 +446,13 @@ def _gitlab_merge_request(p: _Payload, base: dict[str, Any]) -> ScmEvent:
         kind="pull_request",
         action=attrs.opt_text("action"),
         before=attrs.opt_sha("oldrev"),
-        **_gitlab_mr_fields(attrs),
+        author=_username(p.opt_obj("user")),
+        **_gitlab_mr_fields(attrs, p),
     )
+
+
+def _username(user: _Payload | None) -> str | None:
+    return user.opt_text("username") if user is not None else None
 
 
 def _gitlab_note(p: _Payload, base: dict[str, Any]) -> ScmEvent:
@@ -387,12 +463,15 @@ def _gitlab_note(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     mr = p.opt_obj("merge_request")
     if noteable != "MergeRequest" or mr is None:
         return ScmEvent(**base, kind="other", action=attrs.opt_text("action") or "create")
+    user = p.opt_obj("user")
     return ScmEvent(
         **base,
         kind="comment",
         action=attrs.opt_text("action") or "create",
         comment=attrs.text("note", empty_ok=True),
-        **_gitlab_mr_fields(mr),
+        author=_username(user),
+        author_id=(user.opt_number("id") if user else None) or attrs.opt_number("author_id"),
+        **_gitlab_mr_fields(mr, p),
     )
 
 

@@ -138,6 +138,33 @@ def mail_text(body: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def redacted_url(url: str) -> str:
+    """A receiver URL as notes and logs may show it: scheme and host, never the path, query or
+    user info (`https://hooks.slack.com/******`): Slack incoming-webhook URLs, and many webhook
+    URLs, are credentials in all but name."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "******"
+    if not parts.scheme or not host:
+        return "******"
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/******"
+
+
+def scrubbed(text: str, url: str) -> str:
+    """`text` (an error message) with the URL, or the secret part of it, replaced."""
+    if not url:
+        return text
+    text = text.replace(url, redacted_url(url))
+    parts = urlsplit(url)
+    for secret in (parts.path, parts.query, parts.username or "", parts.password or ""):
+        if len(secret) > 1:
+            text = text.replace(secret, "******")
+    return text
+
+
 def slack_body(body: Mapping[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message."""
     text = headline(body) + f"\n<{body['link']}|record details>"
@@ -250,6 +277,7 @@ def plan(
                 out.append(Delivery(f"email:{i}", "email", {"to": addresses}, body))
             elif kind in ("webhook", "slack"):
                 payload = slack_body(body) if kind == "slack" else body
+                # `url` is sealed as the gateway stored it; the sender opens it (senders.py).
                 out += [
                     Delivery(f"{kind}:{i}:{j}", kind, {"url": url}, payload)
                     for j, url in enumerate(addresses)

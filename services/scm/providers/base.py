@@ -45,6 +45,14 @@ class Repo(TypedDict):
     url: str  # clone URL over HTTP(S)
 
 
+class PullHead(TypedDict):
+    """Where a pull request's changes come from (asked when a comment names only its number)."""
+
+    sha: str  # the head commit
+    repo: str  # the head repository's "owner/name"; "" when it was deleted
+    from_fork: bool  # the head repository is not the base repository
+
+
 class Provider(Protocol):
     """One SCM account. `repo` is "owner/name" (GitLab: the full "group/sub/name" path)."""
 
@@ -93,6 +101,15 @@ class Provider(Protocol):
 
     def create_tag(self, repo: str, name: str, sha: str, message: str) -> None:
         """An annotated tag `name` on commit `sha` (GitHub: tag object, then the ref)."""
+        ...
+
+    def pull_head(self, repo: str, number: int) -> PullHead:
+        """The head of pull request `number` (GitHub; others: InvalidRequest)."""
+        ...
+
+    def access_level(self, repo: str, user_id: int) -> int | None:
+        """A user's access level on the repository, inherited ones included (GitLab: 30 is
+        Developer); None when the user is no member. Others: InvalidRequest."""
         ...
 
 

@@ -19,6 +19,7 @@ from services.scm.domain import templates
 from services.scm.providers.base import (
     STATUS_CONTEXT,
     TIMEOUT,
+    PullHead,
     Repo,
     State,
     WebhookEvent,
@@ -197,3 +198,16 @@ class GitHub:
         with self._errors(f"creating tag {name} on {repo}", admin_action=False):
             tag = gh_repo.create_git_tag(name, message or name, sha, "commit", TAGGER)
             gh_repo.create_git_ref(f"refs/tags/{name}", tag.sha)
+
+    def pull_head(self, repo: str, number: int) -> PullHead:
+        with self._errors(f"reading pull request #{number} of {repo}"):
+            pull = self._repo(repo).get_pull(number)
+            head, base = pull.head.repo, pull.base.repo
+            return PullHead(
+                sha=pull.head.sha,
+                repo=head.full_name if head is not None else "",
+                from_fork=head is None or base is None or head.id != base.id,
+            )
+
+    def access_level(self, repo: str, user_id: int) -> int | None:
+        raise InvalidRequest("GitHub comments carry their author's association; no level asked")

@@ -20,6 +20,7 @@ from services.scm.domain import templates
 from services.scm.providers.base import (
     STATUS_CONTEXT,
     TIMEOUT,
+    PullHead,
     Repo,
     State,
     WebhookEvent,
@@ -205,6 +206,23 @@ class GitLab:
             self._project(repo).tags.create(
                 {"tag_name": name, "ref": sha, "message": message or name}
             )
+
+    def pull_head(self, repo: str, number: int) -> PullHead:
+        raise InvalidRequest("GitLab note events name the merge request's source project")
+
+    def access_level(self, repo: str, user_id: int) -> int | None:
+        """`GET /projects/:id/members/all/:user_id`: direct, inherited and invited members.
+        GitLab answers 404 both for a user who is no member and for a project the account
+        does not see: no access either way."""
+        with self._errors(f"reading the access of user {user_id} to {repo}"):
+            try:
+                member = self._project(repo).members_all.get(user_id)
+            except GitlabError as exc:
+                if exc.response_code == 404:
+                    return None
+                raise
+            level = getattr(member, "access_level", None)
+            return level if isinstance(level, int) else None
 
 
 def _json(resp: requests.Response) -> dict[str, Any]:

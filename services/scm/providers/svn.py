@@ -8,7 +8,14 @@ from typing import Any
 from eventlet import tpool
 
 from services.scm.domain import templates
-from services.scm.providers.base import STATUS_CONTEXT, TIMEOUT, Repo, State, WebhookEvent
+from services.scm.providers.base import (
+    STATUS_CONTEXT,
+    TIMEOUT,
+    PullHead,
+    Repo,
+    State,
+    WebhookEvent,
+)
 from shared.contracts.errors import (
     CredentialsRejected,
     InvalidRequest,
@@ -178,6 +185,12 @@ class Subversion:
         context: str = STATUS_CONTEXT,
     ) -> None:
         return None  # Subversion has no commit statuses; nothing to report to
+
+    def pull_head(self, repo: str, number: int) -> PullHead:
+        raise InvalidRequest("Subversion has no pull requests")
+
+    def access_level(self, repo: str, user_id: int) -> int | None:
+        raise InvalidRequest("Subversion has no access levels to ask for")
 
     def create_tag(self, repo: str, name: str, sha: str, message: str) -> None:
         """`svn copy` of `repo` (a trunk or branch URL) at revision `sha` to tags/<name>."""

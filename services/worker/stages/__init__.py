@@ -31,6 +31,7 @@ class RunState:
     planned: list[str] = field(default_factory=list)  # the record's stages
     statuses: dict[str, str] = field(default_factory=dict)  # stage -> final status so far
     record_name: str = ""
+    commit: str = ""  # the main repository's commit, once checked out
     images: dict[str, str] = field(default_factory=dict)  # built: bare name -> reference
     failed_details: dict[str, Any] | None = None  # details a failing stage still reports
 
@@ -62,6 +63,16 @@ class Context:
     @property
     def scm(self) -> Mapping[str, Any]:
         return (self.job.get("project") or {}).get("scm") or {}
+
+    def build_env(self, stage: str, code_dir: str) -> dict[str, str]:
+        """The build environment of a stage's commands (see domain.build_env)."""
+        return domain.build_env(
+            self.job,
+            stage=stage,
+            record_name=self.state.record_name,
+            commit=self.state.commit,
+            code_dir=code_dir,
+        )
 
     def execute(
         self,

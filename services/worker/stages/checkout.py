@@ -68,25 +68,20 @@ def _git(
     target = domain.classify_ref(ref)
     if target.kind is not RefKind.DEFAULT and (problem := domain.ref_problem(ref.strip())):
         raise StageFailed(problem)
-    env = {**ctx.env, "GIT_TERMINAL_PROMPT": "0"}
+    env = {**ctx.env, "GIT_TERMINAL_PROMPT": "0", **domain.git_credential_env(creds)}
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     shown = domain.display_url(url)
-    real = domain.with_credentials(url, creds)
     where = dest.relative_to(ctx.workspace).as_posix()
     opts = [] if target.kind is RefKind.DEFAULT else ["--no-checkout"]
     out = ctx.execute(
-        ["git", "clone", *opts, "--", real, where],
+        ["git", "clone", *opts, "--", url, where],
         cwd=ctx.workspace,
         echo=" ".join(["git", "clone", *opts, shown, where]),
         env=env,
     )
     if not out.ok:
         raise StageFailed(f"git clone of {shown} failed (exit code {out.code}): {_reason(out)}")
-    try:
-        _switch(ctx, dest, target, ref.strip(), shown, env)
-    finally:
-        if real != url:  # keep the token out of .git/config, which the commands can read
-            _query(["git", "remote", "set-url", "origin", url], dest, env, check=False)
+    _switch(ctx, dest, target, ref.strip(), shown, env)
     if _query(["git", "rev-parse", "--verify", "-q", "HEAD"], dest, env, check=False) is None:
         raise StageFailed(f"{shown} has no commits")
     commit = _git_commit(dest, env)

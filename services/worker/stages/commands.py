@@ -1,7 +1,7 @@
 """unitTest and package: shell lines run in order in ./code, then their outputs collected.
 
-Each line runs as `sh -e -c <line>` so a failing step inside one line fails it too, with the
-builder image's envVars added to the worker's environment.
+Each line runs as `sh -e -c <line>` so a failing step inside one line fails it too, in the
+build environment (domain.build_env: envVars and build variables, nothing of the worker's).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _host(ctx: Context) -> Executor:
     from services.worker.executors import HostExecutor  # it uses collect_outputs below
 
-    return HostExecutor(ctx.workspace)
+    return HostExecutor.from_env(ctx.workspace, ctx.env)
 
 
 def run(ctx: Context, stage: str) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def run(ctx: Context, stage: str) -> dict[str, Any]:
     where = ctx.executor or _host(ctx)
     if not where.has_code():
         raise StageFailed(f"there is no {ctx.code_dir.name} directory (did codeCheckout run?)")
-    env = where.command_env(ctx.env, domain.env_vars(ctx.pipeline))
+    env = where.command_env(ctx.build_env(stage, where.code_dir))
     for command in domain.commands_of(cfg):
         run_shell(ctx, where, command, env)
     try:

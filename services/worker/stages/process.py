@@ -8,6 +8,7 @@ short wait instead of being read to its end.
 from __future__ import annotations
 
 import contextlib
+import pwd
 import subprocess
 import threading
 import time
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 POLL = 0.05  # seconds between checks of the abort flag while a child runs
 STOP_GRACE = 1.0  # SIGTERM, then SIGKILL after this long
@@ -74,6 +75,25 @@ class _Pump:
             self._closed = True
 
 
+@dataclass(frozen=True)
+class RunAs:
+    """The unprivileged user a build's commands run as (the Local cloud run by root)."""
+
+    name: str
+    uid: int
+    gid: int
+
+    @classmethod
+    def named(cls, name: str) -> RunAs:
+        """The user of that name; KeyError when there is none."""
+        entry = pwd.getpwnam(name)
+        return cls(name, entry.pw_uid, entry.pw_gid)
+
+    def popen_args(self) -> dict[str, Any]:
+        # No supplementary groups: root's (and the worker's) groups stay with them.
+        return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": 0o022}
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -82,6 +102,7 @@ def run(
     log: Callable[[str], None],
     abort: threading.Event,
     stdin: str | None = None,
+    user: RunAs | None = None,
 ) -> Outcome:
     """Run `argv`, stdout and stderr merged into `log` line by line, until it exits or
     `abort` is set. An exception from `log` is raised once the child is done. `stdin` is
@@ -94,6 +115,7 @@ def run(
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            **(user.popen_args() if user else {}),
         )
     except OSError as exc:
         log(f"cannot start {argv[0]}: {exc.strerror or exc}")

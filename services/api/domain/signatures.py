@@ -1,7 +1,9 @@
-"""Who sent a webhook: GitHub HMAC signatures and GitLab shared tokens.
+"""Who sent a hook: GitHub HMAC signatures, GitLab and SVN shared secrets.
 
 The original accepted any payload (original-server.md §14 item 7); these checks let the
-gateway refuse deliveries that do not carry the pipeline's webhook secret.
+gateway refuse deliveries that do not carry the pipeline's webhook secret, before the body
+goes to another service (docs/api.md, "GitHub and GitLab webhooks", "SVN post-commit hook").
+Every comparison takes constant time.
 """
 
 from __future__ import annotations
@@ -39,15 +41,20 @@ def verify_github(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), given.lower().encode("ascii"))
 
 
-def verify_gitlab(secret: str, header: str | None) -> bool:
-    """Whether `header` (X-Gitlab-Token) equals the pipeline's secret.
+def same_secret(secret: str, header: str | None) -> bool:
+    """Whether `header` (X-Gitlab-Token, X-Cyclone-Secret) equals the pipeline's secret.
 
-    GitLab sends the secret itself, not a signature. Both sides are hashed before the
-    constant-time comparison so that neither the content nor the length of the secret
-    leaks through timing. An empty secret or a missing header is False.
+    GitLab and the SVN hook send the secret itself, not a signature. Both sides are hashed
+    before the constant-time comparison so that neither the content nor the length of the
+    secret leaks through timing. An empty secret or a missing header is False.
     """
     if not secret or not isinstance(header, str):
         return False
     expected = hashlib.sha256(secret.encode("utf-8")).digest()
     given = hashlib.sha256(header.encode("utf-8", "surrogatepass")).digest()
     return hmac.compare_digest(expected, given)
+
+
+def verify_gitlab(secret: str, header: str | None) -> bool:
+    """Whether `header` (X-Gitlab-Token) equals the pipeline's secret."""
+    return same_secret(secret, header)
