@@ -5,17 +5,22 @@ read the worker's environment, but on a shared broker it may still publish). So 
 from a worker (get_job, stage and run events, heartbeats, log batches) carries a token that
 only the services can make: HMAC-SHA256 of the record id under a key derived from the stack's
 secret key. The cloud service hands it to the worker it launches (environment
-`CYCLONE_WORKER_TOKEN`, a pod's Secret); the scheduler and the logs service check it without
-storing anything. A token names one record: it cannot read or end any other.
+`CYCLONE_WORKER_TOKEN`, a pod's Secret); the scheduler checks it without storing anything. Log
+batches carry a signature made with it instead (batch_mac), which the logs service checks. A
+token names one record: it cannot read or end any other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
 
 TOKEN_ENV = "CYCLONE_WORKER_TOKEN"
-FIELD = "worker_token"  # in event payloads and log batches
+FIELD = "worker_token"  # in event payloads (the events exchange is the services' to read)
+MAC_FIELD = "worker_mac"  # in log batches, whose exchange a worker's broker user can read
 _PURPOSE = b"cyclone/worker-token/v1"
 
 
@@ -37,12 +42,41 @@ class WorkerTokens:
         return hmac.compare_digest(self.issue(record_id), token)
 
 
-def carries_its_token(tokens: WorkerTokens | None, message: object) -> bool:
-    """Whether a worker's message (event payload, log batch) names its record with that
-    record's token; without a secret key nothing can be proven, so nothing is."""
-    if tokens is None or not isinstance(message, dict):
+def batch_mac(token: str, batch: Mapping[str, Any]) -> str:
+    """A log batch's signature under its record's token.
+
+    Log batches carry this, not the token: the worker's broker user must be able to read the
+    log exchange it declares, so whoever holds those credentials could bind a queue and copy
+    batches; a copied signature proves nothing for another batch (and a replayed batch is a
+    duplicate the logs service drops by its sequence number).
+    """
+    canonical = json.dumps(
+        [
+            batch.get("record_id"),
+            batch.get("seq"),
+            batch.get("stage"),
+            batch.get("task") or "",
+            batch.get("lines"),
+            bool(batch.get("eof")),
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,  # lone surrogates (from JSON escapes) serialise the same both ends
+    )
+    return hmac.new(token.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def batch_signed(tokens: WorkerTokens | None, batch: object) -> bool:
+    """Whether a log batch is signed with its record's token (see batch_mac)."""
+    if tokens is None or not isinstance(batch, dict):
         return False
-    return tokens.valid(message.get("record_id"), message.get(FIELD))
+    record_id, mac = batch.get("record_id"), batch.get(MAC_FIELD)
+    if not isinstance(record_id, str) or not isinstance(mac, str):
+        return False
+    try:
+        expected = batch_mac(tokens.issue(record_id), batch)
+    except (TypeError, ValueError):  # not JSON-serialisable: not a batch a worker made
+        return False
+    return hmac.compare_digest(expected, mac)
 
 
 def tokens_or_none(secret_key: str) -> WorkerTokens | None:

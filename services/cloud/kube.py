@@ -1,5 +1,6 @@
-"""Pure rules of the Kubernetes driver: worker pod and Secret, pod state (the client's
-configuration is shared with the worker: shared/kubeclient.py).
+"""Pure rules of the Kubernetes driver: worker pod, its Secret and its access (ServiceAccount,
+Role, RoleBinding), pod state (the client's configuration is shared with the worker:
+shared/kubeclient.py).
 
 No nameko, no pymongo, no requests to a cluster here: every function takes plain data (the
 cloud's `kubernetes` section, a placement, the API's JSON) and returns plain data or a client
@@ -78,7 +79,6 @@ class PodSettings:
     amqp_uri: str  # the broker URL as seen from inside the cluster
     worker_image: str = "cyclone/worker:latest"
     default_builder_image: str = "busybox:stable"
-    service_account: str = "cyclone-worker"
     dind: bool = False
     dind_image: str = "docker:dind"
     default_quota: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))
@@ -150,6 +150,55 @@ def secret_manifest(
         "type": "Opaque",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
+
+
+# --- the worker's access: a ServiceAccount, Role and RoleBinding of its own -----------------
+
+RBAC_API = "rbac.authorization.k8s.io/v1"
+
+
+def worker_rules(pod_name: str) -> list[dict[str, Any]]:
+    """What a worker may do with the API: read its own pod and exec into it (the websocket
+    exec is a GET that needs `create` too), nothing of any other pod."""
+    return [
+        {"apiGroups": [""], "resources": ["pods"], "resourceNames": [pod_name], "verbs": ["get"]},
+        {
+            "apiGroups": [""],
+            "resources": ["pods/exec"],
+            "resourceNames": [pod_name],
+            "verbs": ["create", "get"],
+        },
+    ]
+
+
+def access_manifests(
+    record_id: str, namespace: str, meta_labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The worker pod's own ServiceAccount, the Role naming only its pod, and their
+    RoleBinding, in the order they are created (deleted in reverse with the pod). All three
+    share the pod's name, so build code that got one worker's token reaches no other pod."""
+    name = domain.worker_name(record_id)
+
+    def meta() -> dict[str, Any]:
+        return {"name": name, "namespace": namespace, "labels": dict(meta_labels)}
+
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(),
+            # The pod mounts its token in the worker container alone (SA_TOKEN_VOLUME).
+            "automountServiceAccountToken": False,
+        },
+        {"apiVersion": RBAC_API, "kind": "Role", "metadata": meta(), "rules": worker_rules(name)},
+        {
+            "apiVersion": RBAC_API,
+            "kind": "RoleBinding",
+            "metadata": meta(),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]
 
 
 # The service account's token, CA and namespace, as Kubernetes would mount them, for the
@@ -274,7 +323,8 @@ def pod_manifest(
         },
         "spec": {
             "restartPolicy": "Never",
-            "serviceAccountName": settings.service_account,
+            # Its own account (access_manifests): exec into this pod and no other.
+            "serviceAccountName": name,
             # Only the worker container gets the account's token (SA_TOKEN_VOLUME): build
             # code in `builder` (and `dind`) must not exec into pods with it.
             "automountServiceAccountToken": False,
@@ -362,7 +412,6 @@ def settings_from_env(environ: Mapping[str, str], amqp_uri: str) -> tuple[PodSet
         default_builder_image=(
             environ.get("CYCLONE_KUBE_BUILDER_IMAGE") or defaults.default_builder_image
         ),
-        service_account=environ.get("CYCLONE_KUBE_SERVICE_ACCOUNT") or defaults.service_account,
         dind=(environ.get("CYCLONE_KUBE_DIND") or "").strip().lower() in ("1", "true", "yes"),
         dind_image=environ.get("CYCLONE_KUBE_DIND_IMAGE") or defaults.dind_image,
     )

@@ -84,9 +84,9 @@ class LogsService(PingMixin):
     # raises; without that flag a failed store would be acked and the lines lost.
     @consume(LOG_QUEUE, requeue_on_error=True)
     def ingest(self, body: Any) -> None:
-        if not workertoken.carries_its_token(self.tokens, body):
+        if not workertoken.batch_signed(self.tokens, body):
             record_id = body.get("record_id") if isinstance(body, dict) else None
-            log.warning("dropping a log batch of %r without its worker token", record_id)
+            log.warning("dropping a log batch of %r not signed by its worker", record_id)
             return
         try:
             batch = domain.parse_batch(body)

@@ -103,7 +103,6 @@ class LogPublisher:
                 "stage": stage,
                 "lines": [],
                 "eof": True,
-                "worker_token": self.token,
             }
             self._publish(marker)
             self._closed = True
@@ -119,7 +118,6 @@ class LogPublisher:
             "seq": self._next_seq,
             "stage": self._stage,
             "lines": self._pending,
-            "worker_token": self.token,
         }
         self._publish(batch)
         self._next_seq += len(self._pending)
@@ -127,6 +125,7 @@ class LogPublisher:
         self._deadline = None
 
     def _publish(self, body: Mapping[str, Any]) -> None:
+        body = {**body, workertoken.MAC_FIELD: workertoken.batch_mac(self.token, body)}
         if self._producer is None:
             self._producer = Producer(self._conn.default_channel, exchange=self._exchange)
         self._producer.publish(

@@ -37,7 +37,7 @@ class LogBatch(TypedDict):
     task: NotRequired[str]
     lines: list[str]
     eof: NotRequired[bool]
-    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
+    worker_mac: NotRequired[str]  # signed with the record's worker token (shared/workertoken.py)
 
 
 def start_line(stage: str) -> str:

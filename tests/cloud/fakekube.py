@@ -1,11 +1,18 @@
 """A fake Kubernetes API server at the HTTP boundary, for the Kubernetes driver's tests.
 
-There is no cluster here, so this threaded HTTP server keeps pods, secrets and resource
-quotas in memory and answers with the API's real JSON shapes: objects with metadata
-(uid, resourceVersion, creationTimestamp), `PodList`/`SecretList`, `Status` objects for
-errors (404 NotFound, 409 AlreadyExists, 403 Forbidden "exceeded quota", 422 Invalid,
-401 Unauthorized), and `/version`. Every object created is validated against the Kubernetes
+There is no cluster here, so this threaded HTTP server keeps pods, secrets, resource quotas,
+service accounts (`/api/v1`) and RBAC roles and role bindings
+(`/apis/rbac.authorization.k8s.io/v1`) in memory and answers with the API's real JSON shapes:
+objects with metadata (uid, resourceVersion, creationTimestamp), `PodList`/`SecretList`/
+`RoleList`..., `Status` objects for errors (404 NotFound, 409 AlreadyExists, 403 Forbidden
+"exceeded quota", 422 Invalid, 401 Unauthorized) and for the deletion of a service account,
+role or role binding, and `/version`. Every object created is validated against the Kubernetes
 OpenAPI schema (kubernetes-validate, strict), and refused with 422 like an API server would.
+
+RBAC is stored, not enforced on requests; `allows()` evaluates it as the RBAC authorizer
+would (Roles bound by RoleBindings of the namespace) for tests to ask who may do what. With
+`require_service_accounts`, a pod naming a service account that does not exist is refused
+(403), as the ServiceAccount admission plugin does.
 
 Quotas are checked as the quota admission plugin does: the sum over non-terminal pods of a
 namespace plus the new pod must fit every `hard` entry (pods, cpu/memory requests and limits),
@@ -59,6 +66,13 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_KINDS = ("roles", "rolebindings")  # served under /apis/rbac.authorization.k8s.io/v1
+LIST_KINDS = {  # kind -> (apiVersion, kind) of its list
+    "serviceaccounts": ("v1", "ServiceAccountList"),
+    "roles": (f"{RBAC_GROUP}/v1", "RoleList"),
+    "rolebindings": (f"{RBAC_GROUP}/v1", "RoleBindingList"),
+}
 QUOTA_OF_RESOURCE = {  # hard key -> (requests|limits, resource)
     "requests.cpu": ("requests", "cpu"),
     "cpu": ("requests", "cpu"),
@@ -104,13 +118,18 @@ class FakeKube:
         basic: tuple[str, str] | None = None,
         tls: tuple[str, str] | None = None,
         run_workers: bool = False,
+        require_service_accounts: bool = False,
     ) -> None:
         self.token, self.basic, self.tls = token, basic, tls
         self.run_workers = run_workers
+        self.require_service_accounts = require_service_accounts
         self.objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
             "pods": {},
             "secrets": {},
             "resourcequotas": {},
+            "serviceaccounts": {},
+            "roles": {},
+            "rolebindings": {},
         }
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.auth_seen: list[str] = []
@@ -163,6 +182,43 @@ class FakeKube:
         with self.lock:
             found = self.objects["secrets"].get((namespace, name))
             return copy.deepcopy(found) if found else None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Any stored object (kind as in the API's paths: "serviceaccounts", "roles", ...)."""
+        with self.lock:
+            found = self.objects[kind].get((namespace, name))
+            return copy.deepcopy(found) if found else None
+
+    def names(self, kind: str, namespace: str | None = None) -> list[str]:
+        with self.lock:
+            return sorted(n for (ns, n) in self.objects[kind] if namespace in (None, ns))
+
+    def allows(
+        self, namespace: str, account: str, verb: str, resource: str, name: str = ""
+    ) -> bool:
+        """Whether RBAC lets ServiceAccount `account` of `namespace` do `verb` on `resource`
+        ("pods", "pods/exec", ...; core group) named `name` there, by the Roles its
+        RoleBindings in that namespace grant (ClusterRoles are not stored here)."""
+        with self.lock:
+            bindings = [b for (ns, _), b in self.objects["rolebindings"].items() if ns == namespace]
+            roles = {n: r for (ns, n), r in self.objects["roles"].items() if ns == namespace}
+            for binding in bindings:
+                subject = {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+                if not any(
+                    {k: s.get(k) for k in subject} == subject for s in binding.get("subjects", [])
+                ):
+                    continue
+                ref = binding["roleRef"]
+                role = roles.get(ref["name"]) if ref["kind"] == "Role" else None
+                for rule in (role or {}).get("rules") or []:
+                    if (
+                        _covers(rule.get("apiGroups"), "")
+                        and _covers(rule.get("resources"), resource)
+                        and _covers(rule.get("verbs"), verb)
+                        and (not rule.get("resourceNames") or name in rule["resourceNames"])
+                    ):
+                        return True
+        return False
 
     def set_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         with self.lock:
@@ -244,6 +300,12 @@ class FakeKube:
         parts = url.path.strip("/").split("/")
         if url.path.rstrip("/") == "/version" and method == "GET":  # the client asks /version/
             return 200, VERSION
+        # /apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{kind}[/{name}]: served as below
+        rbac = ["apis", RBAC_GROUP, "v1", "namespaces"]
+        if len(parts) in (6, 7) and parts[:4] == rbac and parts[5] in RBAC_KINDS:
+            parts = ["api", "v1", *parts[3:]]
+        elif len(parts) > 4 and parts[4] in RBAC_KINDS:
+            parts = []  # roles are not under /api/v1
         # /api/v1/namespaces/{ns}/{kind}[/{name}]
         if len(parts) in (5, 6) and parts[:3] == ["api", "v1", "namespaces"]:
             namespace, kind = parts[3], parts[4]
@@ -272,9 +334,10 @@ class FakeKube:
             ]
             version = str(self._version)
         list_kind = {"pods": "PodList", "secrets": "SecretList"}.get(kind, "ResourceQuotaList")
+        api_version, list_kind = LIST_KINDS.get(kind, ("v1", list_kind))
         return {
             "kind": list_kind,
-            "apiVersion": "v1",
+            "apiVersion": api_version,
             "metadata": {"resourceVersion": version},
             "items": items,
         }
@@ -307,6 +370,7 @@ class FakeKube:
                     {"name": name, "kind": kind},
                 )
             if kind == "pods":
+                self._check_service_account(namespace, name, body)  # admitted in this order
                 self._admit(namespace, name, body)
                 self.created.append(copy.deepcopy(body))
                 body["status"] = {"phase": "Pending", "qosClass": "Burstable"}
@@ -332,6 +396,17 @@ class FakeKube:
                 raise self._not_found(kind, name)
             if kind == "pods":
                 self._kill((namespace, name))
+            if kind in LIST_KINDS:  # these answer a deletion with a Status, not the object
+                details = {"name": name, "kind": kind, "uid": found["metadata"]["uid"]}
+                if kind in RBAC_KINDS:
+                    details["group"] = RBAC_GROUP
+                return {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
             found["metadata"]["deletionTimestamp"] = _now()
             return found
 
@@ -426,6 +501,23 @@ class FakeKube:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+    # --- admission: service accounts -----------------------------------------------------------
+
+    def _check_service_account(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
+        """As the ServiceAccount admission plugin: the pod's account must exist (`default`
+        always does in a real namespace)."""
+        account = pod.get("spec", {}).get("serviceAccountName") or "default"
+        if not self.require_service_accounts or account == "default":
+            return
+        if (namespace, account) not in self.objects["serviceaccounts"]:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{name}" is forbidden: error looking up service account '
+                f'{namespace}/{account}: serviceaccount "{account}" not found',
+                {"name": name, "kind": "pods"},
+            )
 
     # --- admission: resource quotas ------------------------------------------------------------
 
@@ -575,6 +667,10 @@ def _running(name: str, image: str, started: str) -> dict[str, Any]:
         "containerID": f"containerd://{uuid.uuid4().hex}",
         "started": True,
     }
+
+
+def _covers(granted: list[str] | None, wanted: str) -> bool:
+    return bool(granted) and ("*" in granted or wanted in granted)
 
 
 def _amount(container: dict[str, Any], key: str) -> Decimal | None:

@@ -6,7 +6,6 @@ Only the Kubernetes API is faked, at HTTP; the driver and the official client ar
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from services.cloud.drivers.base import SavedWorker
 from services.cloud.drivers.kubernetes import KubernetesDriver
 from shared.contracts.errors import CapacityExceeded, InvalidRequest
 from shared.timefmt import now
-from tests.cloud.fakekube import FakeKube, pod_status
+from tests.cloud.fakekube import ApiError, FakeKube, pod_status
 from tests.cloud.helpers import new_record_id
 
 TOKEN = "fake-bearer-token"
@@ -42,16 +41,6 @@ def make_driver(fake: FakeKube, doc: dict[str, Any] | None = None, **settings: A
     stored = doc or cloud_doc(fake)
     pod_settings = kube.PodSettings(amqp_uri=AMQP, **settings)
     return KubernetesDriver("k8s", lambda: stored, pod_settings, poll_interval=0)
-
-
-def poll_until(driver: KubernetesDriver, timeout: float = 5) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        reports = driver.poll()
-        if reports:
-            return reports
-        time.sleep(0.05)
-    raise AssertionError("no exit reported")
 
 
 PLACEMENT = {
@@ -101,7 +90,12 @@ def test_start_creates_the_pod_and_its_secret(fake):
         "requests": {"cpu": "250m", "memory": "512Mi"},
         "limits": {"cpu": "1", "memory": "2Gi"},
     }
-    assert {m["mountPath"] for c in (worker, builder) for m in c["volumeMounts"]} == {"/workspace"}
+    assert [m["mountPath"] for m in builder["volumeMounts"]] == ["/workspace"]
+    # only the worker gets the service account's token (not build code in `builder`)
+    assert [m["mountPath"] for m in worker["volumeMounts"]] == [
+        "/workspace",
+        str(kube.SERVICE_ACCOUNT_DIR),
+    ]
     secret = fake.secret("team-a", name)
     assert base64.b64decode(secret["data"]["CYCLONE_AMQP_URI"]).decode() == AMQP
     assert secret["metadata"]["labels"]["cyclone.io/record"] == record_id
@@ -301,3 +295,152 @@ def test_ended_pods_nobody_tracks_are_swept(fake):
     assert fake.secret(NS, f"cyclone-worker-{lost}") is None
     assert fake.pod(NS, f"cyclone-worker-{running}") is not None  # its worker still reports
     assert fake.pod(NS, f"cyclone-worker-{tracked}") is not None
+
+
+# --- each worker's own ServiceAccount, Role and RoleBinding --------------------------------------
+
+ACCESS = ("serviceaccounts", "roles", "rolebindings")
+
+
+@pytest.fixture
+def strict() -> Iterator[FakeKube]:
+    """A fake API server that, like a real one, refuses pods whose service account is missing."""
+    with FakeKube(token=TOKEN, require_service_accounts=True) as server:
+        yield server
+
+
+def access_of(fake: FakeKube, namespace: str, name: str) -> dict[str, Any]:
+    return {kind: fake.get(kind, namespace, name) for kind in ACCESS}
+
+
+def test_each_pod_runs_as_its_own_account_that_reaches_only_its_pod(strict):
+    driver = make_driver(strict)
+    mine, other = new_record_id(), new_record_id()
+    driver.start(mine, "proj", "pipe", PLACEMENT)
+    driver.start(other, "proj", "pipe", PLACEMENT)
+    name, other_name = f"cyclone-worker-{mine}", f"cyclone-worker-{other}"
+    pod = strict.pod("team-a", name)
+    assert pod["spec"]["serviceAccountName"] == name
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    access = access_of(strict, "team-a", name)
+    account, role, binding = (access[kind] for kind in ACCESS)
+    for obj in (account, role, binding):  # as stored (the fake validated what it received)
+        body = {k: v for k, v in obj.items() if k != "status"}
+        body["metadata"] = {k: body["metadata"][k] for k in ("name", "namespace", "labels")}
+        for version in ("1.25", "1.30", "1.37"):
+            kubernetes_validate.validate(body, version, strict=True)
+        assert obj["metadata"]["labels"]["cyclone.io/record"] == mine
+    assert account["automountServiceAccountToken"] is False
+    assert {n for rule in role["rules"] for n in rule["resourceNames"]} == {name}
+    assert {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]} == {
+        ("pods", "get"),
+        ("pods/exec", "create"),
+        ("pods/exec", "get"),
+    }
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": name,
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": "team-a"}]
+    # What RBAC makes of it: its own pod, nothing else.
+    allows = strict.allows
+    assert allows("team-a", name, "create", "pods/exec", name)
+    assert allows("team-a", name, "get", "pods/exec", name)
+    assert allows("team-a", name, "get", "pods", name)
+    assert not allows("team-a", name, "create", "pods/exec", other_name)
+    assert not allows("team-a", name, "get", "pods", other_name)
+    assert not allows("team-a", name, "list", "pods")
+    assert not allows("team-a", name, "get", "secrets", name)
+    assert allows("team-a", other_name, "create", "pods/exec", other_name)
+    assert not allows("team-a", other_name, "create", "pods/exec", name)
+    # made before the pod that names them
+    posts = [p.split("?")[0].rsplit("/", 1)[-1] for m, p in strict.requests if m == "POST"]
+    assert posts[:5] == ["secrets", "serviceaccounts", "roles", "rolebindings", "pods"]
+
+
+def test_stop_end_and_sweep_delete_the_account_with_the_pod(strict):
+    driver = make_driver(strict)
+    stopped, ended, lost = new_record_id(), new_record_id(), new_record_id()
+    for record_id in (stopped, ended):
+        driver.start(record_id, "p", "q", {})
+    make_driver(strict).start(lost, "p", "q", {})  # started by another, never tracked here
+    name = "cyclone-worker-{}".format
+    for record_id in (stopped, ended, lost):
+        assert all(access_of(strict, NS, name(record_id)).values())
+
+    assert driver.stop(stopped) is True
+    assert access_of(strict, NS, name(stopped)) == dict.fromkeys(ACCESS)
+    assert strict.secret(NS, name(stopped)) is None
+
+    strict.set_status(NS, name(ended), pod_status("Failed", reason="Evicted"))
+    strict.set_status(NS, name(lost), pod_status("Succeeded"))
+    reports = {r.record_id for r in driver.poll()}
+    assert reports == {stopped, ended}
+    for record_id in (stopped, ended, lost):
+        assert strict.pod(NS, name(record_id)) is None
+        assert strict.secret(NS, name(record_id)) is None
+        assert access_of(strict, NS, name(record_id)) == dict.fromkeys(ACCESS)
+    for kind in ACCESS:
+        assert strict.names(kind) == []
+
+
+def test_a_refused_pod_leaves_no_account_behind(strict):
+    strict.add(
+        "resourcequotas",
+        NS,
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "workers"},
+            "spec": {"hard": {"pods": "0"}},
+        },
+    )
+    record_id = new_record_id()
+    with pytest.raises(CapacityExceeded):
+        make_driver(strict).start(record_id, "p", "q", {})
+    assert strict.secret(NS, f"cyclone-worker-{record_id}") is None
+    for kind in ACCESS:
+        assert strict.names(kind) == [], kind
+
+
+def test_a_retried_start_takes_over_what_an_earlier_try_left(strict):
+    record_id = new_record_id()
+    name = f"cyclone-worker-{record_id}"
+    labels = kube.labels(record_id, "k8s", "p", "q")
+    kinds = {"ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings"}
+    for body in kube.access_manifests(record_id, NS, labels):  # an earlier try, cut short
+        strict.add(kinds[body["kind"]], NS, body)
+    driver = make_driver(strict)
+    assert driver.start(record_id, "p", "q", {})["status"] == "Pending"  # 409s are fine
+    assert strict.pod(NS, name)["spec"]["serviceAccountName"] == name
+    assert driver.stop(record_id) is True
+    assert access_of(strict, NS, name) == dict.fromkeys(ACCESS)
+
+
+class NoRoles(FakeKube):
+    """An API server where the cloud's account may not create Roles (an older ClusterRole)."""
+
+    def _create(self, kind: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        if kind == "roles":
+            raise ApiError(
+                403,
+                "Forbidden",
+                'roles.rbac.authorization.k8s.io is forbidden: User "system:serviceaccount:'
+                'cyclone:cyclone-cloud" cannot create resource "roles" in API group '
+                f'"rbac.authorization.k8s.io" in the namespace "{namespace}"',
+                {"group": "rbac.authorization.k8s.io", "kind": "roles"},
+            )
+        return super()._create(kind, namespace, body)
+
+
+def test_a_refused_role_undoes_what_was_made_before_it():
+    with NoRoles(token=TOKEN, require_service_accounts=True) as fake:
+        record_id = new_record_id()
+        with pytest.raises(InvalidRequest, match=r"cannot create the Role of .*HTTP 403") as caught:
+            make_driver(fake).start(record_id, "p", "q", {})
+        assert 'cannot create resource "roles"' in str(caught.value)
+        assert fake.pods() == [] and fake.secret(NS, f"cyclone-worker-{record_id}") is None
+        assert fake.names("serviceaccounts") == []
+        deleted = [p.split("?")[0] for m, p in fake.requests if m == "DELETE"]
+        assert [p.rsplit("/", 2)[-2] for p in deleted] == ["serviceaccounts", "secrets"]

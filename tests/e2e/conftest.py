@@ -3,6 +3,8 @@ real worker processes on the Local cloud."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,15 @@ def runs(api: httpx.Client, unique: str) -> Runs:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
+
+
+def stop_replica(replica: subprocess.Popen) -> None:
+    """SIGTERM, as a deployment stops it; killed if it does not end in time (the stack's
+    own stop must still come, and no stray scheduler may outlive the test)."""
+    replica.send_signal(signal.SIGTERM)
+    try:
+        replica.wait(20)
+    except subprocess.TimeoutExpired:
+        replica.kill()
+        replica.wait()
+        raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from tests.e2e.conftest import Runs, pipeline_body, project_body
+from tests.e2e.conftest import Runs, pipeline_body, project_body, stop_replica
 from tests.support import ROOT, StackProcess
 from tests.waiting import holds_for, wait_for
 
@@ -34,9 +33,10 @@ def cron_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProces
         stderr=subprocess.DEVNULL,
     )
     yield proc
-    replica.send_signal(signal.SIGTERM)
-    replica.wait(20)
-    proc.stop()
+    try:
+        stop_replica(replica)
+    finally:
+        proc.stop()
 
 
 def started(runs: Runs, pipeline: str) -> list[dict]:

@@ -14,7 +14,14 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from tests.e2e.conftest import FINISHED, Runs, pipeline_body, project_body, read_lines
+from tests.e2e.conftest import (
+    FINISHED,
+    Runs,
+    pipeline_body,
+    project_body,
+    read_lines,
+    stop_replica,
+)
 from tests.support import ROOT, StackProcess, pid_alive
 from tests.waiting import holds_for, wait_for
 
@@ -179,8 +186,7 @@ def test_two_scheduler_replicas_run_each_record_once(runs: Runs, git_repo, fault
         wait_for(all_ended, 30, "every record to end")
         holds_for(lambda: len(read_lines(ledger)) == 50, 1, "no second run of a record")
     finally:
-        replica.send_signal(signal.SIGTERM)
-        replica.wait(20)
+        stop_replica(replica)
     assert sorted(read_lines(ledger)) == sorted(ids), "a record ran twice or not at all"
     listed = runs.api.get(runs.url("once")).json()
     assert [r["status"] for r in listed["items"]] == ["Success"] * 3

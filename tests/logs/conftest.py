@@ -22,6 +22,7 @@ import pytest
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared import workertoken
 from shared.contracts import logs
 from tests.support import BROKER, ROOT, free_port
 from tests.waiting import wait_for
@@ -107,6 +108,10 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
     return proc.wait()
 
 
+SECRET_KEY = "logs-tests-secret-key"
+TOKENS = workertoken.WorkerTokens(SECRET_KEY)
+
+
 class LogsProcess:
     """`python -m services.logs` with this module's broker and database."""
 
@@ -116,6 +121,7 @@ class LogsProcess:
             "PYTHONPATH": str(ROOT),
             "CYCLONE_AMQP_URI": amqp_uri,
             "CYCLONE_MONGO_URL": mongo_url,
+            "CYCLONE_SECRET_KEY": SECRET_KEY,  # batches are checked against worker tokens
             "PYTHONWARNINGS": "ignore::DeprecationWarning",
         }
         self.log_path = log_path
@@ -186,8 +192,12 @@ class Publisher:
         self.producer = self.conn.Producer(serializer="json")
         self.queue(self.conn.default_channel).declare()
 
-    def __call__(self, *batches: Any, **options: Any) -> None:
+    def __call__(self, *batches: Any, sign: bool = True, **options: Any) -> None:
+        """Publish batches signed as their record's worker would (`sign=False`: as they are)."""
         for batch in batches:
+            if sign and isinstance(batch, dict) and isinstance(batch.get("record_id"), str):
+                token = TOKENS.issue(batch["record_id"])
+                batch = {**batch, workertoken.MAC_FIELD: workertoken.batch_mac(token, batch)}
             self.producer.publish(
                 batch,
                 exchange=self.exchange,

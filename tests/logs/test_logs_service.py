@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from nameko.exceptions import RemoteError
 
+from shared import workertoken
 from shared.contracts import events
 from shared.publish import EventDispatcher
-from tests.logs.conftest import LogsProcess, MongoProcess
+from tests.logs.conftest import TOKENS, LogsProcess, MongoProcess
 from tests.waiting import holds_for, wait_for
 
 pytestmark = pytest.mark.usefixtures("service")
@@ -265,6 +266,37 @@ def test_messages_that_are_not_batches_are_dropped_without_blocking(rpc, publish
     publish("{not json", content_type="application/json", content_encoding="utf-8")
     publish({"record_id": record, "seq": "one", "stage": "s", "lines": []}, ["a list"])
     publish(*batches(record, 3, 3))
+    assert follow(rpc, record) == expected(3)
+
+
+def test_batches_not_signed_by_their_records_worker_are_dropped(rpc, publish):
+    record, other = new_id(), new_id()
+    forged = [
+        {"record_id": record, "seq": 1, "stage": "s", "lines": ["unsigned"]},
+        {"record_id": record, "seq": 1, "stage": "s", "lines": ["bad"], "worker_mac": "0" * 64},
+        # signed with another record's token
+        {
+            "record_id": record,
+            "seq": 1,
+            "stage": "s",
+            "lines": ["other's"],
+            "worker_mac": workertoken.batch_mac(
+                TOKENS.issue(other), {"record_id": record, "seq": 1, "stage": "s", "lines": ["x"]}
+            ),
+        },
+        # a real signature moved onto other lines
+        {
+            "record_id": record,
+            "seq": 1,
+            "stage": "s",
+            "lines": ["moved"],
+            "worker_mac": workertoken.batch_mac(
+                TOKENS.issue(record), {"record_id": record, "seq": 1, "stage": "s", "lines": ["x"]}
+            ),
+        },
+    ]
+    publish(*forged, sign=False)
+    publish(*batches(record, 3, 3))  # the worker's own, after the forged ones
     assert follow(rpc, record) == expected(3)
 
 

@@ -8,21 +8,26 @@ present (no registry is reachable here).
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from services.cloud import kube
+from shared import config
 from shared.contracts import services
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -372,8 +377,9 @@ def _rules_of(role_ref: dict[str, Any]) -> list[dict[str, Any]]:
     return kind[role_ref["name"]]["rules"]
 
 
-def _granted(namespace: str, account: str, account_ns: str) -> set[tuple[str, str]]:
-    """(resource, verb) pairs a ServiceAccount has in a namespace through RoleBindings."""
+def _granted(namespace: str, account: str, account_ns: str) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) triples a ServiceAccount has in a namespace through the
+    RoleBindings of the manifests (resourceNames ignored: these grants are namespace-wide)."""
     granted = set()
     for binding in by_kind("RoleBinding").values():
         if binding["metadata"]["namespace"] != namespace:
@@ -385,20 +391,369 @@ def _granted(namespace: str, account: str, account_ns: str) -> set[tuple[str, st
         ):
             continue
         for rule in _rules_of(binding["roleRef"]):
-            if "" in rule.get("apiGroups", []):
-                granted |= {(r, v) for r in rule["resources"] for v in rule["verbs"]}
+            granted |= {
+                (g, r, v)
+                for g in rule.get("apiGroups", [])
+                for r in rule["resources"]
+                for v in rule["verbs"]
+            }
     return granted
 
 
-def test_k8s_rbac_lets_the_cloud_manage_worker_pods_and_workers_exec():
+WORKER_NS = "cyclone-worker"
+RBAC = "rbac.authorization.k8s.io"
+
+
+def test_k8s_rbac_lets_the_cloud_manage_worker_pods_and_their_accounts():
     cloud = by_kind("Deployment")[services.CLOUD]["spec"]["template"]["spec"]
-    config = by_kind("ConfigMap")["cyclone-config"]["data"]
-    worker_ns = "cyclone-worker"
-    rights = _granted(worker_ns, cloud["serviceAccountName"], "cyclone")
+    rights = _granted(WORKER_NS, cloud["serviceAccountName"], "cyclone")
     for resource in ("pods", "secrets"):
         for verb in ("create", "delete", "get", "list"):
-            assert (resource, verb) in rights, f"the cloud service cannot {verb} {resource}"
-    worker_sa = config["CYCLONE_KUBE_SERVICE_ACCOUNT"]
-    assert worker_sa in by_kind("ServiceAccount")
-    assert ("pods/exec", "create") in _granted(worker_ns, worker_sa, worker_ns)
+            assert ("", resource, verb) in rights, f"the cloud service cannot {verb} {resource}"
+    for group, resource in (("", "serviceaccounts"), (RBAC, "roles"), (RBAC, "rolebindings")):
+        for verb in ("create", "delete"):
+            assert (group, resource, verb) in rights, f"the cloud service cannot {verb} {resource}"
+    # RBAC's escalation rule: the cloud service may only make Roles granting what it holds.
+    for rule in kube.worker_rules("cyclone-worker-x"):
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert (group, resource, verb) in rights, (
+                        f"the workers' Roles grant {verb} {resource}, which the cloud service "
+                        "does not hold: the API server would refuse to create them"
+                    )
+    config = by_kind("ConfigMap")["cyclone-config"]["data"]
     assert config["CYCLONE_WORKER_IMAGE"].startswith("cyclone-worker")
+
+
+def test_k8s_no_shared_account_may_exec_into_worker_pods():
+    """Each worker pod's own Role (services/cloud/kube.py) names only its pod: nothing in the
+    manifests lets an account of the worker namespace exec into its pods."""
+    assert "CYCLONE_KUBE_SERVICE_ACCOUNT" not in by_kind("ConfigMap")["cyclone-config"]["data"]
+    for binding in by_kind("RoleBinding").values():
+        if binding["metadata"]["namespace"] != WORKER_NS:
+            continue
+        for subject in binding.get("subjects", []):
+            if subject.get("namespace") == WORKER_NS:
+                granted = _granted(WORKER_NS, subject["name"], WORKER_NS)
+                assert ("", "pods/exec", "create") not in granted, subject
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+PLACEHOLDER = "replace-me"
+CREDENTIAL_KEY = re.compile(r"PASS|TOKEN|KEY|SECRET", re.IGNORECASE)
+
+
+def secret_values() -> list[tuple[str, str, str]]:
+    """(Secret name, key, value) of every Secret of the manifests (data decoded)."""
+    found = []
+    for name, secret in by_kind("Secret").items():
+        for key, value in (secret.get("stringData") or {}).items():
+            found.append((name, key, str(value)))
+        for key, value in (secret.get("data") or {}).items():
+            found.append((name, key, base64.b64decode(value).decode()))
+    return found
+
+
+def uri_password(value: str) -> str | None:
+    """The password of a URI with credentials; None when `value` is no such URI."""
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.netloc or "@" not in parts.netloc:
+        return None
+    return parts.password or ""
+
+
+def test_k8s_manifests_name_no_guest_and_no_empty_password():
+    for path in k8s_manifest_files():
+        assert "guest" not in path.read_text().lower(), f"{path.name} mentions guest"
+    assert secret_values(), "no Secret in the manifests"
+    for secret, key, value in secret_values():
+        assert value.strip(), f"{secret}.{key} is empty"
+        assert uri_password(value) != "", f"{secret}.{key} is a URI with an empty password"
+    for _, doc in k8s_documents():  # nor a password in plain env
+        for container in _containers(doc):
+            for item in container.get("env", []):
+                if CREDENTIAL_KEY.search(item["name"]) or item["name"].endswith(("_URL", "_URI")):
+                    assert "value" not in item or not uri_password(item["value"]), item
+
+
+def test_k8s_every_credential_is_a_placeholder_the_stack_refuses():
+    """Every password, token, key and URI password of the Secrets is a `replace-me`
+    placeholder; the services refuse to start with any of theirs (shared/config.py)."""
+    checked = 0
+    for secret, key, value in secret_values():
+        password = uri_password(value)
+        if password is not None:
+            assert PLACEHOLDER in password, f"{secret}.{key}: its password is not a placeholder"
+            checked += 1
+        elif CREDENTIAL_KEY.search(key):
+            assert PLACEHOLDER in value, f"{secret}.{key} is not a placeholder"
+            checked += 1
+        if PLACEHOLDER in value and secret == "cyclone-secrets":
+            assert key in config.SECRET_SETTINGS, f"the services would start with {key}'s"
+    assert checked >= 7  # token, key, 3 URIs, the MongoDB and RabbitMQ administrators
+    cyclone = {k: v for s, k, v in secret_values() if s == "cyclone-secrets"}
+    for key in config.SECRET_SETTINGS:
+        assert key in cyclone, f"{key} is not in the Secret cyclone-secrets"
+        assert config.placeholder_problem({key: cyclone[key]}), key
+    configmap = by_kind("ConfigMap")["cyclone-config"]["data"]
+    assert not set(configmap) & set(config.SECRET_SETTINGS), "credentials in the ConfigMap"
+    assert not any(uri_password(str(v)) is not None for v in configmap.values())
+
+
+def test_k8s_workers_have_a_broker_user_of_their_own():
+    cyclone = {k: v for s, k, v in secret_values() if s == "cyclone-secrets"}
+    services_user = urlsplit(cyclone["CYCLONE_AMQP_URI"]).username
+    workers_user = urlsplit(cyclone["CYCLONE_KUBE_WORKER_AMQP_URI"]).username
+    assert services_user and workers_user and services_user != workers_user
+    # the cloud service reads it (envFrom the Secret) and passes it to worker pods
+    settings, _ = kube.settings_from_env(cyclone, cyclone["CYCLONE_AMQP_URI"])
+    assert settings.amqp_uri == cyclone["CYCLONE_KUBE_WORKER_AMQP_URI"]
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = (doc.get("spec") or {}).get("template", {}).get("spec") or {}
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def _container(kind: str, name: str) -> dict[str, Any]:
+    (container,) = _containers(by_kind(kind)[name])
+    return container
+
+
+@pytest.mark.parametrize(
+    ("workload", "variables"),
+    [
+        ("mongo", ("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD")),
+        ("rabbitmq", ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS")),
+    ],
+)
+def test_k8s_backing_services_take_credentials_from_secret_key_refs(workload, variables):
+    env = {item["name"]: item for item in _container("StatefulSet", workload).get("env", [])}
+    secrets = by_kind("Secret")
+    for variable in variables:
+        assert variable in env, f"{workload} has no {variable}"
+        ref = env[variable].get("valueFrom", {}).get("secretKeyRef")
+        assert ref, f"{workload}'s {variable} is not from a Secret"
+        secret = secrets[ref["name"]]
+        assert ref["key"] in {**secret.get("stringData", {}), **secret.get("data", {})}
+
+
+@pytest.mark.parametrize(
+    ("workload", "variable"),
+    [("mongo", "MONGO_INITDB_ROOT_PASSWORD"), ("rabbitmq", "RABBITMQ_DEFAULT_PASS")],
+)
+def test_k8s_backing_services_refuse_the_placeholders(tmp_path, workload, variable):
+    """Their command checks the Secret's values before the image's entrypoint keeps them."""
+    container = _container("StatefulSet", workload)
+    argv = [*container["command"], *container.get("args", [])]
+    assert argv[:2] == ["sh", "-c"], argv
+    (tmp_path / "docker-entrypoint.sh").write_text('#!/bin/sh\necho "entrypoint $*"\n')
+    (tmp_path / "docker-entrypoint.sh").chmod(0o755)
+    path = f"{tmp_path}:{os.environ['PATH']}"
+    secrets = dict(secret_values_of(container))
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            argv, env={"PATH": path, **env}, capture_output=True, text=True, timeout=30
+        )
+
+    refused = run(**secrets)
+    assert refused.returncode == 1 and "replace-me" in refused.stderr, refused
+    real = {k: v.replace(PLACEHOLDER, "s3cret") for k, v in secrets.items()}
+    started = run(**real)
+    assert started.returncode == 0 and started.stdout.startswith("entrypoint "), started
+    assert secrets[variable]
+
+
+def secret_values_of(container: dict[str, Any]) -> list[tuple[str, str]]:
+    """The values a container's secretKeyRef variables get from the manifests' Secrets."""
+    values = {(s, k): v for s, k, v in secret_values()}
+    found = []
+    for item in container.get("env", []):
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            found.append((item["name"], values[(ref["name"], ref["key"])]))
+    return found
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run mongosh's script")
+def test_k8s_mongo_init_makes_cyclones_user_from_its_url(tmp_path):
+    """mongo.yaml's init script (JavaScript for mongosh), run by node with a stand-in `db`."""
+    script = by_kind("ConfigMap")["mongo-init"]["data"]["cyclone-user.js"]
+    harness = tmp_path / "init.js"
+    harness.write_text(
+        "const made = [];\n"
+        "const db = { getSiblingDB: (d) => ({ createUser: (u) => made.push([d, u]) }) };\n"
+        "const print = () => {};\n" + script + "\nconsole.log(JSON.stringify(made));\n"
+    )
+
+    def run(url: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["node", str(harness)],
+            env={"CYCLONE_MONGO_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    made = run("mongodb://cyclone:p%40ss@mongo.cyclone.svc:27017/cyclone")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) == [
+        [
+            "cyclone",
+            {"user": "cyclone", "pwd": "p@ss", "roles": [{"role": "readWrite", "db": "cyclone"}]},
+        ]
+    ]
+    for url in (
+        {s: v for s, k, v in secret_values() if k == "CYCLONE_MONGO_URL"}["cyclone-secrets"],
+        "mongodb://mongo.cyclone.svc:27017/cyclone",  # no user
+    ):
+        assert run(url).returncode != 0, url
+
+
+# --- network policies --------------------------------------------------------------------------
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) against labels; {} selects all."""
+    selector = selector or {}
+    if not (selector.get("matchLabels") or {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _namespace_labels(name: str) -> dict[str, str]:
+    declared = by_kind("Namespace").get(name, {}).get("metadata", {}).get("labels") or {}
+    return {**declared, "kubernetes.io/metadata.name": name}
+
+
+def _admits(policy: dict[str, Any], source: tuple[str, dict[str, str]], port: int) -> bool:
+    """Whether one NetworkPolicy's ingress rules let a pod (namespace, labels) in on `port`."""
+    namespace, labels = source
+    for rule in policy["spec"].get("ingress") or []:
+        ports = rule.get("ports")
+        if ports and not any(p.get("port") == port for p in ports):
+            continue
+        peers = rule.get("from")
+        if not peers:
+            return True  # from anywhere
+        for peer in peers:
+            if "ipBlock" in peer:
+                return True  # addresses: anyone, as far as this check can tell
+            in_namespace = (
+                _selects(peer["namespaceSelector"], _namespace_labels(namespace))
+                if "namespaceSelector" in peer
+                else namespace == policy["metadata"]["namespace"]
+            )
+            if in_namespace and _selects(peer.get("podSelector"), labels):
+                return True
+    return False
+
+
+def _pods() -> dict[str, tuple[str, dict[str, str]]]:
+    """Every pod the manifests run, a worker pod and some strangers: name -> (ns, labels)."""
+    pods = {}
+    for _, doc in k8s_documents():
+        template = (doc.get("spec") or {}).get("template")
+        if template:
+            pods[doc["metadata"]["name"]] = (
+                doc["metadata"]["namespace"],
+                template["metadata"]["labels"],
+            )
+    worker = kube.labels("0" * 24, "cluster", "p", "q")
+    pods["worker pod"] = (WORKER_NS, worker)
+    pods["worker pod of another namespace"] = ("team-x", worker)
+    pods["another pod of the worker namespace"] = (WORKER_NS, {"app": "build"})
+    pods["a pod elsewhere"] = ("default", {"app.kubernetes.io/name": "cyclone"})
+    return pods
+
+
+def _reaching(target: str, port: int) -> set[str]:
+    """The pods (of _pods) that may connect to workload `target`'s pods on `port`."""
+    namespace, labels = _pods()[target]
+    policies = [
+        p
+        for p in by_kind("NetworkPolicy").values()
+        if p["metadata"]["namespace"] == namespace
+        and _selects(p["spec"]["podSelector"], labels)
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+    ]
+    assert policies, f"no NetworkPolicy selects the {target} pods"
+    return {
+        name
+        for name, source in _pods().items()
+        if any(_admits(policy, source, port) for policy in policies)
+    }
+
+
+def test_k8s_only_cyclones_services_reach_mongodb():
+    assert _reaching("mongo", 27017) == set(CYCLONE)
+
+
+def test_k8s_services_and_workers_reach_rabbitmq_and_only_the_users_job_its_api():
+    assert _reaching("rabbitmq", 5672) == {*CYCLONE, "worker pod"}
+    assert _reaching("rabbitmq", 15672) == {"rabbitmq-users"}
+
+
+def test_k8s_kustomization_lists_the_network_policies():
+    listed = yaml.safe_load(KUSTOMIZATION.read_text())["resources"]
+    assert "networkpolicy.yaml" in listed
+    assert {d["metadata"]["name"] for d in by_kind("NetworkPolicy").values()} >= {
+        "mongo",
+        "rabbitmq",
+    }
+
+
+# --- the broker users job --------------------------------------------------------------------
+
+
+def _broker_users() -> dict[str, Any]:
+    return json.loads(by_kind("ConfigMap")["rabbitmq-users"]["data"]["users.json"])
+
+
+def test_k8s_worker_broker_user_has_least_permissions():
+    users = {u["uri"]: u for u in _broker_users()["users"]}
+    assert set(users) == {"CYCLONE_AMQP_URI", "CYCLONE_KUBE_WORKER_AMQP_URI"}
+    worker = users["CYCLONE_KUBE_WORKER_AMQP_URI"]
+    regexes = [
+        *worker["permissions"].values(),
+        *(t[k] for t in worker.get("topicPermissions", []) for k in ("write", "read")),
+    ]
+    assert set(worker["permissions"]) == {"configure", "write", "read"}
+    for regex in regexes:
+        assert ".*" not in regex and ".+" not in regex, f"the workers' user is granted {regex}"
+        assert regex.startswith("^") and regex.endswith("$"), regex
+    topics = {t["exchange"] for t in worker["topicPermissions"]}
+    assert topics == {"nameko-rpc", "worker.events"}  # every topic exchange it writes to
+    assert not worker.get("tags")  # no management access
+
+
+def test_k8s_broker_users_job_reads_what_it_needs():
+    job = by_kind("Job")["rabbitmq-users"]
+    (container,) = _containers(job)
+    argv = as_argv(container["command"])
+    assert runs_module(argv) == "tools.broker_users"
+    assert_runnable_module("tools.broker_users")
+    env = {item["name"] for item in container["env"]}
+    for entry in _broker_users()["users"]:
+        assert entry["uri"] in env
+    assert {"CYCLONE_RABBITMQ_API", "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"} <= env
+    values = dict(secret_values_of(container))
+    assert set(values) == env - {"CYCLONE_RABBITMQ_API"}  # every credential from a Secret
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/cyclone")
+    assert volumes[mount["name"]]["configMap"]["name"] == "rabbitmq-users"
+    image = container["image"].rsplit(":", 1)[0]
+    assert image in {i["name"] for i in yaml.safe_load(KUSTOMIZATION.read_text())["images"]}

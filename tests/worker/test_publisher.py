@@ -7,6 +7,7 @@ import threading
 
 from services.worker.publisher import BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
+from shared import workertoken
 from tests.waiting import wait_for
 from tests.worker.conftest import Bus, make_job, new_record_id
 from tests.worker.repos import GitRepo
@@ -17,9 +18,8 @@ TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 def check_stream(batches: list[dict], record_id: str) -> list[tuple[str, str]]:
     """Every line with its stage, checking numbering: from 1, consecutive, eof at total+1."""
     lines: list[tuple[str, str]] = []
-    token = batches[-1].get("worker_token")
-    assert all(b.get("worker_token") == token for b in batches), "one token on every batch"
-    batches = [{k: v for k, v in b.items() if k != "worker_token"} for b in batches]
+    assert all(b.get("worker_mac") for b in batches), "every batch is signed"
+    batches = [{k: v for k, v in b.items() if k != "worker_mac"} for b in batches]
     for batch in batches[:-1]:
         assert batch["record_id"] == record_id and not batch.get("eof")
         assert batch["seq"] == len(lines) + 1, (batch["seq"], len(lines))
@@ -68,7 +68,7 @@ def test_a_lone_line_is_sent_after_the_batch_delay_without_a_flush(bus: Bus):
         "seq": 1,
         "stage": "codeCheckout",
         "lines": ["alone"],
-        "worker_token": "tok",
+        "worker_mac": workertoken.batch_mac("tok", first),
     }
     # Counted once the broker confirmed it, which may be a moment after it is on the queue.
     wait_for(lambda: publisher.messages == 1, 10, "the publisher to count its one message")
@@ -138,7 +138,10 @@ def test_every_batch_and_event_carries_the_worker_token(bus: Bus, workspace, git
     assert Runner(job, sink, workspace, threading.Event()).run() == "Success"
     batches = bus.batches(record_id)
     events = bus.events(record_id)
-    assert batches and all(b["worker_token"] == "the-token" for b in batches)
+    assert batches and all(
+        b["worker_mac"] == workertoken.batch_mac("the-token", b) for b in batches
+    )
+    assert "the-token" not in repr(batches)  # a batch's reader learns nothing to forge others
     assert events and all(p["worker_token"] == "the-token" for _, p in events)
     beat = Heartbeat(bus.uri, record_id, interval=0.05, token="the-token").start()
     try:

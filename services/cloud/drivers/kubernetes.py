@@ -1,4 +1,6 @@
-"""The Kubernetes driver: each worker is a Pod (and a Secret) in its project's or cloud's namespace.
+"""The Kubernetes driver: each worker is a Pod in its project's or cloud's namespace, with a
+Secret (its broker URL and token) and its own ServiceAccount, Role and RoleBinding, which let
+that worker exec into its own pod and no other.
 
 What the pod looks like is `services.cloud.kube` (pure); this module talks to the API server
 through the official client. The driver reads its cloud (secrets decrypted) on every start and
@@ -8,8 +10,8 @@ Watching is by listing: `poll` is a pull made by the service's timer, so at most
 `poll_interval` seconds it lists the pods of this cloud (one request per namespace in use, by
 label) and ends the workers whose pod is done (`kube.pod_end`) or gone. Unlike a watch stream
 this holds no connection, needs no resync after a restart and cannot miss a transition that
-happened while the service was down. An ended worker's pod and Secret are deleted (its sidecars
-would otherwise keep the pod alive).
+happened while the service was down. An ended worker's pod is deleted (its sidecars would
+otherwise keep it alive), then its companions: the Secret, RoleBinding, Role and ServiceAccount.
 
 A pod that a ResourceQuota cannot fit now is refused with `CapacityExceeded`: the scheduler
 keeps the record Pending and tries again later (docs/architecture.md).
@@ -22,13 +24,13 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
 from kubernetes.client.exceptions import ApiException
 
 from services.cloud import domain, kube
@@ -41,6 +43,8 @@ from shared.workertoken import WorkerTokens
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 10.0  # seconds for one API request
+# What each worker pod comes with, all named as the pod, in the order they are deleted.
+COMPANIONS = ("Secret", "RoleBinding", "Role", "ServiceAccount")
 STOP_REASON = " (stop requested)"
 
 CloudSource = Callable[[], Mapping[str, Any]]  # the stored cloud, secrets decrypted
@@ -106,17 +110,33 @@ class KubernetesDriver:
             record_id, project, pipeline, self.cloud, placement, namespace, self.settings
         )
         token = self._tokens.issue(record_id) if self._tokens else ""
+        meta_labels = pod["metadata"]["labels"]
         secret = kube.secret_manifest(
-            record_id, namespace, pod["metadata"]["labels"], self.settings.amqp_uri, token
+            record_id, namespace, meta_labels, self.settings.amqp_uri, token
         )
         name = pod["metadata"]["name"]
-        try:
-            api.create_namespaced_secret(namespace, secret, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as exc:
-            if exc.status != 409:  # 409: left by an earlier try; its content is the same
-                raise self._refused("create the Secret of", name, namespace, exc) from exc
-        except Exception as exc:
-            raise self._unreachable(exc) from exc
+        rbac = RbacAuthorizationV1Api(api.api_client)
+        creates = {
+            "Secret": api.create_namespaced_secret,
+            "ServiceAccount": api.create_namespaced_service_account,
+            "Role": rbac.create_namespaced_role,
+            "RoleBinding": rbac.create_namespaced_role_binding,
+        }
+        # The companions first (the pod names its Secret and ServiceAccount), then the pod. A
+        # refusal deletes those made before it; no answer, that one too (it may exist).
+        made: list[str] = []
+        for body in [secret, *kube.access_manifests(record_id, namespace, meta_labels)]:
+            kind = body["kind"]
+            try:
+                creates[kind](namespace, body, _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 409:  # 409: left by an earlier try; its content is the same
+                    self._delete_companions(api, name, namespace, reversed(made))
+                    raise self._refused(f"create the {kind} of", name, namespace, exc) from exc
+            except Exception as exc:
+                self._delete_companions(api, name, namespace, reversed([*made, kind]))
+                raise self._unreachable(exc) from exc
+            made.append(kind)
         try:
             api.create_namespaced_pod(namespace, pod, _request_timeout=REQUEST_TIMEOUT)
         except Exception as exc:
@@ -126,7 +146,7 @@ class KubernetesDriver:
                 if not isinstance(exc, ApiException):
                     # No answer: the pod may exist all the same; its sidecars would keep it.
                     self._delete(api.delete_namespaced_pod, name, namespace)
-                self._delete(api.delete_namespaced_secret, name, namespace)
+                self._delete_companions(api, name, namespace)
                 if isinstance(exc, ApiException):
                     raise self._refused("create the pod", name, namespace, exc) from exc
                 raise self._unreachable(exc) from exc
@@ -147,7 +167,7 @@ class KubernetesDriver:
             log.exception("cannot stop the pod of %s", record_id)
             return False
         deleted = self._delete(api.delete_namespaced_pod, worker.name, worker.namespace)
-        self._delete(api.delete_namespaced_secret, worker.name, worker.namespace)
+        self._delete_companions(api, worker.name, worker.namespace)
         return deleted
 
     def poll(self) -> list[ExitReport]:
@@ -183,7 +203,7 @@ class KubernetesDriver:
                 reports.append(ExitReport(worker.record_id, end.exit_code, reason))
                 if pod is not None:
                     self._delete(api.delete_namespaced_pod, worker.name, namespace)
-                self._delete(api.delete_namespaced_secret, worker.name, namespace)
+                self._delete_companions(api, worker.name, namespace)
             self._sweep(api, namespace, pods)
         return reports
 
@@ -265,7 +285,7 @@ class KubernetesDriver:
                 continue
             log.warning("deleting the ended, untracked worker pod %s/%s", namespace, name)
             self._delete(api.delete_namespaced_pod, name, namespace)
-            self._delete(api.delete_namespaced_secret, name, namespace)
+            self._delete_companions(api, name, namespace)
 
     def _pods(self, api: CoreV1Api, namespace: str) -> dict[str, Mapping[str, Any]]:
         response = api.list_namespaced_pod(
@@ -276,6 +296,21 @@ class KubernetesDriver:
         )
         body = json.loads(response.data)
         return {p["metadata"]["name"]: p for p in body.get("items") or []}
+
+    def _delete_companions(
+        self, api: CoreV1Api, name: str, namespace: str, kinds: Iterable[str] = COMPANIONS
+    ) -> None:
+        """Delete what a worker pod comes with, all named as the pod (by default all of it:
+        its Secret, ServiceAccount, Role and RoleBinding); what is already gone is fine."""
+        rbac = RbacAuthorizationV1Api(api.api_client)
+        deletes = {
+            "Secret": api.delete_namespaced_secret,
+            "ServiceAccount": api.delete_namespaced_service_account,
+            "Role": rbac.delete_namespaced_role,
+            "RoleBinding": rbac.delete_namespaced_role_binding,
+        }
+        for kind in kinds:
+            self._delete(deletes[kind], name, namespace)
 
     def _delete(self, call: Callable[..., Any], name: str, namespace: str) -> bool:
         """Delete one object; True if it was there. Never raises (logged instead)."""
