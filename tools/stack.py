@@ -136,10 +136,10 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen, seconds: float) -> 
     raise SystemExit(f"the embedded MongoDB server did not listen on {port} in {seconds}s")
 
 
-def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    storage = data_dir / "mongo"
-    storage.mkdir(parents=True, exist_ok=True)
+MONGO_USER = "cyclone"
+
+
+def _run_mongo(storage: Path, log_dir: Path, port: int, *flags: str) -> subprocess.Popen:
     log = open(log_dir / "mongo.log", "ab")  # noqa: SIM115 - lives as long as the child
     proc = subprocess.Popen(
         [
@@ -154,13 +154,44 @@ def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
             str(storage),
             "--log-level",
             "WARNING",
+            *flags,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent,
     )
     _wait_port("127.0.0.1", port, proc, 60)
-    return proc, f"mongodb://127.0.0.1:{port}/cyclone"
+    return proc
+
+
+def _make_mongo_user(storage: Path, log_dir: Path, password: str) -> None:
+    """The server's one user, made once per data dir: secantusdb takes users only while it
+    runs without --auth (a few hundred ms, before any service or build exists)."""
+    from pymongo import MongoClient
+
+    port = free_port()
+    proc = _run_mongo(storage, log_dir, port)
+    try:
+        with MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000) as c:
+            c.admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    (storage / ".cyclone-user").write_text(MONGO_USER + "\n")
+
+
+def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """The embedded server with authentication on: a build on the Local cloud can reach its
+    port on loopback, but not without the password kept in the data dir (0600)."""
+    storage = data_dir / "mongo"
+    storage.mkdir(parents=True, exist_ok=True)
+    password, _ = read_or_create(data_dir / "mongo-password", lambda: secrets.token_urlsafe(24))
+    if not (storage / ".cyclone-user").exists():
+        _make_mongo_user(storage, log_dir, password)
+    port = free_port()
+    proc = _run_mongo(storage, log_dir, port, "--auth")
+    url = f"mongodb://{MONGO_USER}:{password}@127.0.0.1:{port}/cyclone?authSource=admin"
+    return proc, url
 
 
 # --- the stack ------------------------------------------------------------------------------
@@ -200,7 +231,8 @@ class Stack:
         if not env.get("CYCLONE_MONGO_URL"):
             self.mongo, env["CYCLONE_MONGO_URL"] = start_mongo(s.data_dir, s.data_dir / "logs")
             (s.data_dir / "mongo-url").write_text(env["CYCLONE_MONGO_URL"] + "\n")
-            say(f"embedded MongoDB (secantusdb) at {env['CYCLONE_MONGO_URL']}")
+            shown = env["CYCLONE_MONGO_URL"].split("@", 1)[-1]  # not the password
+            say(f"embedded MongoDB (secantusdb) at {shown}")
         env.setdefault("PYTHONPATH", str(ROOT))
         env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
         self.settings = config.load(env)

@@ -17,6 +17,8 @@ import pytest
 from kombu import Connection, Exchange
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from shared.contracts import events, logs
 from shared.publish import EventDispatcher
@@ -137,3 +139,16 @@ def test_reports_without_the_records_worker_token_change_nothing(
     runs.settled("long", victim["id"], {"codeCheckout": "Success", "package": "Aborted"})
     assert "forged line" not in runs.log("long", victim["id"]).text
     runs.api.patch(runs.url("long", other["id"], "/status"), json={"status": "Aborted"})
+
+
+def test_the_embedded_database_refuses_a_client_without_its_password(stack: StackProcess):
+    url = urlsplit((stack.data_dir / "mongo-url").read_text().strip())
+    assert url.password, "the stack's own URL carries its credentials"
+    anonymous = f"mongodb://{url.hostname}:{url.port}/cyclone"
+    with (
+        MongoClient(anonymous, serverSelectionTimeoutMS=5000) as client,
+        pytest.raises(OperationFailure, match="requires authentication"),
+    ):
+        client.cyclone.projects.find_one()
+    mode = (stack.data_dir / "mongo-password").stat().st_mode & 0o777
+    assert mode == 0o600, oct(mode)
