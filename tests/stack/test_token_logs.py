@@ -37,24 +37,34 @@ def test_redact_masks_query_credentials():
     assert redact("no secret here") == "no secret here"
 
 
-def test_a_token_in_a_url_is_not_logged(logged_stack: StackProcess, unique, tmp_path):
+def finished_run(stack: StackProcess, name: str, tmp_path: Path, echo: str) -> str:
+    """A finished record's log stream URL (no credential in it yet)."""
     repo = make_git_repo(tmp_path)
-    with logged_stack.client() as api:
-        assert api.post("/api/v1/projects", json=project_body(unique)).status_code == 201
-        runs = Runs(api, unique)
-        runs.pipeline(pipeline_body("p", repo.url, package=["echo hello"]))
+    with stack.client() as api:
+        assert api.post("/api/v1/projects", json=project_body(name)).status_code == 201
+        runs = Runs(api, name)
+        runs.pipeline(pipeline_body("p", repo.url, package=[f"echo {echo}"]))
         rec = runs.run("p")
         assert rec["status"] == "Success", rec
-        base = logged_stack.url.replace("http://", "ws://")
-        url = f"{base}{runs.url('p', rec['id'], '/logstream')}?token={logged_stack.token}"
-        ws = websocket.create_connection(url, timeout=30)
-        try:
-            while ws.recv():
-                pass
-        except websocket.WebSocketConnectionClosedException:
-            pass
-        finally:
-            ws.close()
+    return stack.url.replace("http://", "ws://") + runs.url("p", rec["id"], "/logstream")
+
+
+def frames_of(url: str) -> list[str]:
+    ws = websocket.create_connection(url, timeout=30)
+    frames = []
+    try:
+        while frame := ws.recv():
+            frames.append(frame)
+    except websocket.WebSocketConnectionClosedException:
+        pass
+    finally:
+        ws.close()
+    return frames
+
+
+def test_a_token_in_a_url_is_not_logged(logged_stack: StackProcess, unique, tmp_path):
+    stream = finished_run(logged_stack, unique, tmp_path, "hello")
+    assert "hello" in frames_of(f"{stream}?token={logged_stack.token}")
     plain = httpx.get(f"{logged_stack.url}/api/v1/projects?token={logged_stack.token}")
     assert plain.status_code == 401  # a query token is for WebSockets only
     # the access log has a request once it was answered: wait for both lines, then look
@@ -64,28 +74,15 @@ def test_a_token_in_a_url_is_not_logged(logged_stack: StackProcess, unique, tmp_
 
 
 def test_a_ticket_opens_one_log_stream_once(logged_stack: StackProcess, unique, tmp_path):
-    repo = make_git_repo(tmp_path)
+    stream = finished_run(logged_stack, unique, tmp_path, "from a ticket")
     with logged_stack.client() as api:
-        assert api.post("/api/v1/projects", json=project_body(unique)).status_code == 201
-        runs = Runs(api, unique)
-        runs.pipeline(pipeline_body("p", repo.url, package=["echo from a ticket"]))
-        rec = runs.run("p")
         got = api.post("/api/v1/tickets")
-        assert got.status_code == 201, got.text
-        assert got.json()["expiresIn"] == 60 and got.headers["cache-control"] == "no-store"
-        ticket = got.json()["ticket"]
+    assert got.status_code == 201, got.text
+    assert got.json()["expiresIn"] == 60 and got.headers["cache-control"] == "no-store"
+    ticket = got.json()["ticket"]
     assert httpx.post(f"{logged_stack.url}/api/v1/tickets").status_code == 401  # token needed
-    base = logged_stack.url.replace("http://", "ws://") + runs.url("p", rec["id"], "/logstream")
-    ws = websocket.create_connection(f"{base}?ticket={ticket}", timeout=30)
-    frames = []
-    try:
-        while frame := ws.recv():
-            frames.append(frame)
-    except websocket.WebSocketConnectionClosedException:
-        pass
-    finally:
-        ws.close()
-    assert "from a ticket" in frames
+    base = stream
+    assert "from a ticket" in frames_of(f"{stream}?ticket={ticket}")
     for used_or_forged in (ticket, "not-a-ticket"):
         with pytest.raises(websocket.WebSocketBadStatusException) as err:
             websocket.create_connection(f"{base}?ticket={used_or_forged}", timeout=10)

@@ -45,6 +45,22 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = 10.0  # seconds for one API request
 # What each worker pod comes with, all named as the pod, in the order they are deleted.
 COMPANIONS = ("Secret", "RoleBinding", "Role", "ServiceAccount")
+# Each companion's API group and the noun of its client methods (`create_namespaced_<noun>`).
+COMPANION_API = {
+    "Secret": ("core", "secret"),
+    "ServiceAccount": ("core", "service_account"),
+    "Role": ("rbac", "role"),
+    "RoleBinding": ("rbac", "role_binding"),
+}
+
+
+def companion_call(api: CoreV1Api, kind: str, verb: str) -> Callable[..., Any]:
+    """The client method that does `verb` (create, delete) to a companion of that kind."""
+    group, noun = COMPANION_API[kind]
+    client: Any = api if group == "core" else RbacAuthorizationV1Api(api.api_client)
+    return getattr(client, f"{verb}_namespaced_{noun}")
+
+
 STOP_REASON = " (stop requested)"
 
 CloudSource = Callable[[], Mapping[str, Any]]  # the stored cloud, secrets decrypted
@@ -115,20 +131,14 @@ class KubernetesDriver:
             record_id, namespace, meta_labels, self.settings.amqp_uri, token
         )
         name = pod["metadata"]["name"]
-        rbac = RbacAuthorizationV1Api(api.api_client)
-        creates = {
-            "Secret": api.create_namespaced_secret,
-            "ServiceAccount": api.create_namespaced_service_account,
-            "Role": rbac.create_namespaced_role,
-            "RoleBinding": rbac.create_namespaced_role_binding,
-        }
         # The companions first (the pod names its Secret and ServiceAccount), then the pod. A
         # refusal deletes those made before it; no answer, that one too (it may exist).
         made: list[str] = []
         for body in [secret, *kube.access_manifests(record_id, namespace, meta_labels)]:
             kind = body["kind"]
             try:
-                creates[kind](namespace, body, _request_timeout=REQUEST_TIMEOUT)
+                create = companion_call(api, kind, "create")
+                create(namespace, body, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as exc:
                 if exc.status != 409:  # 409: left by an earlier try; its content is the same
                     self._delete_companions(api, name, namespace, reversed(made))
@@ -302,15 +312,8 @@ class KubernetesDriver:
     ) -> None:
         """Delete what a worker pod comes with, all named as the pod (by default all of it:
         its Secret, ServiceAccount, Role and RoleBinding); what is already gone is fine."""
-        rbac = RbacAuthorizationV1Api(api.api_client)
-        deletes = {
-            "Secret": api.delete_namespaced_secret,
-            "ServiceAccount": api.delete_namespaced_service_account,
-            "Role": rbac.delete_namespaced_role,
-            "RoleBinding": rbac.delete_namespaced_role_binding,
-        }
         for kind in kinds:
-            self._delete(deletes[kind], name, namespace)
+            self._delete(companion_call(api, kind, "delete"), name, namespace)
 
     def _delete(self, call: Callable[..., Any], name: str, namespace: str) -> bool:
         """Delete one object; True if it was there. Never raises (logged instead)."""
