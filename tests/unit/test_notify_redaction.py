@@ -3,8 +3,10 @@ notes (stored in scm_outbox as lastError, and logged) show only scheme and host.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from services.scm.domain import notify
@@ -33,34 +35,36 @@ def test_scrubbed_removes_the_url_and_its_parts():
     assert "SECRET" not in out and "k=v" not in out and "hooks.slack.com" in out
 
 
-def _closed_port() -> int:
+@contextlib.contextmanager
+def _closed_port() -> Iterator[int]:
+    """A port that refuses connections while the block runs: bound, so no other process can
+    take it and answer (a port only closed a moment ago may be), but not listening."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 def test_post_json_notes_never_name_the_url():
-    url = f"http://127.0.0.1:{_closed_port()}{SECRET_PATH}"
-    outcome, note = post_json(url, {"x": 1}, 2, "d1")
+    with _closed_port() as port:
+        outcome, note = post_json(f"http://127.0.0.1:{port}{SECRET_PATH}", {"x": 1}, 2, "d1")
     assert outcome == "retry" and "SECRET" not in note and "127.0.0.1" in note
     outcome, note = post_json("ftp://h" + SECRET_PATH, {"x": 1}, 2, "d2")
     assert "SECRET" not in note
 
 
-class _Hits(BaseHTTPRequestHandler):
-    seen: list[str] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        _Hits.seen.append(self.path)
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_senders_open_the_sealed_url_and_note_without_it():
+    class _Hits(BaseHTTPRequestHandler):
+        seen: list[str] = []  # this test's own: a class per run, not one kept by the module
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            _Hits.seen.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
     server = HTTPServer(("127.0.0.1", 0), _Hits)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
