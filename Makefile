@@ -33,8 +33,8 @@ lint: setup ## ruff lint and format check
 test-unit: setup ## domain tests (no broker, no database)
 	$(PY) -m pytest tests/unit -q
 
-test: setup lint docker ## lint, then every test (unit, API against a real stack, stack behaviour)
-	$(PY) -m pytest -q
+test: setup lint docker ## lint, then every test in random order (seed in the header; PYTEST_ARGS to pass more)
+	$(PY) -m pytest -q -p randomly $(PYTEST_ARGS)
 
 bench: setup ## API latency benchmark against a baseline (prints figures)
 	$(PY) -m bench.api
