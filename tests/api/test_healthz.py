@@ -36,7 +36,10 @@ def test_a_burst_of_healthz_costs_a_few_checks(stack):
     statuses = asyncio.run(burst())
     elapsed = time.monotonic() - started
     made = checks_made(stack) - before
-    assert statuses == [200] * BURST
+    # Every answer is a verdict (on a loaded machine a service may miss its ping: 503 is a
+    # verdict too); what must not happen is an error of the burst itself.
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert statuses.count(200) > 0
     # Per gateway process: one check in flight at a time, one verdict per HEALTH_MAX_AGE.
     bound = API_WORKERS * (math.ceil(elapsed / HEALTH_MAX_AGE) + 1)
     assert 1 <= made <= bound, f"{made} checks for {BURST} requests in {elapsed:.1f}s"

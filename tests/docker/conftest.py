@@ -16,6 +16,7 @@ import docker
 import httpx
 import pytest
 
+from shared.contracts import logs
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
 from tests.e2e.conftest import Runs, project_body
 from tests.support import StackProcess
@@ -169,10 +170,19 @@ def pipeline(name: str, url: str, stages: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def log_of(runs: Runs, pipeline_name: str, record_id: str) -> str:
-    resp = runs.log(pipeline_name, record_id)
-    assert resp.status_code == 200, resp.text
-    return resp.text
+def settled_log(
+    runs: Runs, pipeline_name: str, record_id: str, stages: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """The ended record once it holds the report of each of `stages` (name: status, in the
+    order they ran), and its whole stored log, through the last stage's own last line.
+
+    A worker's stage reports, its RUN_FINISHED and its log lines reach the services on
+    separate queues: a record may be seen finished before the others are stored.
+    """
+    record = runs.settled(pipeline_name, record_id, stages)
+    stage, status = list(stages.items())[-1]
+    last = logs.finish_line(stage) if status == "Success" else logs.fail_line(stage, "")
+    return record, runs.log_through(pipeline_name, record_id, last)
 
 
 def this_host() -> str:

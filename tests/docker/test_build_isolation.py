@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from tests.docker.conftest import REGISTRY_PASSWORD, DockerRuns, log_of, pipeline
+from tests.docker.conftest import REGISTRY_PASSWORD, DockerRuns, pipeline, settled_log
 from tests.support import StackProcess
 
 SNOOP = [
@@ -24,7 +24,8 @@ def test_a_docker_build_sees_no_secret_of_the_control_plane(
         pipeline("snoop", app_repo, {"package": {"command": [s.format(data=data) for s in SNOOP]}})
     )
     record = druns.run("snoop")
-    text = log_of(druns, "snoop", record["id"])
+    stages = {"codeCheckout": "Success", "package": "Success"}
+    record, text = settled_log(druns, "snoop", record["id"], stages)
     assert record["status"] == "Success", (record, text)
     secret_key = (data / "secret-key").read_text().strip()
     leaks = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.docker.conftest import log_of, pipeline
+from tests.docker.conftest import pipeline, settled_log
 from tests.docker.fakesonar import FakeSonar
 
 TOKEN = "sq-token-9f8e7d6c"
@@ -48,7 +48,8 @@ def scan_pipeline(name: str, url: str, integration: str) -> dict:
 def test_code_scan_reports_measures_and_passes_the_gate(druns, app_repo, sonar, integration):
     druns.pipeline(scan_pipeline("scan", app_repo, integration))
     record = druns.wait("scan", druns.start("scan")["id"], timeout=120)
-    text = log_of(druns, "scan", record["id"])
+    stages = dict.fromkeys(["codeCheckout", "codeScan", "package"], "Success")
+    record, text = settled_log(druns, "scan", record["id"], stages)
     assert record["status"] == "Success", (record, text)
     scan = record["stageStatus"]["codeScan"]
     key = f"cyclone:{druns.project}:scan"
@@ -76,6 +77,8 @@ def test_a_failing_quality_gate_fails_the_stage_with_the_measures(
     druns.pipeline(scan_pipeline("gate", app_repo, integration))
     record = druns.wait("gate", druns.start("gate")["id"], timeout=120)
     assert record["status"] == "Failed"
+    # the stages' reports may come a moment after the record's end
+    record = druns.settled("gate", record["id"], {"codeCheckout": "Success", "codeScan": "Failed"})
     scan = record["stageStatus"]["codeScan"]
     assert scan["status"] == "Failed"
     assert "quality gate failed: coverage 3.2 (threshold 80)" in record["errorMessage"]

@@ -20,9 +20,9 @@ from tests.docker.conftest import (
     DockerRuns,
     docker_project,
     leftovers,
-    log_of,
     no_leftovers,
     pipeline,
+    settled_log,
     this_host,
 )
 from tests.e2e.conftest import Runs
@@ -56,7 +56,8 @@ def test_commands_run_in_the_builder_image_with_the_workspace_shared(druns: Dock
         )
     )
     record = druns.run("p")
-    text = log_of(druns, "p", record["id"])
+    stages = {"codeCheckout": "Success", "unitTest": "Success", "package": "Success"}
+    record, text = settled_log(druns, "p", record["id"], stages)
     assert record["status"] == "Success", (record, text)
     assert "cyclone-test/busybox" in text  # the image's own file
     assert "host files are not here" in text
@@ -145,7 +146,10 @@ def test_build_integration_test_and_release_then_pull_back(
         )
     )
     record = druns.wait("full", druns.start("full")["id"], timeout=180)
-    text = log_of(druns, "full", record["id"])
+    stages = dict.fromkeys(
+        ["codeCheckout", "package", "imageBuild", "integrationTest", "imageRelease"], "Success"
+    )
+    record, text = settled_log(druns, "full", record["id"], stages)
     assert record["status"] == "Success", (record, text)
     name = record["name"]
     app_ref = f"{REGISTRY}/{unique}/app:{name}"
@@ -199,7 +203,13 @@ def test_a_failed_integration_test_skips_the_integration_test_success_push(
         )
     )
     record = druns.wait("gated", druns.start("gated")["id"], timeout=180)
-    text = log_of(druns, "gated", record["id"])
+    stages = {
+        "codeCheckout": "Success",
+        "imageBuild": "Success",
+        "integrationTest": "Failed",
+        "imageRelease": "Success",
+    }
+    record, text = settled_log(druns, "gated", record["id"], stages)
     assert record["stageStatus"]["integrationTest"]["status"] == "Failed", (record, text)
     assert record["status"] == "Success"  # allowFailure
     release = record["stageStatus"]["imageRelease"]
@@ -222,6 +232,10 @@ def test_a_build_failure_fails_its_task_and_the_stage(druns: DockerRuns, app_rep
     )
     record = druns.wait("broken", druns.start("broken")["id"], timeout=120)
     assert record["status"] == "Failed"
+    # the stage's report (with its tasks) may come a moment after the record's end
+    record = druns.settled(
+        "broken", record["id"], {"codeCheckout": "Success", "imageBuild": "Failed"}
+    )
     task = record["stageStatus"]["imageBuild"]["tasks"][0]
     assert task["status"] == "Failed" and task["name"] == "broken"
     assert "failed: dockerfile parse error line 1: FROM requires" in record["errorMessage"]
@@ -257,7 +271,8 @@ def test_the_local_cloud_builds_images_on_the_configured_engine(
         )
     )
     record = runs.wait("local", runs.start("local")["id"], timeout=120)
-    text = log_of(runs, "local", record["id"])
+    stages = dict.fromkeys(["codeCheckout", "package", "imageBuild", "integrationTest"], "Success")
+    record, text = settled_log(runs, "local", record["id"], stages)
     assert record["status"] == "Success", (record, text)
     assert "on the host" in text  # commands of a Local cloud stay on the host
     assert engine.images.get(f"{unique}-local:{record['name']}")
