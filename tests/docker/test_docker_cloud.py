@@ -355,4 +355,5 @@ def test_a_killed_local_worker_leaves_nothing_on_the_engine(
     final = runs.wait("k9local", record["id"], timeout=30)
     assert final["status"] == "Failed"
     wait_for(lambda: no_leftovers(engine, record["id"]), 20)
-    engine.images.remove(f"{unique}-k9:{final['name']}", force=True)
+    for image in engine.images.list(name=f"{unique}-k9"):  # whatever the record is named
+        engine.images.remove(image.id, force=True)

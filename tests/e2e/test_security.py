@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from kombu import Connection, Exchange
-from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
 from shared.contracts import events, logs
+from shared.contracts.errors import Unauthorized
 from shared.publish import EventDispatcher
 from shared.workertoken import WorkerTokens
 from tests.e2e.conftest import Runs, pipeline_body
@@ -102,7 +102,8 @@ def test_reports_without_the_records_worker_token_change_nothing(
     config = {"AMQP_URI": stack.amqp_uri, "serializer": "json"}
     with ClusterRpcProxy(config, timeout=10) as rpc:
         for token in ("", "wrong", tokens.issue(other["id"])):
-            with pytest.raises(RemoteError, match="Unauthorized"):
+            # the contract's error type (shared/contracts/errors.py registers it with nameko)
+            with pytest.raises(Unauthorized, match="no valid worker token"):
                 rpc.scheduler.get_job(victim["id"], token)
     publish = EventDispatcher(config)
     forged = {"record_id": victim["id"], "time": "2026-01-01T00:00:00.000Z", "log_lines": 0}
