@@ -20,6 +20,7 @@ from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
+API_WORKERS = 2  # the gateway's processes in a test stack (CYCLONE_API_WORKERS' default)
 
 
 def _workspaces_dir() -> str:
@@ -122,8 +123,14 @@ class StackProcess:
                 raise PortTaken(f"another server answers on port {self.port}")
             return ours.status_code == 200
 
+        def settled() -> bool:
+            """Healthy in every gateway process: each keeps its own verdict for up to a second
+            (a 503 from while the services were starting), and a request reaches any of them."""
+            return all(healthy() for _ in range(4 * API_WORKERS))
+
         try:
             wait_for(healthy, wait, "the stack to be healthy", every=0.25)
+            wait_for(settled, 10, "every gateway process to find the stack healthy", every=0.25)
         except NotYet:
             self.stop()
             tail = self.log_path.read_text()[-3000:]
