@@ -33,8 +33,12 @@ lint: setup ## ruff lint and format check
 test-unit: setup ## domain tests (no broker, no database)
 	$(PY) -m pytest tests/unit -q
 
-test: setup lint docker ## lint, then every test in random order (seed in the header; PYTEST_ARGS to pass more)
-	$(PY) -m pytest -q -p randomly $(PYTEST_ARGS)
+# The order of the tests is random on every run; `make test SEED=N` replays one.
+SEED ?= $(shell python3 -c 'import random; print(random.randrange(1 << 31))')
+
+test: setup lint docker ## lint, then every test in random order (SEED=N replays one; PYTEST_ARGS to pass more)
+	@echo "[test] random order seed: $(SEED) (replay: make test SEED=$(SEED))"
+	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
 bench: setup ## API latency benchmark against a baseline (prints figures)
 	$(PY) -m bench.api
