@@ -34,7 +34,10 @@ test-unit: setup ## domain tests (no broker, no database)
 	$(PY) -m pytest tests/unit -q
 
 # The order of the tests is random on every run; `make test SEED=N` replays one.
-SEED ?= $(shell python3 -c 'import random; print(random.randrange(1 << 31))')
+# (`:=` once: a `?=` variable would draw a new number at each use.)
+ifndef SEED
+SEED := $(shell python3 -c 'import random; print(random.randrange(1 << 31))')
+endif
 
 test: setup lint docker ## lint, then every test in random order (SEED=N replays one; PYTEST_ARGS to pass more)
 	@echo "[test] random order seed: $(SEED) (replay: make test SEED=$(SEED))"

@@ -66,8 +66,11 @@ def dapi(docker_stack: StackProcess) -> Iterator[httpx.Client]:
 def leftovers(engine: docker.DockerClient, record_id: str) -> list[str]:
     """Containers, networks and volumes still labelled with a record."""
     match = {"label": [f"{RECORD_LABEL}={record_id}"]}
+    # sparse: names from the list itself; a full listing inspects each container after, and
+    # one removed in between (the sweep under test removes them) raises NotFound.
+    containers = engine.containers.list(all=True, filters=match, sparse=True)
     return [
-        *(f"container {c.name}" for c in engine.containers.list(all=True, filters=match)),
+        *(f"container {c.attrs['Names'][0].lstrip('/')}" for c in containers),
         *(f"network {n.name}" for n in engine.networks.list(filters=match)),
         *(f"volume {v.name}" for v in engine.volumes.list(filters=match)),
     ]

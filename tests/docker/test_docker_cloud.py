@@ -30,7 +30,8 @@ from tests.waiting import wait_for
 
 
 def containers_of(engine: docker.DockerClient, record_id: str) -> list[Any]:
-    return engine.containers.list(filters={"label": [f"{RECORD_LABEL}={record_id}"]})
+    # sparse: no inspect per container, which a container removed meanwhile would fail
+    return engine.containers.list(filters={"label": [f"{RECORD_LABEL}={record_id}"]}, sparse=True)
 
 
 def test_commands_run_in_the_builder_image_with_the_workspace_shared(druns: DockerRuns, app_repo):
@@ -73,7 +74,7 @@ def test_quota_limits_and_labels_on_the_builder_and_the_workers_list(
     druns.pipeline(pipeline("slow", app_repo, {"package": {"command": ["sleep 30"]}}))
     record = druns.start("slow")
     wait_for(lambda: containers_of(engine, record["id"]), 30)
-    builder = containers_of(engine, record["id"])[0]
+    builder = engine.containers.get(containers_of(engine, record["id"])[0].id)  # inspected
     host_config = builder.attrs["HostConfig"]
     assert host_config["NanoCpus"] == 500_000_000
     assert host_config["Memory"] == 256 * 2**20
