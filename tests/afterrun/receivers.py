@@ -3,15 +3,20 @@ script per path (webhooks, a fake SCM API) and an SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.e2e.repos import GitRepo
+from tests.worker.repos import sh
 from tools.stack import free_port
 
 
@@ -118,3 +123,26 @@ class SmtpReceiver:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+@dataclass
+class Served:
+    git: GitRepo
+    path: str  # "owner/repo", as the fake SCMs know it
+    url: str  # its clone URL on the fake SCMs' host
+
+
+@contextlib.contextmanager
+def serve_repo(root: Path, git: GitRepo) -> Iterator[Served]:
+    """`git` (made under `root`) over git's dumb HTTP on 127.0.0.1, the fake SCMs' host."""
+    sh("git", "update-server-info", cwd=git.path)
+    files = partial(SimpleHTTPRequestHandler, directory=str(root.parent))
+    files.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        yield Served(git, f"{root.name}/repo", f"http://127.0.0.1:{port}/{root.name}/repo.git")
+    finally:
+        server.shutdown()
+        server.server_close()

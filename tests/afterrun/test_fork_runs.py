@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from tests.afterrun.receivers import Served, serve_repo
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.repos import GitRepo, make_git_repo
+from tests.e2e.repos import make_git_repo
 from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
 from tests.unit.test_scm_trust import GITLAB_NOTE
@@ -32,13 +29,6 @@ BUILD_KEY = "build-key-0815-secret"
 SCM_TOKEN = "gh-fork-token"
 
 
-@dataclass
-class Served:
-    git: GitRepo
-    path: str  # "owner/repo", as the fake SCMs know it
-    url: str  # its clone URL on the fake SCMs' host
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A real repository over dumb HTTP on 127.0.0.1 with the refs the SCMs keep for pull and
@@ -47,15 +37,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     git = make_git_repo(root)
     for ref in ("refs/pull/1/head", "refs/pull/2/head", "refs/merge-requests/1/head"):
         sh("git", "update-ref", ref, git.feature_sha, cwd=git.path)
-    sh("git", "update-server-info", cwd=git.path)
-    files = partial(SimpleHTTPRequestHandler, directory=str(root.parent))
-    files.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    yield Served(git, f"{root.name}/repo", f"http://127.0.0.1:{port}/{root.name}/repo.git")
-    server.shutdown()
-    server.server_close()
+    with serve_repo(root, git) as served:
+        yield served
 
 
 @pytest.fixture

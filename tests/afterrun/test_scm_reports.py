@@ -5,29 +5,18 @@ repository started by signed webhook deliveries."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.afterrun.receivers import Served, serve_repo
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.repos import GitRepo, make_git_repo
+from tests.e2e.repos import make_git_repo
 from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
 from tests.waiting import wait_for
-from tests.worker.repos import sh
-
-
-@dataclass
-class Served:
-    git: GitRepo
-    path: str  # "owner/repo", as the fake SCM knows it
-    url: str  # http://127.0.0.1:<port>/owner/repo.git: the SCM's host, so the SCM's repository
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +25,8 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     host of the fake SCM APIs, so a pipeline on it is a repository of the project's SCM."""
     root = tmp_path_factory.mktemp("acme")
     git = make_git_repo(root)
-    sh("git", "update-server-info", cwd=git.path)
-    files = partial(SimpleHTTPRequestHandler, directory=str(root.parent))
-    files.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    yield Served(git, f"{root.name}/repo", f"http://127.0.0.1:{port}/{root.name}/repo.git")
-    server.shutdown()
-    server.server_close()
+    with serve_repo(root, git) as served:
+        yield served
 
 
 @pytest.fixture
