@@ -1,16 +1,19 @@
-"""The `ping` RPC every resident service exposes (liveness for /healthz and probes)."""
+"""The `ping` RPC every resident service exposes (liveness for /healthz and probes), and the
+log context every one of their workers gets (shared/logcontext.py)."""
 
 import os
 
 from nameko.rpc import rpc
 
 from shared.contracts.rpc import PingReply
+from shared.logcontext import Binder, LogContext
 
 
 class PingMixin:
     """Mixed into each service class; `name` comes from the service."""
 
     name: str
+    log_context: Binder = LogContext()  # type: ignore[assignment]  # nameko injects a Binder
 
     @rpc
     def ping(self) -> PingReply:

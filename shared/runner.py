@@ -14,7 +14,7 @@ from typing import Any
 import eventlet
 from nameko.runners import ServiceRunner
 
-from shared import config
+from shared import config, logsetup
 
 log = logging.getLogger("cyclone")
 
@@ -22,10 +22,7 @@ log = logging.getLogger("cyclone")
 def run_service(service_cls: type, settings: config.Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully (in-flight workers finish)."""
     settings = settings or config.load()
-    logging.basicConfig(
-        level=os.environ.get("CYCLONE_LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s {service_cls.name} %(levelname)s %(name)s: %(message)s",
-    )
+    logsetup.configure(service_cls.name)
     cfg: dict[str, Any] = settings.nameko_config()
     cfg["CYCLONE"] = settings
     runner = ServiceRunner(cfg)

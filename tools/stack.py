@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from shared import config
+from shared import config, logsetup
 from shared.contracts import services
 from shared.crypto import SecretBox
 
@@ -34,8 +35,11 @@ SERVICES = (*services.RESIDENT, services.API)
 PR_SET_PDEATHSIG = 1
 
 
+log = logging.getLogger("cyclone.launcher")
+
+
 def say(msg: str) -> None:
-    print(f"[cyclone] {msg}", flush=True)
+    log.info(msg)
 
 
 def _die_with_parent() -> None:
@@ -300,6 +304,7 @@ class Stack:
 
 
 def main() -> None:
+    logsetup.configure("launcher", sys.stdout)
     stack = Stack(dict(os.environ))
 
     def on_signal(signum: int, _frame: object) -> None:

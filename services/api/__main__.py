@@ -16,7 +16,6 @@ def main() -> None:
     prom_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
     host = os.environ.get("CYCLONE_HOST", "127.0.0.1")
-    access_log = os.environ.get("CYCLONE_ACCESS_LOG", "-")
     args = [
         sys.executable,
         "-m",
@@ -30,7 +29,10 @@ def main() -> None:
         "--no-control-socket",
         "--graceful-timeout",
         "5",
-        *([] if access_log == "off" else ["--access-logfile", access_log]),
+        # One log format: gunicorn's own lines go through shared/logsetup.py; the access line
+        # is the gateway's (services/api/correlation.py), with the request id.
+        "--logger-class",
+        "services.api.server.GatewayLogger",
         "services.api.app:get_app()",
     ]
     os.execv(sys.executable, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from pymongo import AsyncMongoClient
 from services.api import errors, middleware, openapi
 from services.api.bodygate import HookBodyGate
 from services.api.clients import Bus
+from services.api.correlation import RequestIds
 from services.api.events import EventPublisher
 from services.api.live import LiveHub
 from services.api.resources import (
@@ -30,8 +32,11 @@ from services.api.resources import (
 )
 from services.api.routes import Resources, add_routes
 from services.api.store import CatalogStore
+from services.api.ui import routes as ui_routes
+from services.api.ui.assets import Assets
+from services.api.ui.session import Sessions
 from services.api.wsgate import WebSocketRefusals
-from shared import config
+from shared import config, logsetup
 from shared.crypto import SecretBox
 
 log = logging.getLogger("cyclone.api")
@@ -115,12 +120,14 @@ def create_app(settings: config.Settings) -> HookBodyGate:
     hub: LiveHub = _Late(parts, "hub")  # type: ignore[assignment]
     check = scm.CredentialCheck(bus, box, settings.scm_verify)
     webhooks = scm.Webhooks(bus, box, settings.public_url)
+    sessions = Sessions(store, settings.api_token, settings.secret_key, settings.public_url)
 
     app = falcon.asgi.App(
         middleware=[
             Lifespan(parts),
+            RequestIds(access=os.environ.get("CYCLONE_ACCESS_LOG", "on") != "off"),
             middleware.Metrics(),
-            middleware.Auth(settings.api_token, redeem_ticket(store)),
+            middleware.Auth(settings.api_token, redeem_ticket(store), sessions),
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
@@ -159,10 +166,11 @@ def create_app(settings: config.Settings) -> HookBodyGate:
             tickets=tickets.TicketsResource(store),
         ),
     )
+    ui_routes.add_routes(app, sessions, Assets())
     return HookBodyGate(WebSocketRefusals(app))
 
 
 def get_app() -> HookBodyGate:
     """gunicorn's entry (services/api/__main__.py): `services.api.app:get_app()`."""
-    logging.basicConfig(level="INFO", format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
+    logsetup.configure("api")
     return create_app(config.load())

@@ -17,6 +17,7 @@ from typing import Any
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from shared import logsetup
 from shared.contracts import rpc
 from shared.publish import EventDispatcher
 
@@ -29,12 +30,20 @@ class _ProxyPool:
         self._timeout = timeout
         self._idle: queue.LifoQueue[ClusterRpcProxy] = queue.LifoQueue()
 
-    def call(self, service: str, method: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+    def call(
+        self, service: str, method: str, args: tuple, kwargs: dict[str, Any], ids: dict[str, str]
+    ) -> Any:
         try:
             runner = self._idle.get_nowait()
         except queue.Empty:
             runner = ClusterRpcProxy(self._config, timeout=self._timeout)
             runner.start()
+        # The proxy sends its context data as headers at each call; a pooled proxy serves one
+        # call at a time, so it takes this request's ids now (shared/logcontext.py reads them).
+        context = runner._worker_ctx.data
+        for key in logsetup.IDS:
+            context.pop(key, None)
+        context.update(ids)
         try:
             result = getattr(getattr(runner._proxy, service), method)(*args, **kwargs)
         except BaseException:
@@ -79,11 +88,15 @@ class Bus:
     ) -> Any:
         pool = self._pool(timeout or self._timeout)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, pool.call, service, method, args, kwargs)
+        ids = logsetup.current_ids()  # the executor's thread does not see this task's context
+        return await loop.run_in_executor(
+            self._executor, pool.call, service, method, args, kwargs, ids
+        )
 
     async def dispatch(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._dispatch, source, event_type, payload)
+        ids = logsetup.current_ids()
+        await loop.run_in_executor(self._executor, self._dispatch, source, event_type, payload, ids)
 
     async def ping_all(self, services: Iterable[str], timeout: float) -> dict[str, str]:
         """`ok` or the reason, per service, all asked at once and bounded by `timeout`."""

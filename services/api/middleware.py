@@ -5,12 +5,16 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import falcon
 import falcon.asgi
 
 from services.api import metrics
 from services.api.errors import ApiError
+
+if TYPE_CHECKING:
+    from services.api.ui.session import Sessions
 
 
 def refuse_ws(message: str) -> ApiError:
@@ -23,9 +27,15 @@ OPEN_PREFIXES = ("/api/v1/subversion/",)
 OPEN_SUFFIXES = ("/githubwebhook", "/gitlabwebhook")
 
 
+def is_ui(path: str) -> bool:
+    """The web UI's pages and files check the session themselves (services/api/ui/pages.py)."""
+    return path in ("/", "/ui") or path.startswith("/ui/")
+
+
 def is_open(path: str) -> bool:
     return (
-        path in OPEN_PATHS
+        is_ui(path)
+        or path in OPEN_PATHS
         or path.startswith(OPEN_PREFIXES)
         or (path.startswith("/api/v1/pipelines/") and path.endswith(OPEN_SUFFIXES))
     )
@@ -51,17 +61,31 @@ class Metrics:
 
 class Auth:
     """Bearer token from `Authorization`, compared in constant time; on a WebSocket also
-    `?token=` or a single-use `?ticket=` (resources/tickets.py), redeemed through `redeem`."""
+    `?token=` or a single-use `?ticket=` (resources/tickets.py), redeemed through `redeem`.
+    Without `Authorization`, the web UI's session cookie (services/api/ui/session.py), with its
+    CSRF checks on state changes; never on a WebSocket."""
 
-    def __init__(self, token: str, redeem: Callable[[str], Awaitable[bool]] | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        redeem: Callable[[str], Awaitable[bool]] | None = None,
+        sessions: Sessions | None = None,
+    ) -> None:
         self._token = token.encode()
         self._redeem = redeem
+        self._sessions = sessions
 
     async def process_request(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.user = req.get_header("X-User") or ""
         if is_open(req.path):
             return
-        self._check(req.get_header("Authorization") or "")
+        header = req.get_header("Authorization") or ""
+        if not header and self._sessions is not None:
+            session_id = self._sessions.session_id(req)
+            if session_id:
+                await self._sessions.authorize(req, session_id)
+                return
+        self._check(header)
 
     async def process_request_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         """Browsers cannot set headers on a WebSocket: `?token=` is accepted there too."""

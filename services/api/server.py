@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
+from gunicorn.glogging import Logger
 from uvicorn_worker import UvicornWorker
 
 from services.api import redact
+from shared import logsetup
 
 redact.install()  # `?token=` never reaches a log (access log, uvicorn's WebSocket lines)
 
@@ -27,7 +29,22 @@ class GatewayWorker(UvicornWorker):
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "auto",
         "http": "auto",
-        "ws": "websockets",
+        # uvicorn 0.54 deprecates "websockets" (legacy asyncio) for its sans-I/O version, which
+        # keeps the two things we need: `websocket.http.response` and pings.
+        "ws": "websockets-sansio",
         "ws_ping_interval": PING,
         "ws_ping_timeout": PING_TIMEOUT,
     }
+
+
+class GatewayLogger(Logger):
+    """gunicorn's own lines (master and workers) in the stack's format; its access log is off
+    (the gateway writes its own access line, with the request id)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        out = logsetup.configure("api")
+        self.error_log.handlers = [out]
+        self.error_log.propagate = False
+        self.access_log.handlers = []
+        self.access_log.propagate = False

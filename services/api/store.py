@@ -1,5 +1,5 @@
-"""The gateway's collections (projects, pipelines, integrations, outbox, post_commit_runs)
-over async pymongo.
+"""The gateway's collections (projects, pipelines, integrations, outbox, post_commit_runs,
+tickets, ui_sessions) over async pymongo.
 
 The only module of the gateway that imports pymongo. Documents keep the API's field names,
 with `_id` as ObjectId and times as datetimes; services/api/views.py turns them into answers.
@@ -188,6 +188,33 @@ class Tickets:
         return found is not None
 
 
+class UiSessions:
+    """`ui_sessions`: the web UI's sign-ins (services/api/ui/session.py, docs/security.md).
+
+    Kept in the database, not in a process, because the gateway runs several processes and any
+    of them may get the next request; kept at all (rather than a signed cookie alone) so that
+    logging out ends a session everywhere at once. Only the SHA-256 of a session id is stored,
+    with its expiry and a mark of the API token it was opened with: a reader of the collection
+    learns nothing usable, and a new API token ends every session.
+    """
+
+    def __init__(self, coll: AsyncCollection) -> None:
+        self._coll = coll
+
+    async def ensure_indexes(self) -> None:
+        await self._coll.create_index("expiresAt")
+
+    async def open(self, digest: str, expires: datetime, token_mark: str) -> None:
+        await self._coll.insert_one({"_id": digest, "expiresAt": expires, "tokenMark": token_mark})
+        await self._coll.delete_many({"expiresAt": {"$lte": timefmt.now()}})
+
+    async def find(self, digest: str) -> dict[str, Any] | None:
+        return await self._coll.find_one({"_id": digest, "expiresAt": {"$gt": timefmt.now()}})
+
+    async def close(self, digest: str) -> None:
+        await self._coll.delete_one({"_id": digest})
+
+
 class PostCommitRuns:
     """`post_commit_runs`: the revisions that started a pipeline through the SVN hook.
 
@@ -241,10 +268,11 @@ class CatalogStore:
         self.outbox = Outbox(self.db.outbox)
         self.post_commit_runs = PostCommitRuns(self.db.post_commit_runs)
         self.tickets = Tickets(self.db.tickets)
+        self.ui_sessions = UiSessions(self.db.ui_sessions)
 
     async def ensure_indexes(self) -> None:
         parts = (self.projects, self.pipelines, self.integrations, self.outbox)
-        for part in (*parts, self.post_commit_runs, self.tickets):
+        for part in (*parts, self.post_commit_runs, self.tickets, self.ui_sessions):
             await part.ensure_indexes()
         await self.db.pipelines.create_index(SVN_REPO_ID)
 

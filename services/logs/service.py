@@ -100,6 +100,8 @@ class LogsService(PingMixin):
         except StoreRejected as exc:
             log.error("dropping batch %s:%s: %s", batch["record_id"], batch["seq"], exc)
             return
+        if batch.get("eof"):
+            log.info("log complete: %d lines", batch["seq"] - 1)
         self._announce(batch)
 
     def _announce(self, batch: Any) -> None:

@@ -17,7 +17,7 @@ from services.scheduler.cron_store import CronStore
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
-from shared import timefmt
+from shared import logsetup, timefmt
 from shared.contracts import events
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest, Unauthorized
 from shared.crypto import SecretBox, decrypt_all
@@ -89,6 +89,14 @@ class Runs:
         doc = self.store.insert(
             rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
         )
+        with logsetup.bound(record_id=str(doc["_id"])):
+            log.info(
+                "record created for %s/%s: ref %s, stages %s",
+                doc["projectName"],
+                doc["pipelineName"],
+                request["params"].get("ref"),
+                ", ".join(stages),
+            )
         self.counters.created(doc)
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
@@ -205,6 +213,8 @@ class Runs:
         )
         if builder:
             placement = {**placement, "builderImage": str(builder)}
+        with logsetup.bound(record_id=record_id):
+            log.info("dispatching to cloud %s", placement.get("cloudName") or "local")
         try:
             worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
         except CapacityExceeded as exc:
@@ -366,6 +376,8 @@ class Runs:
         doc = self.store.finish(record_id, status, error, self.clock(), tuple(expected), extra)
         if doc is None:
             return
+        with logsetup.bound(record_id=record_id):
+            log.info("record ended: %s%s", status, f" ({error})" if error else "")
         self.counters.finished(doc, status)
         self.store.release_slot(record_id)
         if stop_worker and doc.get("dispatchedAt"):

@@ -27,8 +27,10 @@ from kombu.exceptions import KombuError
 from services.worker import bus, domain
 from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
-from shared import config, timefmt, workertoken
+from shared import config, logsetup, timefmt, workertoken
 from shared.contracts import events, rpc, services
+
+log = logging.getLogger("cyclone.worker")
 
 JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
 RPC_TIMEOUT = 10.0
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
         return 0 if not exc.code else domain.EXIT_USAGE
+    logsetup.configure("worker")
     uri = config.load().amqp_uri
     if args.check:
         return check_broker(uri)
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"--record-id must be 24 lowercase hex digits, got {args.record_id!r}")
         return domain.EXIT_USAGE
     token = os.environ.get(workertoken.TOKEN_ENV, "")
+    logsetup.PROCESS_IDS["record_id"] = args.record_id
     return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token)
 
 
@@ -79,12 +83,6 @@ def check_broker(uri: str) -> int:
     return 0
 
 
-def _expected_amqp_noise(record: logging.LogRecord) -> bool:
-    """False for py-amqp's warning about a basic.return (60, 80) on a closing channel: nameko's
-    mandatory RPC publish gets one each time the scheduler is not up, while we retry."""
-    return "during closing channel" not in record.getMessage()
-
-
 def run_record(
     record_id: str,
     uri: str,
@@ -94,7 +92,6 @@ def run_record(
 ) -> int:
     """Run one record; `token` is the worker token the cloud service gave (every report and
     the job request carry it)."""
-    logging.getLogger("amqp").addFilter(_expected_amqp_noise)
     abort = threading.Event()
     install_stop_handlers(abort)
     heartbeat = Heartbeat(uri, record_id, token=token).start()
@@ -205,4 +202,4 @@ def report_without_job(uri: str, record_id: str, status: str, error: str, token:
 
 
 def say(text: str) -> None:
-    print(f"worker: {text}", file=sys.stderr, flush=True)
+    log.info(text)

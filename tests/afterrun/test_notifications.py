@@ -62,7 +62,7 @@ def test_webhook_retries_5xx_then_delivers_once_and_mail_is_sent(
     assert body["pipeline"] == {"id": record["pipelineID"], "name": "ok"}
     assert body["project"]["name"] == unique
     assert body["link"] == (
-        f"https://ci.example.com/api/v1/projects/{unique}/pipelines/ok/records/{record['id']}"
+        f"https://ci.example.com/ui/projects/{unique}/pipelines/ok/records/{record['id']}"
     )
     # A 4xx is final: one try only (each address is a delivery of its own, sent in any order;
     # a second try would come within the flaky receiver's first retry delays).

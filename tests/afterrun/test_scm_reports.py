@@ -105,7 +105,7 @@ def test_github_statuses_for_webhook_runs_and_a_tag_after_success(
     assert {s["sha"] for s in repo.statuses} == {git.main_sha}
     final = next(s for s in repo.statuses if s["state"] == "success")
     assert final["target_url"] == (
-        f"https://ci.example.com/api/v1/projects/{unique}/pipelines/good/records/{good['id']}"
+        f"https://ci.example.com/ui/projects/{unique}/pipelines/good/records/{good['id']}"
     )
     assert final["description"] == "Cyclone pipeline good succeeded"
     assert final["creator"] == {"login": "bot"}

@@ -101,7 +101,7 @@ def test_failure_policy_plans_nothing_for_a_success():
 
 def test_webhook_body_names_record_pipeline_project_stages_and_link():
     body = notify.plan(finished("Failed"), PUBLIC)[0].body
-    assert body["link"] == "https://ci.example.com/api/v1/projects/demo/pipelines/build/records/r1"
+    assert body["link"] == "https://ci.example.com/ui/projects/demo/pipelines/build/records/r1"
     rec = body["record"]
     assert rec["status"] == "Failed" and rec["errorMessage"] == "package failed"
     assert rec["commit"] == SHA and rec["ref"] == "main" and rec["owner"] == "alice"

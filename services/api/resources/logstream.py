@@ -161,6 +161,11 @@ class RecordLogStream(_Scoped):
             complete, _ = await self._catch_up(record_id, stream)
             if complete or stream.after >= last:
                 return complete
+            if seq > stream.after + 1:
+                # Storage still lacks lines before this batch: the logs service stores batches
+                # concurrently, so a later one can be stored (and announced) first. Sending it
+                # now would leave a gap; the next catch-up reads it in order with the rest.
+                return False
         if batch.get("eof") and seq == stream.after + 1:
             return True
         if last <= stream.after:

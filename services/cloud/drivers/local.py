@@ -34,9 +34,9 @@ import eventlet
 
 from services.cloud import domain
 from services.cloud.drivers.base import ExitReport, SavedWorker
-from shared import workertoken
+from shared import logsetup, workertoken
 from shared.contracts.rpc import Placement, WorkerInfo
-from shared.timefmt import now, rfc3339
+from shared.timefmt import now
 from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class LocalDriver:
         started = now()
         try:
             with open(self.log_path(record_id), "ab") as out:
-                out.write(f"{rfc3339(started)} cloud: starting {argv}\n".encode())
+                note = logsetup.line("cloud", f"starting {argv}", record_id=record_id)
+                out.write(note.encode())
                 out.flush()
                 popen = subprocess.Popen(
                     argv,
@@ -282,7 +283,8 @@ class LocalDriver:
             path.unlink(missing_ok=True)
             return
         with open(path, "ab") as out:
-            out.write(f"{rfc3339(now())} cloud: worker {reason}\n".encode())
+            note = logsetup.line("cloud", f"worker {reason}", record_id=worker.record_id)
+            out.write(note.encode())
 
     def _wait_gone(self, pgid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -53,11 +53,9 @@ def wanted(policy: str | None, status: str) -> bool:
 
 
 def record_link(public_url: str, project: str, pipeline: str, record_id: str) -> str:
-    """The API address of a record (what statuses and notifications point to)."""
+    """The record's page in the web UI (what statuses and notifications point to)."""
     base = public_url.rstrip("/")
-    return (
-        f"{base}/api/v1/projects/{quote(project)}/pipelines/{quote(pipeline)}/records/{record_id}"
-    )
+    return f"{base}/ui/projects/{quote(project)}/pipelines/{quote(pipeline)}/records/{record_id}"
 
 
 def commit_of(record: Mapping[str, Any]) -> str:

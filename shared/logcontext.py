@@ -1,0 +1,80 @@
+"""The request and record ids of a nameko worker, in its log lines and in what it sends on.
+
+nameko copies a worker's context data into the headers of every RPC call and event it sends
+(`nameko.<key>`), and the receiving worker gets them back as its context data: so a key put
+there once travels along the whole chain. This provider reads `request_id` and `record_id` from
+the incoming context (or the record id from the call's arguments: `record_id=`, or a payload
+holding one), binds them for the worker's log lines (shared/logsetup.py), and puts the record
+id into the context so the calls it makes carry it too.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from contextvars import Token
+from typing import Any
+
+from nameko.containers import WorkerContext
+from nameko.extensions import DependencyProvider
+
+from shared import logsetup
+
+
+def record_id_in(arguments: Mapping[str, Any]) -> str:
+    """The record a call is about, when its arguments say so: a `record_id` parameter, or a
+    payload (an event's) holding one."""
+    direct = arguments.get("record_id")
+    if isinstance(direct, str):
+        return direct
+    for value in arguments.values():
+        if isinstance(value, Mapping) and isinstance(value.get("record_id"), str):
+            return value["record_id"]
+    return ""
+
+
+def _arguments(worker_ctx: WorkerContext) -> dict[str, Any]:
+    """The call's arguments by parameter name (positional ones too)."""
+    method = getattr(worker_ctx.service, worker_ctx.entrypoint.method_name, None)
+    try:
+        bound = inspect.signature(method).bind_partial(*worker_ctx.args, **worker_ctx.kwargs)
+    except (TypeError, ValueError):
+        return dict(worker_ctx.kwargs)
+    return dict(bound.arguments)
+
+
+class Binder:
+    """What a service method gets: `self.log_context.record(id)` once it knows the record (a
+    record it has just created, say)."""
+
+    def __init__(self, worker_ctx: WorkerContext) -> None:
+        self._ctx = worker_ctx
+
+    def record(self, record_id: str) -> None:
+        logsetup.RECORD_ID.set(record_id)
+        self._ctx.data["record_id"] = record_id
+
+
+class LogContext(DependencyProvider):
+    def __init__(self) -> None:
+        self._tokens: dict[int, list[tuple[Any, Token[str]]]] = {}
+
+    def worker_setup(self, worker_ctx: WorkerContext) -> None:
+        data = worker_ctx.data
+        record = data.get("record_id") or record_id_in(_arguments(worker_ctx))
+        if record:
+            data["record_id"] = record
+        ids = {"request_id": data.get("request_id") or "", "record_id": record}
+        self._tokens[id(worker_ctx)] = [
+            (logsetup.IDS[k], logsetup.IDS[k].set(str(v))) for k, v in ids.items()
+        ]
+
+    def worker_teardown(self, worker_ctx: WorkerContext) -> None:
+        for var, token in reversed(self._tokens.pop(id(worker_ctx), [])):
+            try:
+                var.reset(token)
+            except ValueError:  # set in another context (cannot happen in one greenlet)
+                var.set("")
+
+    def get_dependency(self, worker_ctx: WorkerContext) -> Binder:
+        return Binder(worker_ctx)
