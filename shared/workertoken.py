@@ -41,6 +41,19 @@ class WorkerTokens:
             return False
         return hmac.compare_digest(self.issue(record_id), token)
 
+    def read_grant(self, source_id: str, reader_id: str) -> str:
+        """The right of `reader_id`'s worker to read what `source_id` kept (its artifacts):
+        a rerun restores the artifacts of the record it reruns. It grants reading only, and
+        only to that reader; it is no token of either record."""
+        message = f"read-artifacts:{source_id}:{reader_id}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def grant_valid(self, source_id: object, reader_id: object, grant: object) -> bool:
+        if not all(isinstance(v, str) and v for v in (source_id, reader_id, grant)):
+            return False
+        expected = self.read_grant(str(source_id), str(reader_id))
+        return hmac.compare_digest(expected, str(grant))
+
 
 def batch_mac(token: str, batch: Mapping[str, Any]) -> str:
     """A log batch's signature under its record's token.

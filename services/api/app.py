@@ -18,6 +18,7 @@ from services.api.correlation import RequestIds
 from services.api.events import EventPublisher
 from services.api.live import LiveHub
 from services.api.resources import (
+    artifacts,
     clouds,
     hooks,
     integrations,
@@ -164,6 +165,10 @@ def create_app(settings: config.Settings) -> HookBodyGate:
             metrics=meta.Metrics(),
             openapi=meta.OpenApi(openapi.document()),
             tickets=tickets.TicketsResource(store),
+            artifacts=artifacts.Artifacts(store, bus),
+            artifact=artifacts.Artifact(store, bus),
+            artifacts_archive=artifacts.ArtifactsArchive(store, bus),
+            record_rerun=artifacts.RecordRerun(store, bus),
         ),
     )
     ui_routes.add_routes(app, sessions, Assets())

@@ -30,6 +30,7 @@ class Endpoint:
     planned: bool = False
     query: tuple[str, ...] = ()
     description: str = ""
+    body_required: bool = True
 
 
 WEBHOOK = (
@@ -58,6 +59,27 @@ HOOK_SECRET_HEADER = {
     "schema": {"type": "string"},
 }
 
+
+RERUN = (
+    'Body {"from": "start" (default; an empty body too) | "failed"}. Only finished '
+    "records (409 while Pending or Running; 409 for from=failed when no stage failed). "
+    "Answers 201 with the new record: rerunOf = this record, the same performParams and "
+    "stages, the pipeline as the original ran it, the project as it is now, and the commits "
+    "the original checked out (git sha, svn revision) whatever the ref points to now. An "
+    "untrusted record's rerun is untrusted too. From failed: the stages before the first one "
+    "that did not succeed are not run; they show the original's stage status (times, "
+    "outputs, artifacts) with reusedFrom = the record that ran them, and their artifacts are "
+    "restored into the workspace after the checkout (which always runs). imageBuild always "
+    "runs again (images are not kept between records). A reused stage's artifact that no "
+    "longer exists fails the rerun at its checkout, naming it."
+)
+ARTIFACTS = (
+    "Files named by a stage's `outputs` (folders as trees; symbolic links are left out), "
+    "kept when the stage succeeded, newest per path; a record keeps at most "
+    "CYCLONE_ARTIFACTS_MAX_BYTES (default 1 GiB) in all: past it the stage fails and keeps "
+    "nothing. They are deleted with their record (delete, pipeline or project delete, "
+    "retention)."
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -111,6 +133,50 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("get", R, "Get a record", "records"),
     Endpoint("delete", R, "Delete a record", "records", status=204),
     Endpoint("patch", R + "/status", "Abort a record", "records"),
+    Endpoint(
+        "post",
+        R + "/rerun",
+        "Run a finished record again",
+        "records",
+        "RerunInput",
+        "Record",
+        201,
+        description=RERUN,
+        body_required=False,
+    ),
+    Endpoint(
+        "get",
+        R + "/artifacts",
+        "List a record's artifacts",
+        "artifacts",
+        None,
+        "ArtifactList",
+        description=ARTIFACTS,
+    ),
+    Endpoint(
+        "get",
+        R + "/artifacts/{path}",
+        "Download one artifact",
+        "artifacts",
+        description=(
+            "`path` is the artifact's path (it may hold `/`). The file, streamed, as "
+            "application/octet-stream with Content-Disposition: attachment, ETag = its sha256 "
+            "(If-None-Match answers 304), Accept-Ranges: bytes; a single `Range: bytes=` "
+            "range (If-Range honoured) answers 206 with Content-Range, an unsatisfiable one "
+            "416 with `Content-Range: bytes */size`; several ranges get the whole file."
+        ),
+    ),
+    Endpoint(
+        "get",
+        R + "/artifacts.tar.gz",
+        "Download all of a record's artifacts as one tar.gz",
+        "artifacts",
+        description=(
+            "Streamed as it is made (application/gzip, Content-Disposition: attachment; "
+            "filename={project}-{pipeline}-{recordid}-artifacts.tar.gz); members are named "
+            "by artifact path, with their permission bits and creation time."
+        ),
+    ),
     Endpoint(
         "get",
         R + "/logs",
@@ -337,6 +403,52 @@ def components() -> dict[str, Any]:
         "Name": {"type": "string"},
         "NameList": _list("Name"),
         "TemplateType": {"type": "object", "properties": {"type": {"type": "string"}}},
+        "Artifact": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "size": {"type": "integer"},
+                "sha256": {"type": "string"},
+                "stage": {"type": "string"},
+                "creationTime": {"type": "string", "format": "date-time"},
+            },
+        },
+        "ArtifactList": _list("Artifact"),
+        "RerunInput": {
+            "type": "object",
+            "properties": {"from": {"type": "string", "enum": ["start", "failed"]}},
+            "additionalProperties": False,
+        },
+        "Record": {
+            "type": "object",
+            "description": "A PipelineRecordObject (the spec's Records section); fields below "
+            "are those reruns and artifacts add.",
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string"},
+                "rerunOf": {"type": "string", "description": "the record this one reruns"},
+                "stageStatus": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "status": {"type": "string"},
+                            "outputs": {"type": "array", "items": {"type": "string"}},
+                            "artifacts": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "paths of the artifacts the stage kept",
+                            },
+                            "reusedFrom": {
+                                "type": "string",
+                                "description": "a rerun's stage not run again: the record "
+                                "that ran it",
+                            },
+                        },
+                    },
+                },
+            },
+        },
         "Health": {
             "type": "object",
             "properties": {
@@ -379,7 +491,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         op["parameters"] = params
     if ep.request:
         op["requestBody"] = {
-            "required": True,
+            "required": ep.body_required,
             "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{ep.request}"}}
             },

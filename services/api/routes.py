@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import falcon.asgi
 
 from services.api.resources import (
+    artifacts,
     clouds,
     hooks,
     integrations,
@@ -52,6 +53,10 @@ class Resources:
     metrics: meta.Metrics
     openapi: meta.OpenApi
     tickets: tickets.TicketsResource
+    artifacts: artifacts.Artifacts
+    artifact: artifacts.Artifact
+    artifacts_archive: artifacts.ArtifactsArchive
+    record_rerun: artifacts.RecordRerun
 
 
 PL = "/api/v1/projects/{project}/pipelines/{pipeline}"
@@ -77,6 +82,10 @@ def add_routes(app: falcon.asgi.App, r: Resources) -> None:
     app.add_route(PL + "/records/{recordid}/status", r.record_status)
     app.add_route(PL + "/records/{recordid}/logs", r.record_logs)
     app.add_route(PL + "/records/{recordid}/logstream", r.record_logstream)
+    app.add_route(PL + "/records/{recordid}/artifacts", r.artifacts)
+    app.add_route(PL + "/records/{recordid}/artifacts.tar.gz", r.artifacts_archive)
+    app.add_route(PL + "/records/{recordid}/artifacts/{path:path}", r.artifact)
+    app.add_route(PL + "/records/{recordid}/rerun", r.record_rerun)
     app.add_route("/api/v1/configtemplates", r.templates)
     app.add_route("/api/v1/tickets", r.tickets)
     app.add_route("/api/v1/subversion/{svnrepoid}/postcommithook", r.svn_hook)

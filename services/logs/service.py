@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import gc
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import eventlet
@@ -13,10 +18,12 @@ from nameko.extensions import DependencyProvider
 from nameko.messaging import Publisher, consume
 from nameko.rpc import rpc
 
-from services.logs import domain
+from services.logs import artifacts, domain
+from services.logs.artifact_store import ArtifactStore
 from services.logs.store import LogStore, StoreRejected, StoreUnavailable
-from shared import mongo, workertoken
-from shared.contracts import events, logs, services
+from shared import mongo, timefmt, workertoken
+from shared.contracts import artifacts as art
+from shared.contracts import errors, events, logs, services
 from shared.contracts.rpc import LogChunk
 from shared.mongo import MongoDatabase
 from shared.ping import PingMixin
@@ -61,6 +68,21 @@ class Store(MongoDatabase):
         return self.store
 
 
+class Artifacts(MongoDatabase):
+    """Kept artifacts (GridFS bucket `artifacts`), with the per-record limit of the
+    environment (CYCLONE_ARTIFACTS_MAX_BYTES)."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.store = ArtifactStore(self.database, artifacts.max_bytes(os.environ))
+
+    def start(self) -> None:
+        self.store.ensure_indexes()
+
+    def get_dependency(self, worker_ctx: Any) -> ArtifactStore:
+        return self.store
+
+
 class Tokens(DependencyProvider):
     """The worker tokens (shared/workertoken.py) made from the stack's secret key."""
 
@@ -71,12 +93,65 @@ class Tokens(DependencyProvider):
         return self.tokens
 
 
+ARTIFACT_ERRORS = (errors.NotFound, errors.InvalidRequest, errors.Unauthorized)
+
+
+class ChunkBytes:
+    """Collects garbage after every COLLECT_EVERY bytes of chunk data handled.
+
+    nameko's worker contexts sit in reference cycles, and with them each call's arguments
+    and result (a MiB of chunk data each). CPython starts a collection by counts of objects,
+    not bytes, so without this the chunks of a large file pile up in memory (hundreds of MiB
+    for a 200 MiB artifact). A younger-generation collection is no help: a call's context is
+    still alive when the next call starts, survives, and is promoted out of reach. A full
+    collection of a whole service costs ~60 ms, so the first one freezes what survives it (the
+    service's own objects, gc.freeze): later ones look only at what came since (~1 ms).
+    """
+
+    COLLECT_EVERY = 4 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.handled = 0
+        self.frozen = False
+
+    def add(self, size: int) -> None:
+        self.handled += size
+        if self.handled >= self.COLLECT_EVERY:
+            self.handled = 0
+            gc.collect()
+            if not self.frozen:
+                gc.freeze()
+                self.frozen = True
+
+
+CHUNK_BYTES = ChunkBytes()
+
+
+@contextlib.contextmanager
+def refused() -> Iterator[None]:
+    """A broken rule (artifacts.ArtifactRefused) crosses RPC as InvalidRequest (400)."""
+    try:
+        yield
+    except artifacts.ArtifactRefused as exc:
+        raise errors.InvalidRequest(str(exc)) from exc
+
+
+def _bytes(data: object) -> bytes:
+    if not isinstance(data, str):
+        raise errors.InvalidRequest("chunk data must be base64 text")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise errors.InvalidRequest(f"chunk data is not base64: {exc}") from exc
+
+
 class LogsService(PingMixin):
     """Owns log lines: ingests worker log streams and serves stored logs."""
 
     name = services.LOGS
 
     store: LogStore = Store()
+    artifacts: ArtifactStore = Artifacts()
     tokens: workertoken.WorkerTokens | None = Tokens()
     live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1)  # transient: followers only
 
@@ -134,3 +209,93 @@ class LogsService(PingMixin):
             return
         removed = with_retries("deleting logs", lambda: self.store.delete(ids))
         log.info("deleted %d log chunks of %d records", removed, len(ids))
+        files = self.artifacts.delete_records(ids)
+        log.info("deleted %d artifacts of %d records", files, len(ids))
+
+    # --- artifacts: the worker of a record (its token) ---------------------------------------
+
+    def _worker(self, record_id: str, token: str) -> None:
+        if self.tokens is None or not self.tokens.valid(record_id, token):
+            raise errors.Unauthorized(f"no valid worker token for record {record_id}")
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_begin(
+        self, record_id: str, token: str, stage: str, path: str, size: int, mode: int
+    ) -> art.Upload:
+        self._worker(record_id, token)
+        with refused():
+            return self.artifacts.begin(record_id, stage, path, size, mode, timefmt.now())
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_chunk(self, record_id: str, token: str, upload: str, n: int, data: str) -> None:
+        self._worker(record_id, token)
+        CHUNK_BYTES.add(len(data))
+        with refused():
+            self.artifacts.chunk(record_id, upload, n, _bytes(data))
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_commit(self, record_id: str, token: str, upload: str, sha256: str) -> art.Artifact:
+        self._worker(record_id, token)
+        with refused():
+            return self.artifacts.commit(record_id, upload, sha256)
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_keep(
+        self, record_id: str, token: str, stage: str, uploads: list[str]
+    ) -> list[str]:
+        self._worker(record_id, token)
+        with refused():
+            return self.artifacts.keep(record_id, stage, list(uploads), timefmt.now())
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_discard(self, record_id: str, token: str, stage: str) -> int:
+        self._worker(record_id, token)
+        return self.artifacts.discard(record_id, stage)
+
+    # --- artifacts: a rerun's worker restoring what the record it reruns kept (a grant) ------
+
+    def _reader(self, source_id: str, reader_id: str, token: str, grant: str) -> None:
+        self._worker(reader_id, token)
+        if self.tokens is None or not self.tokens.grant_valid(source_id, reader_id, grant):
+            raise errors.Unauthorized(f"record {reader_id} may not read record {source_id}")
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_manifest(
+        self, source_id: str, reader_id: str, token: str, grant: str
+    ) -> list[art.Artifact]:
+        self._reader(source_id, reader_id, token, grant)
+        return self.artifacts.list(source_id, internal=True)
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_fetch(
+        self,
+        source_id: str,
+        reader_id: str,
+        token: str,
+        grant: str,
+        file_id: str,
+        offset: int,
+        length: int,
+    ) -> str:
+        self._reader(source_id, reader_id, token, grant)
+        CHUNK_BYTES.add(length)
+        with refused():
+            data = self.artifacts.read(source_id, file_id, offset, length, art.MAX_READ)
+        return base64.b64encode(data).decode()
+
+    # --- artifacts: the gateway -------------------------------------------------------------
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def list_artifacts(self, record_id: str) -> list[art.Artifact]:
+        return self.artifacts.list(record_id)
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def artifact_info(self, record_id: str, path: str) -> art.Artifact:
+        return self.artifacts.info(record_id, path)
+
+    @rpc(expected_exceptions=ARTIFACT_ERRORS)
+    def read_artifact(self, record_id: str, file_id: str, offset: int, length: int) -> str:
+        CHUNK_BYTES.add(length if isinstance(length, int) else 0)
+        with refused():
+            data = self.artifacts.read(record_id, file_id, offset, length, art.MAX_READ)
+        return base64.b64encode(data).decode()

@@ -52,7 +52,15 @@ class Cloud:
 
 # What a worker's stage details may add to stageStatus.<stage> (the spec's fields, and
 # `skipReason` of a stage an untrusted run skipped: status `Skipped`).
-STAGE_DETAILS = ("commits", "outputs", "tasks", "images", "sonarqube", "skipReason")
+STAGE_DETAILS = (
+    "commits",
+    "outputs",
+    "artifacts",
+    "tasks",
+    "images",
+    "sonarqube",
+    "skipReason",
+)
 
 
 class Runs:
@@ -103,6 +111,29 @@ class Runs:
 
     def get(self, record_id: str) -> dict[str, Any]:
         return rec.view(self.store.get(record_id))
+
+    def rerun(
+        self, record_id: str, start_from: str, project: dict[str, Any], owner: str
+    ) -> dict[str, Any]:
+        """A new record running `record_id` again at the same commits (see rec.rerun_record)."""
+        original = self.store.get(record_id)
+        if start_from not in rec.RERUN_FROM:
+            raise InvalidRequest(f"from must be one of {list(rec.RERUN_FROM)}")
+        try:
+            doc = rec.rerun_record(
+                original,
+                start_from,
+                project,
+                owner,
+                self.clock(),
+                original.get("timeoutSeconds", self.limits.record_timeout),
+            )
+        except rec.RerunRefused as exc:
+            raise Conflict(str(exc)) from exc
+        doc = self.store.insert(doc)
+        self.counters.created(doc)
+        self.dispatch()
+        return rec.view(self.store.get(str(doc["_id"])))
 
     def page(self, pipeline_id: str, start: int, limit: int) -> dict[str, Any]:
         total, docs = self.store.page(pipeline_id, start, limit)
@@ -170,6 +201,15 @@ class Runs:
         }
         if doc.get("untrusted"):
             job.update(untrusted=doc["untrusted"], withheld=withheld)
+        if doc.get("rerunOf"):
+            job["stages"] = [s for s in doc["stages"] if s not in (doc.get("reused") or [])]
+            job["reused"] = list(doc.get("reused") or [])
+            job["pin"] = dict(doc.get("pin") or {})
+            job["restore"] = [
+                {**r, "grant": self.tokens.read_grant(r["record"], record_id)}
+                for r in doc.get("restore") or []
+                if self.tokens is not None
+            ]
         return job
 
     # --- dispatch ---------------------------------------------------------------------------

@@ -59,6 +59,12 @@ class SchedulerService(PingMixin):
         return self._runs().stats(scope, scope_id, start, end)
 
     @rpc(expected_exceptions=EXPECTED)
+    def rerun_record(
+        self, record_id: str, start_from: str, project: dict[str, Any], owner: str
+    ) -> dict[str, Any]:
+        return self._runs().rerun(record_id, start_from, project, owner)
+
+    @rpc(expected_exceptions=EXPECTED)
     def get_job(self, record_id: str, token: str = "") -> dict[str, Any]:
         return self._runs().job(record_id, token)
 

@@ -107,3 +107,81 @@ def call(
     if body.get("error"):
         raise deserialize(body["error"])
     return body.get("result")
+
+
+class RpcSession:
+    """Many calls over one connection and one reply queue, several in flight at once.
+
+    `call` opens a connection per call, which is right for the few calls of a run; an
+    artifact moves in one call per chunk, so it keeps `send`s in flight (a window) and
+    `wait`s for each answer in turn. Not thread-safe: one stage's thread uses it.
+    """
+
+    def __init__(self, amqp_uri: str, timeout: float = 120.0) -> None:
+        self._uri = amqp_uri
+        self.timeout = timeout
+        self._conn: Connection | None = None
+        self._producer: Producer | None = None
+        self._consumer: Consumer | None = None
+        self._reply_to = uuid.uuid4().hex
+        self._answers: dict[str, Any] = {}
+
+    def _open(self) -> Producer:
+        if self._producer is None:
+            self._conn = Connection(self._uri, connect_timeout=10)
+            channel = self._conn.channel()
+            queue = Queue(
+                f"rpc.reply-cyclone-worker-{self._reply_to}",
+                RPC_EXCHANGE,
+                routing_key=self._reply_to,
+                exclusive=True,
+                auto_delete=True,
+            )
+            self._consumer = Consumer(channel, [queue], callbacks=[self._on_reply], accept=["json"])
+            self._consumer.consume()
+            self._producer = Producer(channel)
+        return self._producer
+
+    def _on_reply(self, body: Any, message: Any) -> None:
+        correlation_id = message.properties.get("correlation_id")
+        if isinstance(correlation_id, str):
+            self._answers[correlation_id] = body
+        message.ack()
+
+    def send(self, service: str, method: str, args: Sequence[Any]) -> str:
+        """Publish a call; returns the id to `wait` for."""
+        producer = self._open()
+        correlation_id = uuid.uuid4().hex
+        self._answers.pop(correlation_id, None)
+        producer.publish(
+            {"args": list(args), "kwargs": {}},
+            exchange=RPC_EXCHANGE,
+            routing_key=f"{service}.{method}",
+            reply_to=self._reply_to,
+            correlation_id=correlation_id,
+            serializer="json",
+            declare=[RPC_EXCHANGE],
+        )
+        return correlation_id
+
+    def wait(self, correlation_id: str, what: str = "the call") -> Any:
+        """The call's result; raises the callee's error, or TimeoutError."""
+        assert self._conn is not None, "wait before send"
+        try:
+            while correlation_id not in self._answers:
+                self._conn.drain_events(timeout=self.timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{what} got no answer in {self.timeout:g}s") from exc
+        body = self._answers.pop(correlation_id)
+        body = body if isinstance(body, dict) else {}
+        if body.get("error"):
+            raise deserialize(body["error"])
+        return body.get("result")
+
+    def call(self, service: str, method: str, args: Sequence[Any]) -> Any:
+        return self.wait(self.send(service, method, args), f"{service}.{method}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.release()
+        self._conn = self._producer = self._consumer = None

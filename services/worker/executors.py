@@ -12,11 +12,12 @@ import os
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from services.worker import domain, imaging
+from services.worker.artifacts import SourceFile, host_files, tar_files
 from services.worker.imaging import EngineError
 from services.worker.stages import process
 
@@ -58,6 +59,12 @@ class Executor(Protocol):
 
     def context(self, subdir: str) -> IO[bytes]:
         """A tar archive of code/<subdir> with paths relative to it (a build context)."""
+        ...
+
+    def artifact_files(
+        self, outputs: Sequence[str], log: Callable[[str], None]
+    ) -> Iterator[SourceFile]:
+        """The regular files under the outputs, streamed (services/worker/artifacts.py)."""
         ...
 
     def seed(self, container: Container) -> None:
@@ -120,6 +127,11 @@ class HostExecutor:
         from services.worker.stages.commands import collect_outputs
 
         return collect_outputs(self.code_path, list(patterns))
+
+    def artifact_files(
+        self, outputs: Sequence[str], log: Callable[[str], None]
+    ) -> Iterator[SourceFile]:
+        return host_files(self.code_path, outputs, log)
 
     def context(self, subdir: str) -> IO[bytes]:
         root = (self.code_path / subdir).resolve()
@@ -217,6 +229,21 @@ class ContainerExecutor:
             if line.startswith("./")
         ]
         return imaging.match_outputs(paths, patterns)
+
+    def artifact_files(
+        self, outputs: Sequence[str], log: Callable[[str], None]
+    ) -> Iterator[SourceFile]:
+        """Each output as the engine archives it, read as it streams in."""
+        builder = self.builder(lambda _line: None)
+        seen: set[str] = set()
+        for output in outputs:
+            stream, _stat = builder.get_archive(f"{self.code_dir}/{output.strip('/')}")
+            try:
+                yield from tar_files(output, stream, seen, log)
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
 
     def context(self, subdir: str) -> IO[bytes]:
         builder = self.builder(lambda _line: None)

@@ -25,6 +25,7 @@ from kombu import Connection
 from kombu.exceptions import KombuError
 
 from services.worker import bus, domain
+from services.worker.artifacts import ArtifactClient
 from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
 from shared import config, logsetup, timefmt, workertoken
@@ -107,15 +108,25 @@ def run_record(
             report_without_job(uri, record_id, domain.ABORTED, "aborted", token)
             return domain.exit_code(domain.ABORTED)
         say(f"running {record_id}: stages {job.get('stages')} in {workspace}")
-        return execute(job, BusSink(uri, record_id, token), workspace, abort)
+        artifacts = ArtifactClient(uri, record_id, token, abort)
+        try:
+            return execute(job, BusSink(uri, record_id, token), workspace, abort, artifacts)
+        finally:
+            artifacts.close()
     finally:
         heartbeat.stop()
 
 
-def execute(job: Mapping[str, Any], sink: Sink, workspace: Path, abort: threading.Event) -> int:
+def execute(
+    job: Mapping[str, Any],
+    sink: Sink,
+    workspace: Path,
+    abort: threading.Event,
+    artifacts: ArtifactClient | None = None,
+) -> int:
     """Run the job to its end; the exit code of its final status."""
     try:
-        status = Runner(job, sink, workspace, abort).run()
+        status = Runner(job, sink, workspace, abort, artifacts=artifacts).run()
     except Exception:  # noqa: BLE001 - e.g. the broker went away for good: nothing to report to
         say(f"the run of {job.get('record_id')} broke:\n{traceback.format_exc()}")
         return domain.exit_code(domain.FAILED)

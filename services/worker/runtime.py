@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.worker import domain, imaging
+from services.worker.artifacts import Aborted as ArtifactAborted
+from services.worker.artifacts import ArtifactClient, ArtifactError
 from services.worker.domain import ABORTED, CHECKOUT, FAILED, SKIPPED, SUCCESS, Failure
 from services.worker.executors import EXECUTOR_ENV, Executor
 from services.worker.imaging import EngineError
@@ -32,12 +34,14 @@ from services.worker.stages import (
     commands,
 )
 from shared import dockerengine, timefmt
-from shared.contracts import events
+from shared.contracts import errors, events
+from shared.contracts.artifacts import Artifact, Restore
 from shared.contracts.rpc import Job
 
 if TYPE_CHECKING:
     from services.worker.engine import Engine
 
+CONTRACT_ERRORS = (errors.NotFound, errors.InvalidRequest, errors.Unauthorized, TimeoutError)
 HOLD = 0.05  # a line held back for masking is released once output is quiet this long (s)
 
 
@@ -67,8 +71,10 @@ class Runner:
         abort: threading.Event,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = timefmt.now,
+        artifacts: ArtifactClient | None = None,
     ) -> None:
         self.job = job
+        self.artifacts = artifacts
         self.workspace = workspace
         self.abort = abort
         self.env = dict(os.environ if env is None else env)
@@ -85,7 +91,10 @@ class Runner:
     def run(self) -> str:
         """Run the stages; returns the final status once RUN_FINISHED is sent."""
         stages = domain.run_order(self.job.get("stages") or [])
-        self.state.planned = list(stages)
+        reused = [str(s) for s in self.job.get("reused") or []]
+        self.state.planned = [*stages, *reused]
+        for stage in reused:  # a rerun's stages that ran before: their result stands
+            self.state.statuses[stage] = SUCCESS
         self._set_up()
         try:
             return self._run(stages)
@@ -217,6 +226,7 @@ class Runner:
             executor=self.executor,
             engine=self.engine,
             state=self.state,
+            artifacts=self.artifacts,
         )
         self.state.failed_details = None
         skip = domain.skip_reason(stage, self.job)  # an untrusted run lacks what it needs
@@ -255,9 +265,11 @@ class Runner:
         if self.setup_error:
             raise StageFailed(self.setup_error)
         if stage == CHECKOUT:
+            restores = self._restorable(ctx)  # before the clone: a rerun fails at once
             details = checkout.run(ctx)
             main = (details.get("commits") or {}).get("mainRepo") or {}
             self.state.commit = str(main.get("ID") or "")
+            self._restore(ctx, restores)
             if self.executor is not None:
                 self.executor.after_checkout(ctx.log)
             return details
@@ -266,6 +278,38 @@ class Runner:
             module, function = handler
             return getattr(importlib.import_module(module), function)(ctx)
         return commands.run(ctx, stage)
+
+    def _restorable(self, ctx: Context) -> list[tuple[Restore, list[Artifact]]]:
+        """A rerun's reused stages' artifacts, each checked to still exist."""
+        restores = list(self.job.get("restore") or [])
+        if not restores:
+            return []
+        if self.artifacts is None:
+            raise StageFailed("this worker cannot restore artifacts (no logs service)")
+        found = []
+        for restore in restores:
+            try:
+                found.append((restore, self.artifacts.manifest(restore)))
+            except ArtifactError as exc:
+                raise StageFailed(str(exc)) from exc
+            except CONTRACT_ERRORS as exc:
+                raise StageFailed(f"cannot list the artifacts to restore: {exc}") from exc
+        return found
+
+    def _restore(self, ctx: Context, found: list[tuple[Restore, list[Artifact]]]) -> None:
+        """Into the checkout, before any other stage runs (and before the code is copied to
+        a builder container, so the copy takes them along)."""
+        for restore, items in found:
+            assert self.artifacts is not None
+            ctx.log(f"restoring the artifacts of stage {restore['stage']}")
+            try:
+                self.artifacts.restore(restore, items, ctx.code_dir, ctx.log)
+            except ArtifactAborted as exc:
+                raise StageAborted() from exc
+            except ArtifactError as exc:
+                raise StageFailed(str(exc)) from exc
+            except CONTRACT_ERRORS as exc:
+                raise StageFailed(f"cannot restore the artifacts: {exc}") from exc
 
     def _finished_payload(self, result: StageResult) -> events.StageFinished:
         payload = events.StageFinished(

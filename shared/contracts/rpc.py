@@ -33,6 +33,7 @@ ABORT_RECORD: Final = "abort_record"
 RECENT_RECORDS: Final = "recent_records"
 STATS: Final = "stats"
 GET_JOB: Final = "get_job"
+RERUN_RECORD: Final = "rerun_record"
 
 
 class PerformParams(TypedDict, total=False):
@@ -80,6 +81,12 @@ class Job(TypedDict):
     # need them (services/worker/domain.py `skip_reason`).
     untrusted: NotRequired[str]
     withheld: NotRequired[list[str]]
+    # A rerun (`rerunOf`): stages reused from earlier records (not run again), the artifacts
+    # they kept to restore after checkout (shared/contracts/artifacts.Restore), and the
+    # commits to check out: {"mainRepo": sha or revision, "depRepos": [...]}.
+    reused: NotRequired[list[str]]
+    restore: NotRequired[list[dict[str, Any]]]
+    pin: NotRequired[dict[str, Any]]
 
 
 class SchedulerRpc(Protocol):
@@ -93,6 +100,9 @@ class SchedulerRpc(Protocol):
     ) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
     def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]: ...
     def get_job(self, record_id: str, token: str) -> Job: ...
+    def rerun_record(
+        self, record_id: str, start_from: str, project: dict[str, Any], owner: str
+    ) -> dict[str, Any]: ...  # NotFound; Conflict while active or nothing failed
 
 
 # --- cloud ----------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def test_openapi_marks_unrouted_endpoints_planned(api, unique):
         "cloud": "c",
         "pipelineid": "0" * 24,
         "svnrepoid": "u",
+        "path": "bin/app",  # an artifact's path (it may hold `/`)
     }
     for path, ops in doc["paths"].items():
         concrete = re.sub(r"\{(\w+)\}", lambda m: names[m.group(1)], path)

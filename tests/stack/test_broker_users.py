@@ -195,6 +195,9 @@ def test_the_worker_user_cannot_do_anything_else(broker):
         # calls other than get_job (another service's RPC, or the scheduler's other methods)
         "call another RPC": publish(rpc, "scheduler.delete_records"),
         "call the api": publish(rpc, "cloud.start_worker"),
+        # artifacts: only the token-checked worker calls, not the gateway's reads
+        "read any record's artifacts": publish(rpc, "logs.read_artifact"),
+        "list any record's artifacts": publish(rpc, "logs.list_artifacts"),
         # listen to RPC calls: bind its reply queue with a service's routing key
         "bind to get_job calls": declare(Queue(reply, rpc, routing_key="scheduler.get_job")),
         "bind to every call": declare(Queue(reply, rpc, routing_key="#")),

@@ -128,6 +128,8 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         out["status"] = PENDING
     if doc.get("owner"):
         out["owner"] = doc["owner"]
+    if doc.get("rerunOf"):
+        out["rerunOf"] = doc["rerunOf"]
     if doc.get("untrusted"):  # a fork's pull request: it ran without the project's secrets
         out["trusted"] = False
         out["untrustedReason"] = doc["untrusted"]
@@ -152,3 +154,117 @@ def for_worker(snapshot: dict[str, Any]) -> dict[str, Any]:
     """The run's snapshot as a worker gets it: without what it never uses."""
     pipeline = {k: v for k, v in snapshot["pipeline"].items() if k not in NOT_FOR_WORKERS}
     return {**snapshot, "pipeline": pipeline}
+
+
+# --- reruns ---------------------------------------------------------------------------------
+
+START: Final = "start"
+FROM_FAILED: Final = "failed"
+RERUN_FROM: Final = (START, FROM_FAILED)
+# Built images are not kept between records: a reused stage's images would be gone.
+NEVER_REUSED: Final = frozenset({"codeCheckout", "imageBuild"})
+
+
+class RerunRefused(ValueError):
+    """Why a record cannot be rerun that way (HTTP 409)."""
+
+
+def reused_stages(original: dict[str, Any], start_from: str) -> list[str]:
+    """The stages a rerun takes over from `original` instead of running them.
+
+    From `failed`: those before the first stage that did not succeed (Failed, Aborted, or
+    never reported), except codeCheckout (the workspace needs the code) and imageBuild
+    (images are not kept); Skipped stages (an untrusted run's) run again and are skipped
+    again. From `start`: none.
+    """
+    if start_from == START:
+        return []
+    if start_from != FROM_FAILED:
+        raise ValueError(f"from must be one of {list(RERUN_FROM)}")
+    statuses = original.get("stageStatus") or {}
+    reused: list[str] = []
+    for stage in original.get("stages") or []:
+        status = (statuses.get(stage) or {}).get("status")
+        if status == "Skipped":
+            continue
+        if status != SUCCESS:
+            return [s for s in reused if s not in NEVER_REUSED]
+        reused.append(stage)
+    raise RerunRefused(
+        f"record {original['_id']} has no failed stage to rerun from; rerun it from the start"
+    )
+
+
+def pinned_commits(original: dict[str, Any]) -> dict[str, Any]:
+    """What the original checked out (git sha, svn revision), for the rerun to check out."""
+    commits = ((original.get("stageStatus") or {}).get("codeCheckout") or {}).get("commits") or {}
+    pin: dict[str, Any] = {}
+    main = (commits.get("mainRepo") or {}).get("ID")
+    if main:
+        pin["mainRepo"] = str(main)
+    deps = [str((d or {}).get("ID") or "") for d in commits.get("depRepos") or []]
+    if any(deps):
+        pin["depRepos"] = deps
+    return pin
+
+
+def rerun_record(
+    original: dict[str, Any],
+    start_from: str,
+    project: dict[str, Any],
+    owner: str,
+    now: datetime,
+    timeout_seconds: int,
+) -> dict[str, Any]:
+    """The stored document of a rerun: a new Pending record of the same pipeline (as it ran:
+    its snapshot), the same performParams and stages, the original's commits pinned, its
+    trust kept. Reused stages show the original's stage status with `reusedFrom` (the record
+    that ran them, following earlier reruns); `restore` lists the artifacts they kept."""
+    if original.get("status") in ACTIVE:
+        raise RerunRefused(
+            f"record {original['_id']} is {original['status']}; only finished records can be rerun"
+        )
+    reused = reused_stages(original, start_from)
+    stages = list(original.get("stages") or [])
+    before = original.get("stageStatus") or {}
+    stage_status: dict[str, Any] = {}
+    restore: list[dict[str, Any]] = []
+    for stage in stages:
+        if stage not in reused:
+            stage_status[stage] = {"status": PENDING}
+            continue
+        kept = {k: v for k, v in before[stage].items() if k != "assumed"}
+        source = str(kept.get("reusedFrom") or original["_id"])
+        stage_status[stage] = {**kept, "reusedFrom": source}
+        if kept.get("artifacts"):
+            restore.append(
+                {"stage": stage, "record": source, "paths": [str(p) for p in kept["artifacts"]]}
+            )
+    snapshot = original.get("snapshot") or {}
+    doc: dict[str, Any] = {
+        "name": "",
+        "pipelineID": original["pipelineID"],
+        "projectID": original["projectID"],
+        "projectName": original.get("projectName", ""),
+        "pipelineName": original.get("pipelineName", ""),
+        "trigger": owner or "user",
+        "owner": owner,
+        "performParams": dict(original.get("performParams") or {}),
+        "stages": stages,
+        "stageStatus": stage_status,
+        "status": PENDING,
+        "startTime": now,
+        "startDay": day_of(now),
+        "timeoutSeconds": timeout_seconds,
+        "snapshot": {
+            "project": project or snapshot.get("project"),
+            "pipeline": snapshot["pipeline"],
+        },
+        "rerunOf": str(original["_id"]),
+        "reused": reused,
+        "restore": restore,
+        "pin": pinned_commits(original),
+    }
+    if original.get("untrusted"):  # a fork's pull request stays untrusted when rerun
+        doc["untrusted"] = original["untrusted"]
+    return doc

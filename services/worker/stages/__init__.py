@@ -12,6 +12,7 @@ from services.worker import domain
 from services.worker.stages import process
 
 if TYPE_CHECKING:
+    from services.worker.artifacts import ArtifactClient
     from services.worker.engine import Engine
     from services.worker.executors import Executor
 
@@ -47,6 +48,7 @@ class Context:
     executor: Executor | None = None  # where commands run; None: on this host
     engine: Engine | None = None  # the Docker engine of the image stages, if any
     state: RunState = field(default_factory=lambda: RunState())
+    artifacts: ArtifactClient | None = None  # keeps outputs (None: not kept, e.g. tests)
 
     @property
     def code_dir(self) -> Path:

@@ -28,10 +28,18 @@ def run(ctx: Context) -> dict[str, Any]:
         raise StageFailed("the pipeline has no codeCheckout.mainRepo")
     if ctx.code_dir.exists() and any(ctx.code_dir.iterdir()):
         raise StageFailed(f"the workspace already holds a non-empty {ctx.code_dir.name} directory")
+    pin = ctx.job.get("pin") or {}  # a rerun: the commits the record it reruns checked out
     commits: dict[str, Any] = {
-        "mainRepo": _checkout(ctx, main, ctx.code_dir, str(ctx.params.get("ref") or ""))
+        "mainRepo": _checkout(
+            ctx,
+            main,
+            ctx.code_dir,
+            str(ctx.params.get("ref") or ""),
+            str(pin.get("mainRepo") or ""),
+        )
     }
     deps = []
+    dep_pins = [str(p or "") for p in pin.get("depRepos") or []]
     for dep in checkout.get("depRepos") or []:
         if not isinstance(dep, dict):
             continue
@@ -39,13 +47,17 @@ def run(ctx: Context) -> dict[str, Any]:
         problem = domain.folder_problem(folder)
         if problem:
             raise StageFailed(f"dependent repository: {problem}")
-        deps.append(_checkout(ctx, dep, ctx.code_dir / folder, ""))
+        dep_pin = dep_pins[len(deps)] if len(deps) < len(dep_pins) else ""
+        deps.append(_checkout(ctx, dep, ctx.code_dir / folder, "", dep_pin))
     if deps:
         commits["depRepos"] = deps
     return {"commits": commits}
 
 
-def _checkout(ctx: Context, repo: Mapping[str, Any], dest: Path, ref: str) -> dict[str, str]:
+def _checkout(
+    ctx: Context, repo: Mapping[str, Any], dest: Path, ref: str, pin: str = ""
+) -> dict[str, str]:
+    """One source at `ref`; at commit (git) or revision (svn) `pin` when it is given."""
     kind = domain.source_type(repo)
     block = domain.source_block(repo)
     url = str(block.get("url") or "")
@@ -54,9 +66,11 @@ def _checkout(ctx: Context, repo: Mapping[str, Any], dest: Path, ref: str) -> di
     if not url:
         raise StageFailed(f"the {repo.get('type')} code source has no url")
     ref = ref or str(block.get("ref") or "")
+    if pin:
+        ctx.log(f"pinned to {pin}: the {'revision' if kind == 'svn' else 'commit'} rerun")
     if kind == "svn":
-        return _svn(ctx, url, ref, domain.svn_credentials(ctx.scm, block), dest)
-    return _git(ctx, url, ref, domain.git_credentials(kind, ctx.scm, block), dest)
+        return _svn(ctx, url, ref, domain.svn_credentials(ctx.scm, block), dest, pin)
+    return _git(ctx, url, pin or ref, domain.git_credentials(kind, ctx.scm, block), dest)
 
 
 # --- git --------------------------------------------------------------------------------------
@@ -168,9 +182,11 @@ def _git_commit(dest: Path, env: dict[str, str]) -> dict[str, str]:
 
 
 def _svn(
-    ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path
+    ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path, pin: str = ""
 ) -> dict[str, str]:
     target, rev = domain.svn_target(url, ref)
+    if pin.isdigit():  # the path as it was at that revision (a peg), even if moved since
+        target, rev = f"{target}@{pin}", pin
     auth: list[str] = []
     shown_auth: list[str] = []
     if creds:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.worker import domain
-from services.worker.stages import Context, StageFailed
+from services.worker.stages import Context, StageAborted, StageFailed
+from shared.contracts.errors import InvalidRequest, NotFound, Unauthorized
 
 if TYPE_CHECKING:
     from services.worker.executors import Executor
@@ -42,7 +43,29 @@ def run(ctx: Context, stage: str) -> dict[str, Any]:
         raise StageFailed(str(exc)) from exc
     for path in outputs:
         ctx.log(f"output: {path}")
-    return {"outputs": outputs}
+    details: dict[str, Any] = {"outputs": outputs}
+    if outputs and ctx.artifacts is not None:
+        details["artifacts"] = keep_artifacts(ctx, stage, where, outputs)
+    return details
+
+
+def keep_artifacts(ctx: Context, stage: str, where: Executor, outputs: list[str]) -> list[str]:
+    """The outputs' files kept by the logs service, all or none (the stage fails then)."""
+    from services.worker.artifacts import Aborted, ArtifactError
+
+    assert ctx.artifacts is not None
+    if ctx.abort.is_set():
+        raise StageAborted()
+    try:
+        kept = ctx.artifacts.keep(stage, where.artifact_files(outputs, ctx.log), ctx.log)
+    except Aborted as exc:
+        raise StageAborted() from exc
+    except (ArtifactError, InvalidRequest, NotFound, Unauthorized) as exc:
+        raise StageFailed(f"artifacts not kept: {exc}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise StageFailed(f"artifacts not kept: {type(exc).__name__}: {exc}") from exc
+    ctx.log(f"kept {len(kept)} artifact(s)")
+    return kept
 
 
 def run_shell(ctx: Context, where: Executor, command: str, env: Mapping[str, str]) -> None:

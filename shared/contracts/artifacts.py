@@ -1,0 +1,60 @@
+"""Artifacts: files a stage's `outputs` named, kept by the logs service in MongoDB GridFS.
+
+Both directions are RPC calls carrying one chunk each (base64 in nameko's JSON), so a file is
+never whole in any process and each chunk is stored before the next ones are sent (the worker
+keeps at most `WINDOW` calls in flight: backpressure without a queue of megabytes in the
+broker). Calls a worker makes carry its record's worker token (as `get_job` does) or, to read
+another record's artifacts for a rerun, a read grant the scheduler gave it
+(shared/workertoken.py). The gateway's calls (list, info, read) carry no token: only services
+may call them (k8s/rabbitmq.yaml gives workers no route to them).
+"""
+
+from typing import Final, NotRequired, TypedDict
+
+CHUNK_SIZE: Final = 1024 * 1024  # bytes per stored chunk and per call; the last may be short
+WINDOW: Final = 4  # chunk calls a worker keeps in flight
+MAX_READ: Final = 2 * CHUNK_SIZE  # the largest `read_artifact` answer
+MAX_BYTES_ENV: Final = "CYCLONE_ARTIFACTS_MAX_BYTES"
+DEFAULT_MAX_BYTES: Final = 1024**3  # per record
+
+# Worker calls (token or grant checked): the only artifact routes a worker's broker user has.
+BEGIN: Final = "artifact_begin"
+CHUNK: Final = "artifact_chunk"
+COMMIT: Final = "artifact_commit"
+KEEP: Final = "artifact_keep"
+DISCARD: Final = "artifact_discard"
+MANIFEST: Final = "artifact_manifest"
+FETCH: Final = "artifact_fetch"
+WORKER_CALLS: Final = (BEGIN, CHUNK, COMMIT, KEEP, DISCARD, MANIFEST, FETCH)
+
+# Gateway calls.
+LIST: Final = "list_artifacts"
+INFO: Final = "artifact_info"
+READ: Final = "read_artifact"
+
+
+class Artifact(TypedDict):
+    """One kept file, as the API lists it (`id` and `mode` are for services, not clients)."""
+
+    path: str  # relative to the code directory, `/`-separated
+    size: int
+    sha256: str
+    stage: str
+    creationTime: str
+    id: NotRequired[str]
+    mode: NotRequired[int]  # permission bits (0o755 for an executable), restored on reruns
+
+
+class Upload(TypedDict):
+    upload: str  # the file's id while it is written
+    chunk_size: int
+
+
+class Restore(TypedDict):
+    """In a rerun's job: the kept files of a reused stage, where they are and the right to
+    read them (a grant for the reader's record, shared/workertoken.py)."""
+
+    stage: str
+    record: str  # the record that ran the stage and keeps the files
+    paths: list[str]
+    grant: str
