@@ -41,6 +41,7 @@ from bench.common import (
     run_and_report,
     say,
 )
+from tests.e2e.conftest import pipeline_body
 from tests.e2e.repos import make_git_repo
 
 PROJECT = "bench-ui"
@@ -49,19 +50,6 @@ FINISHED = frozenset({"Success", "Failed", "Aborted"})
 TARGET_FIRST_LINE_MS = 500.0
 TARGET_BIG_LOG_MS = 1000.0
 BIG = 100_000
-
-
-def pipeline(name: str, url: str, command: list[str]) -> dict:
-    return {
-        "name": name,
-        "build": {
-            "builderImage": {"image": "local"},
-            "stages": {
-                "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": url}}},
-                "package": {"command": command},
-            },
-        },
-    }
 
 
 def wait(what: str, check: object, timeout: float) -> object:
@@ -112,15 +100,10 @@ def run(lab: Lab, repeat: int) -> str:
     api = client(lab.api)
     repo = make_git_repo(lab.work / "git")
     create(api, "/api/v1/projects", {"name": PROJECT, "scm": SCM})
-    create(
-        api, f"/api/v1/projects/{PROJECT}/pipelines", pipeline("big", repo.url, [f"seq 1 {BIG}"])
-    )
-    create(
-        api,
-        f"/api/v1/projects/{PROJECT}/pipelines",
-        pipeline("live", repo.url, ["echo first-live-line", "sleep 600"]),
-    )
     records = f"/api/v1/projects/{PROJECT}/pipelines"
+    create(api, records, pipeline_body("big", repo.url, package=[f"seq 1 {BIG}"]))
+    live = ["echo first-live-line", "sleep 600"]
+    create(api, records, pipeline_body("live", repo.url, package=live))
     big = create(api, f"{records}/big/records", {"ref": "main"})["id"]
     say(f"waiting for the {BIG:,}-line record {big}")
     wait("the big record to end", lambda: get(api, f"{records}/big/records/{big}") in FINISHED, 300)

@@ -60,6 +60,7 @@ class Api:
         if conn.token:
             headers["Authorization"] = f"Bearer {conn.token}"
         self._http = httpx.Client(base_url=conn.server, headers=headers, timeout=TIMEOUT)
+        self.last_headers: httpx.Headers = httpx.Headers()
 
     def close(self) -> None:
         self._http.close()
@@ -77,14 +78,16 @@ class Api:
     def get(self, path: str, **params: Any) -> Any:
         return self.call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def text(self, path: str, **params: Any) -> Iterator[bytes]:
-        """A text answer in chunks as they arrive: a log may be larger than memory."""
+    def stream(self, path: str, **params: Any) -> Iterator[bytes]:
+        """An answer in chunks as they arrive (a log or an artifact may be larger than memory);
+        its headers are in `last_headers` once it has begun."""
         query = {k: v for k, v in params.items() if v is not None}
         try:
             with self._http.stream("GET", path, params=query) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise failure(resp)
+                self.last_headers = resp.headers
                 yield from resp.iter_bytes()
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc

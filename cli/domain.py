@@ -164,6 +164,16 @@ def span(seconds: float) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
 
 
+def size(n: int) -> str:
+    """Bytes for people: 512 B, 1.5 KiB, 200.0 MiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
 def day_range(days: int, now: datetime) -> tuple[int, int]:
     """`startTime`/`endTime` for the last `days` whole UTC days, today included (the API counts
     whole UTC days)."""

@@ -15,6 +15,7 @@ import click
 
 from cli import completion
 from cli.api import Api
+from cli.commands.artifacts import artifacts, rerun
 from cli.commands.catalog import pipelines, projects, templates
 from cli.commands.clouds import clouds
 from cli.commands.runs import abort, logs, records, run, stats
@@ -81,7 +82,19 @@ def completion_script(shell: str) -> None:
     click.echo(completion.script(cli, shell))
 
 
-for command in (projects, pipelines, templates, run, records, logs, abort, stats, clouds):
+for command in (
+    projects,
+    pipelines,
+    templates,
+    run,
+    rerun,
+    records,
+    logs,
+    abort,
+    artifacts,
+    stats,
+    clouds,
+):
     cli.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""The request and record ids of a nameko worker, in its log lines and in what it sends on.
+"""The request and record ids of a nameko worker, in its log lines and in what it sends on;
+and its span (shared/tracing.py), the child of the caller's.
 
 nameko copies a worker's context data into the headers of every RPC call and event it sends
 (`nameko.<key>`), and the receiving worker gets them back as its context data: so a key put
@@ -16,9 +17,11 @@ from contextvars import Token
 from typing import Any
 
 from nameko.containers import WorkerContext
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
 
-from shared import logsetup
+from shared import logsetup, tracing
 
 
 def record_id_in(arguments: Mapping[str, Any]) -> str:
@@ -55,9 +58,20 @@ class Binder:
         self._ctx.data["record_id"] = record_id
 
 
+def _span_kind(worker_ctx: WorkerContext) -> str | None:
+    """RPC calls and event handlers are traced; timers and queue consumers (the scheduler's
+    upkeep every second, each log batch) would bury them."""
+    if isinstance(worker_ctx.entrypoint, Rpc):
+        return tracing.SERVER
+    if isinstance(worker_ctx.entrypoint, EventHandler):
+        return tracing.CONSUMER
+    return None
+
+
 class LogContext(DependencyProvider):
     def __init__(self) -> None:
         self._tokens: dict[int, list[tuple[Any, Token[str]]]] = {}
+        self._spans: dict[int, tuple[Any, Any]] = {}
 
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         data = worker_ctx.data
@@ -68,8 +82,27 @@ class LogContext(DependencyProvider):
         self._tokens[id(worker_ctx)] = [
             (logsetup.IDS[k], logsetup.IDS[k].set(str(v))) for k, v in ids.items()
         ]
+        kind = _span_kind(worker_ctx) if tracing.enabled() else None
+        if kind is not None:
+            name = f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
+            span = tracing.start(name, kind, tracing.extract(data))
+            if record:
+                span.set_attribute("cyclone.record_id", record)
+            self._spans[id(worker_ctx)] = (span, tracing.attach(span))
+            data.update(tracing.inject())  # what this worker calls and sends is its child
+
+    def worker_result(
+        self, worker_ctx: WorkerContext, result: object = None, exc_info: Any = None
+    ) -> None:
+        traced = self._spans.get(id(worker_ctx))
+        if traced is not None and exc_info is not None:
+            tracing.failed(traced[0], exc_info[1])
 
     def worker_teardown(self, worker_ctx: WorkerContext) -> None:
+        traced = self._spans.pop(id(worker_ctx), None)
+        if traced is not None:
+            traced[0].end()
+            tracing.detach(traced[1])
         for var, token in reversed(self._tokens.pop(id(worker_ctx), [])):
             try:
                 var.reset(token)

@@ -14,7 +14,7 @@ from typing import Any
 import eventlet
 from nameko.runners import ServiceRunner
 
-from shared import config, logsetup
+from shared import config, logsetup, tracing
 
 log = logging.getLogger("cyclone")
 
@@ -23,6 +23,7 @@ def run_service(service_cls: type, settings: config.Settings | None = None) -> N
     """Run until SIGINT/SIGTERM, then stop gracefully (in-flight workers finish)."""
     settings = settings or config.load()
     logsetup.configure(service_cls.name)
+    tracing.setup(service_cls.name)
     cfg: dict[str, Any] = settings.nameko_config()
     cfg["CYCLONE"] = settings
     runner = ServiceRunner(cfg)

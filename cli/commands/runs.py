@@ -208,7 +208,7 @@ def logs(
     api = session.api()
     if follow_it:
         return follow_record(api, target, record, stage=stage, task=task)
-    for chunk in api.text(records_path(target, record) + "/logs", stage=stage, task=task):
+    for chunk in api.stream(records_path(target, record) + "/logs", stage=stage, task=task):
         sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
     return 0

@@ -37,7 +37,7 @@ from services.api.ui import routes as ui_routes
 from services.api.ui.assets import Assets
 from services.api.ui.session import Sessions
 from services.api.wsgate import WebSocketRefusals
-from shared import config, logsetup
+from shared import config, logsetup, tracing
 from shared.crypto import SecretBox
 
 log = logging.getLogger("cyclone.api")
@@ -178,4 +178,5 @@ def create_app(settings: config.Settings) -> HookBodyGate:
 def get_app() -> HookBodyGate:
     """gunicorn's entry (services/api/__main__.py): `services.api.app:get_app()`."""
     logsetup.configure("api")
+    tracing.setup("api")
     return create_app(config.load())

@@ -17,7 +17,7 @@ from typing import Any
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared import logsetup
+from shared import logsetup, tracing
 from shared.contracts import rpc
 from shared.publish import EventDispatcher
 
@@ -41,7 +41,7 @@ class _ProxyPool:
         # The proxy sends its context data as headers at each call; a pooled proxy serves one
         # call at a time, so it takes this request's ids now (shared/logcontext.py reads them).
         context = runner._worker_ctx.data
-        for key in logsetup.IDS:
+        for key in (*logsetup.IDS, *tracing.KEYS):
             context.pop(key, None)
         context.update(ids)
         try:
@@ -88,15 +88,20 @@ class Bus:
     ) -> Any:
         pool = self._pool(timeout or self._timeout)
         loop = asyncio.get_running_loop()
-        ids = logsetup.current_ids()  # the executor's thread does not see this task's context
-        return await loop.run_in_executor(
-            self._executor, pool.call, service, method, args, kwargs, ids
-        )
+        with tracing.child(f"{service}.{method}", tracing.CLIENT):
+            # the executor's thread does not see this task's context: the ids go along
+            ids = logsetup.current_ids() | tracing.inject()
+            return await loop.run_in_executor(
+                self._executor, pool.call, service, method, args, kwargs, ids
+            )
 
     async def dispatch(self, source: str, event_type: str, payload: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
-        ids = logsetup.current_ids()
-        await loop.run_in_executor(self._executor, self._dispatch, source, event_type, payload, ids)
+        with tracing.child(f"{source}.{event_type} publish", tracing.PRODUCER):
+            ids = logsetup.current_ids() | tracing.inject()
+            await loop.run_in_executor(
+                self._executor, self._dispatch, source, event_type, payload, ids
+            )
 
     async def ping_all(self, services: Iterable[str], timeout: float) -> dict[str, str]:
         """`ok` or the reason, per service, all asked at once and bounded by `timeout`."""

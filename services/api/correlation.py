@@ -17,7 +17,7 @@ import uuid
 import falcon.asgi
 
 from services.api.redact import redact
-from shared import logsetup
+from shared import logsetup, tracing
 
 HEADER = "X-Request-ID"
 QUIET_PATHS = frozenset({"/healthz", "/metrics"})  # probes and scrapes: DEBUG, not INFO
@@ -39,8 +39,14 @@ class RequestIds:
         rid = request_id(req.get_header(HEADER))
         logsetup.REQUEST_ID.set(rid)
         req.context.request_id = rid
-        req.context.began = time.perf_counter()
         resp.set_header(HEADER, rid)
+        if tracing.enabled() and req.path not in QUIET_PATHS:
+            # a caller's `traceparent` makes this request part of the caller's trace
+            parent = tracing.extract({k: req.get_header(k) or "" for k in tracing.KEYS})
+            span = tracing.start(f"{req.method} {req.path}", tracing.SERVER, parent)
+            span.set_attribute("http.request.method", req.method)
+            span.set_attribute("cyclone.request_id", rid)
+            req.context.span = (span, tracing.attach(span))
 
     async def process_request_ws(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         rid = request_id(req.get_header(HEADER))
@@ -56,7 +62,16 @@ class RequestIds:
         resource: object,
         req_succeeded: bool,
     ) -> None:
-        began = getattr(req.context, "began", None)
+        traced = getattr(req.context, "span", None)
+        if traced is not None:
+            span, token = traced
+            span.update_name(f"{req.method} {req.uri_template or req.path}")
+            span.set_attribute("http.response.status_code", resp.status_code)
+            span.end()
+            tracing.detach(token)
+        # Timed by middleware.Metrics, which comes after this one (so its start is later and
+        # its end earlier: the line's time is the handler's, as the metric's is).
+        began = getattr(req.context, "started", None)
         if self.access and began is not None:
             took = (time.perf_counter() - began) * 1000
             level = logging.DEBUG if req.path in QUIET_PATHS else logging.INFO

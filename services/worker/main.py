@@ -28,7 +28,7 @@ from services.worker import bus, domain
 from services.worker.artifacts import ArtifactClient
 from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
-from shared import config, logsetup, timefmt, workertoken
+from shared import config, logsetup, timefmt, tracing, workertoken
 from shared.contracts import events, rpc, services
 
 log = logging.getLogger("cyclone.worker")
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
         return 0 if not exc.code else domain.EXIT_USAGE
     logsetup.configure("worker")
+    tracing.setup("worker")
     uri = config.load().amqp_uri
     if args.check:
         return check_broker(uri)
@@ -70,7 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         return domain.EXIT_USAGE
     token = os.environ.get(workertoken.TOKEN_ENV, "")
     logsetup.PROCESS_IDS["record_id"] = args.record_id
-    return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token)
+    # One span for the worker's life, a child of the cloud service's start_worker.
+    root = tracing.start(f"worker {args.record_id}", tracing.INTERNAL, tracing.from_env())
+    token_ = tracing.attach(root)
+    try:
+        return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token)
+    finally:
+        root.end()
+        tracing.detach(token_)
+        tracing.flush()
 
 
 def check_broker(uri: str) -> int:

@@ -33,7 +33,7 @@ from services.worker.stages import (
     checkout,
     commands,
 )
-from shared import dockerengine, timefmt
+from shared import dockerengine, timefmt, tracing
 from shared.contracts import errors, events
 from shared.contracts.artifacts import Artifact, Restore
 from shared.contracts.rpc import Job
@@ -177,7 +177,9 @@ class Runner:
                 status, stopped_by = ABORTED, Failure(stage, "aborted")
                 break
             last = stage
-            result = self.run_stage(stage)
+            with tracing.span(f"stage {stage}") as span:
+                result = self.run_stage(stage)
+                span.set_attribute("cyclone.stage.status", result.status)
             if result.status in (SUCCESS, SKIPPED):
                 continue
             failure = Failure(stage, result.error)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,49 @@ def test_logs_follow_resumes_through_a_gateway_restart_without_gap_or_repeat(
     assert proc.returncode == 0, err
     assert numbers("".join(first).splitlines() + rest.splitlines()) == list(range(4000))
     assert runs.get("cut", record)["status"] == "Success"
+
+
+def test_artifacts_download_checked_and_a_rerun_of_the_failed_part(
+    env, runs: Runs, git_repo, drop: Path, tmp_path
+):
+    flag = drop / "flag"
+    package = [
+        "mkdir -p bin && head -c 300000 /dev/urandom > bin/app",
+        f"test -f {flag} || {{ touch {flag}; echo first-time-fails; exit 1; }}",
+    ]
+    runs.pipeline(pipeline_body("art", git_repo.url, package=package, outputs=["bin/app"]))
+    failed = cyclone(env, "run", f"{runs.project}/art", "--ref", "main", "--follow")
+    assert failed.returncode == 1 and "first-time-fails" in failed.stdout, failed
+    first = failed.stdout.splitlines()[0]
+
+    again = cyclone(env, "rerun", f"{runs.project}/art", first, "--failed", "--follow")
+    assert again.returncode == 0, again
+    second = again.stdout.splitlines()[0]
+    assert runs.get("art", second)["status"] == "Success"
+
+    listed = cyclone(env, "artifacts", "ls", f"{runs.project}/art", second, "-o", "json")
+    items = json.loads(listed.stdout)["items"]
+    assert [a["path"] for a in items] == ["bin/app"], items
+    saved = tmp_path / "app"
+    to_file = cyclone(
+        env, "artifacts", "get", f"{runs.project}/art", second, "bin/app", "--to", str(saved)
+    )
+    assert to_file.returncode == 0, to_file
+    assert saved.stat().st_size == 300000 == items[0]["size"]
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == items[0]["sha256"]
+    piped = subprocess.run(
+        [CYCLONE, "artifacts", "get", f"{runs.project}/art", second, "bin/app", "--to", "-"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0 and piped.stdout == saved.read_bytes(), piped.stderr
+    archive = tmp_path / "all.tar.gz"
+    target = f"{runs.project}/art"
+    whole = cyclone(env, "artifacts", "archive", target, second, "--to", str(archive))
+    assert whole.returncode == 0, whole
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("bin/app")
+        assert member is not None and member.read() == saved.read_bytes()
+    missing = cyclone(env, "artifacts", "get", f"{runs.project}/art", second, "nope")
+    assert missing.returncode == 4 and not list(Path.cwd().glob(".part-*")), missing

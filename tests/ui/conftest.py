@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.e2e.repos import GitRepo, make_git_repo
+from tests.e2e.conftest import git_repo, pipeline_body, project_body
 from tests.support import StackProcess
 from tests.waiting import wait_for
 
@@ -102,32 +102,7 @@ def signed_in(page: Page, stack: StackProcess) -> Page:
     return page
 
 
-@pytest.fixture(scope="session")
-def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
-    return make_git_repo(tmp_path_factory.mktemp("git"))
-
-
 # --- API helpers: set up what a test is not about ------------------------------------------
-
-
-def project_body(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "scm": {"type": "Github", "server": "https://scm.example.com", "token": "t"},
-    }
-
-
-def pipeline_body(name: str, url: str, package: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "build": {
-            "builderImage": {"image": "local"},
-            "stages": {
-                "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": url}}},
-                "package": {"command": package},
-            },
-        },
-    }
 
 
 class Catalog:
@@ -141,7 +116,8 @@ class Catalog:
 
     def pipeline(self, name: str, url: str, package: list[str]) -> str:
         resp = self.api.post(
-            f"/api/v1/projects/{self.project}/pipelines", json=pipeline_body(name, url, package)
+            f"/api/v1/projects/{self.project}/pipelines",
+            json=pipeline_body(name, url, package=package),
         )
         assert resp.status_code == 201, resp.text
         return name
@@ -175,3 +151,6 @@ class Catalog:
 @pytest.fixture
 def catalog(api: httpx.Client, unique: str) -> Catalog:
     return Catalog(api, unique)
+
+
+__all__ = ["git_repo"]  # the e2e fixture, for the browser tests too

@@ -34,7 +34,7 @@ import eventlet
 
 from services.cloud import domain
 from services.cloud.drivers.base import ExitReport, SavedWorker
-from shared import logsetup, workertoken
+from shared import logsetup, tracing, workertoken
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now
 from shared.workertoken import WorkerTokens
@@ -238,6 +238,8 @@ class LocalDriver:
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env["CYCLONE_AMQP_URI"] = self.amqp_uri
         env["CYCLONE_RECORD_ID"] = record_id
+        env.pop(tracing.ENV, None)
+        env.update(tracing.launch_env())  # the worker's spans are children of this start
         if self._tokens is not None:
             env[workertoken.TOKEN_ENV] = self._tokens.issue(record_id)
         env.pop(BUILD_USER_ENV, None)
