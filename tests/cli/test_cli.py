@@ -268,7 +268,10 @@ def test_logs_follow_resumes_through_a_gateway_restart_without_gap_or_repeat(
         assert workers.stdout.split(), f"no gateway workers under {gateway}"
         for pid in workers.stdout.split():
             os.kill(int(pid), signal.SIGKILL)
-        rest, err = proc.communicate(timeout=90)
+        # not communicate(): it reads the pipe itself, past what readline() buffered already
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(90)
     finally:
         proc.kill()
         proc.wait()
