@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -36,9 +37,19 @@ def receive(
     lines, times = [], []
     code = None
     while limit is None or len(lines) < limit:
-        opcode, data = ws.recv_data(control_frame=True)
+        # Frame by frame, answering pings and the close ourselves: a slow reader reaches the
+        # server's close frame after the server gave up waiting for the reply and closed the
+        # socket (its close timeout, 10 s), and websocket-client's own reply would then raise.
+        frame = ws.recv_frame()
+        opcode, data = frame.opcode, frame.data
+        if opcode == websocket.ABNF.OPCODE_PING:
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                ws.pong(data)
+            continue
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                ws.send_close()
             break
         if opcode == websocket.ABNF.OPCODE_TEXT:
             lines.append(data.decode())

@@ -29,13 +29,16 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Per module, not per session: Playwright's sync API keeps an asyncio loop running in
+    the main thread while it lives, and the tests that call asyncio.run() (in any order after
+    these) would find it."""
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # Playwright's own browser builds cannot be downloaded here: Debian's chromium it is.
     b = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
