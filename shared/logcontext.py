@@ -1,5 +1,6 @@
 """The request and record ids of a nameko worker, in its log lines and in what it sends on;
-and its span (shared/tracing.py), the child of the caller's.
+its span (shared/tracing.py), the child of the caller's; and its time and outcome, in the
+RPC and event-handler histograms (shared/metrics.py).
 
 nameko copies a worker's context data into the headers of every RPC call and event it sends
 (`nameko.<key>`), and the receiving worker gets them back as its context data: so a key put
@@ -12,6 +13,7 @@ id into the context so the calls it makes carry it too.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
@@ -21,7 +23,7 @@ from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 
-from shared import logsetup, tracing
+from shared import logsetup, metrics, tracing
 
 
 def record_id_in(arguments: Mapping[str, Any]) -> str:
@@ -68,10 +70,19 @@ def _span_kind(worker_ctx: WorkerContext) -> str | None:
     return None
 
 
+def _observe(worker_ctx: WorkerContext, outcome: str, seconds: float) -> None:
+    name, method = worker_ctx.service_name, worker_ctx.entrypoint.method_name
+    if isinstance(worker_ctx.entrypoint, Rpc):
+        metrics.RPC.labels(name, method, outcome).observe(seconds)
+    elif isinstance(worker_ctx.entrypoint, EventHandler):
+        metrics.EVENTS.labels(name, method, outcome).observe(seconds)
+
+
 class LogContext(DependencyProvider):
     def __init__(self) -> None:
         self._tokens: dict[int, list[tuple[Any, Token[str]]]] = {}
         self._spans: dict[int, tuple[Any, Any]] = {}
+        self._started: dict[int, tuple[float, str]] = {}
 
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         data = worker_ctx.data
@@ -82,6 +93,7 @@ class LogContext(DependencyProvider):
         self._tokens[id(worker_ctx)] = [
             (logsetup.IDS[k], logsetup.IDS[k].set(str(v))) for k, v in ids.items()
         ]
+        self._started[id(worker_ctx)] = (time.perf_counter(), "ok")
         kind = _span_kind(worker_ctx) if tracing.enabled() else None
         if kind is not None:
             name = f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
@@ -94,11 +106,20 @@ class LogContext(DependencyProvider):
     def worker_result(
         self, worker_ctx: WorkerContext, result: object = None, exc_info: Any = None
     ) -> None:
+        if exc_info is not None:
+            began, _ = self._started.get(id(worker_ctx), (time.perf_counter(), ""))
+            # an expected exception (NotFound, InvalidRequest...) is the caller's mistake
+            expected = getattr(worker_ctx.entrypoint, "expected_exceptions", ()) or ()
+            outcome = "refused" if isinstance(exc_info[1], expected) else "error"
+            self._started[id(worker_ctx)] = (began, outcome)
         traced = self._spans.get(id(worker_ctx))
         if traced is not None and exc_info is not None:
             tracing.failed(traced[0], exc_info[1])
 
     def worker_teardown(self, worker_ctx: WorkerContext) -> None:
+        began, outcome = self._started.pop(id(worker_ctx), (None, ""))
+        if began is not None:
+            _observe(worker_ctx, outcome, time.perf_counter() - began)
         traced = self._spans.pop(id(worker_ctx), None)
         if traced is not None:
             traced[0].end()

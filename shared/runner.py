@@ -14,7 +14,7 @@ from typing import Any
 import eventlet
 from nameko.runners import ServiceRunner
 
-from shared import config, logsetup, tracing
+from shared import config, logsetup, metrics, tracing
 
 log = logging.getLogger("cyclone")
 
@@ -24,6 +24,7 @@ def run_service(service_cls: type, settings: config.Settings | None = None) -> N
     settings = settings or config.load()
     logsetup.configure(service_cls.name)
     tracing.setup(service_cls.name)
+    metrics.serve()
     cfg: dict[str, Any] = settings.nameko_config()
     cfg["CYCLONE"] = settings
     runner = ServiceRunner(cfg)

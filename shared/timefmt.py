@@ -16,3 +16,14 @@ def rfc3339(t: datetime | None) -> str | None:
         t = t.replace(tzinfo=UTC)
     t = t.astimezone(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def parse(text: object) -> datetime | None:
+    """An RFC 3339 time as rfc3339() writes it (or with an offset); None for anything else."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

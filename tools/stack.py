@@ -237,6 +237,12 @@ class Stack:
             (s.data_dir / "mongo-url").write_text(env["CYCLONE_MONGO_URL"] + "\n")
             shown = env["CYCLONE_MONGO_URL"].split("@", 1)[-1]  # not the password
             say(f"embedded MongoDB (secantusdb) at {shown}")
+        # Every process writes its metrics here and the gateway's /metrics serves their sum
+        # (shared/metrics.py); emptied at each start, as a new stack counts from zero.
+        prom_dir = s.data_dir / "prometheus" / "stack"
+        shutil.rmtree(prom_dir, ignore_errors=True)
+        prom_dir.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
         env.setdefault("PYTHONPATH", str(ROOT))
         env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "ignore::DeprecationWarning")
         self.settings = config.load(env)

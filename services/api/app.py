@@ -162,7 +162,7 @@ def create_app(settings: config.Settings) -> HookBodyGate:
             cloud_ping=clouds.CloudPing(bus, box),
             cloud_workers=clouds.CloudWorkers(bus, box),
             health=meta.Health(store, bus),
-            metrics=meta.Metrics(),
+            metrics=meta.Metrics(store),
             openapi=meta.OpenApi(openapi.document()),
             tickets=tickets.TicketsResource(store),
             artifacts=artifacts.Artifacts(store, bus),

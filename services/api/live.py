@@ -19,6 +19,7 @@ from typing import Any
 
 import kombu
 
+from shared import metrics
 from shared.contracts import logs
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,16 @@ class LiveHub:
         """Register, and return only once batches of the record reach this process."""
         followers = self._followers.setdefault(record_id, set())
         followers.add(follower)
+        metrics.FOLLOWERS.inc()
         if len(followers) == 1:
             await self._command("bind", record_id)
 
     def leave(self, record_id: str, follower: Follower) -> None:
         followers = self._followers.get(record_id)
-        if followers is None:
+        if followers is None or follower not in followers:
             return
         followers.discard(follower)
+        metrics.FOLLOWERS.dec()
         if not followers:
             del self._followers[record_id]
             self._commands.put(("unbind", record_id, lambda: None))

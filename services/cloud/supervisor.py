@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from services.cloud import domain
 from services.cloud.drivers.base import Driver, ExitReport, SavedWorker
-from shared.contracts.errors import Conflict, InvalidRequest
+from shared import metrics
+from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
 from shared.contracts.events import WorkerExited
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now, rfc3339
@@ -94,7 +95,15 @@ class Supervisor:
                 for info in known.list():
                     if info["recordID"] == record_id:
                         return info
-            info = driver.start(record_id, project, pipeline, placement or {})
+            try:
+                info = driver.start(record_id, project, pipeline, placement or {})
+            except CapacityExceeded:
+                metrics.WORKER_STARTS.labels(driver.cloud, "no_room").inc()
+                raise
+            except Exception:
+                metrics.WORKER_STARTS.labels(driver.cloud, "failed").inc()
+                raise
+            metrics.WORKER_STARTS.labels(driver.cloud, "ok").inc()
             saved = SavedWorker(
                 record_id,
                 project,
@@ -141,7 +150,11 @@ class Supervisor:
         (events are at least once). A failed publish stays pending for the next call.
         """
         for driver in list(self.drivers.values()):
-            self._pending.extend(driver.poll())
+            found = driver.poll()
+            for report in found:
+                result = "ok" if report.exit_code == 0 else "failed"
+                metrics.WORKER_EXITS.labels(driver.cloud, result).inc()
+            self._pending.extend(found)
         done = 0
         while self._pending:
             report = self._pending[0]

@@ -21,7 +21,7 @@ from nameko.rpc import rpc
 from services.logs import artifacts, domain
 from services.logs.artifact_store import ArtifactStore
 from services.logs.store import LogStore, StoreRejected, StoreUnavailable
-from shared import mongo, timefmt, workertoken
+from shared import metrics, mongo, timefmt, workertoken
 from shared.contracts import artifacts as art
 from shared.contracts import errors, events, logs, services
 from shared.contracts.rpc import LogChunk
@@ -162,11 +162,13 @@ class LogsService(PingMixin):
         if not workertoken.batch_signed(self.tokens, body):
             record_id = body.get("record_id") if isinstance(body, dict) else None
             log.warning("dropping a log batch of %r not signed by its worker", record_id)
+            metrics.LOG_DROPPED.labels("unsigned").inc()
             return
         try:
             batch = domain.parse_batch(body)
         except domain.InvalidBatch as exc:
             log.error("dropping a message from %s: %s", logs.QUEUE, exc)
+            metrics.LOG_DROPPED.labels("invalid").inc()
             return
         try:
             with_retries(
@@ -174,7 +176,9 @@ class LogsService(PingMixin):
             )
         except StoreRejected as exc:
             log.error("dropping batch %s:%s: %s", batch["record_id"], batch["seq"], exc)
+            metrics.LOG_DROPPED.labels("rejected").inc()
             return
+        metrics.LOG_LINES.inc(len(batch.get("lines") or []))
         if batch.get("eof"):
             log.info("log complete: %d lines", batch["seq"] - 1)
         self._announce(batch)

@@ -17,7 +17,7 @@ from services.scheduler.cron_store import CronStore
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
-from shared import logsetup, timefmt
+from shared import logsetup, metrics, timefmt
 from shared.contracts import events
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest, Unauthorized
 from shared.crypto import SecretBox, decrypt_all
@@ -106,6 +106,7 @@ class Runs:
                 ", ".join(stages),
             )
         self.counters.created(doc)
+        metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
 
@@ -132,6 +133,7 @@ class Runs:
             raise Conflict(str(exc)) from exc
         doc = self.store.insert(doc)
         self.counters.created(doc)
+        metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
 
@@ -253,10 +255,17 @@ class Runs:
         )
         if builder:
             placement = {**placement, "builderImage": str(builder)}
+        cloud = placement.get("cloudName") or "local"
         with logsetup.bound(record_id=record_id):
-            log.info("dispatching to cloud %s", placement.get("cloudName") or "local")
+            log.info("dispatching to cloud %s", cloud)
+        waited = rec.seconds_pending(doc, self.clock())
+        if waited is not None:
+            metrics.QUEUE_WAIT.observe(waited)
         try:
-            worker = self.cloud.start(record_id, doc["projectName"], doc["pipelineName"], placement)
+            with metrics.DISPATCH.labels(cloud).time():
+                worker = self.cloud.start(
+                    record_id, doc["projectName"], doc["pipelineName"], placement
+                )
         except CapacityExceeded as exc:
             log.info("no room for the worker of %s yet: %s", record_id, exc)
             self.store.requeue(record_id, str(exc), self.clock() + CAPACITY_RETRY)
@@ -299,6 +308,9 @@ class Runs:
         self.store.stage_finished(
             record_id, payload["stage"], payload["status"], payload["time"], fields
         )
+        took = rec.stage_seconds(self.store.get(record_id), payload["stage"], payload["time"])
+        if took is not None:
+            metrics.STAGE_DURATION.labels(payload["stage"], payload["status"]).observe(took)
         if payload.get("record_name"):
             self.store.name_if_unnamed(record_id, payload["record_name"])
 
@@ -378,6 +390,11 @@ class Runs:
 
     # --- keeping records honest -------------------------------------------------------------
 
+    def report_gauges(self) -> None:
+        """The queue and what runs, for /metrics (every replica reports the same counts)."""
+        for status in (rec.PENDING, rec.RUNNING):
+            metrics.RECORDS.labels(status).set(self.store.count(status))
+
     def reap(self) -> None:
         """Fail records whose worker is gone or silent, abort those past their timeout, free
         slots nobody uses, then start what waits."""
@@ -418,6 +435,7 @@ class Runs:
             return
         with logsetup.bound(record_id=record_id):
             log.info("record ended: %s%s", status, f" ({error})" if error else "")
+        metrics.RECORDS_FINISHED.labels(status, rec.cloud_of(doc)).inc()
         self.counters.finished(doc, status)
         self.store.release_slot(record_id)
         if stop_worker and doc.get("dispatchedAt"):

@@ -112,3 +112,7 @@ class SchedulerService(PingMixin):
     def reap(self) -> None:
         """Faults and timeouts, due cron ticks, stale slots, Pending records after a restart."""
         self._runs().reap()
+
+    @timer(interval=5)
+    def report_gauges(self) -> None:
+        self._runs().report_gauges()

@@ -286,6 +286,9 @@ class RecordStore:
     def running(self, condition: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self.records.find({"status": rec.RUNNING, **condition}, {"snapshot": 0}))
 
+    def count(self, status: str) -> int:
+        return self.records.count_documents({"status": status})
+
     def is_running(self, record_id: str) -> bool:
         return (
             self.records.count_documents(

@@ -66,6 +66,10 @@ class Outbox:
             added += result.upserted_id is not None
         return added
 
+    def backlog(self) -> int:
+        """Deliveries still to send (new or waiting for a retry)."""
+        return self.items.count_documents({"state": PENDING})
+
     def get(self, record_id: str, key: str) -> dict[str, Any] | None:
         return self.items.find_one({"_id": f"{record_id}:{key}"})
 

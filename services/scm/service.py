@@ -17,7 +17,7 @@ from services.scm.outbox import Outbox
 from services.scm.providers import svn
 from services.scm.providers.base import WEBHOOK_EVENTS, Provider, provider_for
 from services.scm.senders import Senders
-from shared import mongo
+from shared import metrics, mongo
 from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
 from shared.crypto import SecretBox, decrypt_all
@@ -100,7 +100,14 @@ class ScmService(PingMixin):
             except Exception:  # the run is started; a missing pending status is no reason to fail
                 log.exception("could not queue the pending status of %s", record_id)
 
-        return ingress.receive(delivery, self.deliveries, create, started, self.accounts)
+        provider = str(delivery.get("provider") or "unknown")
+        try:
+            outcome = ingress.receive(delivery, self.deliveries, create, started, self.accounts)
+        except Exception:
+            metrics.WEBHOOKS.labels(provider, "error").inc()
+            raise
+        metrics.WEBHOOKS.labels(provider, outcome.get("status", "unknown")).inc()
+        return outcome
 
     # --- after a run: notifications, commit statuses, tags -------------------------------
 
@@ -112,6 +119,10 @@ class ScmService(PingMixin):
     def send_deliveries(self) -> None:
         """Send what the outbox holds that is due (new ones, retries, those a restart left)."""
         self.after_run.drain()
+
+    @timer(interval=5)
+    def report_gauges(self) -> None:
+        metrics.OUTBOX.labels("scm").set(self.after_run.outbox.backlog())
 
     # --- SCM accounts (services/scm/providers) ---------------------------------------------
 

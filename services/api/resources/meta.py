@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -13,6 +14,7 @@ import falcon.asgi
 from services.api import metrics
 from services.api.clients import Bus
 from services.api.store import CatalogStore
+from shared import metrics as shared_metrics
 from shared.contracts import services
 
 HEALTH_TIMEOUT = 2.0
@@ -96,7 +98,16 @@ class Health:
 
 
 class Metrics:
+    """The stack's metrics: the gateway's, and on one host every service's too
+    (shared/metrics.py). The gateway's own outbox is counted at each scrape."""
+
+    def __init__(self, store: CatalogStore | None = None) -> None:
+        self._store = store
+
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        if self._store is not None:
+            with contextlib.suppress(Exception):  # a scrape answers even with MongoDB down
+                shared_metrics.OUTBOX.labels("api").set(await self._store.outbox.pending())
         data, content_type = metrics.exposition()
         resp.data = data
         resp.content_type = content_type

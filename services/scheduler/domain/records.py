@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -268,3 +269,24 @@ def rerun_record(
     if original.get("untrusted"):  # a fork's pull request stays untrusted when rerun
         doc["untrusted"] = original["untrusted"]
     return doc
+
+
+# --- figures for the metrics (shared/metrics.py) ------------------------------------------------
+
+
+def seconds_pending(doc: Mapping[str, Any], now: datetime) -> float | None:
+    """How long a record waited from its creation to its dispatch."""
+    created = doc.get("startTime")
+    return (now - created).total_seconds() if isinstance(created, datetime) else None
+
+
+def cloud_of(doc: Mapping[str, Any]) -> str:
+    worker = ((doc.get("snapshot") or {}).get("project") or {}).get("worker") or {}
+    return (worker.get("location") or {}).get("cloudName") or "local"
+
+
+def stage_seconds(doc: Mapping[str, Any], stage: str, ended: str) -> float | None:
+    """A stage's run time from its stored start to the end its worker reported."""
+    began = timefmt.parse((doc.get("stageStatus") or {}).get(stage, {}).get("startTime"))
+    end = timefmt.parse(ended)
+    return (end - began).total_seconds() if began and end else None
