@@ -292,21 +292,30 @@ class Stack:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        """The services first, the database once they are gone: a service stopping lets its
+        in-flight work finish, and with the database already gone that work waits for it
+        (pymongo's 10 s server selection) before the service can exit."""
         self.stopping = True
-        procs = list(self.children.values()) + ([self.mongo] if self.mongo else [])
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate(list(self.children.values()), 15)
+        if self.mongo:
+            _terminate([self.mongo], 15)
         (self.settings.data_dir / "pids.json").unlink(missing_ok=True)
         if self.mongo:
             (self.settings.data_dir / "mongo-url").unlink(missing_ok=True)
+
+
+def _terminate(procs: list[subprocess.Popen], grace: float) -> None:
+    """SIGTERM to all, then SIGKILL to what is left after `grace` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:
