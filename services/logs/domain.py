@@ -62,6 +62,9 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+MAX_SEQ = 2**63 - 1  # line numbers are stored as BSON int64
+
+
 def parse_batch(body: Any) -> LogBatch:
     """The message as a LogBatch, or InvalidBatch saying what is wrong with it."""
     if not isinstance(body, dict):
@@ -84,6 +87,9 @@ def parse_batch(body: Any) -> LogBatch:
     eof = body.get("eof", False)
     if not isinstance(eof, bool):
         raise InvalidBatch("eof must be a boolean when given")
+    if seq + len(lines) > MAX_SEQ:
+        # BSON cannot store it: the insert would fail, the message be requeued, fail again...
+        raise InvalidBatch(f"seq {seq} is past the largest line number storage can hold")
     batch: LogBatch = {"record_id": record_id, "seq": seq, "stage": stage, "lines": lines}
     if task is not None:
         batch["task"] = task

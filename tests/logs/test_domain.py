@@ -57,6 +57,8 @@ def test_parse_batch_keeps_known_fields():
         {"record_id": "r", "seq": 1, "stage": "s", "lines": "abc"},
         {"record_id": "r", "seq": 1, "stage": "s", "lines": ["a", 1]},
         {"record_id": "r", "seq": 1, "stage": "s", "lines": [], "eof": "yes"},
+        {"record_id": "r", "seq": 2**63, "stage": "s", "lines": []},
+        {"record_id": "r", "seq": 2**63 - 1, "stage": "s", "lines": ["a", "b"]},
     ],
 )
 def test_parse_batch_rejects_what_is_not_a_batch(body):
