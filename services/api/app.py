@@ -32,7 +32,7 @@ from services.api.resources import (
     tickets,
 )
 from services.api.routes import Resources, add_routes
-from services.api.store import CatalogStore
+from services.api.store import DATABASE_DOWN, CatalogStore
 from services.api.ui import routes as ui_routes
 from services.api.ui.assets import Assets
 from services.api.ui.session import Sessions
@@ -132,7 +132,7 @@ def create_app(settings: config.Settings) -> HookBodyGate:
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
-    errors.install(app)
+    errors.install(app, DATABASE_DOWN)
     add_routes(
         app,
         Resources(

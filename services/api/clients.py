@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from amqp.exceptions import AMQPError
+from kombu.exceptions import KombuError
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -22,6 +24,14 @@ from shared.contracts import rpc
 from shared.publish import EventDispatcher
 
 log = logging.getLogger(__name__)
+
+# What the broker connection raises when RabbitMQ (or our vhost) is gone, as opposed to a
+# service's own error (RemoteError) or silence (RpcTimeout).
+BROKER_ERRORS = (AMQPError, KombuError, OSError)
+
+
+class BusUnavailable(Exception):
+    """The broker could not be reached: the gateway answers 503, the client may retry."""
 
 
 class _ProxyPool:
@@ -37,7 +47,10 @@ class _ProxyPool:
             runner = self._idle.get_nowait()
         except queue.Empty:
             runner = ClusterRpcProxy(self._config, timeout=self._timeout)
-            runner.start()
+            try:
+                runner.start()
+            except BROKER_ERRORS as exc:
+                raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
         # The proxy sends its context data as headers at each call; a pooled proxy serves one
         # call at a time, so it takes this request's ids now (shared/logcontext.py reads them).
         context = runner._worker_ctx.data
@@ -46,6 +59,9 @@ class _ProxyPool:
         context.update(ids)
         try:
             result = getattr(getattr(runner._proxy, service), method)(*args, **kwargs)
+        except BROKER_ERRORS as exc:
+            self._discard(runner)
+            raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except BaseException:
             # A proxy that saw a timeout or a broken connection may get stale replies: drop it.
             self._discard(runner)
@@ -99,9 +115,12 @@ class Bus:
         loop = asyncio.get_running_loop()
         with tracing.child(f"{source}.{event_type} publish", tracing.PRODUCER):
             ids = logsetup.current_ids() | tracing.inject()
-            await loop.run_in_executor(
-                self._executor, self._dispatch, source, event_type, payload, ids
-            )
+            try:
+                await loop.run_in_executor(
+                    self._executor, self._dispatch, source, event_type, payload, ids
+                )
+            except BROKER_ERRORS as exc:
+                raise BusUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def ping_all(self, services: Iterable[str], timeout: float) -> dict[str, str]:
         """`ok` or the reason, per service, all asked at once and bounded by `timeout`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,7 @@ import falcon
 import falcon.asgi
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
+from services.api.clients import BusUnavailable
 from services.api.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
 from shared.contracts import errors as wire
 
@@ -121,6 +123,24 @@ async def handle_bus_failure(
     raise refuse(req, ApiError(503, f"a backing service {what}; retry later", "ServiceUnavailable"))
 
 
+def unavailable(what: str) -> Callable[..., Awaitable[None]]:
+    """A handler answering 503 for an outage of `what` (the broker, the database): the request
+    changed nothing it could not redo, and the client may retry."""
+
+    async def handle(
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        ex: Exception,
+        params: dict,
+        ws: object = None,
+    ) -> None:
+        log.warning("%s unavailable on %s %s: %r", what, req.method, req.path, ex)
+        message = f"{what} is unavailable; retry later"
+        raise refuse(req, ApiError(503, message, "ServiceUnavailable"))
+
+    return handle
+
+
 async def handle_route_not_found(
     req: falcon.asgi.Request,
     resp: falcon.asgi.Response,
@@ -144,10 +164,15 @@ async def handle_unexpected(
     raise ApiError(500, f"internal error: {type(ex).__name__}", "Internal")
 
 
-def install(app: falcon.asgi.App) -> None:
+def install(app: falcon.asgi.App, database_down: tuple[type[Exception], ...] = ()) -> None:
+    """`database_down`: what the database driver raises when the server is out of reach
+    (services/api/store.py owns the driver)."""
     app.set_error_serializer(serialize)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(DomainError, handle_domain)
     app.add_error_handler(falcon.HTTPRouteNotFound, handle_route_not_found)
     app.add_error_handler(tuple(WIRE_STATUS), handle_wire)
     app.add_error_handler((RpcTimeout, UnknownService, RemoteError), handle_bus_failure)
+    app.add_error_handler(BusUnavailable, unavailable("the message broker"))
+    if database_down:
+        app.add_error_handler(database_down, unavailable("the database"))

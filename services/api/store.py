@@ -16,13 +16,15 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from services.api import views
 from services.api.domain.errors import Conflict, NotFound
 from services.api.domain.names import with_suffix
 from shared import timefmt
 
+# The server is out of reach (not answering, or the connection broke): 503, not 500.
+DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
 NEWEST_FIRST = [("creationTime", DESCENDING), ("_id", DESCENDING)]
 SVN_REPO_ID = "autoTrigger.scmTrigger.postCommit.repoInfo.id"
 
