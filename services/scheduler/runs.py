@@ -89,6 +89,10 @@ class Runs:
     # --- API ------------------------------------------------------------------------------
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("key"):
+            made = self.store.by_request_key(str(request["key"]))
+            if made is not None:  # this request again: its first delivery made the record
+                return rec.view(made)
         defined = ((request["pipeline"].get("build") or {}).get("stages")) or {}
         try:
             stages = rec.stages_to_run(request["params"].get("stages"), defined)

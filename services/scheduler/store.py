@@ -50,6 +50,7 @@ class RecordStore:
         self.records.create_index([("projectID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("pipelineID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
+        self.records.create_index([("requestKey", ASCENDING)], sparse=True)
         self.slots.create_index([("record", ASCENDING)])
 
     # --- dispatch slots: the global concurrency limit, shared by every replica -------------
@@ -76,6 +77,9 @@ class RecordStore:
         return list(self.slots.find({"record": {"$ne": None}}))
 
     # --- records ---------------------------------------------------------------------------
+
+    def by_request_key(self, key: str) -> dict[str, Any] | None:
+        return self.records.find_one({"requestKey": key})
 
     def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
         doc["_id"] = ObjectId()

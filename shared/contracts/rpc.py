@@ -60,6 +60,9 @@ class RecordRequest(TypedDict):
     # Set (by the scm service only) for a run of a fork's pull request: why it must not get
     # the project's secrets (services/scm/domain/trust.py). Absent: trusted.
     untrusted: NotRequired[str]
+    # One per request the gateway makes: a create_record delivered again (the scheduler that
+    # took it died before answering) answers the record the first delivery made.
+    key: NotRequired[str]
 
 
 class Page(TypedDict):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.e2e.conftest import Runs, pipeline_body
 from tests.waiting import wait_for
@@ -317,3 +319,28 @@ def test_stats_add_up(runs: Runs, git_repo):
         resp = runs.api.get(base + "/stats", params=bad)
         assert resp.status_code == 400 and resp.json()["reason"] == "BadRequest", bad
     assert runs.api.get("/api/v1/projects/nope/stats", params=params).status_code == 404
+
+
+def test_create_record_delivered_twice_makes_one_record(stack, runs: Runs, git_repo):
+    """The scheduler that took a create_record may die after storing the record and before
+    answering; RabbitMQ then delivers the call again. The gateway's request key makes the
+    second delivery answer the first one's record."""
+    runs.pipeline(pipeline_body("once", git_repo.url, package=["echo once"]))
+    project = runs.api.get(f"/api/v1/projects/{runs.project}").json()
+    pipeline = runs.api.get(f"/api/v1/projects/{runs.project}/pipelines/once").json()
+    request = {
+        "project": project,
+        "pipeline": pipeline,
+        "params": {"ref": "main"},
+        "trigger": "user",
+        "owner": "",
+        "key": uuid.uuid4().hex,
+    }
+    config = {"AMQP_URI": stack.amqp_uri, "serializer": "json"}
+    with ClusterRpcProxy(config, timeout=10) as rpc:
+        first = rpc.scheduler.create_record(request)
+        again = rpc.scheduler.create_record(request)
+        other = rpc.scheduler.create_record({**request, "key": uuid.uuid4().hex})
+    assert again["id"] == first["id"] and other["id"] != first["id"]
+    listed = runs.api.get(runs.url("once")).json()
+    assert sorted(r["id"] for r in listed["items"]) == sorted([first["id"], other["id"]])

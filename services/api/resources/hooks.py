@@ -14,6 +14,7 @@ leaves the gateway (docs/api.md, "SVN post-commit hook", "GitHub and GitLab webh
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import falcon.asgi
@@ -119,6 +120,7 @@ class SvnPostCommit:
             params={"ref": str(revision), "stages": trigger.get("stages") or []},
             trigger="scmTrigger",
             owner="",
+            key=uuid.uuid4().hex,
         )
         try:
             record = await self._bus.call(services.SCHEDULER, rpc.CREATE_RECORD, request)

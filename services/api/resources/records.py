@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -62,6 +63,7 @@ class Records(_Scoped):
             params=params,  # type: ignore[typeddict-item]
             trigger=req.context.user or "user",
             owner=req.context.user,
+            key=uuid.uuid4().hex,
         )
         record = await self._bus.call(services.SCHEDULER, rpc.CREATE_RECORD, request)
         resp.status = falcon.HTTP_201

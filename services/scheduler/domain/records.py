@@ -68,6 +68,7 @@ def new_record(
         "timeoutSeconds": timeout_seconds,
         "snapshot": {"project": project, "pipeline": pipeline},
         **({"untrusted": str(request["untrusted"])} if request.get("untrusted") else {}),
+        **({"requestKey": str(request["key"])} if request.get("key") else {}),
     }
 
 
