@@ -22,6 +22,9 @@ from shared.contracts import events, logs
 
 BATCH_LINES = 200  # flush when this many lines are pending...
 BATCH_DELAY = 0.05  # ...or this long (seconds) after the first pending line
+# ...or when they hold this many characters: 200 lines of up to 4 MiB each would be a message
+# past the broker's limit (a line alone is at most 4 MiB: services/worker/lines.py)
+BATCH_CHARS = 1024 * 1024
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 
 
@@ -40,11 +43,14 @@ class LogPublisher:
         token: str = "",
         batch_lines: int = BATCH_LINES,
         batch_delay: float = BATCH_DELAY,
+        batch_chars: int = BATCH_CHARS,
     ) -> None:
         self.record_id = record_id
         self.token = token
         self.batch_lines = batch_lines
         self.batch_delay = batch_delay
+        self.batch_chars = batch_chars
+        self._pending_chars = 0
         self.messages = 0  # messages published so far (the eof marker included)
         self._conn = Connection(
             amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
@@ -74,14 +80,18 @@ class LogPublisher:
             self._raise_error()
             if self._closed:
                 raise RuntimeError("the log is closed")
-            if self._pending and stage != self._stage:
-                self._flush_locked()  # a batch holds the lines of one stage
+            if self._pending and (
+                stage != self._stage  # a batch holds the lines of one stage
+                or self._pending_chars + len(text) > self.batch_chars
+            ):
+                self._flush_locked()
             if not self._pending:
                 self._stage = stage
                 self._deadline = time.monotonic() + self.batch_delay
                 self._cond.notify()
             self._pending.append(text)
-            if len(self._pending) >= self.batch_lines:
+            self._pending_chars += len(text)
+            if len(self._pending) >= self.batch_lines or self._pending_chars >= self.batch_chars:
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -122,6 +132,7 @@ class LogPublisher:
         self._publish(batch)
         self._next_seq += len(self._pending)
         self._pending = []
+        self._pending_chars = 0
         self._deadline = None
 
     def _publish(self, body: Mapping[str, Any]) -> None:

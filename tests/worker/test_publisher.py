@@ -57,6 +57,23 @@ def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):
     assert publisher.messages == len(batches)
 
 
+def test_big_lines_go_in_batches_of_bounded_size(bus: Bus):
+    """200 lines of 4 MiB would make an 800 MiB message, past the broker's limit: a batch
+    holds at most BATCH_CHARS characters, or one longer line alone."""
+    record_id = new_record_id()
+    publisher = LogPublisher(bus.uri, record_id, batch_chars=100_000)
+    sent = [f"{i:04d}" + "x" * 30_000 for i in range(20)] + ["y" * 250_000, "short"]
+    for line in sent:
+        publisher.line("package", line)
+    assert publisher.end("package") == len(sent)
+    batches = bus.batches(record_id)
+    assert [line for _, line in check_stream(batches, record_id)] == sent
+    for batch in batches[:-1]:
+        size = sum(len(line) for line in batch["lines"])
+        assert size <= 100_000 or len(batch["lines"]) == 1, (size, len(batch["lines"]))
+    assert len(batches) >= 8  # not one message of 850,000 characters
+
+
 def test_a_lone_line_is_sent_after_the_batch_delay_without_a_flush(bus: Bus):
     record_id = new_record_id()
     publisher = LogPublisher(bus.uri, record_id, token="tok")
