@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import eventlet
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
@@ -19,6 +20,22 @@ from shared.crypto import SecretBox
 from shared.workertoken import WorkerTokens, tokens_or_none
 
 
+class CloudSilent(TimeoutError):
+    """The cloud service did not answer in time."""
+
+
+def bounded(call: Callable[..., Any], seconds: float, what: str) -> Callable[..., Any]:
+    """`call` (a nameko RPC), given up after `seconds`: its late answer, if any, is dropped."""
+
+    def within(*args: Any) -> Any:
+        with eventlet.Timeout(
+            seconds, CloudSilent(f"the cloud service did not {what} within {seconds:g}s")
+        ):
+            return call(*args)
+
+    return within
+
+
 @dataclass(frozen=True)
 class RunsParts:
     store: RecordStore
@@ -30,8 +47,10 @@ class RunsParts:
 
     def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
+        within = self.limits.cloud_call_timeout
         cloud = Cloud(
-            start=getattr(cloud_rpc, rpc.START_WORKER), stop=getattr(cloud_rpc, rpc.STOP_WORKER)
+            start=bounded(getattr(cloud_rpc, rpc.START_WORKER), within, "start a worker"),
+            stop=bounded(getattr(cloud_rpc, rpc.STOP_WORKER), within, "stop a worker"),
         )
         return Runs(
             self.store,

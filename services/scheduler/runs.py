@@ -40,6 +40,10 @@ class Limits:
     # A worker's first heartbeat may take long (a pod pulling its images): until it comes,
     # a record is lost only after this many seconds (or when the cloud sees the worker end).
     start_timeout: float = 300.0
+    # How long a call to the cloud service may take: a hung cloud service must not hold the
+    # upkeep timer (reaping, timeouts, cron and dispatch all wait behind it), nor a POST past
+    # the gateway's own RPC timeout (CYCLONE_RPC_TIMEOUT, 10 s): a create dispatches at once.
+    cloud_call_timeout: float = 8.0
 
 
 class Cloud:
@@ -277,7 +281,11 @@ class Runs:
             return False
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
-            self._end(record_id, rec.FAILED, f"could not start a worker: {exc}", (rec.RUNNING,))
+            # A cloud service that did not answer would not answer a stop either; a worker it
+            # starts late is refused its job (the record has ended) and exits.
+            silent = isinstance(exc, TimeoutError)
+            why = f"could not start a worker: {exc}"
+            self._end(record_id, rec.FAILED, why, (rec.RUNNING,), stop_worker=not silent)
             return True
         self.store.set_worker(record_id, worker)
         return True

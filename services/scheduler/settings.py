@@ -18,4 +18,5 @@ def limits(env: dict[str, str] | None = None) -> Limits:
         heartbeat_timeout=float(env.get("CYCLONE_HEARTBEAT_TIMEOUT") or events.HEARTBEAT_TIMEOUT),
         cron_per_second=env.get("CYCLONE_CRON_PER_SECOND", "") in ("1", "true"),
         start_timeout=float(env.get("CYCLONE_WORKER_START_TIMEOUT") or 300),
+        cloud_call_timeout=float(env.get("CYCLONE_CLOUD_CALL_TIMEOUT") or 8),
     )

@@ -38,6 +38,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProce
         # machine; with 12 s the record's timeout could come first.
         CYCLONE_RECORD_TIMEOUT=str(RECORD_TIMEOUT),
         CYCLONE_RECORDS_PER_PIPELINE="3",
+        CYCLONE_CLOUD_CALL_TIMEOUT="5",
     ).start()
     yield proc
     proc.stop()
@@ -225,3 +226,23 @@ def test_retention_keeps_the_newest_finished_records(runs: Runs, git_repo, db):
     assert [r["id"] for r in listed["items"]] == ids[::-1][:3]
     wait_for(lambda: db.log_chunks.count_documents({"record_id": {"$in": ids[:2]}}) == 0, 10)
     wait_for(lambda: db.log_chunks.count_documents({"record_id": ids[-1]}) > 0, 10)
+
+
+def test_a_hung_cloud_service_fails_the_start_and_does_not_stall_the_scheduler(
+    runs: Runs, git_repo, fault_stack
+):
+    """The cloud service stops answering (SIGSTOP): a record's start is given up after
+    CYCLONE_CLOUD_CALL_TIMEOUT (5 s here) with a message saying so, and the scheduler's upkeep
+    goes on (a second record is tried and fails the same way, not queued behind the first)."""
+    runs.pipeline(pipeline_body("hung", git_repo.url, package=["echo never"]))
+    cloud = fault_stack.pids()["cloud"]
+    os.kill(cloud, signal.SIGSTOP)
+    try:
+        first, second = runs.start("hung")["id"], runs.start("hung")["id"]
+        for record in (first, second):
+            done = runs.wait("hung", record, timeout=40)
+            assert done["status"] == "Failed", done
+            assert "did not start a worker within 5s" in done["errorMessage"], done
+    finally:
+        os.kill(cloud, signal.SIGCONT)
+
