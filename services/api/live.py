@@ -42,8 +42,9 @@ class Follower:
 
 
 class LiveHub:
-    def __init__(self, amqp_uri: str) -> None:
+    def __init__(self, amqp_uri: str, bind_timeout: float = 10.0) -> None:
         self._uri = amqp_uri
+        self.bind_timeout = bind_timeout
         self._followers: dict[str, set[Follower]] = {}
         self._commands: queue.Queue[tuple[str, str, Callable[[], None]]] = queue.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,7 +65,13 @@ class LiveHub:
         followers.add(follower)
         metrics.FOLLOWERS.inc()
         if len(followers) == 1:
-            await self._command("bind", record_id)
+            try:
+                await self._command("bind", record_id)
+            except BaseException:
+                # A bind that timed out (broker gone) or a client that hung up meanwhile: the
+                # caller never gets to leave, so the follower is released here.
+                self.leave(record_id, follower)
+                raise
 
     def leave(self, record_id: str, follower: Follower) -> None:
         followers = self._followers.get(record_id)
@@ -85,7 +92,7 @@ class LiveHub:
             self._loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
 
         self._commands.put((what, record_id, finished))
-        await asyncio.wait_for(done, 10)
+        await asyncio.wait_for(done, self.bind_timeout)
 
     def _deliver(self, batch: dict[str, Any]) -> None:
         for follower in list(self._followers.get(batch.get("record_id", ""), ())):
