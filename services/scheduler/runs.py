@@ -424,6 +424,9 @@ class Runs:
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"
             self._end(str(doc["_id"]), rec.ABORTED, why, (rec.RUNNING,))
+        for doc in self.store.waiting_for_room():
+            if reason := rec.waited_too_long(doc, now):
+                self._end(str(doc["_id"]), rec.ABORTED, reason, (rec.PENDING,))
         self.fire_crons()
         for slot in self.store.held_slots():
             stale = slot.get("at") is None or slot["at"] < now - timedelta(seconds=10)

@@ -287,6 +287,14 @@ class RecordStore:
                     {"$set": {f"{key}.status": settled[stage]["status"], f"{key}.assumed": True}},
                 )
 
+    def waiting_for_room(self) -> list[dict[str, Any]]:
+        """Pending records their cloud had no room for (requeued: `waitingFor` says why)."""
+        return list(
+            self.records.find(
+                {"status": rec.PENDING, "waitingFor": {"$exists": True}}, {"snapshot": 0}
+            )
+        )
+
     def running(self, condition: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self.records.find({"status": rec.RUNNING, **condition}, {"snapshot": 0}))
 

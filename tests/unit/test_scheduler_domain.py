@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -113,3 +113,14 @@ def test_a_worker_gets_no_notification_receivers_or_trigger_secrets():
     got = for_worker(snapshot)
     assert got["pipeline"] == {"name": "x", "build": {"stages": {}}}
     assert "notification" in snapshot["pipeline"]  # the stored snapshot is left alone
+
+
+def test_a_record_waiting_for_room_times_out_from_its_creation():
+    waited_too_long = rec.waited_too_long
+    created = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    doc = {"startTime": created, "timeoutSeconds": 60, "waitingFor": "quota: cpu 4 > 2"}
+    assert waited_too_long(doc, created + timedelta(seconds=59)) is None
+    why = waited_too_long(doc, created + timedelta(seconds=61))
+    assert why == "timed out after 60s waiting for room in its cloud: quota: cpu 4 > 2"
+    # a record that is not waiting for room is the run timeout's business
+    assert waited_too_long({**doc, "waitingFor": None}, created + timedelta(days=1)) is None

@@ -291,3 +291,15 @@ def stage_seconds(doc: Mapping[str, Any], stage: str, ended: str) -> float | Non
     began = timefmt.parse((doc.get("stageStatus") or {}).get(stage, {}).get("startTime"))
     end = timefmt.parse(ended)
     return (end - began).total_seconds() if began and end else None
+
+
+def waited_too_long(doc: Mapping[str, Any], now: datetime) -> str | None:
+    """Why a record waiting for room in its cloud ends: its timeout counts from its creation,
+    since each new try starts a fresh run timeout (a quota it can never fit would keep it
+    Pending forever)."""
+    created, limit = doc.get("startTime"), doc.get("timeoutSeconds")
+    if not doc.get("waitingFor") or not isinstance(created, datetime) or not limit:
+        return None
+    if (now - created).total_seconds() <= limit:
+        return None
+    return f"timed out after {limit}s waiting for room in its cloud: {doc['waitingFor']}"
