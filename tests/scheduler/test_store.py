@@ -44,3 +44,14 @@ def test_day_counters_bumped_at_once_count_every_bump(mongo_url, unique):  # noq
                 list(pool.map(lambda _n, r=record: counters.created(r), range(12)))
             got = counters.days.find_one({"_id": f"projectID:{unique}-proj{round_}:20000"})
             assert got is not None and got["total"] == 12, got
+
+
+def test_records_waiting_for_room_are_found(mongo_url, unique):  # noqa: F811
+    with MongoClient(mongo_url) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        waiting = store.insert({"pipelineID": unique, "status": "Pending", "waitingFor": "quota"})
+        store.insert({"pipelineID": unique, "status": "Pending"})
+        store.insert({"pipelineID": unique, "status": "Running", "waitingFor": "quota"})
+        found = [d["_id"] for d in store.waiting_for_room() if d["pipelineID"] == unique]
+        assert found == [waiting["_id"]]
