@@ -245,4 +245,3 @@ def test_a_hung_cloud_service_fails_the_start_and_does_not_stall_the_scheduler(
             assert "did not start a worker within 5s" in done["errorMessage"], done
     finally:
         os.kill(cloud, signal.SIGCONT)
-
