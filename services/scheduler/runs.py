@@ -18,6 +18,7 @@ from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
 from shared import logsetup, metrics, timefmt
+from shared.contracts import artifacts as art
 from shared.contracts import events
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest, Unauthorized
 from shared.crypto import SecretBox, decrypt_all
@@ -214,9 +215,14 @@ class Runs:
         if doc.get("rerunOf"):
             job["stages"] = [s for s in doc["stages"] if s not in (doc.get("reused") or [])]
             job["reused"] = list(doc.get("reused") or [])
-            job["pin"] = dict(doc.get("pin") or {})
+            job["pin"] = art.Pin(**(doc.get("pin") or {}))
             job["restore"] = [
-                {**r, "grant": self.tokens.read_grant(r["record"], record_id)}
+                art.Restore(
+                    stage=r["stage"],
+                    record=r["record"],
+                    paths=list(r["paths"]),
+                    grant=self.tokens.read_grant(r["record"], record_id),
+                )
                 for r in doc.get("restore") or []
                 if self.tokens is not None
             ]
@@ -317,10 +323,10 @@ class Runs:
         if payload.get("error"):
             fields["error"] = payload["error"]
         record_id = payload["record_id"]
-        self.store.stage_finished(
+        began = self.store.stage_finished(
             record_id, payload["stage"], payload["status"], payload["time"], fields
         )
-        took = rec.stage_seconds(self.store.get(record_id), payload["stage"], payload["time"])
+        took = rec.stage_seconds(began, payload["time"])
         if took is not None:
             metrics.STAGE_DURATION.labels(payload["stage"], payload["status"]).observe(took)
         if payload.get("record_name"):

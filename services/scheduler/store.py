@@ -206,22 +206,26 @@ class RecordStore:
 
     def stage_finished(
         self, record_id: str, stage: str, status: str, time: str, fields: dict[str, Any]
-    ) -> None:
+    ) -> str | None:
+        """Store the stage's end; its start time as stored (None: already reported, or its
+        start was never seen), for its duration."""
         key = f"stageStatus.{stage}"
         update = {f"{key}.status": status, f"{key}.endTime": time}
         update.update({f"{key}.{name}": value for name, value in fields.items()})
-        self.records.update_one(
+        before = self.records.find_one_and_update(
             {
                 "_id": object_id(record_id),
                 "$or": [{f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}],
             },
             {"$set": update, "$unset": {f"{key}.assumed": ""}},
+            projection={"stageStatus": 1},
         )
         # A stage that finished before its start was seen still gets a start time.
         self.records.update_one(
             {"_id": object_id(record_id), f"{key}.startTime": None},
             {"$set": {f"{key}.startTime": time}},
         )
+        return ((before or {}).get("stageStatus") or {}).get(stage, {}).get("startTime")
 
     def name_if_unnamed(self, record_id: str, name: str) -> None:
         self.records.update_one(

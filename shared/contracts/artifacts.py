@@ -50,6 +50,21 @@ class Upload(TypedDict):
     chunk_size: int
 
 
+class Kept(TypedDict):
+    """What a reused stage kept, as the rerun record stores it (the grant comes with the job)."""
+
+    stage: str
+    record: str  # the record that ran the stage and keeps the files
+    paths: list[str]
+
+
+class Pin(TypedDict, total=False):
+    """The commits a rerun checks out: the original's git sha or svn revision."""
+
+    mainRepo: str
+    depRepos: list[str]
+
+
 class Restore(TypedDict):
     """In a rerun's job: the kept files of a reused stage, where they are and the right to
     read them (a grant for the reader's record, shared/workertoken.py)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final, NotRequired, Protocol, TypedDict
 
+from shared.contracts.artifacts import Pin, Restore
+
 PING: Final = "ping"
 
 
@@ -86,10 +88,10 @@ class Job(TypedDict):
     withheld: NotRequired[list[str]]
     # A rerun (`rerunOf`): stages reused from earlier records (not run again), the artifacts
     # they kept to restore after checkout (shared/contracts/artifacts.Restore), and the
-    # commits to check out: {"mainRepo": sha or revision, "depRepos": [...]}.
+    # commits to check out.
     reused: NotRequired[list[str]]
-    restore: NotRequired[list[dict[str, Any]]]
-    pin: NotRequired[dict[str, Any]]
+    restore: NotRequired[list[Restore]]
+    pin: NotRequired[Pin]
 
 
 class SchedulerRpc(Protocol):

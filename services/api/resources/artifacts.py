@@ -133,7 +133,7 @@ class ArtifactsArchive(_Reader):
         resp.downloadable_as = rules.archive_name(project, pipeline, recordid)
         resp.stream = self._archive(recordid, items)
 
-    async def _archive(self, record_id: str, items: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async def _archive(self, record_id: str, items: list[art.Artifact]) -> AsyncIterator[bytes]:
         gz = rules.TarGz()
         for listed in items:
             try:

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from shared import timefmt
 from shared.contracts import stages
+from shared.contracts.artifacts import Kept, Pin
 from shared.crypto import is_encrypted
 
 PENDING: Final = "Pending"
@@ -197,10 +198,10 @@ def reused_stages(original: dict[str, Any], start_from: str) -> list[str]:
     )
 
 
-def pinned_commits(original: dict[str, Any]) -> dict[str, Any]:
+def pinned_commits(original: dict[str, Any]) -> Pin:
     """What the original checked out (git sha, svn revision), for the rerun to check out."""
     commits = ((original.get("stageStatus") or {}).get("codeCheckout") or {}).get("commits") or {}
-    pin: dict[str, Any] = {}
+    pin: Pin = {}
     main = (commits.get("mainRepo") or {}).get("ID")
     if main:
         pin["mainRepo"] = str(main)
@@ -230,7 +231,7 @@ def rerun_record(
     stages = list(original.get("stages") or [])
     before = original.get("stageStatus") or {}
     stage_status: dict[str, Any] = {}
-    restore: list[dict[str, Any]] = []
+    restore: list[Kept] = []
     for stage in stages:
         if stage not in reused:
             stage_status[stage] = {"status": PENDING}
@@ -286,9 +287,9 @@ def cloud_of(doc: Mapping[str, Any]) -> str:
     return (worker.get("location") or {}).get("cloudName") or "local"
 
 
-def stage_seconds(doc: Mapping[str, Any], stage: str, ended: str) -> float | None:
+def stage_seconds(started: str | None, ended: str) -> float | None:
     """A stage's run time from its stored start to the end its worker reported."""
-    began = timefmt.parse((doc.get("stageStatus") or {}).get(stage, {}).get("startTime"))
+    began = timefmt.parse(started)
     end = timefmt.parse(ended)
     return (end - began).total_seconds() if began and end else None
 
