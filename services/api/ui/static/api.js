@@ -15,7 +15,13 @@ export class ApiError extends Error {
   }
 }
 
+// Set once the browser leaves the page (a link, a form such as Log out): a call answered 401
+// meanwhile must not send it to the login page instead of where it is going.
+let leaving = false;
+addEventListener('beforeunload', () => { leaving = true; });
+
 export function toLogin() {
+  if (leaving) return;
   const here = location.pathname + location.search + location.hash;
   location.assign('/ui/login?next=' + encodeURIComponent(here));
 }
