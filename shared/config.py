@@ -37,6 +37,19 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
     raise SystemExit(f"{name} must be on or off (1/0, true/false, yes/no), got {raw!r}")
 
 
+def _seconds_list(env: dict[str, str], name: str) -> tuple[float, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be seconds separated by commas, got {raw!r}") from exc
+    if not all(0 < v <= 3600 for v in values):
+        raise SystemExit(f"{name}: each delay must be more than 0 and at most 3600 s")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int
@@ -50,6 +63,7 @@ class Settings:
     scm_verify: bool = True  # project writes check SCM credentials against the SCM
     public_url: str = ""  # where SCMs reach the gateway; webhooks are registered when set
     workspaces: Path | None = None  # the Local cloud's workspaces; None: data_dir/workspaces
+    retry_delays: tuple[float, ...] = ()  # a failed event's delays; empty: shared/redelivery's
 
     @property
     def mongo_db(self) -> str:
@@ -63,6 +77,7 @@ class Settings:
             "serializer": "json",
             "max_workers": 20,
             "parent_calls_tracked": 10,
+            "RETRY_DELAYS": list(self.retry_delays),
         }
 
 
@@ -103,6 +118,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         rpc_timeout=float(env.get("CYCLONE_RPC_TIMEOUT") or 10),
         scm_verify=_flag(env, "CYCLONE_SCM_VERIFY", True),
         public_url=(env.get("CYCLONE_PUBLIC_URL") or "").strip().rstrip("/"),
+        retry_delays=_seconds_list(env, "CYCLONE_RETRY_DELAYS"),
         workspaces=Path(env["CYCLONE_WORKSPACES"]).resolve()
         if env.get("CYCLONE_WORKSPACES")
         else None,

@@ -63,8 +63,8 @@ WORKER_EXITS = Counter(
 LOG_LINES = Counter("cyclone_log_lines_ingested_total", "Log lines stored")
 LOG_DROPPED = Counter(
     "cyclone_log_batches_dropped_total",
-    "Log batches refused: unsigned, invalid or rejected by the store (there is no dead-letter "
-    "queue: these are the messages that would go there)",
+    "Log batches dropped because their record's worker did not sign them (from a stranger; "
+    "malformed or unstorable batches go to the dead-letter queue instead)",
     ["reason"],
 )
 
@@ -103,10 +103,20 @@ EVENTS = Histogram(
     buckets=SECONDS,
 )
 
+REDELIVERIES = Counter(
+    "cyclone_event_retries_total",
+    "Messages whose handler failed, handed to a delay queue to be tried again (shared/redelivery)",
+    ["service", "queue"],
+)
+DEAD_LETTERS = Counter(
+    "cyclone_dead_letters_total",
+    "Messages moved to a service's dead-letter queue: every retry failed, or no retry could help",
+    ["service", "queue"],
+)
+
 
 # Known label values start at zero, so a dashboard or an alert sees 0 rather than no series.
-for _reason in ("unsigned", "invalid", "rejected"):
-    LOG_DROPPED.labels(_reason)
+LOG_DROPPED.labels("unsigned")
 for _provider in ("github", "gitlab"):
     for _result in ("started", "ignored", "refused", "duplicate", "error"):
         WEBHOOKS.labels(_provider, _result)

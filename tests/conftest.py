@@ -9,7 +9,9 @@ Nothing of ours is mocked. Every test has a timeout (pyproject), so a hang fails
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import StackProcess
+from tests.support import BROKER, StackProcess
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,25 @@ def drop() -> Iterator[Path]:
 def unique() -> str:
     """A fresh, valid resource name per test."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def amqp_uri(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh vhost on the real broker per module (for tests that run services or clients
+    without a whole stack), deleted afterwards."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.fail("rabbitmqctl is needed to make a test vhost")
+    folder = Path(str(request.path)).parent.name
+    vhost = f"cyclone-{folder}-test-{secrets.token_hex(4)}"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run(
+            [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield f"{BROKER}/{vhost}"
+    finally:
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)

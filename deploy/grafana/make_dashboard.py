@@ -64,6 +64,14 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ),
     ("Live log followers", "short", [("sum(cyclone_live_followers)", "followers")]),
     (
+        "Event retries and dead letters",
+        "short",
+        [
+            (f"sum by (service) (increase(cyclone_event_retries_total[{RATE}]))", "retried {{service}}"),
+            (f"sum by (service) (increase(cyclone_dead_letters_total[{RATE}]))", "dead {{service}}"),
+        ],
+    ),
+    (
         "Webhook deliveries by result",
         "short",
         [(f"sum by (provider, result) (increase(cyclone_webhook_deliveries_total[{RATE}]))", "{{provider}} {{result}}")],

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.timer import timer
 
@@ -13,6 +13,7 @@ from shared.contracts.errors import EXPECTED
 from shared.contracts.events import RECORDS_DELETED, WORKER_EXITED, RecordsDeleted
 from shared.contracts.rpc import PingResult, Placement, WorkerInfo
 from shared.ping import PingMixin
+from shared.redelivery import event_handler
 
 POLL_INTERVAL = 0.5  # seconds between checks for ended workers
 CALLER_ERRORS = (*EXPECTED, InvalidRecordId)  # logged as warnings: the caller erred
@@ -76,6 +77,7 @@ class CloudService(PingMixin):
     def watch_workers(self) -> None:
         self.workers.report_exits(lambda payload: self.dispatch(WORKER_EXITED[1], payload))
 
+    # Idempotent: discarding a worker or workspace that is gone does nothing.
     @event_handler(*RECORDS_DELETED)
     def records_deleted(self, payload: RecordsDeleted) -> None:
         self.workers.discard(payload["record_ids"])

@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 
 import eventlet
 import kombu
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.messaging import Publisher, consume
+from nameko.messaging import Publisher
 from nameko.rpc import rpc
 
 from services.logs import artifacts, domain
@@ -27,6 +26,7 @@ from shared.contracts import errors, events, logs, services
 from shared.contracts.rpc import LogChunk
 from shared.mongo import MongoDatabase
 from shared.ping import PingMixin
+from shared.redelivery import Poison, consume, event_handler
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ LIVE_EXCHANGE = kombu.Exchange(logs.LIVE_EXCHANGE, type="topic", durable=True)
 
 # Pauses between store attempts inside one delivery (20 s, plus up to 10 s of server selection
 # per attempt while the database is away); after the last attempt the handler raises and the
-# message goes back to the queue, so even a long outage loses nothing.
+# message is tried again later (shared/redelivery), so even a long outage loses nothing.
 RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 2.0, 4.0, 4.0, 6.0)
 
 T = TypeVar("T")
@@ -155,9 +155,10 @@ class LogsService(PingMixin):
     tokens: workertoken.WorkerTokens | None = Tokens()
     live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1)  # transient: followers only
 
-    # nameko acks after the handler returns, and (with requeue_on_error) requeues when it
-    # raises; without that flag a failed store would be acked and the lines lost.
-    @consume(LOG_QUEUE, requeue_on_error=True)
+    # Idempotent: a batch is stored under its (record, seq), so a redelivered one changes
+    # nothing. A failed store is retried later (shared/redelivery); a batch no retry can store
+    # (malformed, out of range) goes to the dead-letter queue at once.
+    @consume(LOG_QUEUE)
     def ingest(self, body: Any) -> None:
         if not workertoken.batch_signed(self.tokens, body):
             record_id = body.get("record_id") if isinstance(body, dict) else None
@@ -167,17 +168,13 @@ class LogsService(PingMixin):
         try:
             batch = domain.parse_batch(body)
         except domain.InvalidBatch as exc:
-            log.error("dropping a message from %s: %s", logs.QUEUE, exc)
-            metrics.LOG_DROPPED.labels("invalid").inc()
-            return
+            raise Poison(f"invalid log batch: {exc}") from exc
         try:
             with_retries(
                 f"storing {batch['record_id']}:{batch['seq']}", lambda: self.store.add(batch)
             )
         except StoreRejected as exc:
-            log.error("dropping batch %s:%s: %s", batch["record_id"], batch["seq"], exc)
-            metrics.LOG_DROPPED.labels("rejected").inc()
-            return
+            raise Poison(f"batch {batch['record_id']}:{batch['seq']} refused: {exc}") from exc
         metrics.LOG_LINES.inc(len(batch.get("lines") or []))
         if batch.get("eof"):
             log.info("log complete: %d lines", batch["seq"] - 1)
@@ -203,14 +200,12 @@ class LogsService(PingMixin):
         domain.check_filter(record_id, None, None)
         return self.store.stages(record_id)
 
-    @event_handler(*events.RECORDS_DELETED, requeue_on_error=True)
+    # Idempotent: deleting what is already gone deletes nothing.
+    @event_handler(*events.RECORDS_DELETED)
     def records_deleted(self, payload: events.RecordsDeleted) -> None:
         ids = payload.get("record_ids") if isinstance(payload, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            log.error(
-                "ignoring %s without a list of record ids: %r", events.RECORDS_DELETED, payload
-            )
-            return
+            raise Poison(f"{events.RECORDS_DELETED[1]} without a list of record ids: {payload!r}")
         removed = with_retries("deleting logs", lambda: self.store.delete(ids))
         log.info("deleted %d log chunks of %d records", removed, len(ids))
         files = self.artifacts.delete_records(ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.events import EventDispatcher, event_handler
+from nameko.events import EventDispatcher
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
@@ -12,6 +12,7 @@ from services.scheduler.dependencies import RunsParts, RunsProvider
 from services.scheduler.runs import Runs
 from shared.contracts import errors, events, services
 from shared.ping import PingMixin
+from shared.redelivery import event_handler
 
 EXPECTED = errors.EXPECTED
 
@@ -69,6 +70,11 @@ class SchedulerService(PingMixin):
         return self._runs().job(record_id, token)
 
     # --- events ---------------------------------------------------------------------------
+    # Each handler is retried after a failure and may see a message twice (shared/redelivery);
+    # each is idempotent: the worker's reports move a record or a stage only forward, from
+    # the state they name (conditional updates), so a repeated or late one changes nothing;
+    # a worker's exit ends a record only while it is not final; deletions delete what is
+    # left; saves replace the pipeline's cron triggers or the project's copy whole.
 
     @event_handler(*events.STAGE_STARTED)
     def handle_stage_started(self, payload: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
@@ -22,6 +21,7 @@ from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
 from shared.crypto import SecretBox, decrypt_all
 from shared.ping import PingMixin
+from shared.redelivery import event_handler
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class ScmService(PingMixin):
 
     # --- after a run: notifications, commit statuses, tags -------------------------------
 
+    # Idempotent: each delivery is stored under `{record}:{key}` and inserted only once.
     @event_handler(*events.RECORD_FINISHED)
     def handle_record_finished(self, payload: dict[str, Any]) -> None:
         self.after_run.record_finished(payload)

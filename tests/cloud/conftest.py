@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -24,23 +23,8 @@ from pymongo import MongoClient
 
 from services.cloud.drivers.local import is_worker_process
 from tests.cloud.helpers import SECRET_KEY, STANDIN_COMMAND
-from tests.support import BROKER, ROOT, free_port
+from tests.support import ROOT, free_port
 from tests.waiting import NotYet, wait_for
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def amqp_uri() -> Iterator[str]:
-    vhost = f"cyclone-cloud-test-{secrets.token_hex(4)}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"{BROKER}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture(scope="module")

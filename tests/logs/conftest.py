@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +22,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import workertoken
 from shared.contracts import logs
-from tests.support import BROKER, ROOT, free_port
+from tests.support import ROOT, free_port
 from tests.waiting import wait_for
 
 PR_SET_PDEATHSIG = 1
@@ -34,23 +32,6 @@ def die_with_parent() -> None:
     """A child gets SIGTERM if pytest dies (a timeout kills it without teardown)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@pytest.fixture(scope="module")
-def amqp_uri() -> Iterator[str]:
-    ctl = shutil.which("rabbitmqctl")
-    assert ctl, "these tests need a local RabbitMQ (rabbitmqctl not found)"
-    vhost = f"cyclone-logs-test-{secrets.token_hex(4)}"
-    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
-    try:
-        subprocess.run(
-            [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"{BROKER}/{vhost}"
-    finally:
-        subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)
 
 
 class MongoProcess:

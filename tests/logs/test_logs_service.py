@@ -14,10 +14,11 @@ import pytest
 from nameko.exceptions import RemoteError
 
 from shared import workertoken
-from shared.contracts import events, logs
+from shared.contracts import events, logs, services
 from shared.publish import EventDispatcher
 from tests.logs.conftest import TOKENS, LogsProcess, MongoProcess
 from tests.waiting import holds_for, wait_for
+from tools import deadletters
 
 pytestmark = pytest.mark.usefixtures("service")
 
@@ -276,7 +277,7 @@ def queued(amqp_uri: str) -> int:
     return int(counts.get(logs.QUEUE, 0))
 
 
-def test_messages_that_are_not_batches_are_dropped_without_blocking(rpc, publish, amqp_uri):
+def test_batches_no_retry_can_store_are_dead_lettered_without_blocking(rpc, publish, amqp_uri):
     record = new_id()
     publish(b"\x00\x01", content_type="application/octet-stream", content_encoding="binary")
     publish("{not json", content_type="application/json", content_encoding="utf-8")
@@ -286,6 +287,18 @@ def test_messages_that_are_not_batches_are_dropped_without_blocking(rpc, publish
     publish(*batches(record, 3, 3))
     assert follow(rpc, record) == expected(3)
     wait_for(lambda: queued(amqp_uri) == 0, 30, "the log queue to empty")
+
+    def dead() -> list[str]:
+        return [
+            d.error
+            for d in deadletters.list_letters(amqp_uri, [services.LOGS], 100)
+            if record in d.body
+        ]
+
+    # each one tried once (no retry can help), kept with its reason for an operator
+    found = wait_for(lambda: len(dead()) == 2 and dead(), 30, "two dead letters")
+    assert all(e.startswith("shared.redelivery.Poison") for e in found), found
+    assert any("past the largest line number" in e for e in found), found
 
 
 def test_batches_not_signed_by_their_records_worker_are_dropped(rpc, publish):

@@ -3,8 +3,6 @@ sink, and jobs shaped like scheduler.get_job's answer."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -129,25 +127,6 @@ def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
 @pytest.fixture
 def sink() -> MemorySink:
     return MemorySink()
-
-
-@pytest.fixture(scope="session")
-def amqp_uri() -> Iterator[str]:
-    """A fresh RabbitMQ vhost on the real broker, deleted at the end of the session."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.fail("rabbitmqctl is needed to make a test vhost")
-    vhost = f"cyclone-worker-test-{uuid.uuid4().hex[:8]}"
-    ctl = ["rabbitmqctl", "-q"]
-    subprocess.run([*ctl, "add_vhost", vhost], check=True, capture_output=True)
-    try:
-        subprocess.run(
-            [*ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        subprocess.run([*ctl, "delete_vhost", vhost], check=False, capture_output=True)
 
 
 @pytest.fixture
