@@ -50,6 +50,28 @@ def _seconds_list(env: dict[str, str], name: str) -> tuple[float, ...]:
     return values
 
 
+MAX_REPLICAS = 16
+
+
+def replicas(raw: str, allowed: tuple[str, ...]) -> dict[str, int]:
+    """`CYCLONE_REPLICAS`, e.g. "scheduler=2,logs=2": processes per service (1 when unnamed)."""
+    counts = dict.fromkeys(allowed, 1)
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        name, _, count = part.partition("=")
+        name = name.strip()
+        if name not in allowed:
+            raise SystemExit(f"CYCLONE_REPLICAS: {name!r} is not one of {', '.join(allowed)}")
+        try:
+            counts[name] = int(count)
+        except ValueError:
+            raise SystemExit(f"CYCLONE_REPLICAS: {part!r} is not NAME=COUNT") from None
+        if not 1 <= counts[name] <= MAX_REPLICAS:
+            raise SystemExit(f"CYCLONE_REPLICAS: {name} must have 1 to {MAX_REPLICAS} processes")
+    return counts
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int
@@ -64,6 +86,7 @@ class Settings:
     public_url: str = ""  # where SCMs reach the gateway; webhooks are registered when set
     workspaces: Path | None = None  # the Local cloud's workspaces; None: data_dir/workspaces
     retry_delays: tuple[float, ...] = ()  # a failed event's delays; empty: shared/redelivery's
+    replica: int = 1  # which process of its service this is (the launcher's CYCLONE_REPLICA)
 
     @property
     def mongo_db(self) -> str:
@@ -119,6 +142,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
         scm_verify=_flag(env, "CYCLONE_SCM_VERIFY", True),
         public_url=(env.get("CYCLONE_PUBLIC_URL") or "").strip().rstrip("/"),
         retry_delays=_seconds_list(env, "CYCLONE_RETRY_DELAYS"),
+        replica=max(1, _int(env, "CYCLONE_REPLICA", 1)),
         workspaces=Path(env["CYCLONE_WORKSPACES"]).resolve()
         if env.get("CYCLONE_WORKSPACES")
         else None,

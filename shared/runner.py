@@ -22,7 +22,9 @@ log = logging.getLogger("cyclone")
 def run_service(service_cls: type, settings: config.Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully (in-flight workers finish)."""
     settings = settings or config.load()
-    logsetup.configure(service_cls.name)
+    # replicas tell themselves apart in the log; their service name on the bus is the same
+    shown = service_cls.name if settings.replica == 1 else f"{service_cls.name}-{settings.replica}"
+    logsetup.configure(shown)
     tracing.setup(service_cls.name)
     metrics.serve()
     cfg: dict[str, Any] = settings.nameko_config()

@@ -31,7 +31,6 @@ from shared.contracts import services
 from shared.crypto import SecretBox
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = (*services.RESIDENT, services.API)
 PR_SET_PDEATHSIG = 1
 
 
@@ -201,10 +200,23 @@ def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
 # --- the stack ------------------------------------------------------------------------------
 
 
+def replica_names(counts: dict[str, int]) -> dict[str, tuple[str, int]]:
+    """Child name -> (service, replica number): the first replica keeps the service's name
+    (pids.json, the logs), the others are `<service>-<n>`."""
+    return {
+        (service if n == 1 else f"{service}-{n}"): (service, n)
+        for service, count in counts.items()
+        for n in range(1, count + 1)
+    }
+
+
 class Stack:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.children: dict[str, subprocess.Popen] = {}
+        # the gateway scales with CYCLONE_API_WORKERS inside its one process tree
+        counts = config.replicas(env.get("CYCLONE_REPLICAS", ""), services.RESIDENT)
+        self.plan = {**replica_names(counts), services.API: (services.API, 1)}
         self.mongo: subprocess.Popen | None = None
         self.stopping = False
         self.settings = config.load(env)
@@ -248,10 +260,11 @@ class Stack:
         self.settings = config.load(env)
 
     def spawn(self, name: str) -> None:
+        service, replica = self.plan[name]
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{service}"],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "CYCLONE_REPLICA": str(replica)},
             preexec_fn=_die_with_parent,
         )
         self._write_pids()
@@ -329,7 +342,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.prepare()
-        for name in SERVICES:
+        for name in stack.plan:
             stack.spawn(name)
         if stack.wait_healthy():
             say(f"Cyclone is up on http://127.0.0.1:{stack.settings.port} (Ctrl-C stops it)")

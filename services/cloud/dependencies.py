@@ -44,7 +44,8 @@ class CloudParts(SharedExtension):
         clouds = CloudStore(database)
         clouds.ensure_indexes()
 
-        host = socket.gethostname()
+        # Each replica adopts, after a restart, only the workers it started itself.
+        host = domain.replica_host(socket.gethostname(), settings.replica)
         tokens = tokens_or_none(settings.secret_key)  # each worker proves its record with one
         build_user = build_user_of(os.environ)  # Local builds never run as the services' user
 

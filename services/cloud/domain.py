@@ -90,6 +90,12 @@ def exit_reason(returncode: int | None, stop_requested: bool = False) -> str:
     return f"{text} (stop requested)" if stop_requested else text
 
 
+def replica_host(hostname: str, replica: int) -> str:
+    """Who started a worker: the host, and the replica of the cloud service on it (the first
+    keeps the bare host name, as before replicas)."""
+    return hostname if replica <= 1 else f"{hostname}#{replica}"
+
+
 def worker_info(
     record_id: str,
     project: str,

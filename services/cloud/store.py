@@ -20,7 +20,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.cloud.drivers.base import SavedWorker
+from services.cloud.drivers.base import SavedWorker, StoredWorker
 from shared.contracts.errors import Conflict, NotFound
 from shared.timefmt import now, rfc3339
 
@@ -69,6 +69,13 @@ class WorkerStore:
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         return self.collection.find_one({"_id": record_id})
+
+    def running_worker(self, record_id: str) -> StoredWorker | None:
+        """The record's worker if one is saved and not marked ended, whoever started it."""
+        document = self.collection.find_one({"_id": record_id, "endedAt": None})
+        if document is None:
+            return None
+        return StoredWorker(_saved(document), document.get("driver", ""), document.get("host", ""))
 
     def delete(self, record_ids: Iterable[str]) -> None:
         self.collection.delete_many({"_id": {"$in": list(record_ids)}})

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.cloud import domain
-from services.cloud.drivers.base import Driver, ExitReport, SavedWorker
+from services.cloud.drivers.base import Driver, ExitReport, SavedWorker, StoredWorker
 from shared import metrics
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
 from shared.contracts.events import WorkerExited
@@ -33,6 +33,7 @@ class Store(Protocol):
     def started(self, saved: SavedWorker, cloud: str, driver: str, host: str) -> None: ...
     def ended(self, record_id: str, exit_code: int | None, reason: str, at: datetime) -> None: ...
     def running(self, driver: str, host: str) -> list[SavedWorker]: ...
+    def running_worker(self, record_id: str) -> StoredWorker | None: ...
     def delete(self, record_ids: Iterable[str]) -> None: ...
 
 
@@ -85,7 +86,8 @@ class Supervisor:
     def start(
         self, record_id: str, project: str, pipeline: str, placement: Placement | None
     ) -> WorkerInfo:
-        """Idempotent: a record with a live worker (in any cloud) gets that worker's info."""
+        """Idempotent, the record id being the request's: a record with a live worker (in any
+        cloud, started by any replica of the service) gets that worker's info."""
         domain.check_record_id(record_id)
         name = (placement or {}).get("cloudName")
         with self._start_lock:  # also keeps a cloud from being deleted while we start in it
@@ -95,6 +97,9 @@ class Supervisor:
                 for info in known.list():
                     if info["recordID"] == record_id:
                         return info
+            stored = self.store.running_worker(record_id)
+            if stored is not None and stored.host != self.host:
+                return _info_of(stored.saved)  # another replica started it; it watches it
             try:
                 info = driver.start(record_id, project, pipeline, placement or {})
             except CapacityExceeded:
@@ -120,8 +125,22 @@ class Supervisor:
         return info
 
     def stop(self, record_id: str) -> bool:
+        """Stops the worker wherever it runs: one another replica started is adopted here
+        to be stopped (its owner then sees it gone; both reports of its exit are harmless)."""
         domain.check_record_id(record_id)
-        return any(driver.stop(record_id) for driver in list(self.drivers.values()))
+        if any(driver.stop(record_id) for driver in list(self.drivers.values())):
+            return True
+        stored = self.store.running_worker(record_id)
+        if stored is None or stored.host == self.host:
+            return False
+        with self._start_lock:
+            try:
+                driver = self._serving(stored.saved.cloud or domain.LOCAL, stored.kind)
+            except (Conflict, InvalidRequest) as exc:
+                log.error("cannot stop the worker of %s: %s", record_id, exc)
+                return False
+            driver.adopt([stored.saved])
+        return driver.stop(record_id)
 
     def list(self, cloud: str | None = None) -> list[WorkerInfo]:
         """All workers, or those of one cloud (a stored one, or a built-in name)."""
@@ -208,3 +227,14 @@ class Supervisor:
         elif driver.kind != kind:
             raise Conflict(f"cloud {cloud} still has {driver.kind} workers")
         return driver
+
+
+def _info_of(saved: SavedWorker) -> WorkerInfo:
+    return domain.worker_info(
+        saved.record_id,
+        saved.project,
+        saved.pipeline,
+        saved.cloud or domain.LOCAL,
+        saved.started_at,
+        saved.started_at,
+    )

@@ -183,6 +183,32 @@ def test_a_restarted_driver_adopts_running_workers(data_dir, drivers):
     assert after.stop(runs) is False
 
 
+def test_a_start_redelivered_after_a_crash_before_saving_takes_over_the_first_worker(
+    data_dir, drivers
+):
+    """The cloud service spawned a worker and died before saving it; the start_worker call
+    comes again (redelivered) to a new service: no second worker in the same workspace."""
+    crashed = make_driver(data_dir)
+    drivers.append(crashed)
+    rid = new_record_id()
+    plan(data_dir, rid, 600)
+    first = crashed.start(rid, "p", "p", {})
+    pid = seen(data_dir, rid)["pid"]
+    (data_dir / "workspaces" / rid / "mark").write_text("made by the first worker")
+
+    restarted = make_driver(data_dir)  # knows nothing of it: it was never saved
+    drivers.append(restarted)
+    again = restarted.start(rid, "p", "p", {})
+    assert again["recordID"] == first["recordID"] == rid
+    assert restarted.handle(rid)["pid"] == pid and pid_alive(pid)
+    assert (data_dir / "workspaces" / rid / "mark").exists()  # the workspace was kept
+    time.sleep(0.5)
+    assert seen(data_dir, rid)["pid"] == pid  # no second stand-in noted its start
+    crashed._workers.clear()  # the crashed one is gone: only the new service watches it
+    release(data_dir, rid)
+    assert exit_of(restarted, rid).record_id == rid
+
+
 def test_an_adopted_pid_now_used_by_another_process_is_left_alone(data_dir, drivers):
     stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:

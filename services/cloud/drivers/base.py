@@ -37,6 +37,16 @@ class SavedWorker:
     cloud: str = ""  # the cloud it was started in (empty in documents older than named clouds)
 
 
+@dataclass(frozen=True)
+class StoredWorker:
+    """A running worker as the store has it, with who runs it: its driver kind and the host
+    (a cloud service replica) that started it."""
+
+    saved: SavedWorker
+    kind: str
+    host: str
+
+
 class Driver(Protocol):
     kind: str  # the driver, stored with each worker: "local", "docker", "kubernetes"
     cloud: str  # the cloud this instance serves, as WorkerInfo.cloud

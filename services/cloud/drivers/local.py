@@ -111,6 +111,8 @@ class LocalDriver:
         if (known := self._workers.get(record_id)) is not None:
             return self._info(known)
         workspace = self.workspaces / record_id
+        if workspace.exists() and (orphan := self._orphan(record_id, project, pipeline)):
+            return orphan
         shutil.rmtree(workspace, ignore_errors=True)
         self._ensure_workspaces()
         workspace.mkdir()
@@ -141,6 +143,27 @@ class LocalDriver:
         self._workers[record_id] = worker
         log.info("started worker of %s: pid %s", record_id, popen.pid)
         return self._info(worker)
+
+    def _orphan(self, record_id: str, project: str, pipeline: str) -> WorkerInfo | None:
+        """A live worker of the record that a start killed before saving it left behind
+        (its workspace is there): taken over, so the record never gets a second worker."""
+        leader = find_worker_leader(record_id)
+        if leader is None:
+            return None
+        self.adopt(
+            [
+                SavedWorker(
+                    record_id,
+                    project,
+                    pipeline,
+                    now(),
+                    {"pid": leader, "pgid": leader, "workspace": str(self.workspaces / record_id)},
+                    self.cloud,
+                )
+            ]
+        )
+        log.warning("took over the running worker of %s (pid %s)", record_id, leader)
+        return self._info(self._workers[record_id])
 
     def stop(self, record_id: str) -> bool:
         worker = self._workers.get(record_id)
@@ -362,6 +385,18 @@ def group_members(pgid: int) -> list[int]:
         if found and found[1] == pgid and found[0] not in ("Z", "X"):
             members.append(int(entry))
     return members
+
+
+def find_worker_leader(record_id: str) -> int | None:
+    """The live process leading its own group (as every worker started here does) that is
+    the worker of that record, if there is one."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        found = _stat(int(entry))
+        if found and found[1] == int(entry) and is_worker_process(int(entry), record_id):
+            return int(entry)
+    return None
 
 
 def is_worker_process(pid: int, record_id: str) -> bool:
