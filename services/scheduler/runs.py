@@ -103,9 +103,10 @@ class Runs:
             stages = rec.stages_to_run(request["params"].get("stages"), defined)
         except rec.StageSelectionError as exc:
             raise InvalidRequest(str(exc)) from exc
-        doc = self.store.insert(
-            rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
-        )
+        fresh = rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
+        doc = self.store.insert(fresh)
+        if doc is not fresh:  # another delivery of this request stored its record first
+            return rec.view(doc)
         with logsetup.bound(record_id=str(doc["_id"])):
             log.info(
                 "record created for %s/%s: ref %s, stages %s",

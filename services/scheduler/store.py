@@ -19,6 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from services.scheduler.domain import records as rec
 from shared.contracts.errors import NotFound
 
+REQUEST_KEY_INDEX = "requestKey_1"
+
 NEWEST_FIRST = [("startTime", DESCENDING), ("_id", DESCENDING)]
 OLDEST_FIRST = [("startTime", ASCENDING), ("_id", ASCENDING)]
 # A stage status the scheduler filled in itself (run ended, abort) and a late report may correct.
@@ -50,7 +52,14 @@ class RecordStore:
         self.records.create_index([("projectID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("pipelineID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
-        self.records.create_index([("requestKey", ASCENDING)], sparse=True)
+        # One record per request, whichever replica a redelivered request reaches. (Indexes
+        # of older versions were not unique: replaced, as options cannot change in place.)
+        old = self.records.index_information().get(REQUEST_KEY_INDEX)
+        if old is not None and not old.get("unique"):
+            self.records.drop_index(REQUEST_KEY_INDEX)
+        self.records.create_index(
+            [("requestKey", ASCENDING)], name=REQUEST_KEY_INDEX, sparse=True, unique=True
+        )
         self.slots.create_index([("record", ASCENDING)])
 
     # --- dispatch slots: the global concurrency limit, shared by every replica -------------
@@ -82,9 +91,18 @@ class RecordStore:
         return self.records.find_one({"requestKey": key})
 
     def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The new record; or, for a `requestKey` another delivery of the request stored
+        first, that one (the number taken for this one is given back to the count)."""
         doc["_id"] = ObjectId()
         doc["pipelineSeq"] = self._next_seq(doc["pipelineID"])
-        self.records.insert_one(doc)
+        try:
+            self.records.insert_one(doc)
+        except DuplicateKeyError:
+            first = self.by_request_key(doc["requestKey"]) if doc.get("requestKey") else None
+            if first is None:
+                raise
+            self.counts.update_one({"_id": doc["pipelineID"]}, {"$inc": {"stored": -1}})
+            return first
         return doc
 
     def _next_seq(self, pipeline_id: str) -> int:

@@ -55,3 +55,27 @@ def test_records_waiting_for_room_are_found(mongo_url, unique):  # noqa: F811
         store.insert({"pipelineID": unique, "status": "Running", "waitingFor": "quota"})
         found = [d["_id"] for d in store.waiting_for_room() if d["pipelineID"] == unique]
         assert found == [waiting["_id"]]
+
+
+def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):  # noqa: F811
+    """Deliveries of one create_record request reaching two replicas at once store one record
+    (a unique index); the loser answers the winner's record, and the count stays right. An
+    older non-unique index is replaced at start."""
+    with MongoClient(mongo_url) as client:
+        database = client.get_default_database()
+        store = RecordStore(database)
+        store.ensure_indexes()
+        store.records.drop_index("requestKey_1")
+        store.records.create_index("requestKey", sparse=True)  # as older versions made it
+        store.ensure_indexes()
+        assert store.records.index_information()["requestKey_1"].get("unique") is True
+
+        def create(_n: int) -> str:
+            doc = {"pipelineID": unique, "status": "Pending", "requestKey": f"{unique}-k"}
+            return str(store.insert(doc)["_id"])
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = set(pool.map(create, range(8)))
+        assert len(ids) == 1
+        assert store.records.count_documents({"pipelineID": unique}) == 1
+        assert store.counts.find_one({"_id": unique})["stored"] == 1
