@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import falcon.asgi
 import yaml
 
+from services.api.domain import queries
 from services.api.errors import ApiError
 
 MAX_BODY = 1024 * 1024  # 1 MiB for the API
-MAX_LIMIT = 1000
-MAX_RECENT = 100
+MAX_LIMIT = queries.MAX_LIMIT
+MAX_RECENT = queries.MAX_RECENT
+_INTEGER = re.compile(queries.INTEGER_PATTERN.removeprefix("^").removesuffix("$"))
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
 
 
@@ -87,15 +90,14 @@ async def read_raw(req: falcon.asgi.Request, max_bytes: int = MAX_BODY) -> bytes
 def query_int(
     req: falcon.asgi.Request, name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
+    """An integer query parameter: ASCII digits (a leading minus allowed, to say what the
+    minimum is), `default` when absent or empty; 400 otherwise or out of bounds."""
     raw = req.get_param(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApiError(
-            400, f"query parameter {name} must be an integer, got {raw!r}", "BadRequest"
-        ) from exc
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, f"query parameter {name} must be an integer, got {raw!r}", "BadRequest")
+    value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ApiError(
@@ -108,6 +110,14 @@ def query_int(
 
 def paging(req: falcon.asgi.Request) -> tuple[int, int]:
     """`start` (skip) and `limit`; a missing or zero limit means up to MAX_LIMIT items."""
-    start = query_int(req, "start", 0)
-    limit = query_int(req, "limit", 0, maximum=MAX_LIMIT) or MAX_LIMIT
+    start = query_int(req, queries.START["name"], 0)
+    limit = query_int(req, queries.LIMIT["name"], 0, maximum=MAX_LIMIT) or MAX_LIMIT
     return start, limit
+
+
+def query_flag(req: falcon.asgi.Request, name: str) -> bool:
+    """A boolean query parameter (`true`/`false`/`1`/`0`, any case; absent or empty: false)."""
+    raw = (req.get_param(name) or "false").lower()
+    if raw not in queries.TRUE_VALUES + queries.FALSE_VALUES:
+        raise ApiError(400, f"query parameter {name} must be true or false", "BadRequest")
+    return raw in queries.TRUE_VALUES

@@ -18,6 +18,10 @@ from slugify import slugify
 # (tests/unit/test_regex_cost.py).
 SPEC_NAME_PATTERN = r"^[a-z0-9]+((?:[._-][a-z0-9]+)*){1,29}$"
 NAME_RE = re.compile(r"[a-z0-9]++(?:[._-][a-z0-9]++)*+")
+# The same language for JSON Schema and the OpenAPI document (ECMA-262 has no possessive
+# quantifiers; it needs none: each run must end at a separator or the end, so nothing is tried
+# twice). tests/unit/test_merge_and_openapi.py checks that both agree.
+NAME_PATTERN = r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$"
 MAX_NAME_LEN = 63
 
 

@@ -7,8 +7,11 @@ false), so a typo never silently drops configuration.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from services.api.domain import names
+from services.api.domain.secrets import MASK
 from shared.contracts import stages
 
 STAGES = stages.STAGES
@@ -24,6 +27,9 @@ QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 ADDRESS_MAX = 2048  # a notification address: a mail address or a webhook/Slack URL
+
+# White space as Python's `\s` knows it (see SPACE below): patterns spell it out.
+_SPACE = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 # Fields the server sets; a client may send them back (GET then PUT) and they are ignored.
 READ_ONLY = ("id", "creationTime", "lastUpdateTime")
@@ -62,7 +68,7 @@ ENV_VARS = array(
 DESCRIPTION = string(100)
 ALIAS = string(100)
 OWNER = string(256)
-NAME = string(63)  # the regex is checked in validation.py, with a clearer message
+NAME = string(names.MAX_NAME_LEN)  # the regex is checked in validation.py, with a clearer message
 
 # --- projects -------------------------------------------------------------------------------
 
@@ -317,7 +323,7 @@ INTEGRATION = obj(
         "sonarqube": obj(
             {
                 "description": DESCRIPTION,
-                "address": {**NONEMPTY, "maxLength": 2048, "pattern": r"^https?://[^\s]+$"},
+                "address": {**NONEMPTY, "maxLength": 2048, "pattern": rf"^https?://[^{_SPACE}]+$"},
                 "token": string(4096),
                 "user": string(256),
             },
@@ -351,7 +357,7 @@ CLOUD = obj(
         "type": {"type": "string", "enum": list(CLOUD_TYPES)},
         "docker": obj(
             {
-                "host": {**NONEMPTY, "maxLength": 2048, "pattern": r"^(unix|tcp)://\S+$"},
+                "host": {**NONEMPTY, "maxLength": 2048, "pattern": rf"^(unix|tcp)://[^{_SPACE}]+$"},
                 "certPath": string(1024),
                 "insecure": BOOL,
             },
@@ -372,4 +378,284 @@ CLOUD = obj(
         ),
     },
     ("name", "type"),
+)
+
+# --- rules checked in code, as JSON Schema ----------------------------------------------------
+#
+# validation.py checks some rules in Python, after normalising (names, credentials, a type's
+# section, notification addresses, crons, the webhook secret), for clearer messages. The
+# OpenAPI document (services/api/openapi.py) states the same rules as JSON Schema, built here
+# from the constants those checks use, so a client (or a fuzzer) that follows the document is
+# never refused for a rule it could not read. tests/unit/test_merge_and_openapi.py feeds bodies
+# generated from the document to the validators, and tests/api/test_fuzz.py runs schemathesis
+# against a real stack, so the two cannot drift apart.
+
+JsonSchema = dict[str, Any]
+
+# White space as Python's `\s` and str.strip() know it, spelled out: ECMA-262's `\s` differs
+# (it lacks \x1c-\x1f and \x85, and has \ufeff), so a pattern written with `\s` would let a
+# client following the document send what the server refuses.
+SPACE = _SPACE
+# Mail and http(s) URL addresses of notification receivers, as ECMA-262 patterns; the
+# validator's regexes are these (`fullmatch_regex`).
+EMAIL_PATTERN = rf"^[^@{SPACE}<>,;]+@[^@{SPACE}<>,;.][^@{SPACE}<>,;]*$"
+HTTP_URL_PATTERN = rf"^[Hh][Tt][Tt][Pp][Ss]?://[^{SPACE}/?#][^{SPACE}]*$"
+MIN_HOOK_SECRET = 16  # a postCommit webhookSecret: the SVN hook's only credential
+# Visible ASCII without a space at either end (an HTTP header value), at least 16 characters.
+HOOK_SECRET_PATTERN = rf"^[!-~][ -~]{{{MIN_HOOK_SECRET - 2},}}[!-~]$"
+
+
+def fullmatch_regex(pattern: str) -> re.Pattern[str]:
+    """An anchored ECMA-262 pattern of this module as a Python regex for `fullmatch`, every
+    repetition made possessive: the patterns are unambiguous, so giving nothing back changes
+    no answer and keeps each match one pass (tests/unit/test_regex_cost.py)."""
+    body = pattern.removeprefix("^").removesuffix("$")
+    return re.compile(re.sub(r"(?<=[\])])([+*])", r"\1+", body))
+
+
+def optional_pattern(pattern: str) -> str:
+    """`pattern` (anchored) or the empty string."""
+    return f"^(?:{pattern.removeprefix('^').removesuffix('$')})?$"
+
+
+def _nonempty(field: str, **extra: Any) -> JsonSchema:
+    """`field` is present and a non-empty string."""
+    return {"required": [field], "properties": {field: {"type": "string", "minLength": 1, **extra}}}
+
+
+def _usable_secret(field: str) -> JsonSchema:
+    """`field` holds a secret in clear: not empty, not the mask (which keeps a stored value,
+    and a create has none)."""
+    return _nonempty(field, **{"not": {"const": MASK}})
+
+
+def _all_of(schema: JsonSchema, *rules: JsonSchema, **props: JsonSchema) -> JsonSchema:
+    """`schema` with some properties replaced and `rules` that must hold as well."""
+    out = {**schema, "properties": {**schema["properties"], **props}}
+    if rules:
+        out["allOf"] = [*schema.get("allOf", []), *rules]
+    return out
+
+
+# `name`, when not empty, follows the name rules; empty or absent, it is made from `alias`.
+OPTIONAL_NAME = string(names.MAX_NAME_LEN, pattern=optional_pattern(names.NAME_PATTERN))
+REQUIRED_NAME = string(names.MAX_NAME_LEN, pattern=names.NAME_PATTERN)
+NAME_OR_ALIAS = {"anyOf": [_nonempty("name"), _nonempty("alias")]}
+
+# A cron expression the validator's croniter check accepts: five fields of numbers in range,
+# `*`, ranges, lists and steps (croniter also takes names like `mon`: accepted, not documented).
+_CRON_FIELDS = (
+    r"[0-5]?[0-9]",  # minute
+    r"(?:[01]?[0-9]|2[0-3])",  # hour
+    r"(?:0?[1-9]|[12][0-9]|3[01])",  # day of month
+    r"(?:0?[1-9]|1[0-2])",  # month
+    r"[0-7]",  # day of week (0 and 7: Sunday)
+)
+
+
+def _cron_field(value: str) -> str:
+    item = rf"(?:\*|{value}(?:-{value})?)(?:/[1-9][0-9]{{0,2}})?"
+    return rf"{item}(?:,{item})*"
+
+
+CRON_PATTERN = "^" + " ".join(_cron_field(v) for v in _CRON_FIELDS) + "$"
+CRON_MAX = 256
+
+# --- projects
+
+_SCM_PROPS = SCM["properties"]
+# The server is stored without trailing slashes, and must not be empty then.
+_SCM_SERVER = {**_SCM_PROPS["server"], "pattern": "[^/]"}
+PASSWORD_NEEDS_USERNAME = {
+    "if": _nonempty("password"),
+    "then": _nonempty("username"),
+}
+SCM_CREDENTIALS = {
+    "anyOf": [
+        _usable_secret("token"),
+        {"allOf": [_nonempty("username"), _usable_secret("password")]},
+    ]
+}
+SCM_REPLACE_INPUT = _all_of(SCM, PASSWORD_NEEDS_USERNAME, server=_SCM_SERVER)
+SCM_CREATE_INPUT = _all_of(SCM_REPLACE_INPUT, SCM_CREDENTIALS)
+PROJECT_REPLACE_INPUT = _all_of(PROJECT, NAME_OR_ALIAS, name=OPTIONAL_NAME, scm=SCM_REPLACE_INPUT)
+PROJECT_CREATE_INPUT = _all_of(PROJECT_REPLACE_INPUT, scm=SCM_CREATE_INPUT)
+
+# --- pipelines
+
+_SOURCE_BLOCKS = {"Github": "github", "Gitlab": "gitlab", "SVN": "svn", "other": "otherCodeSource"}
+# A code source's type names the block with its address.
+SOURCE_TYPE_BLOCK = {
+    "anyOf": [
+        {
+            "required": ["type", block],
+            "properties": {"type": {"const": kind}, block: {"type": "object"}},
+        }
+        for kind, block in _SOURCE_BLOCKS.items()
+    ]
+}
+CODE_SOURCE_INPUT = _all_of(CODE_SOURCE, SOURCE_TYPE_BLOCK)
+DEP_SOURCE_INPUT = _all_of(DEP_SOURCE, SOURCE_TYPE_BLOCK)
+# The create-body shape: `codeSources[]`, exactly one with `main: true` (stored as mainRepo,
+# so it takes no `folder`), the others stored as depRepos.
+CODE_SOURCES_ITEM = {
+    "anyOf": [
+        _all_of(CODE_SOURCE_INPUT, {"required": ["main"]}, main={"const": True}),
+        _all_of(DEP_SOURCE_INPUT, main={"const": False}),
+    ]
+}
+_MAIN = {"required": ["main"], "properties": {"main": {"const": True}}}
+CODE_CHECKOUT_INPUT = {
+    "type": "object",
+    "properties": {
+        "mainRepo": CODE_SOURCE_INPUT,
+        "depRepos": array(DEP_SOURCE_INPUT),
+        "codeSources": array(CODE_SOURCES_ITEM, contains=_MAIN, minContains=1, maxContains=1),
+    },
+    "additionalProperties": False,
+    "oneOf": [{"required": ["mainRepo"]}, {"required": ["codeSources"]}],
+}
+_CRON_TRIGGER = AUTO_TRIGGER["properties"]["cronTrigger"]
+_CRON = _CRON_TRIGGER["properties"]["crons"]["items"]
+CRON_TRIGGER_INPUT = _all_of(
+    _CRON_TRIGGER,
+    crons=array(
+        _all_of(_CRON, expression={**NONEMPTY, "maxLength": CRON_MAX, "pattern": CRON_PATTERN})
+    ),
+)
+# A postCommit trigger's webhookSecret is the hook's credential: empty or left out, one is
+# generated; the mask keeps the stored one.
+_HOOK_SECRET = string(
+    256, pattern=rf"^(?:|\*{{{len(MASK)}}}|{HOOK_SECRET_PATTERN.removeprefix('^')[:-1]})$"
+)
+SCM_TRIGGER_INPUT = {
+    **SCM_TRIGGER,
+    "if": {"required": ["postCommit"]},
+    "then": {"properties": {"webhookSecret": _HOOK_SECRET}},
+}
+AUTO_TRIGGER_INPUT = _all_of(
+    AUTO_TRIGGER, cronTrigger=CRON_TRIGGER_INPUT, scmTrigger=SCM_TRIGGER_INPUT
+)
+_RECEIVER = NOTIFICATION["properties"]["receivers"]["items"]
+_ADDRESS_KINDS = (
+    (("webhook", "slack"), HTTP_URL_PATTERN),
+    (("email",), EMAIL_PATTERN),
+)
+# Webhook and Slack receivers take http(s) URLs, email ones mail addresses.
+RECEIVER_ADDRESSES = {
+    "anyOf": [
+        {
+            "properties": {
+                "type": {"enum": list(kinds)},
+                "addresses": array({**NONEMPTY, "maxLength": ADDRESS_MAX, "pattern": pattern}),
+            }
+        }
+        for kinds, pattern in _ADDRESS_KINDS
+    ]
+}
+NOTIFICATION_INPUT = _all_of(NOTIFICATION, receivers=array(_all_of(_RECEIVER, RECEIVER_ADDRESSES)))
+_STAGES_PROPS = PIPELINE_STAGES["properties"]
+PIPELINE_STAGES_INPUT = _all_of(PIPELINE_STAGES, codeCheckout=CODE_CHECKOUT_INPUT)
+BUILD_INPUT = _all_of(BUILD, stages=PIPELINE_STAGES_INPUT)
+# A postCommit trigger needs an SVN main repository (its UUID is what the hook reports).
+_SVN_MAIN = {"required": ["type"], "properties": {"type": {"const": "SVN"}}}
+POST_COMMIT_NEEDS_SVN = {
+    "if": {
+        "required": ["autoTrigger"],
+        "properties": {
+            "autoTrigger": {
+                "required": ["scmTrigger"],
+                "properties": {"scmTrigger": {"required": ["postCommit"]}},
+            }
+        },
+    },
+    "then": {
+        "properties": {
+            "build": {
+                "properties": {
+                    "stages": {
+                        "properties": {
+                            "codeCheckout": {
+                                "anyOf": [
+                                    {"properties": {"mainRepo": _SVN_MAIN}},
+                                    {
+                                        "properties": {
+                                            "codeSources": {
+                                                "contains": {"allOf": [_MAIN, _SVN_MAIN]}
+                                            }
+                                        }
+                                    },
+                                ]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    },
+}
+PIPELINE_INPUT = _all_of(
+    PIPELINE,
+    NAME_OR_ALIAS,
+    POST_COMMIT_NEEDS_SVN,
+    name=OPTIONAL_NAME,
+    build=BUILD_INPUT,
+    autoTrigger=AUTO_TRIGGER_INPUT,
+    notification=NOTIFICATION_INPUT,
+)
+
+# --- integrations, records, clouds
+
+INTEGRATION_REPLACE_INPUT = _all_of(INTEGRATION, NAME_OR_ALIAS, name=OPTIONAL_NAME)
+INTEGRATION_CREATE_INPUT = _all_of(
+    INTEGRATION_REPLACE_INPUT,
+    sonarqube=_all_of(INTEGRATION["properties"]["sonarqube"], _usable_secret("token")),
+)
+RECORD_REQUEST_INPUT = _all_of(RECORD_REQUEST, name=OPTIONAL_NAME)
+
+# A cloud's type names the section it needs; the other section is not allowed.
+CLOUD_SECTIONS = {
+    "anyOf": [
+        {
+            "properties": {"type": {"const": "Docker"}},
+            "required": ["docker"],
+            "not": {"required": ["kubernetes"]},
+        },
+        {
+            "properties": {"type": {"const": "Kubernetes"}},
+            "required": ["kubernetes"],
+            "not": {"required": ["docker"]},
+        },
+        {
+            "properties": {"type": {"const": "Local"}},
+            "not": {"anyOf": [{"required": ["docker"]}, {"required": ["kubernetes"]}]},
+        },
+    ]
+}
+_K8S = CLOUD["properties"]["kubernetes"]
+# Outside the cluster a Kubernetes cloud names its API server; a namespace always.
+K8S_PLACE = {
+    "allOf": [
+        _nonempty("namespace"),
+        {
+            "anyOf": [
+                {"required": ["inCluster"], "properties": {"inCluster": {"const": True}}},
+                _nonempty("host"),
+            ]
+        },
+    ]
+}
+# ... and, outside the cluster, a bearer token or a username and password (kept on a PUT).
+K8S_CREDENTIALS = {
+    "anyOf": [
+        {"required": ["inCluster"], "properties": {"inCluster": {"const": True}}},
+        _usable_secret("bearerToken"),
+        {"allOf": [_nonempty("username"), _usable_secret("password")]},
+    ]
+}
+CLOUD_REPLACE_INPUT = _all_of(
+    CLOUD, CLOUD_SECTIONS, name=REQUIRED_NAME, kubernetes=_all_of(_K8S, K8S_PLACE)
+)
+CLOUD_CREATE_INPUT = _all_of(
+    CLOUD_REPLACE_INPUT, kubernetes=_all_of(_K8S, K8S_PLACE, K8S_CREDENTIALS)
 )

@@ -200,7 +200,7 @@ def _source_checks(checkout: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-MIN_HOOK_SECRET = 16
+MIN_HOOK_SECRET = schemas.MIN_HOOK_SECRET
 
 
 def _hook_secret_checks(secret: Any) -> list[tuple[str, str]]:
@@ -237,9 +237,21 @@ def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # Used with fullmatch. Possessive quantifiers: no split of the input is ever tried twice (the
-# URL rule was `[^\s/?#]+[^\s]*`, two overlapping runs, quadratic in the length).
-EMAIL_RE = re.compile(r"[^@\s<>,;]++@[^@\s<>,;.][^@\s<>,;]*+")
-HTTP_URL_RE = re.compile(r"https?://[^\s/?#][^\s]*+", re.IGNORECASE)
+# URL rule was `[^\s/?#]+[^\s]*`, two overlapping runs, quadratic in the length). The same as
+# the patterns the OpenAPI document states (schemas.EMAIL_PATTERN, HTTP_URL_PATTERN; white
+# space spelled out as Python's `\s` reads it, schemas.SPACE), written out here so
+# tests/unit/test_regex_cost.py measures them; tests/unit/test_merge_and_openapi.py checks
+# they are `schemas.fullmatch_regex` of those.
+EMAIL_RE = re.compile(
+    r"[^@\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000<>,;]++"
+    r"@[^@\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000<>,;.]"
+    r"[^@\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000<>,;]*+"
+)
+HTTP_URL_RE = re.compile(
+    r"[Hh][Tt][Tt][Pp][Ss]?://"
+    r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/?#]"
+    r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*+"
+)
 
 
 def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:

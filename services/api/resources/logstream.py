@@ -17,7 +17,7 @@ import falcon.asgi
 from falcon import WebSocketDisconnected
 
 from services.api.clients import Bus
-from services.api.domain import schemas
+from services.api.domain import queries, schemas
 from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
 from services.api.http import query_int
@@ -58,6 +58,15 @@ class _Stream:
             await self.ws.send_text(line)
 
 
+def _query(req: falcon.asgi.Request) -> tuple[str | None, str | None, int]:
+    """`stage` (a stage name; empty or absent: all), `task`, `from` (lines to skip)."""
+    stage = req.get_param(queries.STAGE["name"]) or None
+    task = req.get_param(queries.TASK["name"]) or None
+    if stage is not None and stage not in schemas.STAGES:
+        raise ApiError(400, f"unknown stage {stage!r}; one of {list(schemas.STAGES)}")
+    return stage, task, query_int(req, queries.FROM["name"], 0)
+
+
 class RecordLogStream(_Scoped):
     def __init__(self, store: CatalogStore, bus: Bus, hub: LiveHub) -> None:
         super().__init__(store, bus)
@@ -71,6 +80,10 @@ class RecordLogStream(_Scoped):
         pipeline: str,
         recordid: str,
     ) -> None:
+        """A plain GET is answered as the WebSocket's handshake would be (400 for a bad query,
+        404 for no such record), then 426: the log only streams over a WebSocket."""
+        _query(req)
+        await self._record(project, pipeline, recordid)
         raise ApiError(
             426,
             "this endpoint is a WebSocket: connect with 'Upgrade: websocket'",
@@ -85,11 +98,7 @@ class RecordLogStream(_Scoped):
         pipeline: str,
         recordid: str,
     ) -> None:
-        stage = req.get_param("stage") or None
-        task = req.get_param("task") or None
-        if stage is not None and stage not in schemas.STAGES:
-            raise ApiError(400, f"unknown stage {stage!r}; one of {list(schemas.STAGES)}")
-        skip = query_int(req, "from", 0)
+        stage, task, skip = _query(req)
         record = await self._record(project, pipeline, recordid)
         if stage is not None and stage not in record["stageStatus"]:
             raise NotFound(f"stage {stage} is not part of record {recordid}")

@@ -12,10 +12,10 @@ import falcon.asgi
 
 from services.api import views
 from services.api.clients import Bus
-from services.api.domain import schemas, validation
+from services.api.domain import queries, schemas, validation
 from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
-from services.api.http import paging, query_int, read_json
+from services.api.http import paging, query_flag, query_int, read_json
 from services.api.store import CatalogStore
 from shared.contracts import rpc, services
 
@@ -126,9 +126,7 @@ class RecordLogs(_Scoped):
             raise ApiError(
                 400, f"unknown stage {stage!r}; one of {list(schemas.STAGES)}", "BadRequest"
             )
-        download = (req.get_param("download") or "false").lower()
-        if download not in ("true", "false", "1", "0"):
-            raise ApiError(400, "query parameter download must be true or false", "BadRequest")
+        download = query_flag(req, queries.DOWNLOAD["name"])
         record = await self._record(project, pipeline, recordid)
         if stage is not None and stage not in record["stageStatus"]:
             raise NotFound(f"stage {stage} did not run in record {recordid}")
@@ -137,7 +135,7 @@ class RecordLogs(_Scoped):
             if task not in [t.get("name") for t in tasks]:
                 raise NotFound(f"task {task} not found in record {recordid}")
         resp.content_type = "text/plain; charset=utf-8"
-        if download in ("true", "1"):
+        if download:
             filename = f"{project}-{pipeline}-{recordid}-log.txt"
             resp.downloadable_as = filename
         resp.stream = self._lines(recordid, stage, task)
@@ -172,8 +170,10 @@ class Stats(_Scoped):
         end = query_int(req, "endTime", 0)
         if end < start:
             raise ApiError(400, "startTime must be less than or equal to endTime", "BadRequest")
-        if end - start > 366 * 86400:
-            raise ApiError(400, "the range may span at most 366 days", "BadRequest")
+        if end - start > queries.MAX_STATS_DAYS * 86400:
+            raise ApiError(
+                400, f"the range may span at most {queries.MAX_STATS_DAYS} days", "BadRequest"
+            )
         if pipeline is None:
             owner = await self._store.projects.get(None, project)
             scope, scope_id = "projectID", str(owner["_id"])

@@ -1,0 +1,110 @@
+"""Query parameters and the rules the resources check them by.
+
+One source for two readers, like schemas.py for bodies: the resources read their bounds and
+choices here (services/api/http.py, resources/*.py), and the OpenAPI document
+(services/api/openapi.py) states them as parameter schemas, so a value the document calls
+valid is never refused for its form.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+from services.api.domain import schemas
+from shared.contracts import stages
+
+MAX_LIMIT = 1000  # `limit` of a page; 0 or absent: up to MAX_LIMIT items
+MAX_RECENT = 100  # recentCount, recentSuccessCount, recentFailedCount
+MAX_STATS_DAYS = 366
+# Booleans in a query (`download`): any letter case; empty is false.
+TRUE_VALUES = ("true", "1")
+FALSE_VALUES = ("false", "0")
+# An integer in a query: ASCII digits, a minus sign at most (int() would also take "+1",
+# " 1", "1_000" and other scripts' digits, none of which the document calls an integer).
+INTEGER_PATTERN = r"^-?[0-9]+$"
+
+
+# An OpenAPI parameter object (`in` is a keyword, hence the functional form).
+QueryParam = TypedDict(
+    "QueryParam",
+    {
+        "name": str,
+        "in": str,
+        "required": bool,
+        "schema": dict[str, Any],
+        "description": NotRequired[str],
+    },
+)
+
+
+def _param(
+    name: str, schema: dict[str, Any], description: str = "", required: bool = False
+) -> QueryParam:
+    param: QueryParam = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+def integer(minimum: int = 0, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def any_case(words: tuple[str, ...], empty: bool = False) -> str:
+    """A pattern of `words` in any letter case (`true`, `TRUE`, `True`...), or also ""."""
+    alternatives = [
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word) for word in words
+    ]
+    return f"^(?:{'|'.join(alternatives)}){'?' if empty else ''}$"
+
+
+START = _param("start", integer(), "items to skip (newest first)")
+LIMIT = _param("limit", integer(0, MAX_LIMIT), f"page size; 0 or absent: up to {MAX_LIMIT}")
+PAGING = (START, LIMIT)
+RECENT_NAMES = ("recentCount", "recentSuccessCount", "recentFailedCount")
+RECENT = tuple(
+    _param(name, integer(0, MAX_RECENT), "how many recent records to add to each pipeline")
+    for name in RECENT_NAMES
+)
+# `stage` of the log endpoints: a stage name, or empty for every stage.
+STAGE = _param(
+    "stage",
+    {"type": "string", "enum": [*stages.STAGES, ""]},
+    "one stage's log (400 for an unknown stage, 404 for one that did not run); empty: all",
+)
+TASK = _param("task", {"type": "string"}, "one task's log (an imageBuild buildInfo's taskName)")
+DOWNLOAD = _param(
+    "download",
+    {"type": "string", "pattern": any_case(TRUE_VALUES + FALSE_VALUES, empty=True)},
+    "true (or 1): answer as an attachment",
+)
+LOG = (STAGE, TASK, DOWNLOAD)
+FROM = _param("from", integer(), "resume after this many lines already received")
+TICKET = _param("ticket", {"type": "string"}, "a single-use ticket (POST /api/v1/tickets)")
+TOKEN = _param("token", {"type": "string"}, "the API token (for scripts)")
+LOGSTREAM = (STAGE, TASK, FROM, TICKET, TOKEN)
+STATS = tuple(
+    _param(
+        name,
+        integer(),
+        f"unix seconds; endTime >= startTime, at most {MAX_STATS_DAYS} days apart",
+        required=True,
+    )
+    for name in ("startTime", "endTime")
+)
+# `repo` of the SCM listings: required, not blank.
+REPO = (
+    _param(
+        "repo",
+        {"type": "string", "pattern": f"[^{schemas.SPACE}]"},
+        "the repository (owner/name, GitLab group/sub/name)",
+        required=True,
+    ),
+)
+NAMESPACE = (
+    _param("namespace", {"type": "string"}, "a Kubernetes cloud's namespace (default: its own)"),
+)
+REVISION = (_param("revision", integer(1), "the committed revision", required=True),)
