@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import eventlet
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
@@ -17,23 +16,8 @@ from services.scheduler.store import RecordStore
 from shared import mongo
 from shared.contracts import rpc
 from shared.crypto import SecretBox
+from shared.deadline import bounded
 from shared.workertoken import WorkerTokens, tokens_or_none
-
-
-class CloudSilent(TimeoutError):
-    """The cloud service did not answer in time."""
-
-
-def bounded(call: Callable[..., Any], seconds: float, what: str) -> Callable[..., Any]:
-    """`call` (a nameko RPC), given up after `seconds`: its late answer, if any, is dropped."""
-
-    def within(*args: Any) -> Any:
-        with eventlet.Timeout(
-            seconds, CloudSilent(f"the cloud service did not {what} within {seconds:g}s")
-        ):
-            return call(*args)
-
-    return within
 
 
 @dataclass(frozen=True)
@@ -49,8 +33,16 @@ class RunsParts:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
         within = self.limits.cloud_call_timeout
         cloud = Cloud(
-            start=bounded(getattr(cloud_rpc, rpc.START_WORKER), within, "start a worker"),
-            stop=bounded(getattr(cloud_rpc, rpc.STOP_WORKER), within, "stop a worker"),
+            start=bounded(
+                getattr(cloud_rpc, rpc.START_WORKER),
+                within,
+                "the cloud service did not start a worker",
+            ),
+            stop=bounded(
+                getattr(cloud_rpc, rpc.STOP_WORKER),
+                within,
+                "the cloud service did not stop a worker",
+            ),
         )
         return Runs(
             self.store,

@@ -53,6 +53,10 @@ def receive(
         "trigger": "scmTrigger",
         "owner": "",
     }
+    if delivery["delivery_id"]:
+        # The provider's retry of a delivery whose first try made the record but got no
+        # answer (a timeout, a restart) answers that record rather than making a second.
+        request["key"] = key
     try:
         event, untrusted = vetting.untrusted_reason(
             event, delivery["project"], delivery["pipeline"], accounts

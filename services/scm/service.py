@@ -20,10 +20,14 @@ from shared import metrics, mongo
 from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
 from shared.crypto import SecretBox, decrypt_all
+from shared.deadline import bounded
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
 
 log = logging.getLogger(__name__)
+
+# Under the gateway's CYCLONE_RPC_TIMEOUT (10 s), which waits for the webhook's answer.
+SCHEDULER_CALL_TIMEOUT = 8.0
 
 
 class Deliveries(mongo.MongoDatabase):
@@ -90,7 +94,11 @@ class ScmService(PingMixin):
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def receive_webhook(self, delivery: contract.WebhookDelivery) -> contract.WebhookOutcome:
-        create = getattr(self.scheduler_rpc, contract.CREATE_RECORD)
+        create = bounded(
+            getattr(self.scheduler_rpc, contract.CREATE_RECORD),
+            SCHEDULER_CALL_TIMEOUT,
+            "the scheduler did not create the run",
+        )
 
         def started(record_id: str, sha: str) -> None:
             try:

@@ -45,8 +45,10 @@ def test_pipeline_deleted_while_the_database_is_away_is_handled_once_it_is_back(
         pipeline_id = api.get(pipeline).json()["id"]
         record = api.post(f"{pipeline}/records", json={"ref": "main"}).json()
         wait_for(
-            lambda: api.get(f"{pipeline}/records/{record['id']}").json()["status"]
-            in ("Success", "Failed", "Aborted"),
+            lambda: (
+                api.get(f"{pipeline}/records/{record['id']}").json()["status"]
+                in ("Success", "Failed", "Aborted")
+            ),
             60,
             "the record to end",
         )
@@ -67,8 +69,10 @@ def test_pipeline_deleted_while_the_database_is_away_is_handled_once_it_is_back(
                 },
             )
             wait_for(
-                lambda: "handle_pipeline_deleted failed (try 2"
-                in retry_stack.log_path.read_text(errors="replace"),
+                lambda: (
+                    "handle_pipeline_deleted failed (try 2"
+                    in retry_stack.log_path.read_text(errors="replace")
+                ),
                 60,
                 "the scheduler to fail the event twice",
                 every=0.2,
