@@ -334,31 +334,27 @@ class Load:
 # --- the faults -------------------------------------------------------------------------------
 
 
-def inject(
-    lab: Lab,
-    db: Database,
-    seen: Seen,
-    rng: random.Random,
-    stop: threading.Event,
-    every: float,
-    count: int,
-) -> None:
+def fault_plan(rng: random.Random, count: int) -> list[str]:
+    """The kinds in a shuffled order, each at least twice."""
     kinds = [FAULTS[i % len(FAULTS)] for i in range(max(count, 2 * len(FAULTS)))]
     rng.shuffle(kinds)
-    for kind in kinds:
-        if stop.wait(every):
-            return
-        if kind == "replica":
-            what = kill_replica(lab.data_dir, rng)
-        elif kind == "database":
-            db.kill_and_restart()
-            what = f"secantusdb on {db.port}"
-        else:
-            close_broker_connections(lab.amqp_uri)
-            what = "every connection of the vhost"
-        with seen.lock:
-            seen.faults[kind] += 1
-        say(f"fault: {kind} ({what})")
+    return kinds
+
+
+def inject(kind: str, lab: Lab, db: Database, seen: Seen, rng: random.Random) -> None:
+    """One fault. Called from the main thread: a child started by another thread would get
+    its parent-death signal when that thread ends (PR_SET_PDEATHSIG is per thread)."""
+    if kind == "replica":
+        what = kill_replica(lab.data_dir, rng)
+    elif kind == "database":
+        db.kill_and_restart()
+        what = f"secantusdb on {db.port}"
+    else:
+        close_broker_connections(lab.amqp_uri)
+        what = "every connection of the vhost"
+    with seen.lock:
+        seen.faults[kind] += 1
+    say(f"fault: {kind} ({what})")
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -405,6 +401,22 @@ def settle(http: httpx.Client, timeout: float) -> None:
         time.sleep(2)
 
 
+def stored_log(http: httpx.Client, record: str) -> tuple[str, str]:
+    """The record's whole stored log, and what went wrong reading it ("" when nothing)."""
+    problem = ""
+    for _ in range(3):
+        try:
+            resp = http.get(f"/api/v1/projects/{PROJECT}/pipelines/{RUNS}/records/{record}/logs")
+        except httpx.HTTPError as exc:
+            problem = f"GET logs: {type(exc).__name__}: {exc}"
+        else:
+            if resp.status_code == 200:
+                return resp.text, ""
+            problem = f"GET logs: HTTP {resp.status_code} {resp.text[:200]}"
+        time.sleep(1)
+    return "", problem
+
+
 def numbered(log: str) -> list[int]:
     return [int(m.group(1)) for line in log.splitlines() if (m := NUMBERED.match(line))]
 
@@ -423,8 +435,9 @@ def check(http: httpx.Client, seen: Seen, cron_minutes: float) -> Verdict:
         if item is None:
             verdict.lost.append(f"{record}: acknowledged, not found")
             continue
-        log_resp = http.get(f"/api/v1/projects/{PROJECT}/pipelines/{RUNS}/records/{record}/logs")
-        log = log_resp.text if log_resp.status_code == 200 else ""
+        log, problem = stored_log(http, record)
+        if problem:
+            verdict.other.append(f"{record}: {problem}")
         got = numbered(log)
         if len(got) > LINES or len(set(got)) != len(got):
             verdict.duplicated.append(f"{record}: ran twice ({len(got)} numbered lines)")
@@ -580,30 +593,19 @@ def run(args: argparse.Namespace, lab: Lab) -> tuple[str, bool]:
         began = time.monotonic()
         end = began + args.minutes * 60
         load.follow_deadline = end + SETTLE_TIMEOUT + 60
-        stop_faults = threading.Event()
-        faults = threading.Thread(
-            target=inject,
-            args=(
-                lab,
-                db,
-                seen,
-                rng,
-                stop_faults,
-                args.fault_every,
-                int(args.minutes * 60 / args.fault_every),
-            ),
-            daemon=True,
-        )
-        faults.start()
+        # every planned fault happens before the load ends (the last slot is left out)
+        plan = fault_plan(rng, int(args.minutes * 60 / args.fault_every) - 1)
         load._thread(load.feed)
         load._thread(lambda: load.deliver(hooked_id))
+        next_fault = began + args.fault_every
         while time.monotonic() < end:
-            time.sleep(1)
+            if plan and time.monotonic() >= next_fault:
+                inject(plan.pop(0), lab, db, seen, rng)
+                next_fault += args.fault_every
+            time.sleep(0.5)
         minutes = (time.monotonic() - began) / 60
         say("load stops; the system settles")
         load.stop.set()
-        stop_faults.set()
-        faults.join(120)
         for thread in load.threads:
             thread.join(120)
         settle(load.http, SETTLE_TIMEOUT)
@@ -641,7 +643,11 @@ def main(argv: list[str] | None = None) -> int:
         broken.append(failed)
         return text
 
-    code = run_and_report(work, go, lab.stop_all)
+    def stop_all() -> list[str]:
+        left = lab.stop_all()
+        return left + (["an invariant broke"] if any(broken) else [])  # keeps the logs
+
+    code = run_and_report(work, go, stop_all)
     return 1 if code == 0 and any(broken) else code
 
 
