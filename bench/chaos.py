@@ -189,6 +189,7 @@ class Database:
             "secantus",
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--storage-path", str(lab.work / "mongo"), "--log-level", "WARNING"),
+            "--sync-on-commit",  # as the launcher runs it: what it acknowledged is on disk
         ]
         self.url = f"mongodb://127.0.0.1:{self.port}/cyclone?retryWrites=false"
         self.child = self._start()
@@ -421,7 +422,17 @@ def numbered(log: str) -> list[int]:
     return [int(m.group(1)) for line in log.splitlines() if (m := NUMBERED.match(line))]
 
 
-def check(http: httpx.Client, seen: Seen, cron_minutes: float) -> Verdict:
+def worker_starts(data_dir: Path, record: str) -> int:
+    """How many workers the cloud service spawned for a record: its Local driver notes each
+    start in the record's worker log (kept after the run)."""
+    try:
+        text = (data_dir / "workspaces" / f"{record}.worker.log").read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count(" starting [")
+
+
+def check(http: httpx.Client, seen: Seen, cron_minutes: float, data_dir: Path) -> Verdict:
     verdict = Verdict()
     by_pipeline = {p: all_records(http, p) for p in (RUNS, HOOKED, CRON)}
     for pipeline, items in by_pipeline.items():
@@ -439,8 +450,9 @@ def check(http: httpx.Client, seen: Seen, cron_minutes: float) -> Verdict:
         if problem:
             verdict.other.append(f"{record}: {problem}")
         got = numbered(log)
-        if len(got) > LINES or len(set(got)) != len(got):
-            verdict.duplicated.append(f"{record}: ran twice ({len(got)} numbered lines)")
+        starts = worker_starts(data_dir, record)
+        if starts > 1 or len(got) > LINES or len(set(got)) != len(got):
+            verdict.duplicated.append(f"{record}: ran {starts} times ({len(got)} numbered lines)")
         elif item["status"] == "Success" and got != list(range(1, LINES + 1)):
             verdict.lost.append(f"{record}: Success with {len(got)} of {LINES} lines in order")
         stored = log.splitlines()
@@ -613,7 +625,7 @@ def run(args: argparse.Namespace, lab: Lab) -> tuple[str, bool]:
         for thread in load.followers:
             thread.join(max(0.1, last - time.monotonic()))
         wait_notified(load.http, seen, 120)
-        verdict = check(load.http, seen, minutes)
+        verdict = check(load.http, seen, minutes, lab.data_dir)
         reconnects = sum(f.reconnects for fs in seen.followers.values() for f in fs)
         broken = verdict.lost or verdict.stuck or verdict.duplicated or verdict.other
         return report(seen, verdict, minutes, reconnects), bool(broken)

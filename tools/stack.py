@@ -192,7 +192,10 @@ def start_mongo(data_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
     if not (storage / ".cyclone-user").exists():
         _make_mongo_user(storage, log_dir, password)
     port = free_port()
-    proc = _run_mongo(storage, log_dir, port, "--auth")
+    # --sync-on-commit: its journal is on disk before a write is acknowledged (the j:true
+    # every service asks for), so a killed server loses nothing it acknowledged (without it,
+    # a kill -9 lost the last ~20 of 300 inserts; it costs ~1/3 of single-insert speed).
+    proc = _run_mongo(storage, log_dir, port, "--auth", "--sync-on-commit")
     url = f"mongodb://{MONGO_USER}:{password}@127.0.0.1:{port}/cyclone?authSource=admin"
     return proc, url
 

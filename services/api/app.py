@@ -37,7 +37,7 @@ from services.api.ui import routes as ui_routes
 from services.api.ui.assets import Assets
 from services.api.ui.session import Sessions
 from services.api.wsgate import WebSocketRefusals
-from shared import config, logsetup, tracing
+from shared import config, logsetup, mongo, tracing
 from shared.crypto import SecretBox
 
 log = logging.getLogger("cyclone.api")
@@ -64,7 +64,7 @@ class Lifespan:
         parts = self._parts
         s = parts.settings
         client: AsyncMongoClient = AsyncMongoClient(
-            s.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True
+            s.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True, journal=mongo.JOURNALED
         )
         store = CatalogStore(client, s.mongo_db)
         await store.ensure_indexes()
