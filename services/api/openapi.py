@@ -20,7 +20,7 @@ from services.api.domain import artifacts, names, queries, schemas
 from services.api.domain.queries import QueryParam
 from services.api.resources.templates import FIELDS as TEMPLATE_FIELDS
 
-JsonSchema = dict[str, Any]
+JsonSchema = schemas.JsonSchema
 
 P = "/api/v1/projects/{project}"
 PL = P + "/pipelines/{pipeline}"

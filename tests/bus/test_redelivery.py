@@ -57,54 +57,56 @@ def tries(path: Path) -> list[float]:
     return [json.loads(line)["at"] for line in path.read_text().splitlines()]
 
 
+def poke_while_away(uri: str, tmp_path: Path) -> tuple[Path, Path]:
+    """An event whose handler fails until the `away` file is removed; its tries go to `log`."""
+    away, log = tmp_path / "away", tmp_path / "tries"
+    away.touch()
+    poke(uri, tries=str(log), fail_while=str(away))
+    return away, log
+
+
+def dead_letters_of(uri: str, log: Path) -> list[deadletters.DeadLetter]:
+    """The dead letters of the events that write their tries to `log`."""
+    return [d for d in deadletters.list_letters(uri, ["flaky"], 10) if str(log) in d.body]
+
+
 def test_a_handler_failing_while_its_database_is_away_succeeds_once_it_is_back(
     service: str, tmp_path: Path
 ) -> None:
-    away, log = tmp_path / "away", tmp_path / "tries"
-    away.touch()
-    poke(service, tries=str(log), fail_while=str(away))
+    away, log = poke_while_away(service, tmp_path)
     wait_for(lambda: len(tries(log)) >= 2, 20, "a second try")
     away.unlink()  # the database is back
     wait_for(lambda: len(tries(log)) == 3, 20, "a third try")
     times = tries(log)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[0] >= DELAYS[0] * 0.9 and gaps[1] >= DELAYS[1] * 0.9, gaps  # the delays grow
-    assert not deadletters.list_letters(service, ["flaky"], 10)
+    assert not dead_letters_of(service, log)
     assert len(tries(log)) == 3  # handled, so not tried again
 
 
 def test_a_handler_failing_every_time_ends_in_the_dead_letter_queue_and_replays(
     service: str, tmp_path: Path
 ) -> None:
-    away, log = tmp_path / "away", tmp_path / "tries"
-    away.touch()
-    poke(service, tries=str(log), fail_while=str(away))
+    away, log = poke_while_away(service, tmp_path)
 
-    def dead() -> list[deadletters.DeadLetter]:
-        found = deadletters.list_letters(service, ["flaky"], 10)
-        return [d for d in found if str(log) in d.body]
-
-    wait_for(lambda: len(dead()) == 1, 30, "the event dead-lettered")
+    wait_for(lambda: len(dead_letters_of(service, log)) == 1, 30, "the event dead-lettered")
     assert len(tries(log)) == len(DELAYS) + 1
-    letter = dead()[0]
+    letter = dead_letters_of(service, log)[0]
     assert letter.queue == "evt-probe-poke--flaky.poke", letter
     assert letter.tries == len(DELAYS) + 1 and "the database is away" in letter.error, letter
-    assert len(dead()) == 1  # listing leaves it there
+    assert len(dead_letters_of(service, log)) == 1  # listing leaves it there
 
     away.unlink()  # the cause is fixed: put it back
     assert deadletters.replay(service, "flaky", 10) == 1
     wait_for(lambda: len(tries(log)) == len(DELAYS) + 2, 20, "the replayed event handled")
-    assert not dead()
+    assert not dead_letters_of(service, log)
 
 
 def test_a_poison_message_is_dead_lettered_at_once(service: str, tmp_path: Path) -> None:
     log = tmp_path / "tries"
     poke(service, tries=str(log), fail_while=str(tmp_path / "never"), poison=True)
 
-    def dead() -> list[deadletters.DeadLetter]:
-        return [d for d in deadletters.list_letters(service, ["flaky"], 10) if str(log) in d.body]
-
-    wait_for(lambda: len(dead()) == 1, 20, "the poison dead-lettered")
-    assert len(tries(log)) == 1 and "Poison" in dead()[0].error
+    wait_for(lambda: len(dead_letters_of(service, log)) == 1, 20, "the poison dead-lettered")
+    assert len(tries(log)) == 1 and "Poison" in dead_letters_of(service, log)[0].error
     assert deadletters.purge(service, "flaky") >= 1
-    assert not dead()
+    assert not dead_letters_of(service, log)

@@ -25,14 +25,6 @@ from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoProcess]:
-    proc = MongoProcess(tmp_path_factory.mktemp("retry-mongo"))
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
 def retry_stack(mongo: MongoProcess, tmp_path_factory) -> Iterator[StackProcess]:
     data = tmp_path_factory.mktemp("retries") / "data"
     proc = StackProcess(data, CYCLONE_MONGO_URL=mongo.url, CYCLONE_RETRY_DELAYS="1,2,3,5,8")

@@ -15,15 +15,6 @@ from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoProcess]:
-    """A database this module can stop and start (the stack's own would take it down)."""
-    proc = MongoProcess(tmp_path_factory.mktemp("outage-mongo"))
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
 def outage_stack(mongo: MongoProcess, tmp_path_factory) -> Iterator[StackProcess]:
     data = tmp_path_factory.mktemp("outage") / "data"
     proc = StackProcess(data, CYCLONE_MONGO_URL=mongo.url).start()
