@@ -28,6 +28,10 @@ from shared.workertoken import WorkerTokens
 log = logging.getLogger(__name__)
 
 EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its exit
+# A worker that exited 0 sent its run report first; a report that failed to apply (the
+# database away) is tried again after 1, 2, 4, 8 s (shared/redelivery): wait for it.
+CLEAN_EXIT_GRACE = timedelta(seconds=20)
+AFTER_END_GRACE = timedelta(seconds=5)  # an ending still in progress is not taken over
 CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits this long
 
 
@@ -352,7 +356,8 @@ class Runs:
         self.store.heartbeat(payload["record_id"], self.clock())
 
     def worker_exited(self, payload: dict[str, Any]) -> None:
-        self.store.worker_exited(payload["record_id"], payload["reason"], self.clock())
+        clean = payload.get("exit_code") == 0
+        self.store.worker_exited(payload["record_id"], payload["reason"], self.clock(), clean)
 
     def catalog_deleted(self, pipeline_ids: list[str]) -> None:
         self.crons.delete_pipelines(pipeline_ids)
@@ -418,7 +423,11 @@ class Runs:
         """Fail records whose worker is gone or silent, abort those past their timeout, free
         slots nobody uses, then start what waits."""
         now = self.clock()
+        for doc in self.store.after_end_pending(now - AFTER_END_GRACE):
+            self._after_end(doc)  # what an ending interrupted by a crash or an outage left
         for doc in self.store.running({"exitedAt": {"$lte": now - EXIT_GRACE}}):
+            if doc.get("exitClean") and doc["exitedAt"] > now - CLEAN_EXIT_GRACE:
+                continue  # its run report is on its way (retried while the database was away)
             why = f"worker exited unexpectedly ({doc.get('exitReason', 'unknown reason')})"
             self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
         silent = now - timedelta(seconds=self.limits.heartbeat_timeout)
@@ -457,11 +466,18 @@ class Runs:
             return
         with logsetup.bound(record_id=record_id):
             log.info("record ended: %s%s", status, f" ({error})" if error else "")
-        metrics.RECORDS_FINISHED.labels(status, rec.cloud_of(doc)).inc()
-        self.counters.finished(doc, status)
-        self.store.release_slot(record_id)
         if stop_worker and doc.get("dispatchedAt"):
             self._stop(record_id)
+        self._after_end(doc)
+
+    def _after_end(self, doc: dict[str, Any]) -> None:
+        """Count the ended record once, free its slot, announce it (at least once: the scm
+        service keys what it sends by record), apply retention, start what waits."""
+        record_id, status = str(doc["_id"]), str(doc["status"])
+        if self.store.claim_count(record_id):
+            metrics.RECORDS_FINISHED.labels(status, rec.cloud_of(doc)).inc()
+            self.counters.finished(doc, status)
+        self.store.release_slot(record_id)
         self.publish(
             events.RECORD_FINISHED[1],
             events.RecordFinished(
@@ -475,6 +491,7 @@ class Runs:
                 pipeline=doc["snapshot"]["pipeline"],
             ),
         )
+        self.store.after_end_done(record_id)
         expired = self.store.beyond_retention(doc["pipelineID"], self.limits.records_per_pipeline)
         if expired:
             self._remove([self.store.get(r) for r in expired], counted=True)

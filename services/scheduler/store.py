@@ -52,6 +52,7 @@ class RecordStore:
         self.records.create_index([("projectID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("pipelineID", ASCENDING), ("startTime", ASCENDING)])
         self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
+        self.records.create_index([("afterEnd", ASCENDING)])
         # One record per request, whichever replica a redelivered request reaches. (Indexes
         # of older versions were not unique: replaced, as options cannot change in place.)
         old = self.records.index_information().get(REQUEST_KEY_INDEX)
@@ -255,11 +256,32 @@ class RecordStore:
             {"_id": object_id(record_id), "status": rec.RUNNING}, {"$set": {"heartbeatAt": now}}
         )
 
-    def worker_exited(self, record_id: str, reason: str, now: datetime) -> None:
+    def worker_exited(self, record_id: str, reason: str, now: datetime, clean: bool) -> None:
+        """`clean`: the worker exited 0, after it sent its run report (which may come late)."""
         self.records.update_one(
             {"_id": object_id(record_id), "status": rec.RUNNING},
-            {"$set": {"exitedAt": now, "exitReason": reason}},
+            {"$set": {"exitedAt": now, "exitReason": reason, "exitClean": clean}},
         )
+
+    # --- the after-effects of an end, done at least once ---------------------------------
+    # `finish` marks the record `afterEnd` in the same update that ends it; whoever finishes
+    # the after-effects (the ending call, or the reaper of any replica after a crash or a
+    # database error in between) removes the mark.
+
+    def claim_count(self, record_id: str) -> bool:
+        """The one count of an ended record in the stats: True for the first caller only (a
+        crash right after the claim loses that count rather than counting twice)."""
+        claimed = self.records.update_one(
+            {"_id": object_id(record_id), "afterEnd": True, "counted": {"$ne": True}},
+            {"$set": {"counted": True}},
+        )
+        return claimed.modified_count == 1
+
+    def after_end_done(self, record_id: str) -> None:
+        self.records.update_one({"_id": object_id(record_id)}, {"$unset": {"afterEnd": ""}})
+
+    def after_end_pending(self, ended_before: datetime) -> list[dict[str, Any]]:
+        return list(self.records.find({"afterEnd": True, "endTime": {"$lte": ended_before}}))
 
     def finish(
         self,
@@ -271,7 +293,12 @@ class RecordStore:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Move an active record to its end state; None when it was not in `expected`."""
-        updates: dict[str, Any] = {"status": status, "endTime": now, **(extra or {})}
+        updates: dict[str, Any] = {
+            "status": status,
+            "endTime": now,
+            "afterEnd": True,
+            **(extra or {}),
+        }
         if error:
             updates["errorMessage"] = error
         before = self.records.find_one(

@@ -79,3 +79,27 @@ def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):  # noq
         assert len(ids) == 1
         assert store.records.count_documents({"pipelineID": unique}) == 1
         assert store.counts.find_one({"_id": unique})["stored"] == 1
+
+
+def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique):  # noqa: F811
+    """An end is stored with `afterEnd` in the same update: if the ending call dies before
+    counting, freeing the slot and announcing it (a crash, the database gone), the reaper of
+    any replica finds the record and does them; the count is claimed once whoever does."""
+    from datetime import UTC, datetime, timedelta
+
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        doc = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": {}})
+        record_id = str(doc["_id"])
+        now = datetime.now(UTC)
+        ended = store.finish(record_id, "Success", "", now, ("Running",))
+        assert ended is not None and ended["afterEnd"] is True
+        assert store.finish(record_id, "Failed", "", now, ("Running",)) is None  # ends once
+        later = now + timedelta(seconds=6)
+        assert record_id in [str(d["_id"]) for d in store.after_end_pending(later)]
+        assert record_id not in [str(d["_id"]) for d in store.after_end_pending(now - timedelta(1))]
+        assert store.claim_count(record_id) is True
+        assert store.claim_count(record_id) is False  # a second taker does not count it again
+        store.after_end_done(record_id)
+        assert record_id not in [str(d["_id"]) for d in store.after_end_pending(later)]
