@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from shared.publish import EventDispatcher
-from tests.bus import flaky
 from tests.support import ROOT
 from tests.waiting import wait_for
 from tools import deadletters
 
+# The event tests/bus/flaky.py handles (not imported: it monkey-patches with eventlet, which
+# would take over this pytest process).
+SOURCE, EVENT = "probe", "poke"
 DELAYS = (0.3, 0.6, 0.9)  # three retries: four tries in all
 
 
@@ -46,9 +48,7 @@ def service(amqp_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def poke(uri: str, **payload: object) -> None:
-    EventDispatcher({"AMQP_URI": uri, "serializer": "json"})(
-        flaky.SOURCE, flaky.EVENT, dict(payload)
-    )
+    EventDispatcher({"AMQP_URI": uri, "serializer": "json"})(SOURCE, EVENT, dict(payload))
 
 
 def tries(path: Path) -> list[float]:
