@@ -329,7 +329,12 @@ class Runs:
             fields["error"] = payload["error"]
         record_id = payload["record_id"]
         began = self.store.stage_finished(
-            record_id, payload["stage"], payload["status"], payload["time"], fields
+            record_id,
+            payload["stage"],
+            payload["status"],
+            payload["time"],
+            fields,
+            payload.get("started"),
         )
         took = rec.stage_seconds(began, payload["time"])
         if took is not None:

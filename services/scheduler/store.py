@@ -224,10 +224,16 @@ class RecordStore:
         )
 
     def stage_finished(
-        self, record_id: str, stage: str, status: str, time: str, fields: dict[str, Any]
+        self,
+        record_id: str,
+        stage: str,
+        status: str,
+        time: str,
+        fields: dict[str, Any],
+        started: str | None = None,
     ) -> str | None:
-        """Store the stage's end; its start time as stored (None: already reported, or its
-        start was never seen), for its duration."""
+        """Store the stage's end; its start time (as stored, else `started`, the worker's own
+        note of it), for its duration; None when this end was already reported."""
         key = f"stageStatus.{stage}"
         update = {f"{key}.status": status, f"{key}.endTime": time}
         update.update({f"{key}.{name}": value for name, value in fields.items()})
@@ -239,12 +245,15 @@ class RecordStore:
             {"$set": update, "$unset": {f"{key}.assumed": ""}},
             projection={"stageStatus": 1},
         )
+        if before is None:
+            return None
         # A stage that finished before its start was seen still gets a start time.
         self.records.update_one(
             {"_id": object_id(record_id), f"{key}.startTime": None},
-            {"$set": {f"{key}.startTime": time}},
+            {"$set": {f"{key}.startTime": started or time}},
         )
-        return ((before or {}).get("stageStatus") or {}).get(stage, {}).get("startTime")
+        stored = ((before.get("stageStatus") or {}).get(stage) or {}).get("startTime")
+        return stored or started
 
     def name_if_unnamed(self, record_id: str, name: str) -> None:
         self.records.update_one(

@@ -209,9 +209,10 @@ class Runner:
         self.sink.event(events.RUN_FINISHED, payload)
 
     def run_stage(self, stage: str) -> StageResult:
+        started = self._now()
         self.sink.event(
             events.STAGE_STARTED,
-            events.StageStarted(record_id=self.record_id, stage=stage, time=self._now()),
+            events.StageStarted(record_id=self.record_id, stage=stage, time=started),
         )
         log = self._logger(stage)
         log(domain.frame_start(stage))
@@ -256,7 +257,7 @@ class Runner:
         else:
             log(domain.frame_fail(stage, result.error))
         self.sink.flush()  # the stage's lines are in the broker before its finish event
-        self.sink.event(events.STAGE_FINISHED, self._finished_payload(result))
+        self.sink.event(events.STAGE_FINISHED, self._finished_payload(result, started))
         self.results.append(result)
         return result
 
@@ -313,9 +314,13 @@ class Runner:
             except CONTRACT_ERRORS as exc:
                 raise StageFailed(f"cannot restore the artifacts: {exc}") from exc
 
-    def _finished_payload(self, result: StageResult) -> events.StageFinished:
+    def _finished_payload(self, result: StageResult, started: str) -> events.StageFinished:
         payload = events.StageFinished(
-            record_id=self.record_id, stage=result.stage, status=result.status, time=self._now()
+            record_id=self.record_id,
+            stage=result.stage,
+            status=result.status,
+            time=self._now(),
+            started=started,
         )
         if result.error:
             payload["error"] = result.error

@@ -70,6 +70,9 @@ class StageFinished(TypedDict):
     stage: str
     status: str  # Success | Failed | Aborted | Skipped (an untrusted run's; details.skipReason)
     time: str
+    # when the stage started, as its stage_started said: the two events travel on different
+    # queues, so the start may be applied after the end (or not at all)
+    started: NotRequired[str]
     error: NotRequired[str]
     # codeCheckout: {"commits": {"mainRepo": {"ID", "Author", "Date", "Message"}}}
     # unitTest/package: {"outputs": [paths collected]}

@@ -103,3 +103,21 @@ def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique): 
         assert store.claim_count(record_id) is False  # a second taker does not count it again
         store.after_end_done(record_id)
         assert record_id not in [str(d["_id"]) for d in store.after_end_pending(later)]
+
+
+def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, unique):  # noqa: F811
+    """stage_started and stage_finished travel on different queues: when the end is applied
+    first, the start the worker noted in it is the stage's (and its duration's), once."""
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        doc = store.insert(
+            {"pipelineID": unique, "status": "Running", "stageStatus": {"package": {}}}
+        )
+        rid, start, end = str(doc["_id"]), "2026-12-05T01:00:00Z", "2026-12-05T01:00:07Z"
+        began = store.stage_finished(rid, "package", "Failed", end, {}, started=start)
+        assert began == start
+        assert store.stage_finished(rid, "package", "Failed", end, {}, started=start) is None
+        store.stage_started(rid, "package", "2026-12-05T01:00:09Z")  # late: changes nothing
+        stage = store.get(rid)["stageStatus"]["package"]
+        assert stage["startTime"] == start and stage["status"] == "Failed"
