@@ -368,6 +368,7 @@ class Verdict:
     duplicated: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
     records: collections.Counter[str] = field(default_factory=collections.Counter)
+    not_success: list[str] = field(default_factory=list)  # why, for the report (not a failure)
 
 
 def all_records(http: httpx.Client, pipeline: str) -> list[dict[str, Any]]:
@@ -438,6 +439,9 @@ def check(http: httpx.Client, seen: Seen, cron_minutes: float, data_dir: Path) -
     for pipeline, items in by_pipeline.items():
         for item in items:
             verdict.records[item["status"]] += 1
+            if item["status"] != "Success":
+                why = item.get("errorMessage") or ""
+                verdict.not_success.append(f"{pipeline}/{item['id']} {item['status']}: {why}")
             if item["status"] not in FINISHED:
                 verdict.stuck.append(f"{pipeline}/{item['id']} {item['status']}")
     runs = {item["id"]: item for item in by_pipeline[RUNS]}
@@ -526,6 +530,7 @@ def report(seen: Seen, verdict: Verdict, minutes: float, followers_reconnects: i
     width = max(len(name) for name, _ in rows)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
     for title, found in (
+        ("not Success", verdict.not_success),
         ("lost", verdict.lost),
         ("stuck", verdict.stuck),
         ("duplicated", verdict.duplicated),
