@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -46,6 +46,7 @@ WAIT_EXCHANGE: Final = Exchange("cyclone.retry.wait", type="headers", durable=Tr
 RETURN_EXCHANGE: Final = Exchange("cyclone.retry.return", type="direct", durable=True)
 DEAD_EXCHANGE: Final = Exchange("cyclone.dead", type="direct", durable=True)
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+AmqpHeaders = dict[str, object]  # an AMQP table: values of any AMQP type
 
 
 class Poison(Exception):
@@ -68,9 +69,11 @@ def dead_letter_queue(service: str) -> Queue:
     return Queue(name, exchange=DEAD_EXCHANGE, routing_key=service, durable=True)
 
 
-def delays_of(config: dict[str, Any]) -> tuple[int, ...]:
+def delays_of(config: Mapping[str, object]) -> tuple[int, ...]:
     """The delays in milliseconds, from the nameko config or the defaults."""
-    return tuple(max(1, round(float(s) * 1000)) for s in config.get(DELAYS_CONFIG_KEY) or DELAYS)
+    configured = config.get(DELAYS_CONFIG_KEY)
+    delays = configured if isinstance(configured, (list, tuple)) and configured else DELAYS
+    return tuple(max(1, round(float(s) * 1000)) for s in delays)
 
 
 def attempts_of(message: Message) -> int:
@@ -96,7 +99,7 @@ def declare(amqp_uri: str, queue: Queue, service: str, delays_ms: Sequence[int])
             channel.close()
 
 
-def _own_headers(message: Message) -> dict[str, Any]:
+def _own_headers(message: Message) -> AmqpHeaders:
     """The message's headers without the broker's dead-lettering history (`x-death`, ...):
     kept, RabbitMQ would take the next expiry for a dead-letter cycle and drop the message."""
     return {
@@ -163,7 +166,7 @@ class _Redelivering:
         )
 
     def _publish(
-        self, message: Message, headers: dict[str, Any], exchange: Exchange, routing_key: str
+        self, message: Message, headers: AmqpHeaders, exchange: Exchange, routing_key: str
     ) -> None:
         """The message as it came (its body bytes untouched), with confirms."""
         with get_producer(self._amqp_uri) as producer:
