@@ -12,8 +12,9 @@ gateway workers) on a private RabbitMQ vhost. For `--minutes`:
   same delivery id, and again until one answer says started or duplicate (as GitHub redelivers);
 - a pipeline with a cron trigger every minute;
 - every `--fault-every` seconds a fault, the kinds in a shuffled order, each at least twice:
-  `kill -9` of a random service replica (the launcher restarts it), `kill -9` of the database
-  server (started again on its port and files), all broker connections of the vhost closed
+  `kill -9` of a random service replica or gateway worker (the launcher or gunicorn starts it
+  again), `kill -9` of the database server (started again on its port and files), all broker
+  connections of the vhost closed
   (`rabbitmqctl close_all_connections --vhost`).
 
 Then it stops the load, waits for the system to settle and checks: every record reached a
@@ -58,6 +59,7 @@ from bench.common import (
     bench_env,
     client,
     create,
+    descendant_pids,
     interrupt_on_sigterm,
     port_open,
     run_and_report,
@@ -209,9 +211,14 @@ class Database:
 
 
 def kill_replica(data_dir: Path, rng: random.Random) -> str:
+    """A service replica (the launcher starts it again) or a gateway worker process (its
+    gunicorn master starts another), chosen at random."""
     pids = json.loads((data_dir / "pids.json").read_text())
-    name = rng.choice(sorted(n for n in pids if n not in ("api", "mongo")))
-    subprocess.run(["kill", "-9", str(pids[name])], check=False)
+    choices = {n: pid for n, pid in pids.items() if n not in ("api", "mongo")}
+    for pid in descendant_pids(pids["api"]):  # gunicorn's workers
+        choices[f"gateway worker {pid}"] = pid
+    name = rng.choice(sorted(choices))
+    subprocess.run(["kill", "-9", str(choices[name])], check=False)
     return name
 
 

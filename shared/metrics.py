@@ -40,6 +40,12 @@ STAGE_DURATION = Histogram(
     ["stage", "status"],
     buckets=LONG,
 )
+UPKEEP = Histogram(
+    "cyclone_scheduler_upkeep_seconds",
+    "One pass of the scheduler's 1 s upkeep timer (endings, timeouts, cron, dispatch); calls "
+    "to the cloud service run apart, so a pass never waits on a peer",
+    buckets=SECONDS,
+)
 RECORDS = Gauge(
     "cyclone_records",
     "Records Pending (the queue) and Running now, counted by the scheduler every 5 s",

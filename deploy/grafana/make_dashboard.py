@@ -44,6 +44,7 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
             (p95("cyclone_record_queue_wait_seconds"), "p95"),
         ],
     ),
+    ("Scheduler upkeep pass (p95; stays under its 1 s period)", "s", [(p95("cyclone_scheduler_upkeep_seconds"), "p95")]),
     ("Worker start time (p95) by cloud", "s", [(p95("cyclone_dispatch_duration_seconds", "cloud"), "{{cloud}}")]),
     ("Stage duration (p95)", "s", [(p95("cyclone_stage_duration_seconds", "stage"), "{{stage}}")]),
     (

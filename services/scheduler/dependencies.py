@@ -1,4 +1,5 @@
-"""nameko dependencies of the scheduler: the record store, built once per container."""
+"""nameko dependencies of the scheduler: the record store, built once per container, and the
+green threads its calls to the cloud service run in."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import eventlet
+from eventlet import greenthread
+from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
@@ -28,6 +32,7 @@ class RunsParts:
     crons: CronStore
     counters: StatsCounters
     tokens: WorkerTokens | None
+    spawn: Callable[[Callable[[], None]], None]
 
     def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
@@ -43,6 +48,7 @@ class RunsParts:
                 within,
                 "the cloud service did not stop a worker",
             ),
+            spawn=self.spawn,
         )
         return Runs(
             self.store,
@@ -72,12 +78,19 @@ class RunsProvider(DependencyProvider):
         counters = StatsCounters(self.client[cfg.mongo_db])
         counters.ensure_indexes()
         tokens = tokens_or_none(cfg.secret_key)
-        self.parts = RunsParts(store, limits, box, crons, counters, tokens)
+        self.limits = limits
+        self.calls = GreenPool()
+        self.parts = RunsParts(store, limits, box, crons, counters, tokens, self.calls.spawn_n)
 
     def stop(self) -> None:
+        """Let the cloud calls under way end (each is bounded) before the store closes."""
+        with eventlet.Timeout(self.limits.cloud_call_timeout + 2, False):
+            self.calls.waitall()
         self.client.close()
 
     def kill(self) -> None:
+        for call in list(self.calls.coroutines_running):
+            greenthread.kill(call)
         self.client.close()
 
     def get_dependency(self, worker_ctx: Any) -> RunsParts:

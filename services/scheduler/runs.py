@@ -45,18 +45,28 @@ class Limits:
     # A worker's first heartbeat may take long (a pod pulling its images): until it comes,
     # a record is lost only after this many seconds (or when the cloud sees the worker end).
     start_timeout: float = 300.0
-    # How long a call to the cloud service may take: a hung cloud service must not hold the
-    # upkeep timer (reaping, timeouts, cron and dispatch all wait behind it), nor a POST past
-    # the gateway's own RPC timeout (CYCLONE_RPC_TIMEOUT, 10 s): a create dispatches at once.
+    # How long a call to the cloud service may take before the record's start is given up
+    # (the call runs apart, see Cloud: neither a POST nor the upkeep timer waits for it).
     cloud_call_timeout: float = 8.0
 
 
 class Cloud:
-    """The calls the scheduler makes to the cloud service."""
+    """The calls the scheduler makes to the cloud service, and where they run.
 
-    def __init__(self, start: Callable[..., Any], stop: Callable[[str], Any]) -> None:
+    `spawn` runs a call apart from its caller (a green thread the service keeps): a start or a
+    stop waits on another service, up to `cloud_call_timeout`, and neither the upkeep timer
+    nor a POST may wait with it. Without it (tests of `Runs` alone) calls run in line.
+    """
+
+    def __init__(
+        self,
+        start: Callable[..., Any],
+        stop: Callable[[str], Any],
+        spawn: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.start = start
         self.stop = stop
+        self.spawn = spawn or (lambda call: call())
 
 
 # What a worker's stage details may add to stageStatus.<stage> (the spec's fields, and
@@ -256,14 +266,19 @@ class Runs:
             if doc is None:  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
                 continue  # it left the Pending list: the same skip finds the next one
-            if self._launch(doc):
-                started += 1
-            else:
-                skipped += 1  # back in the queue, waiting for room: try the next one
+            self.cloud.spawn(lambda doc=doc: self._launch(doc))
+            started += 1
 
-    def _launch(self, doc: dict[str, Any]) -> bool:
-        """Start the worker of a record just marked Running; False when the cloud has no room
-        now (the record is Pending again, and the upkeep timer's next dispatch retries it)."""
+    def _launch(self, doc: dict[str, Any]) -> None:
+        """Start the worker of a record just marked Running. When the cloud has no room now,
+        the record is Pending again until CAPACITY_RETRY has passed (dispatch skips it until
+        then); any other failure fails the record. Runs apart (Cloud.spawn): never raises."""
+        try:
+            self._start_worker(doc)
+        except Exception:  # the database away: the record's start timeout ends it
+            log.exception("launching the worker of %s failed", doc["_id"])
+
+    def _start_worker(self, doc: dict[str, Any]) -> None:
         record_id = str(doc["_id"])
         placement = (doc["snapshot"]["project"].get("worker") or {}).get("location") or {}
         quota = (doc["snapshot"]["project"].get("worker") or {}).get("quota")
@@ -289,7 +304,7 @@ class Runs:
             log.info("no room for the worker of %s yet: %s", record_id, exc)
             self.store.requeue(record_id, str(exc), self.clock() + CAPACITY_RETRY)
             self.store.release_slot(record_id)
-            return False
+            return
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
             # A cloud service that did not answer would not answer a stop either; a worker it
@@ -297,9 +312,8 @@ class Runs:
             silent = isinstance(exc, TimeoutError)
             why = f"could not start a worker: {exc}"
             self._end(record_id, rec.FAILED, why, (rec.RUNNING,), stop_worker=not silent)
-            return True
+            return
         self.store.set_worker(record_id, worker)
-        return True
 
     # --- what workers and the cloud report --------------------------------------------------
 
@@ -388,7 +402,12 @@ class Runs:
             }
             for i, entry in enumerate(cron.triggers_of(pipeline))
         ]
-        self.crons.replace_pipeline(payload["pipeline_id"], docs)
+        saved_at = str(pipeline.get("lastUpdateTime") or "")
+        if not self.crons.replace_pipeline(payload["pipeline_id"], saved_at, docs):
+            log.info(
+                "pipeline %s: an older save or a deleted pipeline's, ignored",
+                payload["pipeline_id"],
+            )
 
     def project_saved(self, payload: dict[str, Any]) -> None:
         self.crons.update_project(payload["project_id"], payload["project"])
@@ -427,7 +446,10 @@ class Runs:
     def reap(self) -> None:
         """Fail records whose worker is gone or silent, abort those past their timeout, free
         slots nobody uses, then start what waits."""
-        now = self.clock()
+        with metrics.UPKEEP.time():
+            self._upkeep(self.clock())
+
+    def _upkeep(self, now: datetime) -> None:
         for doc in self.store.after_end_pending(now - AFTER_END_GRACE):
             self._after_end(doc)  # what an ending interrupted by a crash or an outage left
         for doc in self.store.running({"exitedAt": {"$lte": now - EXIT_GRACE}}):
@@ -509,17 +531,26 @@ class Runs:
         if not counted:
             self.counters.removed(docs)
         ids = [str(d["_id"]) for d in docs]
-        for doc in docs:
-            if doc.get("status") == rec.RUNNING:
-                self._stop(str(doc["_id"]))
+        for doc in docs:  # stopped first, in line: a worker still running would store its
+            if doc.get("status") == rec.RUNNING:  # last lines after the delete below
+                self._stop(str(doc["_id"]), wait=True)
         self.store.delete(docs)
         for record_id in ids:
             self.store.release_slot(record_id)
         self.publish(events.RECORDS_DELETED[1], events.RecordsDeleted(record_ids=ids))
         self.dispatch()
 
-    def _stop(self, record_id: str) -> None:
-        try:
-            self.cloud.stop(record_id)
-        except Exception:  # the cloud's own sweep catches leftovers
-            log.warning("could not stop the worker of %s", record_id, exc_info=True)
+    def _stop(self, record_id: str, wait: bool = False) -> None:
+        """Ask the cloud to stop a record's worker; unless `wait`, without waiting for it
+        (Cloud.spawn: the upkeep timer must not wait on the cloud)."""
+
+        def stop() -> None:
+            try:
+                self.cloud.stop(record_id)
+            except Exception:  # the cloud's own sweep catches leftovers
+                log.warning("could not stop the worker of %s", record_id, exc_info=True)
+
+        if wait:
+            stop()
+        else:
+            self.cloud.spawn(stop)

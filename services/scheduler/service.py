@@ -74,7 +74,8 @@ class SchedulerService(PingMixin):
     # each is idempotent: the worker's reports move a record or a stage only forward, from
     # the state they name (conditional updates), so a repeated or late one changes nothing;
     # a worker's exit ends a record only while it is not final; deletions delete what is
-    # left; saves replace the pipeline's cron triggers or the project's copy whole.
+    # left; saves replace the pipeline's cron triggers or the project's copy whole, and a
+    # pipeline's save older than the last applied, or of a deleted pipeline, changes nothing.
 
     @event_handler(*events.STAGE_STARTED)
     def handle_stage_started(self, payload: dict[str, Any]) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
+from shared import timefmt
 from tests.e2e.conftest import (
     FINISHED,
     Runs,
@@ -228,20 +230,54 @@ def test_retention_keeps_the_newest_finished_records(runs: Runs, git_repo, db):
     wait_for(lambda: db.log_chunks.count_documents({"record_id": ids[-1]}) > 0, 10)
 
 
+def upkeep_passes(url: str) -> tuple[float, float]:
+    """(passes of the scheduler's upkeep timer, those that took 2.5 s or more) so far."""
+    passes = quick = 0.0
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "cyclone_scheduler_upkeep_seconds_count":
+                passes += sample.value
+            elif sample.name == "cyclone_scheduler_upkeep_seconds_bucket":
+                quick += sample.value if sample.labels["le"] == "2.5" else 0
+    return passes, passes - quick
+
+
 def test_a_hung_cloud_service_fails_the_start_and_does_not_stall_the_scheduler(
-    runs: Runs, git_repo, fault_stack
+    runs: Runs, git_repo, fault_stack, drop
 ):
-    """The cloud service stops answering (SIGSTOP): a record's start is given up after
-    CYCLONE_CLOUD_CALL_TIMEOUT (5 s here) with a message saying so, and the scheduler's upkeep
-    goes on (a second record is tried and fails the same way, not queued behind the first)."""
+    """The cloud service stops answering (SIGSTOP). A POST still answers at once; each start
+    is given up after CYCLONE_CLOUD_CALL_TIMEOUT (5 s here), the starts side by side, not one
+    behind another; and the upkeep timer, which must stop the worker it finds lost meanwhile,
+    goes on every second without waiting for the cloud (no pass of 2.5 s or more)."""
+    marker = drop / "started"
+    runs.pipeline(pipeline_body("mute2", git_repo.url, package=[f"touch {marker}; sleep 60"]))
     runs.pipeline(pipeline_body("hung", git_repo.url, package=["echo never"]))
+    silent = runs.start("mute2")["id"]
+    wait_for(marker.exists, 30)
+    worker = worker_pid(silent)
+    assert worker
     cloud = fault_stack.pids()["cloud"]
+    before = upkeep_passes(fault_stack.url)
     os.kill(cloud, signal.SIGSTOP)
+    os.kill(worker, signal.SIGSTOP)
     try:
-        first, second = runs.start("hung")["id"], runs.start("hung")["id"]
-        for record in (first, second):
+        hung = [runs.start("hung")["id"] for _ in range(3)]
+        answered = timefmt.now()
+        for record in hung:
             done = runs.wait("hung", record, timeout=40)
             assert done["status"] == "Failed", done
             assert "did not start a worker within 5s" in done["errorMessage"], done
+            given_up = timefmt.parse(done["endTime"])
+            assert given_up and given_up > answered, "a POST waited for the cloud service"
+        lost = runs.wait("mute2", silent, timeout=40)
+        assert "no heartbeat for 8s" in lost["errorMessage"], lost
+        after = upkeep_passes(fault_stack.url)
     finally:
         os.kill(cloud, signal.SIGCONT)
+        os.kill(worker, signal.SIGCONT)
+    passes, slow = after[0] - before[0], after[1] - before[1]
+    assert passes >= 8, f"the upkeep timer ran {passes} times while the cloud was hung"
+    assert slow == 0, f"{slow} upkeep passes took 2.5 s or more"
+    # the stop the scheduler gave up waiting for still reaches the cloud once it answers
+    wait_for(lambda: not pid_alive(worker), 20, what="the lost worker was not stopped")
