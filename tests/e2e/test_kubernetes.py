@@ -138,7 +138,8 @@ def test_a_failed_pod_fails_its_record_with_the_reason(kapi, fake, unique, git_r
         rec = runs.start("p")
         name = f"cyclone-worker-{rec['id']}"
         wait_for(lambda: fake.pod(NS, name) is not None, 15)
-        assert runs.get("p", rec["id"])["status"] == "Running"
+        # Running once the cloud service answered the start (the pod made), Pending before
+        runs.wait("p", rec["id"], {"Running"}, timeout=10)
         # the cloud service saves its worker after the pod's create call answers
         wait_for(lambda: workers_of(kapi, unique) == [rec["id"]], 10, "the worker listed")
         message = "The node was low on resource: memory."

@@ -82,9 +82,11 @@ def test_stats_overview_and_details():
     assert stats.build(0, 0, [])["overview"]["successRatio"] == "0.00%"
 
 
-def test_a_record_retried_for_room_in_its_cloud_shows_pending():
-    """While the scheduler tries again to start a record whose cloud had no room (a full
-    Kubernetes ResourceQuota), the record is Running inside, without a worker: not a run yet."""
+def test_a_record_without_a_worker_yet_shows_pending():
+    """While the scheduler asks the cloud for a worker (its first try, or another one for a
+    cloud that had no room: a full Kubernetes ResourceQuota), the record is Running inside,
+    without a worker: not a run yet. Its worker's first heartbeat shows it runs (the start's
+    answer may come after it)."""
     doc = {
         "_id": "5b30a4e5488571000107261f",
         "pipelineID": "p",
@@ -94,7 +96,10 @@ def test_a_record_retried_for_room_in_its_cloud_shows_pending():
     }
     assert rec.view(doc)["status"] == rec.PENDING
     assert rec.view({**doc, "worker": {"name": "w"}})["status"] == rec.RUNNING
-    assert rec.view({**doc, "waitingFor": None})["status"] == rec.RUNNING
+    assert rec.view({**doc, "waitingFor": None})["status"] == rec.PENDING  # a first try
+    assert rec.view({**doc, "heartbeatAt": datetime(2026, 1, 1, tzinfo=UTC)})["status"] == (
+        rec.RUNNING
+    )
     assert rec.view({**doc, "status": rec.FAILED})["status"] == rec.FAILED
 
 

@@ -126,8 +126,9 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         "status": doc["status"],
         "startTime": timefmt.rfc3339(doc["startTime"]),
     }
-    if doc["status"] == RUNNING and doc.get("waitingFor") and not doc.get("worker"):
-        # Its cloud had no room; this is another try to start it, not a run yet.
+    if doc["status"] == RUNNING and not doc.get("worker") and not doc.get("heartbeatAt"):
+        # Dispatched, but no worker yet: the cloud is being asked (it may have no room, and
+        # the record waits), so it does not run yet.
         out["status"] = PENDING
     if doc.get("owner"):
         out["owner"] = doc["owner"]
