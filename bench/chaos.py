@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import websocket
@@ -67,7 +67,9 @@ from bench.common import (
     start_stack,
     wait_until,
 )
+from shared import brokers
 from tests.e2e.repos import make_git_repo
+from tools import rabbit_cluster
 from tools.stack import free_port
 
 PROJECT = "chaos"
@@ -76,6 +78,7 @@ LINES = 1000
 FINISHED = frozenset({"Success", "Failed", "Aborted"})
 REPLICAS = "scheduler=2,logs=2,cloud=2,scm=2"
 FAULTS = ("replica", "database", "broker")
+NODE_DOWN = 10.0  # seconds a stopped broker node stays down (--broker-cluster)
 SECRET = "chaos-hook-secret"
 FIXTURE = (
     Path(__file__).resolve().parents[2] / "shared/fixtures/webhooks/github/push.new-branch.json"
@@ -223,7 +226,10 @@ def kill_replica(data_dir: Path, rng: random.Random) -> str:
 
 
 def close_broker_connections(amqp_uri: str) -> None:
-    vhost = unquote(urlsplit(amqp_uri).path[1:])
+    vhost = brokers.vhost_of(amqp_uri)
+    if len(brokers.nodes(amqp_uri)) > 1:  # the test cluster: through one of its nodes
+        rabbit_cluster.ctl("close_all_connections", "--vhost", vhost, "chaos")
+        return
     subprocess.run(
         ["rabbitmqctl", "-q", "close_all_connections", "--vhost", vhost, "chaos"],
         check=False,
@@ -342,11 +348,21 @@ class Load:
 # --- the faults -------------------------------------------------------------------------------
 
 
-def fault_plan(rng: random.Random, count: int) -> list[str]:
+def fault_plan(rng: random.Random, count: int, faults: tuple[str, ...] = FAULTS) -> list[str]:
     """The kinds in a shuffled order, each at least twice."""
-    kinds = [FAULTS[i % len(FAULTS)] for i in range(max(count, 2 * len(FAULTS)))]
+    kinds = [faults[i % len(faults)] for i in range(max(count, 2 * len(faults)))]
     rng.shuffle(kinds)
     return kinds
+
+
+def bounce_node(rng: random.Random) -> str:
+    """Stop one node of the test cluster, start it again NODE_DOWN seconds later: never two
+    at once (this returns once it is back), so the quorum queues keep their majority."""
+    letter = rng.choice(rabbit_cluster.LETTERS)
+    rabbit_cluster.stop_node(letter)
+    time.sleep(NODE_DOWN)
+    rabbit_cluster.start_node(letter)
+    return f"{rabbit_cluster.node(letter)} down {NODE_DOWN:g}s"
 
 
 def inject(kind: str, lab: Lab, db: Database, seen: Seen, rng: random.Random) -> None:
@@ -357,6 +373,8 @@ def inject(kind: str, lab: Lab, db: Database, seen: Seen, rng: random.Random) ->
     elif kind == "database":
         db.kill_and_restart()
         what = f"secantusdb on {db.port}"
+    elif kind == "node":
+        what = bounce_node(rng)
     else:
         close_broker_connections(lab.amqp_uri)
         what = "every connection of the vhost"
@@ -516,7 +534,13 @@ def wait_notified(http: httpx.Client, seen: Seen, timeout: float) -> None:
         time.sleep(2)
 
 
-def report(seen: Seen, verdict: Verdict, minutes: float, followers_reconnects: int) -> str:
+def report(
+    seen: Seen,
+    verdict: Verdict,
+    minutes: float,
+    followers_reconnects: int,
+    faults: tuple[str, ...] = FAULTS,
+) -> str:
     rows = [
         ("minutes of load", f"{minutes:.1f}"),
         ("records by status", ", ".join(f"{k} {v}" for k, v in sorted(verdict.records.items()))),
@@ -527,7 +551,7 @@ def report(seen: Seen, verdict: Verdict, minutes: float, followers_reconnects: i
             "followers (2 per record), reconnects",
             f"{2 * len(seen.followers)}, {followers_reconnects}",
         ),
-        ("faults", ", ".join(f"{k} {seen.faults[k]}" for k in FAULTS)),
+        ("faults", ", ".join(f"{k} {seen.faults[k]}" for k in faults)),
         ("answers by status", ", ".join(f"{k} {v}" for k, v in sorted(seen.statuses.items()))),
         ("lost", str(len(verdict.lost))),
         ("stuck", str(len(verdict.stuck))),
@@ -596,6 +620,13 @@ def run(args: argparse.Namespace, lab: Lab) -> tuple[str, bool]:
     """The load under faults, then the checks: (the report, whether an invariant broke)."""
     rng = random.Random(args.seed)
     say(f"seed {args.seed}")
+    faults = FAULTS
+    if args.broker_cluster:
+        rabbit_cluster.start()
+        rabbit_cluster.add_vhost(lab.vhost)
+        lab.amqp_uri = rabbit_cluster.uri(lab.vhost)
+        faults = (*FAULTS, "node")
+        say(f"on the three-node cluster: {lab.amqp_uri}")
     env = bench_env()
     db = Database(lab, env)
     lab.children.append(db.child)
@@ -618,7 +649,7 @@ def run(args: argparse.Namespace, lab: Lab) -> tuple[str, bool]:
         end = began + args.minutes * 60
         load.follow_deadline = end + SETTLE_TIMEOUT + 60
         # every planned fault happens before the load ends (the last slot is left out)
-        plan = fault_plan(rng, int(args.minutes * 60 / args.fault_every) - 1)
+        plan = fault_plan(rng, int(args.minutes * 60 / args.fault_every) - 1, faults)
         load._thread(load.feed)
         load._thread(lambda: load.deliver(hooked_id))
         next_fault = began + args.fault_every
@@ -640,7 +671,7 @@ def run(args: argparse.Namespace, lab: Lab) -> tuple[str, bool]:
         verdict = check(load.http, seen, minutes, lab.data_dir)
         reconnects = sum(f.reconnects for fs in seen.followers.values() for f in fs)
         broken = verdict.lost or verdict.stuck or verdict.duplicated or verdict.other
-        return report(seen, verdict, minutes, reconnects), bool(broken)
+        return report(seen, verdict, minutes, reconnects, faults), bool(broken)
     finally:
         load.stop.set()
         receiver.shutdown()
@@ -654,6 +685,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--running", type=int, default=6, help="records kept unfinished")
     parser.add_argument("--fault-every", type=float, default=20.0, help="seconds between faults")
+    parser.add_argument(
+        "--broker-cluster",
+        action="store_true",
+        help="on the three-node RabbitMQ cluster of tools/rabbit-cluster.sh (started if need "
+        "be, as root), with the fault: one node stopped and started again",
+    )
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.randrange(1 << 31)

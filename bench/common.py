@@ -23,7 +23,8 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from shared import config
+from shared import brokers, config
+from tools import rabbit_cluster
 from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +264,12 @@ def vhost_uri(vhost: str) -> str:
 
 def delete_vhost(uri: str) -> str | None:
     """`rabbitmqctl delete_vhost` of the vhost in `uri`; a problem to report, or None."""
+    if len(brokers.nodes(uri)) > 1:  # the test cluster (bench.chaos --broker-cluster)
+        try:
+            rabbit_cluster.delete_vhost(brokers.vhost_of(uri))
+        except (rabbit_cluster.ClusterError, OSError, subprocess.SubprocessError) as exc:
+            return f"deleting the cluster's vhost: {exc}"
+        return None
     parts = urlsplit(uri)
     vhost = unquote(parts.path[1:])
     ctl = shutil.which("rabbitmqctl")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared import brokers
+
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_PORT = 7099
 DEFAULT_DATA_DIR = ".cyclone"
@@ -87,6 +89,7 @@ class Settings:
     workspaces: Path | None = None  # the Local cloud's workspaces; None: data_dir/workspaces
     retry_delays: tuple[float, ...] = ()  # a failed event's delays; empty: shared/redelivery's
     replica: int = 1  # which process of its service this is (the launcher's CYCLONE_REPLICA)
+    quorum_queues: bool = False  # durable queues replicated over the nodes (shared/brokers.py)
 
     @property
     def mongo_db(self) -> str:
@@ -101,6 +104,7 @@ class Settings:
             "max_workers": 20,
             "parent_calls_tracked": 10,
             "RETRY_DELAYS": list(self.retry_delays),
+            brokers.QUORUM_CONFIG_KEY: self.quorum_queues,
         }
 
 
@@ -130,10 +134,12 @@ def load(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     if problem := placeholder_problem(env):
         raise SystemExit(f"cyclone: refusing to start: {problem}")
+    amqp_uri = env.get("CYCLONE_AMQP_URI") or DEFAULT_AMQP_URI
     return Settings(
         port=_int(env, "CYCLONE_PORT", DEFAULT_PORT),
         data_dir=Path(env.get("CYCLONE_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),
-        amqp_uri=env.get("CYCLONE_AMQP_URI") or DEFAULT_AMQP_URI,
+        amqp_uri=amqp_uri,
+        quorum_queues=brokers.quorum_wanted(env, amqp_uri),
         mongo_url=with_secantus_options(env.get("CYCLONE_MONGO_URL") or ""),
         api_token=env.get("CYCLONE_API_TOKEN", ""),
         secret_key=env.get("CYCLONE_SECRET_KEY", ""),

@@ -3,10 +3,9 @@ log context every one of their workers gets (shared/logcontext.py)."""
 
 import os
 
-from nameko.rpc import rpc
-
 from shared.contracts.rpc import PingReply
 from shared.logcontext import Binder, LogContext
+from shared.rpcqueue import rpc
 
 
 class PingMixin:

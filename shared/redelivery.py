@@ -29,7 +29,7 @@ from nameko.amqp.publish import get_connection, get_producer
 from nameko.events import EventHandler
 from nameko.messaging import Consumer
 
-from shared import metrics
+from shared import brokers, metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +54,25 @@ class Poison(Exception):
     to the dead-letter queue at once, with this error."""
 
 
-def delay_queue(ms: int) -> Queue:
-    return Queue(
+def delay_queue(ms: int, quorum: bool = False) -> Queue:
+    arguments: AmqpHeaders = {"x-message-ttl": ms, "x-dead-letter-exchange": RETURN_EXCHANGE.name}
+    if quorum:  # a quorum queue drops what it dead-letters unless told to keep it until taken
+        arguments["x-dead-letter-strategy"] = "at-least-once"
+        arguments["x-overflow"] = "reject-publish"
+    queue = Queue(
         f"cyclone.retry.{ms}ms",
         exchange=WAIT_EXCHANGE,
         binding_arguments={"x-match": "all", DELAY_HEADER: ms},
         durable=True,
-        queue_arguments={"x-message-ttl": ms, "x-dead-letter-exchange": RETURN_EXCHANGE.name},
+        queue_arguments=arguments,
     )
+    return brokers.durable(queue, quorum)
 
 
-def dead_letter_queue(service: str) -> Queue:
+def dead_letter_queue(service: str, quorum: bool = False) -> Queue:
     name = f"cyclone.dead.{service}"
-    return Queue(name, exchange=DEAD_EXCHANGE, routing_key=service, durable=True)
+    queue = Queue(name, exchange=DEAD_EXCHANGE, routing_key=service, durable=True)
+    return brokers.durable(queue, quorum)
 
 
 def delays_of(config: Mapping[str, object]) -> tuple[int, ...]:
@@ -83,14 +89,16 @@ def attempts_of(message: Message) -> int:
         return 0
 
 
-def declare(amqp_uri: str, queue: Queue, service: str, delays_ms: Sequence[int]) -> None:
+def declare(
+    amqp_uri: str, queue: Queue, service: str, delays_ms: Sequence[int], quorum: bool = False
+) -> None:
     """The delay queues, the service's dead-letter queue, and `queue` bound to come back."""
     with get_connection(amqp_uri) as conn:
         channel = conn.channel()
         try:
             for ms in delays_ms:
-                delay_queue(ms)(channel).declare()
-            dead_letter_queue(service)(channel).declare()
+                delay_queue(ms, quorum)(channel).declare()
+            dead_letter_queue(service, quorum)(channel).declare()
             bound = queue(channel)
             bound.declare()
             RETURN_EXCHANGE(channel).declare()
@@ -121,7 +129,9 @@ class _Redelivering:
     def _declare_redelivery(self) -> None:
         self._delays_ms = delays_of(self.container.config)
         self._amqp_uri = self.container.config["AMQP_URI"]
-        declare(self._amqp_uri, self.queue, self.container.service_name, self._delays_ms)
+        quorum = brokers.quorum_in(self.container.config)
+        self.queue = brokers.durable(self.queue, quorum)  # what nameko consumes from, too
+        declare(self._amqp_uri, self.queue, self.container.service_name, self._delays_ms, quorum)
         # zero from the start, so a dashboard or an alert sees 0 rather than no series
         metrics.REDELIVERIES.labels(self.container.service_name, self.queue.name)
         metrics.DEAD_LETTERS.labels(self.container.service_name, self.queue.name)

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kombu import Connection
+from amqp.exceptions import NotFound
+from kombu import Connection, Queue
 from kombu.message import Message
 
 from shared import config, redelivery
@@ -51,11 +52,23 @@ def _letter(service: str, message: Message) -> DeadLetter:
     )
 
 
+def _dead_queue(conn: Connection, service: str) -> Queue | None:
+    """The service's dead-letter queue if it exists, whatever its type (a passive
+    declaration: classic on one broker, quorum on a cluster, see shared/brokers.py)."""
+    queue = redelivery.dead_letter_queue(service)(conn.channel())
+    try:
+        queue.queue_declare(passive=True)
+    except NotFound:  # the service never ran here (the broker closed that channel)
+        return None
+    return queue
+
+
 def _messages(conn: Connection, service: str, limit: int) -> Iterator[Message]:
     """Up to `limit` messages of the service's queue, unacked: whatever the caller does not
     ack goes back to the queue when the channel closes."""
-    queue = redelivery.dead_letter_queue(service)(conn.default_channel)
-    queue.declare()
+    queue = _dead_queue(conn, service)
+    if queue is None:
+        return
     for _ in range(limit):
         message = queue.get(no_ack=False)
         if message is None:
@@ -100,9 +113,8 @@ def replay(uri: str, service: str, limit: int) -> int:
 
 def purge(uri: str, service: str) -> int:
     with Connection(uri) as conn:
-        queue = redelivery.dead_letter_queue(service)(conn.default_channel)
-        queue.declare()
-        return int(queue.purge() or 0)
+        queue = _dead_queue(conn, service)
+        return int(queue.purge() or 0) if queue is not None else 0
 
 
 def main(argv: list[str] | None = None) -> int:

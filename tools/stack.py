@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from shared import config, logsetup
+from shared import brokers, config, logsetup
 from shared.contracts import services
 from shared.crypto import SecretBox
 
@@ -84,9 +84,12 @@ def ensure_broker(uri: str) -> None:
     problem = _amqp_problem(uri)
     if problem is None:
         return
-    parts = urlsplit(uri)
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    # A cluster (several nodes, shared/brokers.py) is the operator's to prepare: the
+    # rabbitmqctl here would act on this machine's own broker, not on that cluster.
+    parts = urlsplit(brokers.nodes(uri)[0])
+    vhost = brokers.vhost_of(uri)
+    single = len(brokers.nodes(uri)) == 1
+    local = single and parts.hostname in ("127.0.0.1", "localhost", "::1")
     ctl = shutil.which("rabbitmqctl")
     if local and ctl and ("vhost" in problem.lower() or "access" in problem.lower()):
         say(f"creating RabbitMQ vhost {vhost!r} with rabbitmqctl")

@@ -215,6 +215,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Record",
         201,
         description="`stages` must be stages the pipeline defines (400 otherwise).",
+        headers=(queries.IDEMPOTENCY_KEY,),
     ),
     Endpoint("get", R, "Get a record", "records", None, "Record"),
     Endpoint("delete", R, "Delete a record", "records", status=204),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.cloud import domain
-from shared import workertoken
+from shared import brokers, workertoken
 from shared.contracts.rpc import Placement
 from shared.kubeclient import (  # noqa: F401 - the driver's and probes' names for them
     BUILDER,
@@ -77,6 +77,7 @@ class PodSettings:
     """The cloud service's settings for worker pods (CYCLONE_* variables, see README)."""
 
     amqp_uri: str  # the broker URL as seen from inside the cluster
+    quorum_queues: bool = False  # the log ingest queue's type (shared/brokers.py)
     worker_image: str = "cyclone/worker:latest"
     default_builder_image: str = "busybox:stable"
     dind: bool = False
@@ -251,6 +252,10 @@ def pod_manifest(
         {"name": "CYCLONE_WORKSPACE", "value": WORKSPACE},
         {"name": "CYCLONE_BUILDER_CONTAINER", "value": BUILDER},
         {"name": "CYCLONE_EXECUTOR", "value": "kubernetes"},  # stages exec'd in `builder`
+        {
+            "name": brokers.QUORUM_ENV,
+            "value": brokers.ON if settings.quorum_queues else brokers.OFF,
+        },
         {"name": "CYCLONE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {
             "name": "CYCLONE_POD_NAMESPACE",
@@ -414,6 +419,8 @@ def settings_from_env(environ: Mapping[str, str], amqp_uri: str) -> tuple[PodSet
         ),
         dind=(environ.get("CYCLONE_KUBE_DIND") or "").strip().lower() in ("1", "true", "yes"),
         dind_image=environ.get("CYCLONE_KUBE_DIND_IMAGE") or defaults.dind_image,
+        # as the services decide it, from their own broker URI (the logs service declares it)
+        quorum_queues=brokers.quorum_wanted(environ, amqp_uri),
     )
     try:
         interval = float(environ.get("CYCLONE_KUBE_POLL_INTERVAL") or 2)

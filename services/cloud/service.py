@@ -3,7 +3,6 @@
 from typing import Any
 
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from services.cloud.dependencies import Clouds, Workers
@@ -14,6 +13,7 @@ from shared.contracts.events import RECORDS_DELETED, WORKER_EXITED, RecordsDelet
 from shared.contracts.rpc import PingResult, Placement, WorkerInfo
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
+from shared.rpcqueue import rpc
 
 POLL_INTERVAL = 0.5  # seconds between checks for ended workers
 CALLER_ERRORS = (*EXPECTED, InvalidRecordId)  # logged as warnings: the caller erred

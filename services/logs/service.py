@@ -15,7 +15,6 @@ import eventlet
 import kombu
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Publisher
-from nameko.rpc import rpc
 
 from services.logs import artifacts, domain
 from services.logs.artifact_store import ArtifactStore
@@ -27,6 +26,7 @@ from shared.contracts.rpc import LogChunk
 from shared.mongo import MongoDatabase
 from shared.ping import PingMixin
 from shared.redelivery import Poison, consume, event_handler
+from shared.rpcqueue import rpc
 
 log = logging.getLogger(__name__)
 

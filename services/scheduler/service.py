@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.events import EventDispatcher
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.scheduler.dependencies import RunsParts, RunsProvider
@@ -13,6 +13,7 @@ from services.scheduler.runs import Runs
 from shared.contracts import errors, events, services
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
+from shared.rpcqueue import rpc
 
 EXPECTED = errors.EXPECTED
 

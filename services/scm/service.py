@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.scm import ingress, vetting
@@ -23,6 +23,7 @@ from shared.crypto import SecretBox, decrypt_all
 from shared.deadline import bounded
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
+from shared.rpcqueue import rpc
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ lines are flushed before its STAGE_FINISHED event is sent.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.worker.bus import EventSender
-from shared import timefmt, workertoken
+from shared import brokers, timefmt, workertoken
 from shared.contracts import events, logs
 
 BATCH_LINES = 200  # flush when this many lines are pending...
@@ -56,7 +57,9 @@ class LogPublisher:
             amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
         )
         exchange = Exchange(logs.EXCHANGE, type="direct", durable=True)
-        self._queue = Queue(logs.QUEUE, exchange, routing_key=logs.ROUTING_KEY, durable=True)
+        queue = Queue(logs.QUEUE, exchange, routing_key=logs.ROUTING_KEY, durable=True)
+        # of the type the logs service declares: the cloud service sets CYCLONE_QUORUM_QUEUES
+        self._queue = brokers.durable(queue, brokers.quorum_wanted(os.environ, amqp_uri))
         self._exchange = exchange
         self._producer: Producer | None = None
         self._cond = threading.Condition()

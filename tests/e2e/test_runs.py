@@ -344,3 +344,29 @@ def test_create_record_delivered_twice_makes_one_record(stack, runs: Runs, git_r
     assert again["id"] == first["id"] and other["id"] != first["id"]
     listed = runs.api.get(runs.url("once")).json()
     assert sorted(r["id"] for r in listed["items"]) == sorted([first["id"], other["id"]])
+
+
+def test_a_post_retried_with_its_idempotency_key_starts_one_run(runs: Runs, git_repo):
+    """A client whose POST timed out or got a 503 cannot know whether the run started; sent
+    again with the same Idempotency-Key, it gets the record the first one made."""
+    runs.pipeline(pipeline_body("keyed", git_repo.url, package=["echo keyed"]))
+    runs.pipeline(pipeline_body("other", git_repo.url, package=["echo other"]))
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
+    first = runs.api.post(runs.url("keyed"), json={"ref": "main"}, headers=key)
+    again = runs.api.post(runs.url("keyed"), json={"ref": "main"}, headers=key)
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+    # the key is the pipeline's own: the same one elsewhere starts that pipeline's run
+    elsewhere = runs.api.post(runs.url("other"), json={"ref": "main"}, headers=key)
+    assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first.json()["id"]
+    unkeyed = [runs.start("keyed")["id"] for _ in range(2)]
+    assert len(set(unkeyed)) == 2
+    listed = runs.api.get(runs.url("keyed")).json()
+    assert sorted(r["id"] for r in listed["items"]) == sorted([first.json()["id"], *unkeyed])
+    for bad in ("", "x" * 201, "tab\there", "é"):
+        resp = runs.api.post(
+            runs.url("keyed"), json={"ref": "main"}, headers={"Idempotency-Key": bad.encode()}
+        )
+        assert resp.status_code == 400 and "Idempotency-Key" in resp.json()["message"], bad
+    assert runs.api.get(runs.url("keyed")).json()["metadata"]["total"] == 3

@@ -8,6 +8,7 @@ valid is never refused for its form.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NotRequired, TypedDict
 
 from services.api.domain import schemas
@@ -108,3 +109,26 @@ NAMESPACE = (
     _param("namespace", {"type": "string"}, "a Kubernetes cloud's namespace (default: its own)"),
 )
 REVISION = (_param("revision", integer(1), "the committed revision", required=True),)
+
+
+# `Idempotency-Key` of a POST that starts a run: the same key again (a retry after a timeout
+# or a 503) answers the record the first one made instead of starting another.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"  # visible ASCII, as HTTP header values carry safely
+IDEMPOTENCY_KEY: QueryParam = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    "description": "1 to 200 visible ASCII characters chosen by the client: a POST with a key "
+    "used before for this pipeline answers the record that one started (201, the same id), "
+    "so a POST retried after a timeout or a 503 never starts a second run",
+}
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """The header's key, None when absent; ValueError for a value the pattern refuses."""
+    if raw is None:
+        return None
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, raw):
+        raise ValueError("Idempotency-Key must be 1 to 200 visible ASCII characters")
+    return raw

@@ -55,15 +55,22 @@ class Records(_Scoped):
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
     ) -> None:
+        try:
+            given = queries.idempotency_key(req.get_header("Idempotency-Key"))
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "BadRequest") from exc
         params = validation.record_spec(await read_json(req))
         owner, pl = await self._pipeline(project, pipeline)
+        # The scheduler stores one record per key (a unique index): a key of the client's,
+        # for this pipeline, or one of ours, so that a redelivered call makes no second.
+        key = f"post:{pl['_id']}:{given}" if given else uuid.uuid4().hex
         request = rpc.RecordRequest(
             project=views.snapshot(owner),
             pipeline=await self._store.run_snapshot(pl),
             params=params,  # type: ignore[typeddict-item]
             trigger=req.context.user or "user",
             owner=req.context.user,
-            key=uuid.uuid4().hex,
+            key=key,
         )
         record = await self._bus.call(services.SCHEDULER, rpc.CREATE_RECORD, request)
         resp.status = falcon.HTTP_201

@@ -34,7 +34,7 @@ import eventlet
 
 from services.cloud import domain
 from services.cloud.drivers.base import ExitReport, SavedWorker
-from shared import logsetup, tracing, workertoken
+from shared import brokers, logsetup, tracing, workertoken
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now
 from shared.workertoken import WorkerTokens
@@ -260,6 +260,9 @@ class LocalDriver:
         paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env["CYCLONE_AMQP_URI"] = self.amqp_uri
+        # the log ingest queue's type as the logs service declares it (shared/brokers.py)
+        quorum = brokers.quorum_wanted(self._env, self.amqp_uri)
+        env[brokers.QUORUM_ENV] = brokers.ON if quorum else brokers.OFF
         env["CYCLONE_RECORD_ID"] = record_id
         env.pop(tracing.ENV, None)
         env.update(tracing.launch_env())  # the worker's spans are children of this start
