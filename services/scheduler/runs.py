@@ -33,6 +33,9 @@ EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its ex
 CLEAN_EXIT_GRACE = timedelta(seconds=20)
 AFTER_END_GRACE = timedelta(seconds=5)  # an ending still in progress is not taken over
 CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits this long
+# A start still unanswered this long after the cloud call's own deadline was lost with the
+# replica that made it: another try (the cloud answers the worker it has, if any).
+RELAUNCH_AFTER = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -467,6 +470,11 @@ class Runs:
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"
             self._end(str(doc["_id"]), rec.ABORTED, why, (rec.RUNNING,))
+        lease = timedelta(seconds=self.limits.cloud_call_timeout) + RELAUNCH_AFTER
+        while (doc := self.store.claim_relaunch(now, lease)) is not None:
+            with logsetup.bound(record_id=str(doc["_id"])):
+                log.warning("its start left no worker and no answer: asking the cloud again")
+            self.cloud.spawn(lambda doc=doc: self._launch(doc))
         for doc in self.store.waiting_for_room():
             if reason := rec.waited_too_long(doc, now):
                 self._end(str(doc["_id"]), rec.ABORTED, reason, (rec.PENDING,))

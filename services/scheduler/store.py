@@ -177,6 +177,7 @@ class RecordStore:
                     "status": rec.RUNNING,
                     "slot": slot,
                     "dispatchedAt": now,
+                    "launchAt": now,
                     "startBy": now + timedelta(seconds=start_timeout),
                     "timeoutAt": now + timedelta(seconds=timeout),
                 }
@@ -195,11 +196,32 @@ class RecordStore:
                 "$unset": {
                     "slot": "",
                     "dispatchedAt": "",
+                    "launchAt": "",
                     "heartbeatAt": "",
                     "startBy": "",
                     "timeoutAt": "",
                 },
             },
+        )
+
+    def claim_relaunch(self, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+        """A Running record whose start was asked `lease` ago or more and left no trace (no
+        worker saved, no heartbeat): the replica that asked died before the cloud's answer,
+        or the cloud before its own. Claimed for one new try (`launchAt` moved), so exactly
+        one replica tries; the cloud's start answers a worker it already has."""
+        before = now - lease
+        return self.records.find_one_and_update(
+            {
+                "status": rec.RUNNING,
+                "worker": None,
+                "heartbeatAt": None,
+                "$or": [
+                    {"launchAt": {"$lt": before}},
+                    {"launchAt": None, "dispatchedAt": {"$lt": before}},  # before launchAt
+                ],
+            },
+            {"$set": {"launchAt": now}},
+            return_document=ReturnDocument.AFTER,
         )
 
     def set_worker(self, record_id: str, worker: dict[str, Any]) -> None:

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from bson import ObjectId
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
@@ -129,7 +131,7 @@ def test_scheduler_restart_mid_run_loses_nothing(runs: Runs, git_repo, fault_sta
     wait_for(marker.exists, 30)
     restart(fault_stack, "scheduler")
     final = runs.wait("survive", rec["id"], timeout=30)
-    assert final["status"] == "Success", final
+    assert final["status"] == "Success", final.get("errorMessage")
     # the new scheduler takes the stage's report and the run's end from separate queues
     runs.settled("survive", rec["id"], {"codeCheckout": "Success", "package": "Success"})
     log = runs.log_through("survive", rec["id"], "Stage: Package status: finish")
@@ -149,7 +151,7 @@ def test_logs_restart_mid_run_keeps_every_line(runs: Runs, git_repo, fault_stack
     wait_for(lambda: "line-0" in runs.log("chatty", rec["id"]).text.splitlines(), 10)
     restart(fault_stack, "logs")
     final = runs.wait("chatty", rec["id"], timeout=60)
-    assert final["status"] == "Success", final
+    assert final["status"] == "Success", final.get("errorMessage")
 
     def complete() -> bool:
         lines = runs.log("chatty", rec["id"], stage="package").text.splitlines()
@@ -281,3 +283,54 @@ def test_a_hung_cloud_service_fails_the_start_and_does_not_stall_the_scheduler(
     assert slow == 0, f"{slow} upkeep passes took 2.5 s or more"
     # the stop the scheduler gave up waiting for still reaches the cloud once it answers
     wait_for(lambda: not pid_alive(worker), 20, what="the lost worker was not stopped")
+
+
+def test_a_start_that_left_no_trace_is_asked_again(runs: Runs, git_repo, fault_stack, db):
+    """A record Running with no worker saved and no heartbeat, its start asked long ago: what
+    a scheduler that died between asking the cloud and saving the answer leaves, or one whose
+    failure could not be stored (the database away). Made here from a finished record, as
+    it would be stored; once the cloud call's deadline and a margin have passed (5 + 5 s in
+    this stack), a reaper asks the cloud again and the record runs to its end, rather than
+    waiting out the worker start timeout (300 s)."""
+    runs.pipeline(pipeline_body("lost", git_repo.url, package=["echo started"]))
+    done = runs.run("lost")
+    assert done["status"] == "Success", done
+
+    def first_worker_gone() -> bool:
+        """Its exit seen by the cloud (the worker marked ended) and taken by the scheduler
+        (no worker_exited waiting): no late report of the first run comes after this."""
+        if not (db.workers.find_one({"_id": done["id"]}) or {}).get("endedAt"):
+            return False
+        queues = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", fault_stack.vhost, "name", "messages"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return any(
+            line.split()[0].endswith("handle_worker_exited") and line.split()[1] == "0"
+            for line in queues.splitlines()
+        )
+
+    wait_for(first_worker_gone, 30, "the first worker's exit")
+    long_ago = datetime.now(UTC) - timedelta(seconds=60)
+    db.records.update_one(
+        {"_id": ObjectId(done["id"])},
+        {
+            "$set": {
+                "status": "Running",
+                "dispatchedAt": long_ago,
+                "launchAt": long_ago,
+                "startBy": datetime.now(UTC) + timedelta(seconds=300),
+                "timeoutAt": datetime.now(UTC) + timedelta(seconds=RECORD_TIMEOUT),
+                "stageStatus": {},
+            },
+            "$unset": {"worker": "", "heartbeatAt": "", "endTime": "", "exitedAt": ""},
+        },
+    )
+    final = runs.wait("lost", done["id"], timeout=40)
+    assert final["status"] == "Success", final.get("errorMessage")
+    again = db.records.find_one({"_id": ObjectId(done["id"])})
+    naive = long_ago.replace(tzinfo=None)  # as this client reads times back
+    assert again["worker"] and again["heartbeatAt"] > naive  # a new worker ran it
+    assert again["launchAt"] > naive

@@ -121,3 +121,40 @@ def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, un
         store.stage_started(rid, "package", "2026-12-05T01:00:09Z")  # late: changes nothing
         stage = store.get(rid)["stageStatus"]["package"]
         assert stage["startTime"] == start and stage["status"] == "Failed"
+
+
+def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):  # noqa: F811
+    """A Running record with no worker saved and no heartbeat a lease after its start was
+    asked (the replica asking died) is claimed for one more try, by one replica at a time;
+    one with a worker, a heartbeat or a recent start is not."""
+    from datetime import UTC, datetime, timedelta
+
+    lease = timedelta(seconds=13)
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        now = datetime.now(UTC)
+        old = now - timedelta(seconds=30)
+
+        def record(**fields: object) -> str:
+            doc = {"pipelineID": unique, "status": "Running", "dispatchedAt": old, **fields}
+            return str(store.insert(doc)["_id"])
+
+        lost = record(launchAt=old)
+        before_launch_at = record()  # dispatched by a version that did not note launchAt
+        record(launchAt=old, worker={"name": "w"})
+        record(launchAt=old, heartbeatAt=now)
+        record(launchAt=now - timedelta(seconds=2))
+        record(launchAt=old, status="Pending")
+
+        def claims() -> list[str]:
+            got = []
+            while (doc := store.claim_relaunch(now, lease)) is not None:
+                if doc["pipelineID"] == unique:
+                    got.append(str(doc["_id"]))
+            return got
+
+        assert sorted(claims()) == sorted([lost, before_launch_at])
+        assert claims() == []  # claimed: not again until another lease has passed
+        again = store.claim_relaunch(now + lease * 2, lease)  # that try left no trace either
+        assert again is not None and str(again["_id"]) in (lost, before_launch_at)
