@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from shared import brokers
 from shared.config import PLACEHOLDER_PREFIX
 
 API_ENV = "CYCLONE_RABBITMQ_API"
@@ -70,7 +71,8 @@ def user_from_uri(variable: str, uri: str) -> tuple[str, str, str]:
         raise SetupError(f"{variable} is not set")
     if PLACEHOLDER_PREFIX in uri:
         raise SetupError(f"{variable} still holds a placeholder ({PLACEHOLDER_PREFIX}...)")
-    parts = urlsplit(uri)
+    # Several nodes of one cluster (shared/brokers.py) share their users: the first one tells.
+    parts = urlsplit(brokers.nodes(uri)[0])
     if parts.scheme not in ("amqp", "amqps", "pyamqp"):
         raise SetupError(f"{variable} is not an amqp:// URI")
     user, password = unquote(parts.username or ""), unquote(parts.password or "")
