@@ -31,6 +31,11 @@ def _workspaces_dir() -> str:
     return path
 
 
+# vhost deletions under way, reaped when the test session ends
+_DELETING: list[subprocess.Popen] = []
+atexit.register(lambda: [proc.wait(60) for proc in _DELETING])
+
+
 class PortTaken(RuntimeError):
     """Another server answers on the port the stack was given."""
 
@@ -158,9 +163,13 @@ class StackProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 code = self.proc.wait()
-        if shutil.which("rabbitmqctl"):
-            subprocess.run(
-                ["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True, check=False
+        if shutil.which("rabbitmqctl"):  # not waited for (half a second per stack)
+            _DELETING.append(
+                subprocess.Popen(
+                    ["rabbitmqctl", "-q", "delete_vhost", self.vhost],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
         return code
 

@@ -23,6 +23,9 @@ declare -A DIST=([a]=25681 [b]=25682 [c]=25683)
 log() { printf '[rabbit-cluster] %s\n' "$*" >&2; }
 node() { printf 'cyclone-%s@localhost' "$1"; }
 ctl() { rabbitmqctl -q -n "$(node "$1")" "${@:2}"; }
+# The node's VM is up (its RabbitMQ may be paused: with `pause_minority` a node that sees
+# itself in a minority stops its app until the others return).
+vm_up() { ctl "$1" ping >/dev/null 2>&1; }
 running() { ctl "$1" status >/dev/null 2>&1; }
 
 check_letter() {
@@ -43,8 +46,8 @@ EOF
 
 launch() {  # launch <letter>: start it detached unless it runs (await_startup waits for it)
   local letter=$1 dir="$BASE/$1"
-  if running "$letter"; then
-    return 0
+  if vm_up "$letter"; then
+    return 0  # running, or paused until its peers are back
   fi
   prepare "$letter"
   rm -f "$dir/pid"  # `rabbitmqctl wait` follows the pid file the new node writes
@@ -99,7 +102,7 @@ cmd_start() {
 
 cmd_stop() {
   for letter in c b a; do  # node a last: it is the first a later start waits for
-    if running "$letter"; then
+    if vm_up "$letter"; then
       log "stopping $(node "$letter")"
       ctl "$letter" stop >/dev/null || true
     fi
@@ -108,7 +111,13 @@ cmd_stop() {
 
 cmd_status() {
   for letter in "${LETTERS[@]}"; do
-    if running "$letter"; then state=running; else state=stopped; fi
+    if running "$letter"; then
+      state=running
+    elif vm_up "$letter"; then
+      state=paused
+    else
+      state=stopped
+    fi
     printf '%s 127.0.0.1:%s %s\n' "$(node "$letter")" "${AMQP[$letter]}" "$state"
   done
 }

@@ -35,7 +35,8 @@ def cluster_vhost() -> Iterator[str]:
     if "a" not in rabbit_cluster.running():
         rabbit_cluster.start_node("a")
     rabbit_cluster.delete_vhost(vhost)
-    rabbit_cluster.stop()  # three Erlang nodes: not left running for the rest of the suite
+    # left running (idle, about 150 MB each): stopping takes 10 s and the next start 20 s;
+    # `tools/rabbit-cluster.sh stop` ends it
 
 
 @pytest.fixture(scope="module")
@@ -109,19 +110,19 @@ def test_losing_the_node_every_client_is_on_loses_nothing(
         load = Load(api, runs)
         load.thread.start()
         try:
-            time.sleep(6)  # records running and queued
+            time.sleep(4)  # records running and queued
             stopped = time.monotonic()
             rabbit_cluster.stop_node("a")
-            time.sleep(10)  # load goes on on b and c
+            time.sleep(8)  # load goes on on b and c
             restarted = time.monotonic()
             rabbit_cluster.start_node("a")
-            time.sleep(6)
+            time.sleep(4)
         finally:
             load.stop.set()
             load.thread.join(60)
         timeline = [(round(at - stopped, 1), what[:90]) for at, what in load.failures]
         print(f"failover: {len(load.created)} records, failures (s after the stop): {timeline}")
-        assert len(load.created) >= 10, timeline
+        assert len(load.created) >= 8, timeline
 
         late = [
             (round(at - stopped, 1), what)
