@@ -75,13 +75,13 @@ def rows_of(broker: str, uri: str, messages: int) -> list[Row]:
 
 def report(rows: list[Row]) -> str:
     lines = [
-        f"{'broker':<18}{'queue':<9}{'published/s':>12}{'ratio':>7}{'consumed/s':>12}{'ratio':>7}"
+        f"{'broker':<20}{'queue':<9}{'published/s':>12}{'ratio':>7}{'consumed/s':>12}{'ratio':>7}"
     ]
     base = {r.broker: r for r in rows if r.kind == "classic"}
     for r in rows:
         b = base[r.broker]
         lines.append(
-            f"{r.broker:<18}{r.kind:<9}{r.published:>12,.0f}{r.published / b.published:>7.2f}"
+            f"{r.broker:<20}{r.kind:<9}{r.published:>12,.0f}{r.published / b.published:>7.2f}"
             f"{r.consumed:>12,.0f}{r.consumed / b.consumed:>7.2f}"
         )
     return "\n".join(lines)
