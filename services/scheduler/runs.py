@@ -278,7 +278,7 @@ class Runs:
         then); any other failure fails the record. Runs apart (Cloud.spawn): never raises."""
         try:
             self._start_worker(doc)
-        except Exception:  # the database away: the record's start timeout ends it
+        except Exception:  # the database away: a reaper asks again (claim_relaunch)
             log.exception("launching the worker of %s failed", doc["_id"])
 
     def _start_worker(self, doc: dict[str, Any]) -> None:
