@@ -30,6 +30,9 @@ lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+typecheck: setup ## mypy (strict on shared/ and domain modules)
+	$(VENV)/bin/mypy
+
 test-unit: setup ## domain tests (no broker, no database)
 	$(PY) -m pytest tests/unit -q
 
@@ -53,4 +56,4 @@ fmt: setup ## format the code
 clean: ## remove the local data dir and caches
 	rm -rf .cyclone .pytest_cache .ruff_cache
 
-.PHONY: help setup docker run lint test-unit test bench fmt clean
+.PHONY: help setup docker run lint typecheck test-unit test bench fmt clean

@@ -30,6 +30,8 @@ from nameko.events import EventHandler
 from nameko.messaging import Consumer
 
 from shared import brokers, metrics
+from shared.contracts import events
+from shared.contracts.boundary import MalformedPayload, check
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class _Redelivering:
         tries = attempts_of(message) + 1
         service = self.container.service_name
         headers = {**_own_headers(message), ATTEMPT_HEADER: tries}
-        if isinstance(exc, Poison) or tries > len(self._delays_ms):
+        if isinstance(exc, Poison | MalformedPayload) or tries > len(self._delays_ms):
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             headers.update({QUEUE_HEADER: self.queue.name, ERROR_HEADER: error[:1000]})
             headers.pop(DELAY_HEADER, None)
@@ -194,9 +196,26 @@ class _Redelivering:
 
 
 class RedeliveringEventHandler(_Redelivering, EventHandler):
+    """Also checks each payload against its event's contract (shared/contracts/events.py
+    `PAYLOADS`) before a worker is spawned: a malformed one goes to the dead-letter queue at
+    once, with the field that broke it, and the handler never sees it."""
+
+    source_service: str
+    event_type: str
+
     def setup(self) -> None:
         super().setup()  # nameko names and makes the queue
         self._declare_redelivery()
+
+    def handle_message(self, body: object, message: Message) -> None:
+        contract = events.PAYLOADS.get((self.source_service, self.event_type))
+        if contract is not None:
+            try:
+                check(contract, body, f"{self.source_service}.{self.event_type} event")
+            except MalformedPayload as exc:
+                self.handle_message_processed(message, None, (type(exc), exc, exc.__traceback__))  # type: ignore[arg-type]  # a raised exception always has its traceback
+                return
+        super().handle_message(body, message)
 
 
 class RedeliveringConsumer(_Redelivering, Consumer):

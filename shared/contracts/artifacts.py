@@ -9,7 +9,9 @@ another record's artifacts for a rerun, a read grant the scheduler gave it
 may call them (k8s/rabbitmq.yaml gives workers no route to them).
 """
 
-from typing import Final, NotRequired, TypedDict
+from typing import Final, NotRequired
+
+from typing_extensions import TypedDict
 
 CHUNK_SIZE: Final = 1024 * 1024  # bytes per stored chunk and per call; the last may be short
 WINDOW: Final = 4  # chunk calls a worker keeps in flight

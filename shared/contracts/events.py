@@ -6,9 +6,13 @@ Event types are nouns in the past tense. Handlers must be idempotent and must no
 the order of events from different sources: delivery is at least once.
 """
 
-from typing import Any, Final, NotRequired, TypedDict
+from typing import Final, NotRequired
+
+from typing_extensions import TypedDict
 
 from shared.contracts import services
+from shared.contracts.catalog import Pipeline, Project
+from shared.contracts.records import RecordView, StageDetails
 
 # --- from the gateway -----------------------------------------------------------------------
 
@@ -39,13 +43,13 @@ class PipelineSaved(TypedDict):
 
     project_id: str
     pipeline_id: str
-    project: dict[str, Any]
-    pipeline: dict[str, Any]
+    project: Project
+    pipeline: Pipeline
 
 
 class ProjectSaved(TypedDict):
     project_id: str
-    project: dict[str, Any]
+    project: Project
 
 
 # --- from a worker (one process per record) -------------------------------------------------
@@ -76,7 +80,7 @@ class StageFinished(TypedDict):
     error: NotRequired[str]
     # codeCheckout: {"commits": {"mainRepo": {"ID", "Author", "Date", "Message"}}}
     # unitTest/package: {"outputs": [paths collected]}
-    details: NotRequired[dict[str, Any]]
+    details: NotRequired[StageDetails]
     # the record name chosen by the worker when the request gave none (after checkout)
     record_name: NotRequired[str]
     worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
@@ -127,10 +131,26 @@ class RecordFinished(TypedDict):
     # The ended record as clients see it (PipelineRecordObject) and the project and pipeline
     # snapshots it ran with (secrets sealed): what the scm service needs for notifications,
     # commit statuses and tags, even after retention has deleted the record.
-    record: NotRequired[dict[str, Any]]
-    project: NotRequired[dict[str, Any]]
-    pipeline: NotRequired[dict[str, Any]]
+    record: NotRequired[RecordView]
+    project: NotRequired[Project]
+    pipeline: NotRequired[Pipeline]
 
 
 class RecordsDeleted(TypedDict):
     record_ids: list[str]
+
+
+# The contract of each event's payload, checked where it arrives (shared/redelivery.py).
+PAYLOADS: Final[dict[tuple[str, str], type]] = {
+    PROJECT_DELETED: ProjectDeleted,
+    PIPELINE_DELETED: PipelineDeleted,
+    PIPELINE_SAVED: PipelineSaved,
+    PROJECT_SAVED: ProjectSaved,
+    STAGE_STARTED: StageStarted,
+    STAGE_FINISHED: StageFinished,
+    RUN_FINISHED: RunFinished,
+    HEARTBEAT: Heartbeat,
+    WORKER_EXITED: WorkerExited,
+    RECORD_FINISHED: RecordFinished,
+    RECORDS_DELETED: RecordsDeleted,
+}

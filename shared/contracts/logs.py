@@ -5,7 +5,9 @@ instead. Messages are persistent on a durable queue, so lines the logs service h
 wait in the broker (a restart of the logs service loses nothing).
 """
 
-from typing import Final, NotRequired, TypedDict
+from typing import Final, NotRequired
+
+from typing_extensions import TypedDict
 
 EXCHANGE: Final = "cyclone.logs"  # direct, durable
 QUEUE: Final = "cyclone.logs.ingest"  # durable; the logs service consumes it

@@ -6,9 +6,13 @@ RFC 3339 strings (shared/timefmt.py).
 
 from __future__ import annotations
 
-from typing import Any, Final, NotRequired, Protocol, TypedDict
+from typing import Final, NotRequired, Protocol
+
+from typing_extensions import TypedDict
 
 from shared.contracts.artifacts import Pin, Restore
+from shared.contracts.catalog import Cloud, Pipeline, Project
+from shared.contracts.records import PerformParams, RecordView, Stats
 
 PING: Final = "ping"
 
@@ -38,15 +42,6 @@ GET_JOB: Final = "get_job"
 RERUN_RECORD: Final = "rerun_record"
 
 
-class PerformParams(TypedDict, total=False):
-    ref: str
-    name: str
-    description: str
-    createScmTag: bool
-    cacheDependency: bool
-    stages: list[str]
-
-
 class RecordRequest(TypedDict):
     """What the gateway sends to start a run: snapshots of the catalog as it is now.
 
@@ -54,8 +49,8 @@ class RecordRequest(TypedDict):
     `id`); the run uses them as they were when it was triggered.
     """
 
-    project: dict[str, Any]
-    pipeline: dict[str, Any]
+    project: Project
+    pipeline: Pipeline
     params: PerformParams
     trigger: str  # "user" | "scmTrigger" | "cronTrigger"
     owner: str
@@ -69,7 +64,7 @@ class RecordRequest(TypedDict):
 
 class Page(TypedDict):
     total: int
-    items: list[dict[str, Any]]
+    items: list[RecordView]
 
 
 class Job(TypedDict):
@@ -77,8 +72,8 @@ class Job(TypedDict):
 
     record_id: str
     record_name: str
-    project: dict[str, Any]
-    pipeline: dict[str, Any]
+    project: Project
+    pipeline: Pipeline
     params: PerformParams
     stages: list[str]  # in execution order
     # An untrusted record's job: why, and the secrets withheld from it (dotted paths such as
@@ -95,19 +90,19 @@ class Job(TypedDict):
 
 
 class SchedulerRpc(Protocol):
-    def create_record(self, request: RecordRequest) -> dict[str, Any]: ...
-    def get_record(self, record_id: str) -> dict[str, Any]: ...
+    def create_record(self, request: RecordRequest) -> RecordView: ...
+    def get_record(self, record_id: str) -> RecordView: ...
     def list_records(self, pipeline_id: str, start: int, limit: int) -> Page: ...
     def delete_record(self, record_id: str) -> None: ...
-    def abort_record(self, record_id: str) -> dict[str, Any]: ...
+    def abort_record(self, record_id: str) -> RecordView: ...
     def recent_records(
         self, pipeline_ids: list[str], counts: dict[str, int]
-    ) -> dict[str, dict[str, list[dict[str, Any]]]]: ...
-    def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]: ...
+    ) -> dict[str, dict[str, list[RecordView]]]: ...
+    def stats(self, scope: str, scope_id: str, start: int, end: int) -> Stats: ...
     def get_job(self, record_id: str, token: str) -> Job: ...
     def rerun_record(
-        self, record_id: str, start_from: str, project: dict[str, Any], owner: str
-    ) -> dict[str, Any]: ...  # NotFound; Conflict while active or nothing failed
+        self, record_id: str, start_from: str, project: Project, owner: str
+    ) -> RecordView: ...  # NotFound; Conflict while active or nothing failed
 
 
 # --- cloud ----------------------------------------------------------------------------------
@@ -160,10 +155,10 @@ class CloudRpc(Protocol):
     """Clouds are validated and their secrets sealed by the gateway (the API's rules); the
     cloud service stores them (`id`, times as RFC 3339 strings) and decrypts to use them."""
 
-    def create_cloud(self, doc: dict[str, Any]) -> dict[str, Any]: ...  # Conflict on name
-    def get_cloud(self, name: str) -> dict[str, Any]: ...  # NotFound
-    def list_clouds(self) -> list[dict[str, Any]]: ...
-    def replace_cloud(self, name: str, doc: dict[str, Any]) -> dict[str, Any]: ...  # NotFound
+    def create_cloud(self, doc: Cloud) -> Cloud: ...  # Conflict on name
+    def get_cloud(self, name: str) -> Cloud: ...  # NotFound
+    def list_clouds(self) -> list[Cloud]: ...
+    def replace_cloud(self, name: str, doc: Cloud) -> Cloud: ...  # NotFound
     def delete_cloud(self, name: str) -> None: ...  # NotFound; Conflict while workers run
     def ping_cloud(self, name: str) -> PingResult: ...  # NotFound
     def start_worker(
@@ -190,8 +185,8 @@ class WebhookDelivery(TypedDict):
     event: str  # X-GitHub-Event / X-Gitlab-Event
     delivery_id: str  # X-GitHub-Delivery / X-Gitlab-Event-UUID ("" when absent)
     body: str  # the raw body as received (at most 5 MiB)
-    project: dict[str, Any]  # snapshots, for the run it may start (secrets sealed)
-    pipeline: dict[str, Any]
+    project: Project  # snapshots, for the run it may start (secrets sealed)
+    pipeline: Pipeline
 
 
 class WebhookOutcome(TypedDict, total=False):
