@@ -58,5 +58,5 @@ def durable(queue: Queue, quorum: bool) -> Queue:
     if not quorum:
         return queue
     made = copy.copy(queue)
-    made.queue_arguments = {**(queue.queue_arguments or {}), **QUORUM_ARGUMENTS}
+    made.queue_arguments = {**(queue.queue_arguments or {}), **QUORUM_ARGUMENTS}  # type: ignore[attr-defined]  # kombu sets it from a table, undeclared
     return made

@@ -60,7 +60,7 @@ def configuration(
         config.api_key = {"authorization": ""}
         config.api_key_prefix = {"authorization": "Bearer"}
         # Bound service account tokens are rotated: read the file before every request.
-        config.refresh_api_key_hook = lambda c: c.api_key.update(
+        config.refresh_api_key_hook = lambda c: c.api_key.update(  # type: ignore[assignment]  # declared as None, any callable is taken
             authorization=_read_token(token_file)
         )
         ca_file = sa_dir / "ca.crt"

@@ -33,14 +33,17 @@ def record_id_in(arguments: Mapping[str, Any]) -> str:
     if isinstance(direct, str):
         return direct
     for value in arguments.values():
-        if isinstance(value, Mapping) and isinstance(value.get("record_id"), str):
-            return value["record_id"]
+        found = value.get("record_id") if isinstance(value, Mapping) else None
+        if isinstance(found, str):
+            return found
     return ""
 
 
 def _arguments(worker_ctx: WorkerContext) -> dict[str, Any]:
     """The call's arguments by parameter name (positional ones too)."""
     method = getattr(worker_ctx.service, worker_ctx.entrypoint.method_name, None)
+    if method is None:
+        return dict(worker_ctx.kwargs)
     try:
         bound = inspect.signature(method).bind_partial(*worker_ctx.args, **worker_ctx.kwargs)
     except (TypeError, ValueError):
@@ -78,7 +81,7 @@ def _observe(worker_ctx: WorkerContext, outcome: str, seconds: float) -> None:
         metrics.EVENTS.labels(name, method, outcome).observe(seconds)
 
 
-class LogContext(DependencyProvider):
+class LogContext(DependencyProvider):  # type: ignore[misc]  # nameko ships no type information
     def __init__(self) -> None:
         self._tokens: dict[int, list[tuple[Any, Token[str]]]] = {}
         self._spans: dict[int, tuple[Any, Any]] = {}

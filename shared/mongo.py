@@ -27,7 +27,7 @@ def settings_of(container: Any) -> config.Settings:
 JOURNALED = True
 
 
-def connect(settings: config.Settings) -> MongoClient:
+def connect(settings: config.Settings) -> MongoClient[dict[str, Any]]:
     if not settings.mongo_url:
         raise RuntimeError("CYCLONE_MONGO_URL is not set (make run sets it)")
     return MongoClient(
@@ -35,7 +35,7 @@ def connect(settings: config.Settings) -> MongoClient:
     )
 
 
-class MongoDatabase(DependencyProvider):
+class MongoDatabase(DependencyProvider):  # type: ignore[misc]  # nameko ships no type information
     def setup(self) -> None:
         settings = settings_of(self.container)
         self.client = connect(settings)
@@ -47,5 +47,5 @@ class MongoDatabase(DependencyProvider):
     def kill(self) -> None:
         self.client.close()
 
-    def get_dependency(self, worker_ctx: Any) -> Database:
+    def get_dependency(self, worker_ctx: Any) -> Database[dict[str, Any]]:
         return self.database

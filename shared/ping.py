@@ -12,7 +12,7 @@ class PingMixin:
     """Mixed into each service class; `name` comes from the service."""
 
     name: str
-    log_context: Binder = LogContext()  # type: ignore[assignment]  # nameko injects a Binder
+    log_context: Binder = LogContext()  # nameko injects a Binder in its place
 
     @rpc
     def ping(self) -> PingReply:

@@ -166,15 +166,12 @@ class _Redelivering:
                 "dead-lettered a message of %s after %d tries: %s", self.queue.name, tries, error
             )
             return
-        headers[DELAY_HEADER] = self._delays_ms[tries - 1]
+        delay_ms = self._delays_ms[tries - 1]
+        headers[DELAY_HEADER] = delay_ms
         self._publish(message, headers, WAIT_EXCHANGE, self.queue.name)
         metrics.REDELIVERIES.labels(service, self.queue.name).inc()
         log.warning(
-            "%s failed (try %d: %s); again in %.1f s",
-            self.method_name,
-            tries,
-            exc,
-            headers[DELAY_HEADER] / 1000,
+            "%s failed (try %d: %s); again in %.1f s", self.method_name, tries, exc, delay_ms / 1000
         )
 
     def _publish(
@@ -195,7 +192,7 @@ class _Redelivering:
             )
 
 
-class RedeliveringEventHandler(_Redelivering, EventHandler):
+class RedeliveringEventHandler(_Redelivering, EventHandler):  # type: ignore[misc]  # nameko ships no type information
     """Also checks each payload against its event's contract (shared/contracts/events.py
     `PAYLOADS`) before a worker is spawned: a malformed one goes to the dead-letter queue at
     once, with the field that broke it, and the handler never sees it."""
@@ -218,7 +215,7 @@ class RedeliveringEventHandler(_Redelivering, EventHandler):
         super().handle_message(body, message)
 
 
-class RedeliveringConsumer(_Redelivering, Consumer):
+class RedeliveringConsumer(_Redelivering, Consumer):  # type: ignore[misc]  # nameko ships no type information
     def setup(self) -> None:
         super().setup()
         self._declare_redelivery()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any
+from typing import Any, Protocol
 
 import eventlet
 from nameko.runners import ServiceRunner
@@ -19,7 +19,13 @@ from shared import config, logsetup, metrics, tracing
 log = logging.getLogger("cyclone")
 
 
-def run_service(service_cls: type, settings: config.Settings | None = None) -> None:
+class Service(Protocol):
+    """A nameko service class: its `name` is its name on the bus."""
+
+    name: str
+
+
+def run_service(service_cls: type[Service], settings: config.Settings | None = None) -> None:
     """Run until SIGINT/SIGTERM, then stop gracefully (in-flight workers finish)."""
     settings = settings or config.load()
     # replicas tell themselves apart in the log; their service name on the bus is the same

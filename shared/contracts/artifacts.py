@@ -9,7 +9,7 @@ another record's artifacts for a rerun, a read grant the scheduler gave it
 may call them (k8s/rabbitmq.yaml gives workers no route to them).
 """
 
-from typing import Final, NotRequired
+from typing import Final, NotRequired, Protocol
 
 from typing_extensions import TypedDict
 
@@ -75,3 +75,37 @@ class Restore(TypedDict):
     record: str  # the record that ran the stage and keeps the files
     paths: list[str]
     grant: str
+
+
+class ArtifactsRpc(Protocol):
+    """The logs service's artifact calls. Worker calls carry the record's worker token; a
+    rerun's reads carry the reader's token and a grant for the source record. The gateway's
+    calls (the last three) carry none: workers have no route to them (k8s/rabbitmq.yaml)."""
+
+    def artifact_begin(
+        self, record_id: str, token: str, stage: str, path: str, size: int, mode: int
+    ) -> Upload: ...
+    def artifact_chunk(
+        self, record_id: str, token: str, upload: str, n: int, data: str
+    ) -> None: ...  # data: base64
+    def artifact_commit(self, record_id: str, token: str, upload: str, sha256: str) -> Artifact: ...
+    def artifact_keep(
+        self, record_id: str, token: str, stage: str, uploads: list[str]
+    ) -> list[str]: ...
+    def artifact_discard(self, record_id: str, token: str, stage: str) -> int: ...
+    def artifact_manifest(
+        self, source_id: str, reader_id: str, token: str, grant: str
+    ) -> list[Artifact]: ...
+    def artifact_fetch(
+        self,
+        source_id: str,
+        reader_id: str,
+        token: str,
+        grant: str,
+        file_id: str,
+        offset: int,
+        length: int,
+    ) -> str: ...  # base64
+    def list_artifacts(self, record_id: str) -> list[Artifact]: ...
+    def artifact_info(self, record_id: str, path: str) -> Artifact: ...
+    def read_artifact(self, record_id: str, file_id: str, offset: int, length: int) -> str: ...

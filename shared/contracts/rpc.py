@@ -10,7 +10,7 @@ from typing import Final, NotRequired, Protocol
 
 from typing_extensions import TypedDict
 
-from shared.contracts.artifacts import Pin, Restore
+from shared.contracts.artifacts import ArtifactsRpc, Pin, Restore
 from shared.contracts.catalog import Cloud, Pipeline, Project
 from shared.contracts.records import PerformParams, RecordView, Stats
 
@@ -292,3 +292,6 @@ class LogsRpc(Protocol):
         self, record_id: str, stage: str | None, task: str | None, after: int, limit: int
     ) -> LogChunk: ...
     def log_stages(self, record_id: str) -> list[str]: ...
+
+
+__all__ = ["ArtifactsRpc"]  # the logs service's other Protocol, declared beside its shapes
