@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 from kombu import Queue
 
+from shared.envvars import Env
+
 QUORUM_ENV: Final = "CYCLONE_QUORUM_QUEUES"
 QUORUM_CONFIG_KEY: Final = "QUORUM_QUEUES"  # in the nameko config (shared/config.py)
 QUORUM_ARGUMENTS: Final = {"x-queue-type": "quorum"}
@@ -38,13 +40,9 @@ def vhost_of(amqp_uri: str) -> str:
 
 def quorum_wanted(env: Mapping[str, str], amqp_uri: str) -> bool:
     """CYCLONE_QUORUM_QUEUES, or whether the URI names a cluster (several nodes)."""
-    raw = (env.get(QUORUM_ENV) or "").strip().lower()
-    if raw in ("1", "true", "yes", ON):
-        return True
-    if raw in ("0", "false", "no", OFF):
-        return False
-    if raw:
-        raise SystemExit(f"{QUORUM_ENV} must be on or off, got {raw!r}")
+    settings = Env(env)
+    if settings.is_set(QUORUM_ENV):
+        return settings.flag(QUORUM_ENV, False)
     return len(nodes(amqp_uri)) > 1
 
 

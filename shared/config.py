@@ -12,35 +12,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared import brokers
+from shared.envvars import Env
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_PORT = 7099
 DEFAULT_DATA_DIR = ".cyclone"
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _flag(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise SystemExit(f"{name} must be on or off (1/0, true/false, yes/no), got {raw!r}")
-
-
-def _seconds_list(env: dict[str, str], name: str) -> tuple[float, ...]:
-    raw = env.get(name, "").strip()
+def _seconds_list(env: Env, name: str) -> tuple[float, ...]:
+    raw = env.text(name)
     if not raw:
         return ()
     try:
@@ -131,27 +111,27 @@ def placeholder_problem(env: dict[str, str]) -> str | None:
 def load(env: dict[str, str] | None = None) -> Settings:
     """Read settings; values the launcher generates (token, key, Mongo URL) must be set by then.
     Refuses (SystemExit) the placeholder secrets of k8s/config.yaml."""
-    env = dict(os.environ if env is None else env)
-    if problem := placeholder_problem(env):
+    raw = dict(os.environ if env is None else env)
+    if problem := placeholder_problem(raw):
         raise SystemExit(f"cyclone: refusing to start: {problem}")
-    amqp_uri = env.get("CYCLONE_AMQP_URI") or DEFAULT_AMQP_URI
+    read = Env(raw)
+    amqp_uri = read.text("CYCLONE_AMQP_URI", DEFAULT_AMQP_URI)
+    workspaces = read.text("CYCLONE_WORKSPACES")
     return Settings(
-        port=_int(env, "CYCLONE_PORT", DEFAULT_PORT),
-        data_dir=Path(env.get("CYCLONE_DATA_DIR") or DEFAULT_DATA_DIR).resolve(),
+        port=read.integer("CYCLONE_PORT", DEFAULT_PORT),
+        data_dir=Path(read.text("CYCLONE_DATA_DIR", DEFAULT_DATA_DIR)).resolve(),
         amqp_uri=amqp_uri,
-        quorum_queues=brokers.quorum_wanted(env, amqp_uri),
-        mongo_url=with_secantus_options(env.get("CYCLONE_MONGO_URL") or ""),
-        api_token=env.get("CYCLONE_API_TOKEN", ""),
-        secret_key=env.get("CYCLONE_SECRET_KEY", ""),
-        api_workers=_int(env, "CYCLONE_API_WORKERS", 2),
-        rpc_timeout=float(env.get("CYCLONE_RPC_TIMEOUT") or 10),
-        scm_verify=_flag(env, "CYCLONE_SCM_VERIFY", True),
-        public_url=(env.get("CYCLONE_PUBLIC_URL") or "").strip().rstrip("/"),
-        retry_delays=_seconds_list(env, "CYCLONE_RETRY_DELAYS"),
-        replica=max(1, _int(env, "CYCLONE_REPLICA", 1)),
-        workspaces=Path(env["CYCLONE_WORKSPACES"]).resolve()
-        if env.get("CYCLONE_WORKSPACES")
-        else None,
+        quorum_queues=brokers.quorum_wanted(raw, amqp_uri),
+        mongo_url=with_secantus_options(read.text("CYCLONE_MONGO_URL")),
+        api_token=read.text("CYCLONE_API_TOKEN"),
+        secret_key=read.text("CYCLONE_SECRET_KEY"),
+        api_workers=read.integer("CYCLONE_API_WORKERS", 2),
+        rpc_timeout=read.number("CYCLONE_RPC_TIMEOUT", 10),
+        scm_verify=read.flag("CYCLONE_SCM_VERIFY", True),
+        public_url=read.text("CYCLONE_PUBLIC_URL").rstrip("/"),
+        retry_delays=_seconds_list(read, "CYCLONE_RETRY_DELAYS"),
+        replica=max(1, read.integer("CYCLONE_REPLICA", 1)),
+        workspaces=Path(workspaces).resolve() if workspaces else None,
     )
 
 

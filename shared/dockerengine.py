@@ -13,6 +13,9 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.contracts.catalog import DockerSection
+from shared.envvars import Env
+
 if TYPE_CHECKING:  # the SDK is imported where it is used: a Local worker never needs it
     import docker
     import docker.tls
@@ -30,7 +33,6 @@ LABEL_PREFIX = "io.cyclone."
 RECORD_LABEL = LABEL_PREFIX + "record"
 CLOUD_LABEL = LABEL_PREFIX + "cloud"
 HOST_LABEL = LABEL_PREFIX + "host"
-TRUE = ("1", "true", "yes", "on")
 
 
 class CloudUnusable(Exception):
@@ -47,15 +49,16 @@ def section_to_env(section: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def section_from_env(env: Mapping[str, str]) -> dict[str, Any] | None:
+def section_from_env(env: Mapping[str, str]) -> DockerSection | None:
     """The `docker` section the variables describe; None when no engine is configured."""
-    host = env.get(HOST_ENV, "").strip()
+    read = Env(env)
+    host = read.text(HOST_ENV)
     if not host:
         return None
     return {
         "host": host,
-        "certPath": env.get(CERT_PATH_ENV, "").strip(),
-        "insecure": env.get(INSECURE_ENV, "").strip().lower() in TRUE,
+        "certPath": read.text(CERT_PATH_ENV),
+        "insecure": read.flag(INSECURE_ENV, False),
     }
 
 

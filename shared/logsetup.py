@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+from shared.envvars import Env
+
 REQUEST_ID: ContextVar[str] = ContextVar("cyclone_request_id", default="")
 RECORD_ID: ContextVar[str] = ContextVar("cyclone_record_id", default="")
 IDS: dict[str, ContextVar[str]] = {"request_id": REQUEST_ID, "record_id": RECORD_ID}
@@ -127,7 +129,7 @@ def handler(
     env = os.environ if env is None else env
     stream = stream or sys.stderr
     out = logging.StreamHandler(stream)
-    if (env.get("CYCLONE_LOG_FORMAT") or "text").lower() == "json":
+    if Env(env).text("CYCLONE_LOG_FORMAT", "text").lower() == "json":
         out.setFormatter(JsonFormatter(service))
     else:
         tty = hasattr(stream, "isatty") and stream.isatty() and not env.get("NO_COLOR")
@@ -139,7 +141,7 @@ def handler(
 
 def configure(service: str, stream: TextIO | None = None) -> logging.Handler:
     """The root logger of this process: one handler in our format, CYCLONE_LOG_LEVEL (INFO)."""
-    level = (os.environ.get("CYCLONE_LOG_LEVEL") or "INFO").upper()
+    level = Env().text("CYCLONE_LOG_LEVEL", "INFO").upper()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -13,6 +13,8 @@ import os
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.envvars import Env
+
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 LONG = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -130,8 +132,8 @@ for _provider in ("github", "gitlab"):
 
 def serve(port_env: str = "CYCLONE_METRICS_PORT") -> int | None:
     """Serve this process's metrics on CYCLONE_METRICS_PORT when set (a pod of its own)."""
-    raw = (os.environ.get(port_env) or "").strip()
-    if not raw:
+    port = Env().integer(port_env, 0)
+    if not port:
         return None
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
@@ -139,5 +141,5 @@ def serve(port_env: str = "CYCLONE_METRICS_PORT") -> int | None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    start_http_server(int(raw), registry=registry)
-    return int(raw)
+    start_http_server(port, registry=registry)
+    return port
