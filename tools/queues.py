@@ -117,7 +117,8 @@ def arguments_for(name: str, current: dict[str, object], quorum: bool) -> dict[s
     and the type's own changed."""
     delay = RETRY_QUEUE.fullmatch(name)
     if delay:
-        return dict(redelivery.delay_queue(int(delay.group(1)), quorum).queue_arguments or {})
+        made = redelivery.delay_queue(int(delay.group(1)), quorum)
+        return dict(made.queue_arguments or {})  # type: ignore[attr-defined]  # kombu sets it from a table, undeclared
     kept = {k: v for k, v in current.items() if k != "x-queue-type"}
     if quorum:
         return {**kept, **brokers.QUORUM_ARGUMENTS}

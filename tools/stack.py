@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -54,7 +55,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def read_or_create(path: Path, make: callable) -> tuple[str, bool]:  # type: ignore[valid-type]
+def read_or_create(path: Path, make: Callable[[], str]) -> tuple[str, bool]:
     """The value kept in `path`, made (0600 from its first byte) when missing; and whether it
     was made now."""
     if path.exists():
@@ -178,7 +179,8 @@ def _make_mongo_user(storage: Path, log_dir: Path, password: str) -> None:
     port = free_port()
     proc = _run_mongo(storage, log_dir, port)
     try:
-        with MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=10000) as c:
+        url = f"mongodb://127.0.0.1:{port}/"
+        with MongoClient[dict[str, object]](url, serverSelectionTimeoutMS=10000) as c:
             c.admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
     finally:
         proc.terminate()
