@@ -26,15 +26,10 @@ docker: ## start the Docker engine, the test registry and the test image (tools/
 run: setup ## run the whole stack in the foreground (Ctrl-C stops it)
 	$(PY) -m tools.stack
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, then mypy (strict on shared/ and every domain module)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-
-typecheck: setup ## mypy (strict on shared/ and domain modules)
 	$(VENV)/bin/mypy
-
-test-unit: setup ## domain tests (no broker, no database)
-	$(PY) -m pytest tests/unit -q
 
 # The order of the tests is random on every run; `make test SEED=N` replays one.
 # (`:=` once: a `?=` variable would draw a new number at each use.)
@@ -46,6 +41,19 @@ test: setup lint docker ## lint, then every test in random order (SEED=N replays
 	@echo "[test] random order seed: $(SEED) (replay: make test SEED=$(SEED))"
 	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) $(PYTEST_ARGS)
 
+# Markers are set by tests/conftest.py from the fixtures a test uses: `unit` is every test, in
+# any folder, that needs no broker, no database, no Docker and no browser. Here the broker and
+# the database are unreachable, so a test that needs one anyway fails rather than passes.
+UNREACHABLE := CYCLONE_AMQP_URI=amqp://guest:guest@127.0.0.1:1/ CYCLONE_MONGO_URL=mongodb://127.0.0.1:1/cyclone
+
+test-unit: setup ## the tests that need no broker, database, Docker or browser (marker unit)
+	@echo "[test-unit] random order seed: $(SEED) (replay: make test-unit SEED=$(SEED))"
+	$(UNREACHABLE) $(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) -m unit $(PYTEST_ARGS)
+
+test-real: setup docker ## the others (not unit): real stacks, RabbitMQ, the database, Docker, chromium
+	@echo "[test-real] random order seed: $(SEED) (replay: make test-real SEED=$(SEED))"
+	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) -m "not unit" $(PYTEST_ARGS)
+
 bench: setup ## API latency benchmark against a baseline (prints figures)
 	$(PY) -m bench.api
 
@@ -56,4 +64,4 @@ fmt: setup ## format the code
 clean: ## remove the local data dir and caches
 	rm -rf .cyclone .pytest_cache .ruff_cache
 
-.PHONY: help setup docker run lint typecheck test-unit test bench fmt clean
+.PHONY: help setup docker run lint test test-unit test-real bench fmt clean

@@ -36,7 +36,7 @@ from services.worker.artifacts import ArtifactClient, host_files
 from services.worker.bus import RpcSession
 from shared import workertoken
 from shared.contracts import artifacts as art
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 SECRET_KEY = "bench-artifacts-secret-key"
 PREFETCH = 3  # as services/api/resources/artifacts.py

@@ -68,7 +68,7 @@ from bench.common import (
     wait_until,
 )
 from shared import brokers
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 from tools import rabbit_cluster
 from tools.stack import free_port
 

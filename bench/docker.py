@@ -43,7 +43,7 @@ from bench.common import (
     run_and_report,
     say,
 )
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 ENGINE = "unix:///var/run/docker.sock"
 IMAGE = "cyclone-test/busybox:latest"

@@ -64,7 +64,7 @@ from bench.common import (
 )
 from services.logs.domain import MAX_READ_LIMIT
 from shared.contracts import rpc, services
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 PROJECT = "bench-logs"
 SCM = {"type": "Github", "server": "https://scm.example.com", "token": "t"}

@@ -53,7 +53,7 @@ from bench.common import (
     run_and_report,
     say,
 )
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 PROJECT = "bench-runs"
 PIPELINE = "bench"

@@ -57,6 +57,7 @@ from services.scheduler.domain import stats as stats_math
 from services.scheduler.store import RecordStore
 from shared import timefmt
 from shared.contracts import rpc, services
+from shared.contracts.records import RecordStatus
 
 PROJECT = "bench-stats"
 PIPELINES = ("alpha", "beta")
@@ -64,7 +65,7 @@ SHARE_FIRST = 0.7  # of the records go to the first pipeline (the deep page need
 SCM = {"type": "Github", "server": "https://scm.example.com", "token": "t"}
 SEED = 20240601
 DAYS = 30
-STATUSES = (rec.SUCCESS, rec.FAILED, rec.ABORTED)
+STATUSES = (RecordStatus.SUCCESS, RecordStatus.FAILED, RecordStatus.ABORTED)
 STAGES = ["codeCheckout", "package"]
 WARMUPS = 3
 RUNS = 30
@@ -105,7 +106,7 @@ def finished_stages(status: str, start: datetime, end: datetime) -> dict[str, An
     middle = start + (end - start) / 3
     return {
         "codeCheckout": {
-            "status": rec.SUCCESS,
+            "status": RecordStatus.SUCCESS,
             "startTime": timefmt.rfc3339(start),
             "endTime": timefmt.rfc3339(middle),
         },
@@ -154,8 +155,9 @@ def seed(
                 stageStatus=finished_stages(status, begin, finish),
                 logLines=12,
             )
-            if status != rec.SUCCESS:
-                doc["errorMessage"] = "aborted by user" if status == rec.ABORTED else "exit 1"
+            if status != RecordStatus.SUCCESS:
+                aborted = status == RecordStatus.ABORTED
+                doc["errorMessage"] = "aborted by user" if aborted else "exit 1"
             seqs[pipeline["id"]] += 1
             doc["pipelineSeq"] = seqs[pipeline["id"]]  # what RecordStore.insert assigns
             docs.append(doc)
@@ -247,17 +249,17 @@ def expected_stats(seeded: Seeded, scope_id: str) -> dict[str, Any]:
     total = sum(by_status.values())
     overview = {
         "total": total,
-        "success": by_status[rec.SUCCESS],
-        "failed": by_status[rec.FAILED],
-        "aborted": by_status[rec.ABORTED],
+        "success": by_status[RecordStatus.SUCCESS],
+        "failed": by_status[RecordStatus.FAILED],
+        "aborted": by_status[RecordStatus.ABORTED],
     }
     days = seeded.days.get(scope_id, Counter())
     details = [
         {
             "timestamp": day,
-            "success": days[(day, rec.SUCCESS)],
-            "failed": days[(day, rec.FAILED)],
-            "aborted": days[(day, rec.ABORTED)],
+            "success": days[(day, RecordStatus.SUCCESS)],
+            "failed": days[(day, RecordStatus.FAILED)],
+            "aborted": days[(day, RecordStatus.ABORTED)],
         }
         for day in stats_math.day_buckets(seeded.start, seeded.end)
     ]

@@ -42,7 +42,7 @@ from bench.common import (
     say,
 )
 from tests.e2e.conftest import pipeline_body
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 PROJECT = "bench-ui"
 SCM = {"type": "Github", "server": "https://scm.example.com", "token": "t"}

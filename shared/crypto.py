@@ -29,6 +29,7 @@ import binascii
 import hashlib
 import os
 import threading
+from typing import TypeVar, cast
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -42,6 +43,7 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 SALT_BYTES = 16
 _MAX_CACHED_SALTS = 256
+J = TypeVar("J")
 
 
 def stretch(passphrase: bytes, salt: bytes) -> bytes:
@@ -143,12 +145,17 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIXES)
 
 
-def decrypt_all(value: object, box: SecretBox) -> object:
-    """A copy of a JSON-like value with every sealed string decrypted (for a worker's job)."""
+def decrypt_all(value: J, box: SecretBox) -> J:
+    """A copy of a JSON-like value with every sealed string decrypted (for a worker's job):
+    the same shape, so the same type."""
+    return cast(J, _decrypted(value, box))
+
+
+def _decrypted(value: object, box: SecretBox) -> object:
     if isinstance(value, dict):
-        return {k: decrypt_all(v, box) for k, v in value.items()}
+        return {k: _decrypted(v, box) for k, v in value.items()}
     if isinstance(value, list):
-        return [decrypt_all(v, box) for v in value]
-    if is_encrypted(value):
-        return box.decrypt(value)  # type: ignore[arg-type]
+        return [_decrypted(v, box) for v in value]
+    if isinstance(value, str) and is_encrypted(value):
+        return box.decrypt(value)
     return value

@@ -326,6 +326,9 @@ INTERNAL: Final[tuple[str, ...]] = (
     "CYCLONE_LOCAL_WORKER_CMD",  # tests and benches: the Local cloud's worker command
     "CYCLONE_KUBE_API_URL",  # tests: a worker pod's API server as a plain URL
     "CYCLONE_DEBUG",  # the CLI: tracebacks on failures
+    # prometheus_client's multiprocess folder (the launcher or the gateway sets it; the gateway
+    # reads it for its /metrics)
+    "PROMETHEUS_MULTIPROC_DIR",
 )
 DECLARED: Final = frozenset(n for v in VARIABLES for n in v.names) | frozenset(INTERNAL)
 

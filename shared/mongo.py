@@ -36,6 +36,12 @@ def connect(settings: config.Settings) -> MongoClient[dict[str, Any]]:
 
 
 class MongoDatabase(DependencyProvider):  # type: ignore[misc]  # nameko ships no type information
+    """The service's database, opened when the container sets up and closed when it stops;
+    a subclass builds its store on `self.database` and hands that to workers in its own
+    `get_dependency` (one client per provider)."""
+
+    database: Database[dict[str, Any]]
+
     def setup(self) -> None:
         settings = settings_of(self.container)
         self.client = connect(settings)
@@ -46,6 +52,3 @@ class MongoDatabase(DependencyProvider):  # type: ignore[misc]  # nameko ships n
 
     def kill(self) -> None:
         self.client.close()
-
-    def get_dependency(self, worker_ctx: Any) -> Database[dict[str, Any]]:
-        return self.database

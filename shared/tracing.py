@@ -75,7 +75,7 @@ def flush() -> None:
     if _tracer is not None:
         from opentelemetry import trace
 
-        trace.get_tracer_provider().force_flush(5000)  # type: ignore[attr-defined]
+        trace.get_tracer_provider().force_flush(5000)  # type: ignore[attr-defined]  # the SDK's provider has it, the API's type does not
 
 
 def _kind(kind: str) -> Any:

@@ -5,13 +5,18 @@
   real RabbitMQ in its own vhost, the embedded MongoDB-compatible server, every service).
 - tests/stack: starting and stopping whole stacks, deploy files.
 Nothing of ours is mocked. Every test has a timeout (pyproject), so a hang fails.
+
+Markers (pyproject) are applied here, from the fixtures a test uses directly or through other
+fixtures (see PARTS): `stack`, `broker`, `database`, `docker`, `browser`, `cluster`; a test
+that uses none of them is `unit`, wherever it is, and `make test-unit` runs those. A test that
+starts a part without its fixture says so with the marker itself (`@pytest.mark.stack`).
+A `unit` test that starts a stack, a vhost or a database server anyway fails at once
+(tests/support.py `needs`), and one marked `unit` by hand that uses such a fixture is refused.
 """
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,7 +25,56 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import BROKER, StackProcess
+from tests import support
+from tests.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
+from tests.support import MongoProcess, StackProcess, broker_vhost
+
+# The real parts a test can need, and the fixtures that bring each in. A fixture that starts a
+# whole stack (and with it a vhost and a database server) has a name ending in `stack`.
+PARTS = {
+    "broker": {"amqp_uri"},
+    "database": {"mongo", "mongo_url"},
+    "docker": {"engine"},
+    "browser": {"playwright"},
+    "cluster": {"cluster_vhost"},
+}
+NOT_UNIT = {"stack", *PARTS}
+
+
+def parts_used(fixtures: set[str]) -> set[str]:
+    """The markers of what the fixtures a test uses (with those they use) bring in."""
+    found = {part for part, names in PARTS.items() if fixtures & names}
+    if any(name.endswith("stack") for name in fixtures):
+        found |= {"stack", "broker", "database"}
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the parts it needs, or `unit` when it needs none."""
+    refused = []
+    for item in items:
+        marked = {mark.name for mark in item.iter_markers()}
+        if "stack" in marked:
+            marked |= {"broker", "database"}
+        needed = parts_used(set(getattr(item, "fixturenames", ()))) | (marked & NOT_UNIT)
+        if "unit" in marked and needed:
+            refused.append(f"{item.nodeid}: marked unit but needs {', '.join(sorted(needed))}")
+        for name in sorted(needed - {m.name for m in item.iter_markers()}):
+            item.add_marker(name)
+        if not needed and "unit" not in marked:
+            item.add_marker("unit")
+    if refused:
+        raise pytest.UsageError("\n".join(refused))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `unit` test may not start a real part, not even through a fixture (tests/support)."""
+    support.unit_test = item.nodeid if item.get_closest_marker("unit") else None
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    support.unit_test = None
 
 
 @pytest.fixture(scope="session")
@@ -56,19 +110,32 @@ def unique() -> str:
 def amqp_uri(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh vhost on the real broker per module (for tests that run services or clients
     without a whole stack), deleted afterwards."""
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        pytest.fail("rabbitmqctl is needed to make a test vhost")
-    folder = Path(str(request.path)).parent.name
-    vhost = f"cyclone-{folder}-test-{secrets.token_hex(4)}"
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    with broker_vhost(Path(str(request.path)).parent.name) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoProcess]:
+    """A secantusdb server of the module's own, which its tests may stop and start again (a
+    stack's own database would take the stack down with it)."""
+    proc = MongoProcess(tmp_path_factory.mktemp("mongo"))
     try:
-        subprocess.run(
-            [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        yield f"{BROKER}/{vhost}"
+        proc.start()
+        yield proc
     finally:
-        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def mongo_url(mongo: MongoProcess) -> str:
+    return mongo.url
+
+
+@pytest.fixture(scope="session")
+def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+    return make_git_repo(tmp_path_factory.mktemp("git"))
+
+
+@pytest.fixture(scope="session")
+def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
+    return make_svn_repo(tmp_path_factory.mktemp("svn"), branch=True)

@@ -1,19 +1,29 @@
-"""Starting real Cyclone stacks for tests, the way `make run` does (python -m tools.stack)."""
+"""Starting the real parts tests use: whole Cyclone stacks, the way `make run` does (python -m
+tools.stack), a RabbitMQ vhost of a test's own, a secantusdb server.
+
+Each starter calls `needs` first: in a test marked `unit` (tests/conftest.py marks every test
+that uses none of the fixtures for these parts), it fails at once instead of starting it.
+"""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.waiting import NotYet, wait_for
 from tools.stack import free_port
@@ -21,6 +31,40 @@ from tools.stack import free_port
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
 API_WORKERS = 2  # the gateway's processes in a test stack (CYCLONE_API_WORKERS' default)
+
+# The test being set up or run when it is marked `unit`, else None (tests/conftest.py sets it).
+unit_test: str | None = None
+
+
+def needs(part: str) -> None:
+    """Fail a `unit` test that is about to start a real part: it is not a unit test."""
+    if unit_test is not None:
+        raise RuntimeError(
+            f"{unit_test} is marked unit (no broker, no database) but starts {part}: use the "
+            "fixture for it (tests/conftest.py then marks the test) or mark the test yourself"
+        )
+
+
+@contextlib.contextmanager
+def broker_vhost(label: str) -> Iterator[str]:
+    """A fresh vhost on the real broker (guest may do anything in it), deleted afterwards;
+    its URI. The `amqp_uri` fixture is one per test module."""
+    needs("a RabbitMQ vhost")
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        pytest.fail("rabbitmqctl is needed to make a test vhost")
+    vhost = f"cyclone-{label}-test-{secrets.token_hex(4)}"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run(
+            [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield f"{BROKER}/{vhost}"
+    finally:
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
 
 
 def _workspaces_dir() -> str:
@@ -98,6 +142,7 @@ class StackProcess:
         self.env["CYCLONE_PORT"] = str(self.port)
 
     def _start_once(self, wait: float) -> StackProcess:
+        needs("a whole stack")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = proc = subprocess.Popen(
@@ -184,3 +229,73 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def worker_pid(record_id: str) -> int | None:
+    """The process of the worker (`python -m services.worker`) running `record_id`, if any."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"services.worker" in cmd and record_id.encode() in cmd:
+            return int(entry.name)
+    return None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A child gets SIGTERM if pytest dies (a timeout kills it without teardown)."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+class MongoProcess:
+    """secantusdb on a fixed port and storage path, so it can be stopped and started again
+    (the `mongo` fixture is one per test module)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.url = f"mongodb://127.0.0.1:{self.port}/cyclone?retryWrites=false"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        needs("a database server")
+        with open(self.tmp / "mongo.log", "ab") as log:
+            self.proc = proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "secantus", "--host", "127.0.0.1"),
+                    *("--port", str(self.port), "--storage-path", str(self.tmp / "data")),
+                    *("--log-level", "WARNING"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+
+        def listening() -> bool:
+            assert proc.poll() is None, (self.tmp / "mongo.log").read_text()[-2000:]
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return True
+            return False
+
+        wait_for(listening, 60, "secantusdb to listen")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)

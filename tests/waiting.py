@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -50,3 +51,9 @@ def holds_for(check: Callable[[], T], seconds: float, what: str = "", every: flo
         if time.monotonic() >= deadline:
             return last
         time.sleep(every)
+
+
+def wait_for_file(path: Path, every: float = 0.1) -> str:
+    """A shell command, for a build stage, that ends once `path` exists: the test creates it
+    when it has seen what it waits for while the stage still runs."""
+    return f"while [ ! -e {path} ]; do sleep {every}; done"

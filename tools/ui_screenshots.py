@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 from bench.common import TOKEN, Lab, SetupError, client, create, run_and_report, say
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 
 FINISHED = frozenset({"Success", "Failed", "Aborted"})
 SCM = {"type": "Github", "server": "https://github.com", "username": "shop-bot", "token": "t"}
@@ -172,7 +172,7 @@ def run(lab: Lab, out: Path) -> str:
         browser = pw.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
         )
-        sizes = (
+        sizes: tuple[tuple[str, ViewportSize, bool], ...] = (
             ("desktop", {"width": 1280, "height": 860}, False),
             ("phone", {"width": 390, "height": 844}, True),
         )

@@ -7,18 +7,20 @@ import shutil
 import sys
 
 from shared import config
+from shared.envvars import Env
 
 
 def main() -> None:
     settings = config.load()
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    env = Env()
+    if not env.is_set("PROMETHEUS_MULTIPROC_DIR"):
         # On its own (a container of its own): the gateway's workers share a folder. Under the
         # launcher, every process of the stack shares the launcher's (shared/metrics.py).
         prom_dir = settings.data_dir / "prometheus" / str(settings.port)
         shutil.rmtree(prom_dir, ignore_errors=True)  # a previous run's files skew the sums
         prom_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
-    host = os.environ.get("CYCLONE_HOST", "127.0.0.1")
+    host = env.text("CYCLONE_HOST", "127.0.0.1")
     args = [
         sys.executable,
         "-m",

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import falcon
 import falcon.asgi
 from pymongo import AsyncMongoClient
 
 from services.api import errors, middleware, openapi
+from services.api.application import hooks as hook_flows
+from services.api.application.pipelines import Pipelines
+from services.api.application.projects import Projects
+from services.api.application.runs import Runs
+from services.api.application.scm import CredentialCheck, WebhookRegistrar
 from services.api.bodygate import HookBodyGate
-from services.api.clients import Bus
+from services.api.clients import Bus, Clients
 from services.api.correlation import RequestIds
 from services.api.events import EventPublisher
 from services.api.live import LiveHub
@@ -39,6 +44,7 @@ from services.api.ui.session import Sessions
 from services.api.wsgate import WebSocketRefusals
 from shared import config, logsetup, mongo, tracing
 from shared.crypto import SecretBox
+from shared.envvars import Env
 
 log = logging.getLogger("cyclone.api")
 
@@ -60,7 +66,9 @@ class Lifespan:
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
 
-    async def process_startup(self, scope: dict, event: dict) -> None:
+    async def process_startup(
+        self, scope: Mapping[str, object], event: Mapping[str, object]
+    ) -> None:
         parts = self._parts
         s = parts.settings
         client: AsyncMongoClient = AsyncMongoClient(
@@ -76,7 +84,9 @@ class Lifespan:
         parts.hub = LiveHub(s.amqp_uri)
         parts.hub.start()
 
-    async def process_shutdown(self, scope: dict, event: dict) -> None:
+    async def process_shutdown(
+        self, scope: Mapping[str, object], event: Mapping[str, object]
+    ) -> None:
         parts = self._parts
         if parts.publisher:
             await parts.publisher.stop()
@@ -115,60 +125,68 @@ def create_app(settings: config.Settings) -> HookBodyGate:
         raise SystemExit("CYCLONE_MONGO_URL is required (make run starts an embedded server)")
     parts = Parts(settings)
     box = SecretBox(settings.secret_key)
-    store: CatalogStore = _Late(parts, "store")  # type: ignore[assignment]
-    bus: Bus = _Late(parts, "bus")  # type: ignore[assignment]
-    publisher: EventPublisher = _Late(parts, "publisher")  # type: ignore[assignment]
-    hub: LiveHub = _Late(parts, "hub")  # type: ignore[assignment]
-    check = scm.CredentialCheck(bus, box, settings.scm_verify)
-    webhooks = scm.Webhooks(bus, box, settings.public_url)
+    # stand-ins that become each part at its first use (the parts start in the worker)
+    store = cast(CatalogStore, _Late(parts, "store"))
+    bus = cast(Bus, _Late(parts, "bus"))
+    publisher = cast(EventPublisher, _Late(parts, "publisher"))
+    hub = cast(LiveHub, _Late(parts, "hub"))
+    rpc = Clients(bus)
+    webhooks = WebhookRegistrar(rpc.scm, box, settings.public_url)
+    check = CredentialCheck(rpc.scm, box, settings.scm_verify)
+    project_flows = Projects(store, box, publisher, check, webhooks)
+    pipeline_flows = Pipelines(store, box, rpc.scheduler, rpc.scm, publisher, webhooks)
+    runs = Runs(store, rpc.scheduler)
+    scoped = (runs, rpc.scheduler, rpc.logs)
+    post_commits = hook_flows.PostCommits(store, box, rpc.scheduler)
+    deliveries = hook_flows.Deliveries(store, rpc.scm)
     sessions = Sessions(store, settings.api_token, settings.secret_key, settings.public_url)
 
     app = falcon.asgi.App(
-        middleware=[
+        middleware=(
             Lifespan(parts),
-            RequestIds(access=os.environ.get("CYCLONE_ACCESS_LOG", "on") != "off"),
+            RequestIds(access=Env().flag("CYCLONE_ACCESS_LOG", True)),
             middleware.Metrics(),
             middleware.Auth(settings.api_token, redeem_ticket(store), sessions),
-        ],
+        ),
     )
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app, DATABASE_DOWN)
     add_routes(
         app,
         Resources(
-            projects=projects.Projects(store, box, check),
-            project=projects.Project(store, box, publisher, check, webhooks),
-            pipelines=pipelines.Pipelines(store, box, bus, publisher, webhooks),
-            pipeline=pipelines.Pipeline(store, box, publisher, bus, webhooks),
-            scm_repos=scm.Repos(store, bus, box),
-            scm_branches=scm.Branches(store, bus, box),
-            scm_tags=scm.Tags(store, bus, box),
-            scm_templatetype=scm.TemplateType(store, bus, box),
-            scm_dockerfiles=scm.Dockerfiles(store, bus, box),
-            records=records.Records(store, bus),
-            record=records.Record(store, bus),
-            record_status=records.RecordStatus(store, bus),
-            record_logs=records.RecordLogs(store, bus),
-            record_logstream=logstream.RecordLogStream(store, bus, hub),
-            stats=records.Stats(store, bus),
+            projects=projects.Projects(store, project_flows),
+            project=projects.Project(store, project_flows),
+            pipelines=pipelines.Pipelines(pipeline_flows),
+            pipeline=pipelines.Pipeline(pipeline_flows),
+            scm_repos=scm.Repos(store, rpc.scm, box),
+            scm_branches=scm.Branches(store, rpc.scm, box),
+            scm_tags=scm.Tags(store, rpc.scm, box),
+            scm_templatetype=scm.TemplateType(store, rpc.scm, box),
+            scm_dockerfiles=scm.Dockerfiles(store, rpc.scm, box),
+            records=records.Records(*scoped),
+            record=records.Record(*scoped),
+            record_status=records.RecordStatus(*scoped),
+            record_logs=records.RecordLogs(*scoped),
+            record_logstream=logstream.RecordLogStream(*scoped, hub),
+            stats=records.Stats(*scoped),
             integrations=integrations.Integrations(store, box),
             integration=integrations.Integration(store, box),
             templates=templates.ConfigTemplates(templates.load_templates()),
-            clouds=clouds.Clouds(bus, box),
-            svn_hook=hooks.SvnPostCommit(store, bus, box),
-            github_hook=hooks.ScmWebhook(store, bus, box, "github"),
-            gitlab_hook=hooks.ScmWebhook(store, bus, box, "gitlab"),
-            cloud=clouds.Cloud(bus, box),
-            cloud_ping=clouds.CloudPing(bus, box),
-            cloud_workers=clouds.CloudWorkers(bus, box),
+            clouds=clouds.Clouds(rpc.cloud, box),
+            svn_hook=hooks.SvnPostCommit(post_commits),
+            github_hook=hooks.ScmWebhook(deliveries, box, "github"),
+            gitlab_hook=hooks.ScmWebhook(deliveries, box, "gitlab"),
+            cloud=clouds.Cloud(rpc.cloud, box),
+            cloud_ping=clouds.CloudPing(rpc.cloud, box),
+            cloud_workers=clouds.CloudWorkers(rpc.cloud, box),
             health=meta.Health(store, bus),
             metrics=meta.Metrics(store),
             openapi=meta.OpenApi(openapi.document()),
             tickets=tickets.TicketsResource(store),
-            artifacts=artifacts.Artifacts(store, bus),
-            artifact=artifacts.Artifact(store, bus),
-            artifacts_archive=artifacts.ArtifactsArchive(store, bus),
-            record_rerun=artifacts.RecordRerun(store, bus),
+            artifacts=artifacts.Artifacts(*scoped),
+            artifact=artifacts.Artifact(*scoped),
+            artifacts_archive=artifacts.ArtifactsArchive(*scoped),
+            record_rerun=artifacts.RecordRerun(*scoped),
         ),
     )
     ui_routes.add_routes(app, sessions, Assets())

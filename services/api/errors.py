@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -59,12 +58,12 @@ def refuse(req: falcon.asgi.Request, ex: falcon.HTTPError) -> falcon.HTTPError:
     return ex
 
 
-def body_of(ex: falcon.HTTPError) -> dict[str, Any]:
+def body_of(ex: falcon.HTTPError) -> dict[str, object]:
     status = int(ex.status_code)
     title = ex.title or ""
     reason = title if title and not title[:3].isdigit() else REASON_OF_STATUS.get(status, "Error")
     message = ex.description or HTTPStatus(status).phrase
-    body: dict[str, Any] = {"message": message, "reason": reason}
+    body: dict[str, object] = {"message": message, "reason": reason}
     details = getattr(ex, "details", None)
     if details is not None:
         body["details"] = details
@@ -78,12 +77,14 @@ def serialize(req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: falcon.H
 
 async def handle_domain(
     req: falcon.asgi.Request,
-    resp: falcon.asgi.Response,
-    ex: DomainError,
-    params: dict,
+    resp: falcon.asgi.Response | None,
+    error: DomainError,
+    params: dict[str, object],
     ws: object = None,
 ) -> None:
-    raise refuse(req, ApiError(STATUS_OF.get(type(ex), 400), ex.message, ex.reason, ex.details))
+    raise refuse(
+        req, ApiError(STATUS_OF.get(type(error), 400), error.message, error.reason, error.details)
+    )
 
 
 WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
@@ -99,53 +100,55 @@ WIRE_STATUS: dict[type[Exception], tuple[int, str]] = {
 
 async def handle_wire(
     req: falcon.asgi.Request,
-    resp: falcon.asgi.Response,
-    ex: Exception,
-    params: dict,
+    resp: falcon.asgi.Response | None,
+    error: Exception,
+    params: dict[str, object],
     ws: object = None,
 ) -> None:
-    status, reason = WIRE_STATUS[type(ex)]
-    raise refuse(req, ApiError(status, str(ex), reason))
+    status, reason = WIRE_STATUS[type(error)]
+    raise refuse(req, ApiError(status, str(error), reason))
 
 
 async def handle_bus_failure(
     req: falcon.asgi.Request,
-    resp: falcon.asgi.Response,
-    ex: Exception,
-    params: dict,
+    resp: falcon.asgi.Response | None,
+    error: Exception,
+    params: dict[str, object],
     ws: object = None,
 ) -> None:
     """A service that is down or failing: 503, and the request can be retried."""
-    log.warning("service call failed on %s %s: %r", req.method, req.path, ex)
-    what = "did not answer in time" if isinstance(ex, RpcTimeout) else "is unavailable"
-    if isinstance(ex, RemoteError):
-        what = f"failed: {ex.exc_type}"
+    log.warning("service call failed on %s %s: %r", req.method, req.path, error)
+    what = "did not answer in time" if isinstance(error, RpcTimeout) else "is unavailable"
+    if isinstance(error, RemoteError):
+        what = f"failed: {error.exc_type}"
     raise refuse(req, ApiError(503, f"a backing service {what}; retry later", "ServiceUnavailable"))
 
 
-def unavailable(what: str) -> Callable[..., Awaitable[None]]:
+class Unavailable:
     """A handler answering 503 for an outage of `what` (the broker, the database): the request
     changed nothing it could not redo, and the client may retry."""
 
-    async def handle(
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    async def __call__(
+        self,
         req: falcon.asgi.Request,
-        resp: falcon.asgi.Response,
-        ex: Exception,
-        params: dict,
+        resp: falcon.asgi.Response | None,
+        error: Exception,
+        params: dict[str, object],
         ws: object = None,
     ) -> None:
-        log.warning("%s unavailable on %s %s: %r", what, req.method, req.path, ex)
-        message = f"{what} is unavailable; retry later"
+        log.warning("%s unavailable on %s %s: %r", self.what, req.method, req.path, error)
+        message = f"{self.what} is unavailable; retry later"
         raise refuse(req, ApiError(503, message, "ServiceUnavailable"))
-
-    return handle
 
 
 async def handle_route_not_found(
     req: falcon.asgi.Request,
-    resp: falcon.asgi.Response,
-    ex: Exception,
-    params: dict,
+    resp: falcon.asgi.Response | None,
+    error: Exception,
+    params: dict[str, object],
     ws: object = None,
 ) -> None:
     raise ApiError(404, f"no such endpoint: {req.method} {req.path}")
@@ -153,15 +156,15 @@ async def handle_route_not_found(
 
 async def handle_unexpected(
     req: falcon.asgi.Request,
-    resp: falcon.asgi.Response,
-    ex: Exception,
-    params: dict,
+    resp: falcon.asgi.Response | None,
+    error: Exception,
+    params: dict[str, object],
     ws: object = None,
 ) -> None:
-    if isinstance(ex, falcon.HTTPError):
-        raise refuse(req, ex)
+    if isinstance(error, falcon.HTTPError):
+        raise refuse(req, error)
     log.exception("unhandled error on %s %s", req.method, req.path)
-    raise ApiError(500, f"internal error: {type(ex).__name__}", "Internal")
+    raise ApiError(500, f"internal error: {type(error).__name__}", "Internal")
 
 
 def install(app: falcon.asgi.App, database_down: tuple[type[Exception], ...] = ()) -> None:
@@ -173,6 +176,6 @@ def install(app: falcon.asgi.App, database_down: tuple[type[Exception], ...] = (
     app.add_error_handler(falcon.HTTPRouteNotFound, handle_route_not_found)
     app.add_error_handler(tuple(WIRE_STATUS), handle_wire)
     app.add_error_handler((RpcTimeout, UnknownService, RemoteError), handle_bus_failure)
-    app.add_error_handler(BusUnavailable, unavailable("the message broker"))
+    app.add_error_handler(BusUnavailable, Unavailable("the message broker"))
     if database_down:
-        app.add_error_handler(database_down, unavailable("the database"))
+        app.add_error_handler(database_down, Unavailable("the database"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from services.api.clients import Bus
-from services.api.store import Outbox
+from services.api.store import Announced, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ class EventPublisher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
 
-    async def announce(self, announced: list[tuple[tuple[str, str], dict[str, Any]]]) -> None:
+    async def announce(self, announced: list[Announced]) -> None:
         await self._outbox.add(announced)
         await self.flush()
 

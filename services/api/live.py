@@ -3,7 +3,8 @@
 One kombu consumer thread per process holds an exclusive queue bound to the logs service's
 live exchange, one binding per followed record. Batches are handed to the followers' asyncio
 queues without waiting: a slow follower overflows its own queue (and then catches up from
-storage) instead of holding up the others.
+storage) instead of holding up the others. A message that is not a LogBatch (shared/
+contracts/logs.py) is dropped where it arrives, with a warning.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import kombu
 
 from shared import metrics
 from shared.contracts import logs
+from shared.contracts.boundary import MalformedPayload, check
+from shared.contracts.logs import LogBatch
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,10 @@ class Follower:
     """One WebSocket's view of the live stream."""
 
     def __init__(self) -> None:
-        self.batches: asyncio.Queue[dict[str, Any]] = asyncio.Queue(FOLLOWER_BACKLOG)
+        self.batches: asyncio.Queue[LogBatch] = asyncio.Queue(FOLLOWER_BACKLOG)
         self.overflowed = False
 
-    def offer(self, batch: dict[str, Any]) -> None:
+    def offer(self, batch: LogBatch) -> None:
         try:
             self.batches.put_nowait(batch)
         except asyncio.QueueFull:
@@ -89,13 +91,18 @@ class LiveHub:
 
         def finished() -> None:
             assert self._loop is not None
-            self._loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+            self._loop.call_soon_threadsafe(self._finish, done)
 
         self._commands.put((what, record_id, finished))
         await asyncio.wait_for(done, self.bind_timeout)
 
-    def _deliver(self, batch: dict[str, Any]) -> None:
-        for follower in list(self._followers.get(batch.get("record_id", ""), ())):
+    @staticmethod
+    def _finish(done: asyncio.Future[None]) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def _deliver(self, batch: LogBatch) -> None:
+        for follower in list(self._followers.get(batch["record_id"], ())):
             follower.offer(batch)
 
     def _run(self) -> None:
@@ -117,9 +124,14 @@ class LiveHub:
             for record_id in list(self._followers):  # after a reconnect
                 bound.bind_to(exchange, routing_key=record_id)
 
-            def on_message(body: Any, message: kombu.Message) -> None:
-                if isinstance(body, dict) and self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._deliver, body)
+            def on_message(body: object, message: kombu.Message) -> None:
+                try:
+                    batch = check(LogBatch, body, "live log batch")
+                except MalformedPayload as exc:
+                    log.warning("dropped a live log message: %s", exc)
+                else:
+                    if self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._deliver, batch)
                 message.ack()
 
             with conn.Consumer(bound, callbacks=[on_message], accept=["json"]):

@@ -6,8 +6,6 @@ when PROMETHEUS_MULTIPROC_DIR is set (services/api/__main__.py sets it under the
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,6 +14,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from shared.envvars import Env
 
 REQUESTS = Counter(
     "cyclone_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -40,7 +40,7 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if Env().is_set("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

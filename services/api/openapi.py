@@ -21,6 +21,9 @@ from services.api.domain.queries import QueryParam
 from services.api.resources.templates import FIELDS as TEMPLATE_FIELDS
 
 JsonSchema = schemas.JsonSchema
+Schema = schemas.Schema
+# An OpenAPI object other than a schema (an operation, its responses): JSON as well.
+OpenApiObject = dict[str, object]
 
 P = "/api/v1/projects/{project}"
 PL = P + "/pipelines/{pipeline}"
@@ -28,7 +31,7 @@ R = PL + "/records/{recordid}"
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
 # Path parameters: names follow the name rules (others are 404: no such resource).
-PATH_PARAMS: dict[str, JsonSchema] = {
+PATH_PARAMS: dict[str, Schema] = {
     "project": schemas.REQUIRED_NAME,
     "pipeline": schemas.REQUIRED_NAME,
     "integration": schemas.REQUIRED_NAME,
@@ -59,7 +62,7 @@ class Endpoint:
     more: tuple[tuple[int, str], ...] = ()
     headers: tuple[QueryParam, ...] = ()
     # A request body that is not a JSON document of a schema here: (media type, schema).
-    raw_body: tuple[str, JsonSchema] | None = None
+    raw_body: tuple[str, Schema] | None = None
 
 
 WEBHOOK = (
@@ -128,8 +131,8 @@ GITLAB_HEADERS = (
     _header("X-Gitlab-Event-UUID", "the delivery id (duplicates start nothing)"),
     _header("X-Gitlab-Token", "the pipeline's webhook secret"),
 )
-ANY_JSON: tuple[str, JsonSchema] = ("application/json", {})
-SVN_CHANGED: tuple[str, JsonSchema] = ("text/plain", {"type": "string"})
+ANY_JSON: tuple[str, Schema] = ("application/json", {})
+SVN_CHANGED: tuple[str, Schema] = ("text/plain", {"type": "string"})
 ABORT = ((409, "the record is finished: nothing to abort"),)
 RERUN_CONFLICT = ((409, "the record is not finished, or from=failed and no stage failed"),)
 LOGSTREAM_ANSWERS = (
@@ -485,24 +488,25 @@ def _loose(schema: Any) -> Any:
     return schema
 
 
-def _answer(input_schema: JsonSchema, **more: JsonSchema) -> JsonSchema:
+def _answer(input_schema: Schema, **more: Schema) -> JsonSchema:
     props = {**_loose(input_schema["properties"]), **_STORED, **more}
     return {"type": "object", "properties": props, "required": ["id", "name"]}
 
 
-def _input(schema: JsonSchema, read_only: tuple[str, ...] = schemas.READ_ONLY) -> JsonSchema:
+def _input(schema: Schema, read_only: tuple[str, ...] = schemas.READ_ONLY) -> JsonSchema:
     """A request body: the validator's schema and rules, plus the fields the server sets,
     which may be sent back and are ignored."""
     ignored = {key: {"readOnly": True, "description": _READ_ONLY_NOTE} for key in read_only}
-    return {**schema, "properties": {**schema["properties"], **ignored}}
+    return {**schema, "properties": {**schemas.sub(schema, "properties"), **ignored}}
 
 
-def _patch(schema: JsonSchema) -> JsonSchema:
+def _patch(schema: Schema) -> JsonSchema:
     """A JSON merge patch (RFC 7396) of an object of `schema`: every field optional, null
     removes it, objects are patched field by field, anything else replaced whole."""
     if schema.get("type") != "object" or "properties" not in schema:
         return {"anyOf": [schema, {"type": "null"}]}
-    props = {key: _patch(value) for key, value in schema["properties"].items()}
+    given = schemas.sub(schema, "properties")
+    props = {key: _patch(schemas.sub(given, key)) for key in given}
     out: JsonSchema = {"type": "object", "properties": props}
     if "additionalProperties" in schema:
         out["additionalProperties"] = schema["additionalProperties"]
@@ -586,7 +590,7 @@ def _stats() -> JsonSchema:
     }
 
 
-def components() -> dict[str, JsonSchema]:
+def components() -> dict[str, Schema]:
     record_list = {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}
     pipeline_read_only = (*schemas.READ_ONLY, "projectID", *RECENT_FIELDS)
     return {
@@ -700,7 +704,7 @@ def components() -> dict[str, JsonSchema]:
 RECENT_FIELDS = ("recentRecords", "recentSuccessRecords", "recentFailedRecords")
 
 
-def _content(media: str, schema: JsonSchema) -> dict[str, Any]:
+def _content(media: str, schema: Schema) -> OpenApiObject:
     return {"content": {media: {"schema": schema}}}
 
 
@@ -708,14 +712,14 @@ def _ref(name: str) -> JsonSchema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _responses(ep: Endpoint) -> dict[str, Any]:
+def _responses(ep: Endpoint) -> OpenApiObject:
     error = _content("application/json", _ref("Error"))
-    ok: dict[str, Any] = {"description": "success"}
+    ok: OpenApiObject = {"description": "success"}
     if ep.response:
         ok.update(_content("application/json", _ref(ep.response)))
     elif ep.media:
         ok.update(_content(ep.media, {"type": "string"}))
-    responses: dict[str, Any] = {
+    responses: OpenApiObject = {
         str(ep.status): ok,
         "400": {"description": "invalid input", **error},
         "401": {"description": "missing or invalid bearer token", **error},
@@ -744,14 +748,14 @@ def _responses(ep: Endpoint) -> dict[str, Any]:
     return responses
 
 
-def _operation(ep: Endpoint) -> dict[str, Any]:
-    op: dict[str, Any] = {
+def _operation(ep: Endpoint) -> OpenApiObject:
+    op: OpenApiObject = {
         "summary": ep.summary,
         "tags": [ep.tag],
         "operationId": f"{ep.method}_{ep.path}",
         "responses": _responses(ep),
     }
-    params: list[Any] = [
+    params: list[object] = [
         {"name": part[1:-1], "in": "path", "required": True, "schema": PATH_PARAMS[part[1:-1]]}
         for part in ep.path.split("/")
         if part.startswith("{")
@@ -776,8 +780,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     return op
 
 
-def document() -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+def document() -> OpenApiObject:
+    paths: dict[str, OpenApiObject] = {}
     for ep in ENDPOINTS:
         paths.setdefault(ep.path, {})[ep.method] = _operation(ep)
     return {

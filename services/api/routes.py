@@ -6,57 +6,56 @@ from dataclasses import dataclass
 
 import falcon.asgi
 
-from services.api.resources import (
-    artifacts,
-    clouds,
-    hooks,
-    integrations,
-    logstream,
-    meta,
-    pipelines,
-    projects,
-    records,
-    scm,
-    templates,
-    tickets,
-)
+# Classes, not modules: the fields below are named like the resource modules.
+from services.api.resources.artifacts import Artifact, Artifacts, ArtifactsArchive, RecordRerun
+from services.api.resources.clouds import Cloud, CloudPing, Clouds, CloudWorkers
+from services.api.resources.hooks import ScmWebhook, SvnPostCommit
+from services.api.resources.integrations import Integration, Integrations
+from services.api.resources.logstream import RecordLogStream
+from services.api.resources.meta import Health, Metrics, OpenApi
+from services.api.resources.pipelines import Pipeline, Pipelines
+from services.api.resources.projects import Project, Projects
+from services.api.resources.records import Record, RecordLogs, Records, RecordStatus, Stats
+from services.api.resources.scm import Branches, Dockerfiles, Repos, Tags, TemplateType
+from services.api.resources.templates import ConfigTemplates
+from services.api.resources.tickets import TicketsResource
 
 
 @dataclass(frozen=True)
 class Resources:
-    projects: projects.Projects
-    project: projects.Project
-    pipelines: pipelines.Pipelines
-    pipeline: pipelines.Pipeline
-    scm_repos: scm.Repos
-    scm_branches: scm.Branches
-    scm_tags: scm.Tags
-    scm_templatetype: scm.TemplateType
-    scm_dockerfiles: scm.Dockerfiles
-    integrations: integrations.Integrations
-    integration: integrations.Integration
-    records: records.Records
-    record: records.Record
-    record_status: records.RecordStatus
-    record_logs: records.RecordLogs
-    record_logstream: logstream.RecordLogStream
-    stats: records.Stats
-    templates: templates.ConfigTemplates
-    clouds: clouds.Clouds
-    svn_hook: hooks.SvnPostCommit
-    github_hook: hooks.ScmWebhook
-    gitlab_hook: hooks.ScmWebhook
-    cloud: clouds.Cloud
-    cloud_ping: clouds.CloudPing
-    cloud_workers: clouds.CloudWorkers
-    health: meta.Health
-    metrics: meta.Metrics
-    openapi: meta.OpenApi
-    tickets: tickets.TicketsResource
-    artifacts: artifacts.Artifacts
-    artifact: artifacts.Artifact
-    artifacts_archive: artifacts.ArtifactsArchive
-    record_rerun: artifacts.RecordRerun
+    projects: Projects
+    project: Project
+    pipelines: Pipelines
+    pipeline: Pipeline
+    scm_repos: Repos
+    scm_branches: Branches
+    scm_tags: Tags
+    scm_templatetype: TemplateType
+    scm_dockerfiles: Dockerfiles
+    integrations: Integrations
+    integration: Integration
+    records: Records
+    record: Record
+    record_status: RecordStatus
+    record_logs: RecordLogs
+    record_logstream: RecordLogStream
+    stats: Stats
+    templates: ConfigTemplates
+    clouds: Clouds
+    svn_hook: SvnPostCommit
+    github_hook: ScmWebhook
+    gitlab_hook: ScmWebhook
+    cloud: Cloud
+    cloud_ping: CloudPing
+    cloud_workers: CloudWorkers
+    health: Health
+    metrics: Metrics
+    openapi: OpenApi
+    tickets: TicketsResource
+    artifacts: Artifacts
+    artifact: Artifact
+    artifacts_archive: ArtifactsArchive
+    record_rerun: RecordRerun
 
 
 PL = "/api/v1/projects/{project}/pipelines/{pipeline}"

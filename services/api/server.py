@@ -9,7 +9,6 @@ Chosen over gunicorn's own ASGI worker because uvicorn offers the ASGI
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 from gunicorn.glogging import Logger
@@ -17,12 +16,13 @@ from uvicorn_worker import UvicornWorker
 
 from services.api import redact
 from shared import logsetup
+from shared.envvars import Env
 
 redact.install()  # `?token=` never reaches a log (access log, uvicorn's WebSocket lines)
 
-PING = float(os.environ.get("CYCLONE_WS_PING_INTERVAL") or 20)
+PING = Env().number("CYCLONE_WS_PING_INTERVAL", 20.0)
 # A peer must answer a ping within this; a slow reader's pong waits behind its unread frames.
-PING_TIMEOUT = float(os.environ.get("CYCLONE_WS_PING_TIMEOUT") or 20)
+PING_TIMEOUT = Env().number("CYCLONE_WS_PING_TIMEOUT", 20.0)
 
 
 class GatewayWorker(UvicornWorker):

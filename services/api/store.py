@@ -1,15 +1,18 @@
 """The gateway's collections (projects, pipelines, integrations, outbox, post_commit_runs,
 tickets, ui_sessions) over async pymongo.
 
-The only module of the gateway that imports pymongo. Documents keep the API's field names,
-with `_id` as ObjectId and times as datetimes; services/api/views.py turns them into answers.
+The only module of the gateway that imports pymongo. Stored documents keep the API's field
+names, with `_id` as ObjectId and times as datetimes; what the store hands out is typed
+(shared/contracts/catalog.py Project, Pipeline and Integration) in the
+shape the bus carries: `_id` as the string `id`, times as RFC 3339 strings. views.py turns
+those into answers (secrets masked) and snapshots (secrets sealed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Generic, TypeVar, cast
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -17,93 +20,132 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from typing_extensions import TypedDict
 
 from services.api import views
 from services.api.domain.errors import Conflict, NotFound
 from services.api.domain.names import with_suffix
 from shared import timefmt
+from shared.contracts.catalog import Integration, Pipeline, Project
 
 # The server is out of reach (not answering, or the connection broke): 503, not 500.
 DATABASE_DOWN: tuple[type[Exception], ...] = (ConnectionFailure,)
 NEWEST_FIRST = [("creationTime", DESCENDING), ("_id", DESCENDING)]
 SVN_REPO_ID = "autoTrigger.scmTrigger.postCommit.repoInfo.id"
 
+# An event to publish: ((source, type), payload).
+Announced = tuple[tuple[str, str], Mapping[str, object]]
+# A catalog document as the store hands it out: Project, Pipeline or Integration.
+D = TypeVar("D", bound=Mapping[str, object])
 
-class Repository:
-    """One collection of named resources; `scope` narrows it (pipelines of one project)."""
+
+def _out(raw: Mapping[str, object]) -> dict[str, object]:
+    """A stored document as the rest of the gateway sees it: `_id` as the string `id` (first),
+    times as RFC 3339 strings, everything else as stored."""
+    out: dict[str, object] = {"id": str(raw["_id"])}
+    for key, value in raw.items():
+        if key != "_id":
+            out[key] = timefmt.rfc3339(value) if isinstance(value, datetime) else value
+    return out
+
+
+def _oid(doc: Mapping[str, object]) -> ObjectId:
+    return ObjectId(str(doc["id"]))
+
+
+def new_id() -> str:
+    """An id for a document about to be inserted (a webhook URL names it before the save)."""
+    return str(ObjectId())
+
+
+class Repository(Generic[D]):
+    """One collection of named resources; `scope` narrows it (pipelines of one project).
+
+    Answers documents typed `D` with `id` (services/api/store.py `_out`); takes them so too:
+    an `id` given to `insert` is kept (a webhook URL named it), `replace` keeps the stored one.
+    """
 
     def __init__(self, coll: AsyncCollection, kind: str, scope_field: str | None = None) -> None:
         self._coll = coll
         self.kind = kind
         self._scope_field = scope_field
 
-    def _filter(self, scope: str | None, **more: Any) -> dict[str, Any]:
+    def _filter(self, scope: str | None, **more: object) -> dict[str, object]:
         flt = dict(more)
         if self._scope_field:
             flt[self._scope_field] = scope
         return flt
+
+    @staticmethod
+    def _doc(raw: Mapping[str, object]) -> D:
+        return cast(D, _out(raw))
 
     async def ensure_indexes(self) -> None:
         keys = [(self._scope_field, ASCENDING)] if self._scope_field else []
         await self._coll.create_index([*keys, ("name", ASCENDING)], unique=True)
         await self._coll.create_index([*keys, *NEWEST_FIRST])
 
-    async def page(self, scope: str | None, start: int, limit: int) -> tuple[int, list[dict]]:
+    async def page(self, scope: str | None, start: int, limit: int) -> tuple[int, list[D]]:
         flt = self._filter(scope)
         total = await self._coll.count_documents(flt)
         cursor = self._coll.find(flt).sort(NEWEST_FIRST).skip(start).limit(limit)
-        return total, await cursor.to_list()
+        return total, [self._doc(raw) for raw in await cursor.to_list()]
 
-    async def get(self, scope: str | None, name: str) -> dict[str, Any]:
-        doc = await self._coll.find_one(self._filter(scope, name=name))
-        if doc is None:
+    async def get(self, scope: str | None, name: str) -> D:
+        raw = await self._coll.find_one(self._filter(scope, name=name))
+        if raw is None:
             raise NotFound(f"{self.kind} {name} not found")
-        return doc
+        return self._doc(raw)
 
-    async def insert(
-        self, scope: str | None, doc: dict[str, Any], *, generated_name: bool
-    ) -> dict[str, Any]:
+    async def insert(self, scope: str | None, doc: D, *, generated_name: bool) -> D:
         """Insert with fresh id and times; a generated name that collides gets a suffix."""
         now = timefmt.now()
-        # An id given beforehand (a webhook URL names it) is kept.
-        doc.update(_id=doc.get("_id") or ObjectId(), creationTime=now, lastUpdateTime=now)
+        raw = dict(doc)
+        given = raw.pop("id", None)
+        raw.update(_id=ObjectId(str(given)) if given else ObjectId())
+        raw.update(creationTime=now, lastUpdateTime=now)
         if self._scope_field:
-            doc[self._scope_field] = scope
+            raw[self._scope_field] = scope
         for _attempt in range(5):
             try:
-                await self._coll.insert_one(doc)
-                return doc
+                await self._coll.insert_one(raw)
+                return self._doc(raw)
             except DuplicateKeyError as exc:
                 if not generated_name:
-                    raise Conflict(f"{self.kind} {doc['name']} already exists") from exc
-                doc["name"] = with_suffix(doc["name"])
+                    raise Conflict(f"{self.kind} {raw['name']} already exists") from exc
+                raw["name"] = with_suffix(str(raw["name"]))
         raise Conflict(f"could not generate a free {self.kind} name from the alias")
 
-    async def replace(self, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    async def replace(self, stored: D, doc: D) -> D:
         """Replace `stored` by `doc`, keeping identity, scope and creation time."""
-        doc.update(
-            _id=stored["_id"],
+        raw = dict(doc)
+        raw.pop("id", None)
+        raw.update(
+            _id=_oid(stored),
             name=stored["name"],
-            creationTime=stored["creationTime"],
+            creationTime=timefmt.parse(stored.get("creationTime")),
             lastUpdateTime=timefmt.now(),
         )
         if self._scope_field:
-            doc[self._scope_field] = stored[self._scope_field]
+            raw[self._scope_field] = stored[self._scope_field]
         new = await self._coll.find_one_and_replace(
-            {"_id": stored["_id"]}, doc, return_document=ReturnDocument.AFTER
+            {"_id": raw["_id"]}, raw, return_document=ReturnDocument.AFTER
         )
         if new is None:
             raise NotFound(f"{self.kind} {stored['name']} not found")
-        return new
+        return self._doc(new)
 
-    async def delete(self, doc: dict[str, Any]) -> None:
-        result = await self._coll.delete_one({"_id": doc["_id"]})
+    async def delete(self, doc: D) -> None:
+        result = await self._coll.delete_one({"_id": _oid(doc)})
         if result.deleted_count == 0:
             raise NotFound(f"{self.kind} {doc['name']} not found")
 
-    async def all_in_scope(self, scope: str) -> list[dict[str, Any]]:
+    async def all_in_scope(self, scope: str) -> list[D]:
+        """Every document of `scope` with its id, name and webhook only."""
         fields = {"_id": 1, "name": 1, "autoTrigger.scmTrigger.webhook": 1}
-        return await self._coll.find(self._filter(scope), fields).to_list()
+        return [
+            self._doc(raw) for raw in await self._coll.find(self._filter(scope), fields).to_list()
+        ]
 
     async def delete_scope(self, scope: str) -> int:
         return (await self._coll.delete_many(self._filter(scope))).deleted_count
@@ -125,7 +167,7 @@ class Outbox:
     async def ensure_indexes(self) -> None:
         await self._coll.create_index([("claimedUntil", ASCENDING), ("_id", ASCENDING)])
 
-    async def add(self, events: list[tuple[tuple[str, str], dict[str, Any]]]) -> None:
+    async def add(self, events: list[Announced]) -> None:
         if events:
             epoch = datetime.fromtimestamp(0, tz=timefmt.now().tzinfo)
             await self._coll.insert_many(
@@ -136,7 +178,9 @@ class Outbox:
                 ordered=True,
             )
 
-    async def drain(self, publish: Callable[[str, str, dict[str, Any]], Awaitable[None]]) -> int:
+    async def drain(
+        self, publish: Callable[[str, str, Mapping[str, object]], Awaitable[None]]
+    ) -> int:
         """Publish every due event in insertion order; returns how many went out."""
         sent = 0
         while True:
@@ -190,6 +234,10 @@ class Tickets:
         return found is not None
 
 
+class UiSession(TypedDict):
+    tokenMark: str  # which API token opened it (services/api/ui/session.py)
+
+
 class UiSessions:
     """`ui_sessions`: the web UI's sign-ins (services/api/ui/session.py, docs/security.md).
 
@@ -210,11 +258,16 @@ class UiSessions:
         await self._coll.insert_one({"_id": digest, "expiresAt": expires, "tokenMark": token_mark})
         await self._coll.delete_many({"expiresAt": {"$lte": timefmt.now()}})
 
-    async def find(self, digest: str) -> dict[str, Any] | None:
-        return await self._coll.find_one({"_id": digest, "expiresAt": {"$gt": timefmt.now()}})
+    async def find(self, digest: str) -> UiSession | None:
+        found = await self._coll.find_one({"_id": digest, "expiresAt": {"$gt": timefmt.now()}})
+        return None if found is None else UiSession(tokenMark=str(found.get("tokenMark", "")))
 
     async def close(self, digest: str) -> None:
         await self._coll.delete_one({"_id": digest})
+
+
+class Claim(TypedDict, total=False):
+    record: str  # the record the claim's run started, once started
 
 
 class PostCommitRuns:
@@ -236,14 +289,15 @@ class PostCommitRuns:
     def key(pipeline_id: str, repo_id: str, revision: int) -> str:
         return f"{pipeline_id}:{repo_id}:{revision}"
 
-    async def claim(self, key: str, pipeline_id: str) -> dict[str, Any] | None:
-        """Take `key`; None when taken now, else the document of whoever took it first."""
+    async def claim(self, key: str, pipeline_id: str) -> Claim | None:
+        """Take `key`; None when taken now, else the claim of whoever took it first."""
         try:
             await self._coll.insert_one(
                 {"_id": key, "pipelineID": pipeline_id, "at": timefmt.now()}
             )
         except DuplicateKeyError:
-            return await self._coll.find_one({"_id": key}) or {"_id": key}
+            found = await self._coll.find_one({"_id": key}) or {}
+            return Claim(record=str(found["record"])) if found.get("record") else Claim()
         return None
 
     async def started(self, key: str, record_id: str) -> None:
@@ -264,9 +318,11 @@ class CatalogStore:
     def __init__(self, client: AsyncMongoClient, db_name: str) -> None:
         self.client = client
         self.db: AsyncDatabase = client[db_name]
-        self.projects = Repository(self.db.projects, "project")
-        self.pipelines = Repository(self.db.pipelines, "pipeline", scope_field="projectID")
-        self.integrations = Repository(self.db.integrations, "integration")
+        self.projects: Repository[Project] = Repository(self.db.projects, "project")
+        self.pipelines: Repository[Pipeline] = Repository(
+            self.db.pipelines, "pipeline", scope_field="projectID"
+        )
+        self.integrations: Repository[Integration] = Repository(self.db.integrations, "integration")
         self.outbox = Outbox(self.db.outbox)
         self.post_commit_runs = PostCommitRuns(self.db.post_commit_runs)
         self.tickets = Tickets(self.db.tickets)
@@ -278,29 +334,31 @@ class CatalogStore:
             await part.ensure_indexes()
         await self.db.pipelines.create_index(SVN_REPO_ID)
 
-    async def pipelines_of_svn_repo(self, repo_id: str) -> list[dict[str, Any]]:
-        return await self.db.pipelines.find({SVN_REPO_ID: repo_id}).to_list()
+    async def pipelines_of_svn_repo(self, repo_id: str) -> list[Pipeline]:
+        found = await self.db.pipelines.find({SVN_REPO_ID: repo_id}).to_list()
+        return [cast(Pipeline, _out(raw)) for raw in found]
 
-    async def pipeline_by_id(self, pipeline_id: str) -> dict[str, Any] | None:
+    async def pipeline_by_id(self, pipeline_id: str) -> Pipeline | None:
         try:
             oid = ObjectId(pipeline_id)
         except (InvalidId, TypeError):
             return None
-        return await self.db.pipelines.find_one({"_id": oid})
+        raw = await self.db.pipelines.find_one({"_id": oid})
+        return None if raw is None else cast(Pipeline, _out(raw))
 
-    async def project_by_id(self, project_id: str) -> dict[str, Any] | None:
-        return await self.db.projects.find_one({"_id": ObjectId(project_id)})
+    async def project_by_id(self, project_id: str) -> Project | None:
+        raw = await self.db.projects.find_one({"_id": ObjectId(project_id)})
+        return None if raw is None else cast(Project, _out(raw))
 
-    async def run_snapshot(self, pipeline: dict[str, Any]) -> dict[str, Any]:
+    async def run_snapshot(self, pipeline: Pipeline) -> Pipeline:
         """A pipeline as a run needs it: its snapshot with the SonarQube integration its
         codeScan names embedded (sealed, as stored), so the worker gets address and token
         with the job. An unknown integration is embedded as nothing: the stage says so."""
         snap = views.snapshot(pipeline)
-        stages = (snap.get("build") or {}).get("stages") or {}
-        sonar = (stages.get("codeScan") or {}).get("sonarqube")
-        if isinstance(sonar, dict) and sonar.get("name"):
+        sonar = snap.get("build", {}).get("stages", {}).get("codeScan", {}).get("sonarqube")
+        if sonar and sonar.get("name"):
             found = await self.db.integrations.find_one({"name": sonar["name"]})
-            sonar["integration"] = views.snapshot(found) if found else None
+            sonar["integration"] = cast(Integration, _out(found)) if found else None
         return snap
 
     async def ping(self) -> None:

@@ -1,56 +1,56 @@
-"""Stored documents to API answers: string ids, RFC 3339 times, secrets masked."""
+"""Catalog documents (as services/api/store.py hands them out: `id`, RFC 3339 times) to API
+answers and bus snapshots: answers mask every secret, snapshots keep them sealed."""
 
 from __future__ import annotations
 
 import copy
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypeVar, cast
 
-from bson import ObjectId
+from typing_extensions import TypedDict
 
 from services.api.domain import secrets
-from shared import timefmt
+from shared.contracts.catalog import Integration, Pipeline, Project
+from shared.contracts.records import RecordView
+
+D = TypeVar("D", bound=Mapping[str, object])
+T = TypeVar("T")
 
 
-def answer(doc: dict[str, Any], secret_paths: secrets.PathsFn) -> dict[str, Any]:
-    out = {"id": str(doc["_id"]), **copy.deepcopy(doc)}
-    del out["_id"]
-    for key, value in list(out.items()):
-        if isinstance(value, datetime):
-            out[key] = timefmt.rfc3339(value)
-    return secrets.masked(out, secret_paths)
+class PipelineView(Pipeline, total=False):
+    """A pipeline as the API answers it: with the recent records the query asked for."""
+
+    recentRecords: list[RecordView]
+    recentSuccessRecords: list[RecordView]
+    recentFailedRecords: list[RecordView]
 
 
-def project(doc: dict[str, Any]) -> dict[str, Any]:
+class Page(TypedDict):
+    metadata: dict[str, int]  # {"total": ...}
+    items: Sequence[object]
+
+
+def answer(doc: D, secret_paths: secrets.PathsFn) -> D:
+    """A copy of `doc` with every stored secret as `******`."""
+    return secrets.masked(copy.deepcopy(doc), secret_paths)
+
+
+def project(doc: Project) -> Project:
     return answer(doc, secrets.project_paths)
 
 
-def integration(doc: dict[str, Any]) -> dict[str, Any]:
+def integration(doc: Integration) -> Integration:
     return answer(doc, secrets.integration_paths)
 
 
-def pipeline(doc: dict[str, Any], recent: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    out = answer(doc, secrets.pipeline_paths)
-    out.update(recent)
-    return out
+def pipeline(doc: Pipeline, recent: Mapping[str, list[RecordView]]) -> PipelineView:
+    return cast(PipelineView, {**answer(doc, secrets.pipeline_paths), **recent})
 
 
-def page(total: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+def page(total: int, items: Sequence[object]) -> Page:
     return {"metadata": {"total": total}, "items": items}
 
 
-def snapshot(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored catalog document as JSON for the bus (secrets stay sealed)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {("id" if k == "_id" else k): plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        if isinstance(value, ObjectId):
-            return str(value)
-        if isinstance(value, datetime):
-            return timefmt.rfc3339(value)
-        return value
-
-    return plain(doc)
+def snapshot(doc: T) -> T:
+    """A catalog document as JSON for the bus: a copy, secrets still sealed."""
+    return copy.deepcopy(doc)

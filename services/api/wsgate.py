@@ -18,7 +18,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+# The app wrapped: any ASGI app (Falcon's is typed to take a dict scope and plain mappings).
+App = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class WebSocketRefusals:

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import Any, cast
 
 from nameko.extensions import DependencyProvider, SharedExtension
 
-from services.cloud import domain
+from services.cloud import backends, domain
+from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext
 from services.cloud.clouds import CloudCatalog
-from services.cloud.drivers import kubernetes
-from services.cloud.drivers.docker import DockerDriver
-from services.cloud.drivers.local import DEFAULT_COMMAND, LocalDriver, build_user_of
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
-from shared import dockerengine
+from shared.contracts.catalog import Cloud
 from shared.mongo import connect, settings_of
 from shared.workertoken import tokens_or_none
 
@@ -44,71 +42,44 @@ class CloudParts(SharedExtension):
         clouds = CloudStore(database)
         clouds.ensure_indexes()
 
-        # Each replica adopts, after a restart, only the workers it started itself.
-        host = domain.replica_host(socket.gethostname(), settings.replica)
-        tokens = tokens_or_none(settings.secret_key)  # each worker proves its record with one
-        build_user = build_user_of(os.environ)  # Local builds never run as the services' user
+        def stored(name: str) -> Cloud | None:
+            return cast("Cloud | None", clouds.find(name))
 
-        engine = dockerengine.section_from_env(os.environ)
+        def unsealed(cloud: Cloud) -> Cloud:
+            return cast(Cloud, self.catalog.unsealed(cloud))
 
-        def local(cloud: str) -> LocalDriver:
-            if engine is not None:  # image stages on that engine: clean up after them too
-                return DockerDriver(
-                    settings.data_dir,
-                    settings.amqp_uri,
-                    command,
-                    cloud=cloud,
-                    section=lambda: engine,
-                    host=host,
-                    kind=domain.LOCAL,
-                    commands_in_engine=False,
-                    tokens=tokens,
-                    build_user=build_user,
-                    workspaces=settings.workspaces,
-                )
-            return LocalDriver(
-                settings.data_dir,
-                settings.amqp_uri,
-                command,
-                cloud=cloud,
-                tokens=tokens,
-                build_user=build_user,
-                workspaces=settings.workspaces,
-            )
-
-        def docker(cloud: str) -> DockerDriver:
-            def section() -> dict[str, Any]:
-                return dict(((clouds.find(cloud) or {}).get("docker")) or {})
-
-            return DockerDriver(
-                settings.data_dir,
-                settings.amqp_uri,
-                command,
-                cloud=cloud,
-                section=section,
-                host=host,
-                tokens=tokens,
-                workspaces=settings.workspaces,
-            )
-
-        # Kubernetes drivers read their cloud, secrets decrypted, whenever they use it.
-        k8s = kubernetes.factory(
-            clouds.find, lambda doc: self.catalog.unsealed(doc), settings.amqp_uri, tokens=tokens
+        context = DriverContext(
+            data_dir=settings.data_dir,
+            amqp_uri=settings.amqp_uri,
+            # Each replica adopts, after a restart, only the workers it started itself.
+            host=domain.replica_host(socket.gethostname(), settings.replica),
+            tokens=tokens_or_none(settings.secret_key),  # each worker proves its record
+            environ=dict(os.environ),
+            workspaces=settings.workspaces,
+            command=command,
+            find=stored,
+            # Drivers that need secrets (Kubernetes) read their cloud decrypted at each use.
+            unseal=unsealed,
         )
+        # Every backend's factory of drivers, made once (settings are checked now).
+        factories = backends.factories(context)
+        local = backends.BACKENDS["Local"].kind
         self.supervisor = Supervisor(
-            [local(domain.LOCAL)],
+            [factories[local](domain.LOCAL)],
             workers,
-            host=host,
-            factories={domain.LOCAL: local, domain.DOCKER: docker, domain.KUBERNETES: k8s},
+            host=context.host,
+            factories=factories,
             lookup=clouds.find,
         )
         self.catalog = CloudCatalog(clouds, self.supervisor, settings.secret_key)
         # Before any entrypoint starts, so no start_worker or tick sees a half-known state.
         self.supervisor.resume()
-        # Every Docker cloud gets its driver now, so its first poll sweeps what a crash left.
-        for stored in clouds.list():
-            if stored.get("type") == "Docker":
-                self.supervisor.serve(str(stored["name"]), domain.DOCKER)
+        # Clouds whose backend asks for it (Docker) get their drivers now, so their first
+        # poll sweeps what a crash left.
+        for cloud in clouds.list():
+            backend = backends.backend_of(cloud.get("type"))
+            if backend is not None and backend.serve_at_start:
+                self.supervisor.serve(str(cloud["name"]), backend.kind)
 
     def stop(self) -> None:
         self.client.close()  # workers keep running; the next start adopts them

@@ -1,4 +1,5 @@
-"""Pure rules of the cloud service: which driver a placement names, ids, exit reasons.
+"""Pure rules of the cloud service: built-in cloud names, ids, exit reasons (which backend
+serves a stored cloud is the registry's: `services.cloud.backends.driver_for`).
 
 No nameko, no pymongo, no processes here, so these rules are unit-tested in milliseconds.
 """
@@ -11,15 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.contracts.errors import InvalidRequest, NotFound
+from shared.contracts.errors import NotFound
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import rfc3339
 
-LOCAL = "local"  # the built-in cloud's name, and the Local driver's kind
-DOCKER = "docker"
-KUBERNETES = "kubernetes"
-# cloud type -> the driver kind serving it
-DRIVER_OF_TYPE = {"Local": LOCAL, "Docker": DOCKER, "Kubernetes": KUBERNETES}
+LOCAL = "local"  # the built-in cloud's name (served by the Local backend)
 RUNNING = "Running"
 DISAPPEARED = "worker process disappeared"
 _RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -50,24 +47,6 @@ def cloud_of(name: str | None) -> str:
 
 def cloud_of_placement(placement: Placement | None) -> str:
     return cloud_of((placement or {}).get("cloudName"))
-
-
-def driver_for(name: str | None, stored: Mapping[str, Any] | None) -> tuple[str, str]:
-    """The cloud a placement's `cloudName` runs in and the kind of driver serving it.
-
-    `stored` is the cloud of that name in `clouds`, if any. No name: the built-in Local
-    cloud. A stored Local cloud runs on this host under its own name; Docker and Kubernetes
-    clouds are refused until their drivers exist. A name not stored falls back to the
-    built-in names (`local` in any case, as before clouds were stored).
-    """
-    if not name or stored is None:
-        return cloud_of(name), LOCAL
-    kind = DRIVER_OF_TYPE.get(stored.get("type"))
-    if kind is None:
-        raise InvalidRequest(
-            f"cloud {name} is of type {stored.get('type')}, whose driver is not available yet"
-        )
-    return str(stored["name"]), kind
 
 
 def listed_cloud(name: str, stored: Mapping[str, Any] | None) -> str:

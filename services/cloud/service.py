@@ -1,13 +1,13 @@
 """nameko entrypoints of the cloud service; each delegates to domain code in a line or two."""
 
-from typing import Any
-
 from nameko.events import EventDispatcher
 from nameko.timer import timer
 
 from services.cloud.dependencies import Clouds, Workers
 from services.cloud.domain import InvalidRecordId
 from shared.contracts import services
+from shared.contracts.boundary import check
+from shared.contracts.catalog import Cloud
 from shared.contracts.errors import EXPECTED
 from shared.contracts.events import RECORDS_DELETED, WORKER_EXITED, RecordsDeleted
 from shared.contracts.rpc import PingResult, Placement, WorkerInfo
@@ -21,7 +21,7 @@ CALLER_ERRORS = (*EXPECTED, InvalidRecordId)  # logged as warnings: the caller e
 
 class CloudService(PingMixin):
     """Owns clouds: stores them, pings them, and launches, watches and stops workers through
-    drivers (Local for now).
+    the drivers of their backends (Local, Docker, Kubernetes: services/cloud/backends).
 
     Publishes `cloud.worker_exited` once for every worker that ends, however it ends.
     """
@@ -34,20 +34,20 @@ class CloudService(PingMixin):
     # --- clouds ---------------------------------------------------------------------------
 
     @rpc(expected_exceptions=CALLER_ERRORS)
-    def create_cloud(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return self.clouds.create(doc)
+    def create_cloud(self, doc: Cloud) -> Cloud:
+        return self.clouds.create(check(Cloud, doc, "create_cloud document"))
 
     @rpc(expected_exceptions=CALLER_ERRORS)
-    def get_cloud(self, name: str) -> dict[str, Any]:
+    def get_cloud(self, name: str) -> Cloud:
         return self.clouds.get(name)
 
     @rpc(expected_exceptions=CALLER_ERRORS)
-    def list_clouds(self) -> list[dict[str, Any]]:
+    def list_clouds(self) -> list[Cloud]:
         return self.clouds.list()
 
     @rpc(expected_exceptions=CALLER_ERRORS)
-    def replace_cloud(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
-        return self.clouds.replace(name, doc)
+    def replace_cloud(self, name: str, doc: Cloud) -> Cloud:
+        return self.clouds.replace(name, check(Cloud, doc, "replace_cloud document"))
 
     @rpc(expected_exceptions=CALLER_ERRORS)
     def delete_cloud(self, name: str) -> None:

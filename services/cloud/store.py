@@ -13,22 +13,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.cloud.drivers.base import SavedWorker, StoredWorker
+from services.cloud.backends.base import SavedWorker, StoredWorker
+from shared.contracts.catalog import Cloud, DockerSection, KubernetesSection
 from shared.contracts.errors import Conflict, NotFound
 from shared.timefmt import now, rfc3339
 
 COLLECTION = "workers"
 CLOUDS = "clouds"
-_STORED = ("_id", "id", "creationTime", "lastUpdateTime")  # set here, never taken from callers
 _COMMON = ("_id", "cloud", "driver", "host", "project", "pipeline", "startedAt")
 _OUTCOME = ("endedAt", "exitCode", "reason")
+
+
+class StoredCloud(TypedDict, total=False):
+    """A cloud as `clouds` keeps it: the gateway's document, `_id` and datetimes."""
+
+    _id: ObjectId
+    name: str
+    type: str
+    docker: DockerSection
+    kubernetes: KubernetesSection
+    creationTime: datetime
+    lastUpdateTime: datetime
 
 
 class WorkerStore:
@@ -104,33 +116,40 @@ class CloudStore:
     def ensure_indexes(self) -> None:
         self.collection.create_index([("name", ASCENDING)], unique=True)
 
-    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def create(self, doc: Cloud) -> Cloud:
         at = self._clock()
-        stored = {**_given(doc), "_id": ObjectId(), "creationTime": at, "lastUpdateTime": at}
+        stored: StoredCloud = {
+            **_given(doc),
+            "_id": ObjectId(),
+            "creationTime": at,
+            "lastUpdateTime": at,
+        }
         try:
             self.collection.insert_one(stored)
         except DuplicateKeyError:
             raise Conflict(f"cloud {doc.get('name')} already exists") from None
         return outward(stored)
 
-    def find(self, name: str) -> dict[str, Any] | None:
-        return self.collection.find_one({"name": name})
+    def find(self, name: str) -> StoredCloud | None:
+        found = self.collection.find_one({"name": name})
+        return cast(StoredCloud, found) if found is not None else None
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> Cloud:
         found = self.find(name)
         if found is None:
             raise NotFound(f"cloud {name} not found")
         return outward(found)
 
-    def list(self) -> list[dict[str, Any]]:
-        return [outward(doc) for doc in self.collection.find().sort("name", ASCENDING)]
+    def list(self) -> list[Cloud]:
+        found = self.collection.find().sort("name", ASCENDING)
+        return [outward(cast(StoredCloud, doc)) for doc in found]
 
-    def replace(self, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, name: str, doc: Cloud) -> Cloud:
         """The new document keeps the stored `_id`, `name` and `creationTime`."""
         found = self.find(name)
         if found is None:
             raise NotFound(f"cloud {name} not found")
-        stored = {
+        stored: StoredCloud = {
             **_given(doc),
             "_id": found["_id"],
             "name": found["name"],
@@ -146,16 +165,34 @@ class CloudStore:
             raise NotFound(f"cloud {name} not found")
 
 
-def _given(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in _STORED}
+def _given(doc: Cloud) -> StoredCloud:
+    """What a caller's document may set: everything but the fields the store sets."""
+    given: StoredCloud = {}
+    if "name" in doc:
+        given["name"] = doc["name"]
+    if "type" in doc:
+        given["type"] = doc["type"]
+    if "docker" in doc:
+        given["docker"] = doc["docker"]
+    if "kubernetes" in doc:
+        given["kubernetes"] = doc["kubernetes"]
+    return given
 
 
-def outward(stored: dict[str, Any]) -> dict[str, Any]:
+def outward(stored: StoredCloud) -> Cloud:
     """A stored cloud as it crosses RPC: `id` first, times as RFC 3339 strings."""
-    doc = {k: v for k, v in stored.items() if k not in _STORED}
-    return {
-        "id": str(stored["_id"]),
-        **doc,
-        "creationTime": rfc3339(stored.get("creationTime")),
-        "lastUpdateTime": rfc3339(stored.get("lastUpdateTime")),
-    }
+    out: Cloud = {"id": str(stored["_id"])}
+    if "name" in stored:
+        out["name"] = stored["name"]
+    if "type" in stored:
+        out["type"] = stored["type"]
+    if "docker" in stored:
+        out["docker"] = stored["docker"]
+    if "kubernetes" in stored:
+        out["kubernetes"] = stored["kubernetes"]
+    created, updated = rfc3339(stored.get("creationTime")), rfc3339(stored.get("lastUpdateTime"))
+    if created is not None:
+        out["creationTime"] = created
+    if updated is not None:
+        out["lastUpdateTime"] = updated
+    return out

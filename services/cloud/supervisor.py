@@ -2,8 +2,9 @@
 
 Plain code over a driver per cloud and the store (no nameko, no pymongo), shared by all
 entrypoints of one service container. The built-in drivers (the host's `local` cloud) exist
-from the start; a stored cloud gets its own driver instance, made by the factory of its kind,
-when a worker first starts in it (or is adopted after a restart), so its workers carry its name.
+from the start; a stored cloud gets its own driver instance, made by the factory of its kind
+(its backend's, services/cloud/backends), when a worker first starts in it (or is adopted
+after a restart), so its workers carry its name.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.cloud import domain
-from services.cloud.drivers.base import Driver, ExitReport, SavedWorker, StoredWorker
+from services.cloud import backends, domain
+from services.cloud.backends.base import (
+    Driver,
+    DriverFactory,
+    ExitReport,
+    SavedWorker,
+    StoredWorker,
+)
 from shared import metrics
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
 from shared.contracts.events import WorkerExited
@@ -38,7 +45,6 @@ class Store(Protocol):
 
 
 Lookup = Callable[[str], Mapping[str, Any] | None]  # the stored cloud of a name, if any
-DriverFactory = Callable[[str], Driver]  # makes the driver serving the named cloud
 
 
 def _no_stored_clouds(name: str) -> None:
@@ -91,7 +97,7 @@ class Supervisor:
         domain.check_record_id(record_id)
         name = (placement or {}).get("cloudName")
         with self._start_lock:  # also keeps a cloud from being deleted while we start in it
-            cloud, kind = domain.driver_for(name, self._lookup(name) if name else None)
+            cloud, kind = backends.driver_for(name, self._lookup(name) if name else None)
             driver = self._serving(cloud, kind)
             for known in list(self.drivers.values()):
                 for info in known.list():

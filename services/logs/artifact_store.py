@@ -8,17 +8,19 @@ the embedded server would load every match of a sorted query into memory first.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, cast
 
 from bson import Binary, ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+from typing_extensions import TypedDict
 
 from services.logs import artifacts as rules
 from services.logs.artifacts import KEPT, STAGED, UPLOADING, ArtifactRefused
@@ -26,6 +28,26 @@ from shared.contracts.artifacts import CHUNK_SIZE, DEFAULT_MAX_BYTES, Artifact, 
 from shared.contracts.errors import NotFound
 
 BUCKET = "artifacts"
+
+
+class FileMeta(TypedDict):
+    record_id: str
+    stage: str
+    path: str
+    mode: int
+    state: str  # UPLOADING, STAGED, KEPT
+    sha256: NotRequired[str]  # once staged
+
+
+class FileDoc(TypedDict):
+    """An `artifacts.files` document, laid out as GridFS lays it out."""
+
+    _id: ObjectId
+    length: int
+    chunkSize: int
+    uploadDate: datetime
+    filename: str
+    metadata: FileMeta
 
 
 def _oid(value: object, what: str = "artifact") -> ObjectId:
@@ -72,24 +94,24 @@ class ArtifactStore:
             problem = rules.limit_problem(path, size, self.used(record_id), self.limit)
         if problem:
             raise ArtifactRefused(problem)
-        doc = {
-            "_id": ObjectId(),
-            "length": size,
-            "chunkSize": self.chunk_size,
-            "uploadDate": now,
-            "filename": f"{record_id}/{path}",
-            "metadata": {
-                "record_id": record_id,
-                "stage": stage,
-                "path": path,
-                "mode": rules.file_mode(mode),
-                "state": UPLOADING,
-            },
-        }
+        doc = FileDoc(
+            _id=ObjectId(),
+            length=size,
+            chunkSize=self.chunk_size,
+            uploadDate=now,
+            filename=f"{record_id}/{path}",
+            metadata=FileMeta(
+                record_id=record_id,
+                stage=stage,
+                path=path,
+                mode=rules.file_mode(mode),
+                state=UPLOADING,
+            ),
+        )
         self.files.insert_one(doc)
         return Upload(upload=str(doc["_id"]), chunk_size=self.chunk_size)
 
-    def _file(self, record_id: str, file_id: object, states: tuple[str, ...]) -> dict[str, Any]:
+    def _file(self, record_id: str, file_id: object, states: tuple[str, ...]) -> FileDoc:
         doc = self.files.find_one(
             {
                 "_id": _oid(file_id),
@@ -99,7 +121,7 @@ class ArtifactStore:
         )
         if doc is None:
             raise NotFound(f"artifact {file_id} of record {record_id} not found")
-        return doc
+        return cast(FileDoc, doc)  # every files document is one begin() inserted
 
     def chunk(self, record_id: str, upload_id: str, n: int, data: bytes) -> None:
         doc = self._file(record_id, upload_id, (UPLOADING,))
@@ -130,7 +152,7 @@ class ArtifactStore:
         )
         return rules.item({**doc, "metadata": {**doc["metadata"], "sha256": sha256}})
 
-    def _chunks(self, doc: dict[str, Any], first: int, last_excl: int) -> Iterator[bytes]:
+    def _chunks(self, doc: FileDoc, first: int, last_excl: int) -> Iterator[bytes]:
         for n in range(first, last_excl):
             chunk = self.chunks.find_one({"files_id": doc["_id"], "n": n}, {"data": 1})
             if chunk is None:
@@ -203,13 +225,13 @@ class ArtifactStore:
 
     # --- deleting -----------------------------------------------------------------------------
 
-    def delete_records(self, record_ids: list[str]) -> int:
+    def delete_records(self, record_ids: builtins.list[str]) -> int:
         if not record_ids:
             return 0
         docs = self.files.find({"metadata.record_id": {"$in": record_ids}}, {"_id": 1})
         return self._delete_files([d["_id"] for d in docs])
 
-    def _delete_files(self, ids: list[ObjectId]) -> int:
+    def _delete_files(self, ids: builtins.list[ObjectId]) -> int:
         """Files documents first (readers stop seeing them), then their chunks."""
         if not ids:
             return 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from shared import timefmt
 from shared.contracts.artifacts import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, Artifact
+from shared.envvars import Env
 
 UPLOADING, STAGED, KEPT = "uploading", "staged", "kept"
 MAX_PATH = 1024
@@ -27,15 +28,9 @@ class ArtifactRefused(ValueError):
     """A call breaks a rule (bad path, over the limit, a chunk that does not fit)."""
 
 
-def max_bytes(env: Mapping[str, str]) -> int:
+def max_bytes(env: Mapping[str, str] | None = None) -> int:
     """CYCLONE_ARTIFACTS_MAX_BYTES: what one record may keep in all (default 1 GiB)."""
-    raw = (env.get(MAX_BYTES_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{MAX_BYTES_ENV} must be a number of bytes, got {raw!r}") from exc
+    value = Env(env).integer(MAX_BYTES_ENV, DEFAULT_MAX_BYTES)
     if value < 0:
         raise SystemExit(f"{MAX_BYTES_ENV} must be >= 0, got {value}")
     return value

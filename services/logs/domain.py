@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeGuard
 
 from shared.contracts.logs import LogBatch
 from shared.contracts.rpc import LogChunk
@@ -26,7 +26,9 @@ MAX_READ_BYTES = 8 * 1024 * 1024
 
 
 class InvalidBatch(ValueError):
-    """A message on the log queue that is not a LogBatch (dropped: retrying cannot help)."""
+    """A LogBatch that breaks a rule its type cannot say (dead-lettered: retrying cannot
+    help). One that does not even fit the type is refused at the consumer
+    (shared/contracts/boundary.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,35 +60,18 @@ def chunk_id(record_id: str, seq: int) -> str:
 # --- ingest ---------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 MAX_SEQ = 2**63 - 1  # line numbers are stored as BSON int64
 
 
-def parse_batch(body: Any) -> LogBatch:
-    """The message as a LogBatch, or InvalidBatch saying what is wrong with it."""
-    if not isinstance(body, dict):
-        raise InvalidBatch(f"a log batch must be an object, got {type(body).__name__}")
-    record_id = body.get("record_id")
-    if not isinstance(record_id, str) or not record_id:
+def parse_batch(body: LogBatch) -> LogBatch:
+    """The batch with only the fields the service keeps, or InvalidBatch saying which rule
+    it breaks (a checked LogBatch: the types are right, the values may not be)."""
+    record_id, seq, stage, lines = body["record_id"], body["seq"], body["stage"], body["lines"]
+    if not record_id:
         raise InvalidBatch("record_id must be a non-empty string")
-    seq = body.get("seq")
-    if not _is_int(seq) or seq < 1:
+    if seq < 1:
         raise InvalidBatch(f"seq must be an integer >= 1, got {seq!r}")
-    stage = body.get("stage")
-    if not isinstance(stage, str):
-        raise InvalidBatch("stage must be a string")
-    task = body.get("task")
-    if task is not None and not isinstance(task, str):
-        raise InvalidBatch("task must be a string when given")
-    lines = body.get("lines", [])
-    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-        raise InvalidBatch("lines must be a list of strings")
-    eof = body.get("eof", False)
-    if not isinstance(eof, bool):
-        raise InvalidBatch("eof must be a boolean when given")
+    task, eof = body.get("task"), body.get("eof", False)
     if seq + len(lines) > MAX_SEQ:
         # BSON cannot store it: the insert would fail, the message be requeued, fail again...
         raise InvalidBatch(f"seq {seq} is past the largest line number storage can hold")
@@ -125,7 +110,8 @@ def chunks_of(batch: LogBatch) -> list[Chunk]:
     """
     stage, task = batch["stage"], batch.get("task")
     chunks: list[Chunk] = []
-    seq, current, size = batch["seq"], [], 0
+    current: list[str] = []
+    seq, size = batch["seq"], 0
     for line in batch["lines"]:
         text, n = _storable(line)
         if current and size + n > MAX_CHUNK_BYTES:
@@ -144,7 +130,11 @@ def chunks_of(batch: LogBatch) -> list[Chunk]:
 # --- reading --------------------------------------------------------------------------------
 
 
-def check_read(after: Any, limit: Any) -> None:
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_read(after: object, limit: object) -> None:
     """RPC arguments a read accepts; ValueError otherwise (bad input, not a server fault)."""
     if not _is_int(after) or after < 0:
         raise ValueError(f"after must be an integer >= 0, got {after!r}")
@@ -152,7 +142,7 @@ def check_read(after: Any, limit: Any) -> None:
         raise ValueError(f"limit must be an integer in 1..{MAX_READ_LIMIT}, got {limit!r}")
 
 
-def check_filter(record_id: Any, stage: Any, task: Any) -> None:
+def check_filter(record_id: object, stage: object, task: object) -> None:
     if not isinstance(record_id, str) or not record_id:
         raise ValueError("record_id must be a non-empty string")
     if stage is not None and not isinstance(stage, str):

@@ -7,7 +7,6 @@ import binascii
 import contextlib
 import gc
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -22,8 +21,9 @@ from services.logs.store import LogStore, StoreRejected, StoreUnavailable
 from shared import metrics, mongo, timefmt, workertoken
 from shared.contracts import artifacts as art
 from shared.contracts import errors, events, logs, services
+from shared.contracts.boundary import check
+from shared.contracts.logs import LogBatch
 from shared.contracts.rpc import LogChunk
-from shared.mongo import MongoDatabase
 from shared.ping import PingMixin
 from shared.redelivery import Poison, consume, event_handler
 from shared.rpcqueue import rpc
@@ -54,8 +54,8 @@ def with_retries(what: str, attempt: Callable[[], T]) -> T:
     return attempt()
 
 
-class Store(MongoDatabase):
-    """The service's LogStore over the shared Mongo client; its index is made at start."""
+class Store(mongo.MongoDatabase):
+    """The service's LogStore over its Mongo client; its index is made at start."""
 
     def setup(self) -> None:
         super().setup()
@@ -68,13 +68,13 @@ class Store(MongoDatabase):
         return self.store
 
 
-class Artifacts(MongoDatabase):
+class Artifacts(mongo.MongoDatabase):
     """Kept artifacts (GridFS bucket `artifacts`), with the per-record limit of the
     environment (CYCLONE_ARTIFACTS_MAX_BYTES)."""
 
     def setup(self) -> None:
         super().setup()
-        self.store = ArtifactStore(self.database, artifacts.max_bytes(os.environ))
+        self.store = ArtifactStore(self.database, artifacts.max_bytes())
 
     def start(self) -> None:
         self.store.ensure_indexes()
@@ -159,14 +159,16 @@ class LogsService(PingMixin):
     # nothing. A failed store is retried later (shared/redelivery); a batch no retry can store
     # (malformed, out of range) goes to the dead-letter queue at once.
     @consume(LOG_QUEUE)
-    def ingest(self, body: Any) -> None:
+    def ingest(self, body: object) -> None:
         if not workertoken.batch_signed(self.tokens, body):
             record_id = body.get("record_id") if isinstance(body, dict) else None
             log.warning("dropping a log batch of %r not signed by its worker", record_id)
             metrics.LOG_DROPPED.labels("unsigned").inc()
             return
+        # A batch that does not fit the contract is dead-lettered at once (MalformedPayload).
+        checked = check(LogBatch, body, "log batch")
         try:
-            batch = domain.parse_batch(body)
+            batch = domain.parse_batch(checked)
         except domain.InvalidBatch as exc:
             raise Poison(f"invalid log batch: {exc}") from exc
         try:
@@ -175,12 +177,12 @@ class LogsService(PingMixin):
             )
         except StoreRejected as exc:
             raise Poison(f"batch {batch['record_id']}:{batch['seq']} refused: {exc}") from exc
-        metrics.LOG_LINES.inc(len(batch.get("lines") or []))
+        metrics.LOG_LINES.inc(len(batch["lines"]))
         if batch.get("eof"):
             log.info("log complete: %d lines", batch["seq"] - 1)
         self._announce(batch)
 
-    def _announce(self, batch: Any) -> None:
+    def _announce(self, batch: LogBatch) -> None:
         """Tell live followers; a lost announcement only delays them (they re-read storage)."""
         try:
             self.live(dict(batch), routing_key=batch["record_id"])
@@ -203,9 +205,7 @@ class LogsService(PingMixin):
     # Idempotent: deleting what is already gone deletes nothing.
     @event_handler(*events.RECORDS_DELETED)
     def records_deleted(self, payload: events.RecordsDeleted) -> None:
-        ids = payload.get("record_ids") if isinstance(payload, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise Poison(f"{events.RECORDS_DELETED[1]} without a list of record ids: {payload!r}")
+        ids = payload["record_ids"]  # checked against the contract on arrival (redelivery)
         removed = with_retries("deleting logs", lambda: self.store.delete(ids))
         log.info("deleted %d log chunks of %d records", removed, len(ids))
         files = self.artifacts.delete_records(ids)

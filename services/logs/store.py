@@ -7,12 +7,14 @@ the worker's end marker is a document with `eof: true`, `n: 0` and `seq` = total
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Mapping
+from typing import NotRequired, cast
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, InvalidDocument, PyMongoError
+from typing_extensions import TypedDict
 
 from services.logs.domain import (
     MAX_READ_BYTES,
@@ -41,7 +43,29 @@ class StoreRejected(Exception):
     """The database can never take this document; retrying is pointless."""
 
 
-def _chunk(doc: dict[str, Any], lines: list[str] | None) -> Chunk:
+class ChunkDoc(TypedDict):
+    """One `log_chunks` document (a stored domain.Chunk); reads may project `lines` away."""
+
+    _id: str  # domain.chunk_id
+    record_id: str
+    seq: int
+    n: int
+    bytes: int
+    stage: str
+    lines: NotRequired[list[str]]
+    task: NotRequired[str]
+    eof: NotRequired[bool]
+
+
+class _StageGroup(TypedDict):
+    """What `stages` groups a record's chunks into."""
+
+    _id: str  # the stage
+    first: int  # its first line number
+    lines: int  # how many lines it has
+
+
+def _chunk(doc: ChunkDoc, lines: list[str] | None) -> Chunk:
     return Chunk(
         seq=doc["seq"],
         n=doc["n"],
@@ -55,7 +79,8 @@ def _chunk(doc: dict[str, Any], lines: list[str] | None) -> Chunk:
 
 class LogStore:
     def __init__(self, database: Database) -> None:
-        self._coll = database[COLLECTION]
+        # Only this class writes the collection, always whole ChunkDocs.
+        self._coll = cast("Collection[ChunkDoc]", database[COLLECTION])
 
     def ensure_indexes(self) -> None:
         self._coll.create_index([("record_id", ASCENDING), ("seq", ASCENDING)])
@@ -67,15 +92,15 @@ class LogStore:
         record_id = batch["record_id"]
         new = 0
         for chunk in chunks_of(batch):
-            doc: dict[str, Any] = {
-                "_id": chunk_id(record_id, chunk.seq),
-                "record_id": record_id,
-                "seq": chunk.seq,
-                "n": chunk.n,
-                "bytes": chunk.size,
-                "stage": chunk.stage,
-                "lines": list(chunk.lines or []),
-            }
+            doc = ChunkDoc(
+                _id=chunk_id(record_id, chunk.seq),
+                record_id=record_id,
+                seq=chunk.seq,
+                n=chunk.n,
+                bytes=chunk.size,
+                stage=chunk.stage,
+                lines=list(chunk.lines or []),
+            )
             if chunk.task is not None:
                 doc["task"] = chunk.task
             if chunk.eof:
@@ -114,11 +139,12 @@ class LogStore:
     def stages(self, record_id: str) -> list[str]:
         """Stages that have lines, in the order their first line appears."""
         # Only record_id in the match: any other field there makes the server scan everything.
-        pipeline = [
+        pipeline: list[Mapping[str, object]] = [
             {"$match": {"record_id": record_id}},
             {"$group": {"_id": "$stage", "first": {"$min": "$seq"}, "lines": {"$sum": "$n"}}},
         ]
-        found = [doc for doc in self._coll.aggregate(pipeline) if doc["lines"] > 0]
+        groups = cast("list[_StageGroup]", list(self._coll.aggregate(pipeline)))
+        found = [doc for doc in groups if doc["lines"] > 0]
         return [doc["_id"] for doc in sorted(found, key=lambda doc: doc["first"])]
 
     def _start_seq(self, record_id: str, after: int) -> int:
@@ -146,7 +172,7 @@ class LogStore:
         limit: int,
         stage: str | None,
         task: str | None,
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """Every chunk from `start` in seq order (to follow line numbers), with lines only for
         the matching chunks a read of `limit` lines after `after` can use.
 

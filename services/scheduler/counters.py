@@ -10,17 +10,29 @@ stats are the history of runs, not of what is still stored.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Final
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
-SCOPES = ("projectID", "pipelineID")
-STATUS_FIELDS = {"Success": "success", "Failed": "failed", "Aborted": "aborted"}
+from services.scheduler.documents import Counted
+from shared.contracts.records import RecordStatus
+
+SCOPES: Final = ("projectID", "pipelineID")
+# The counter of each final status (Pending and Running runs count in `total` only).
+STATUS_FIELDS: Final[dict[str, str]] = {
+    RecordStatus.SUCCESS: "success",
+    RecordStatus.FAILED: "failed",
+    RecordStatus.ABORTED: "aborted",
+}
 
 
 def _key(scope: str, scope_id: str, day: int) -> str:
     return f"{scope}:{scope_id}:{day}"
+
+
+def _scope_id(record: Counted, scope: str) -> str:
+    return record["projectID"] if scope == "projectID" else record["pipelineID"]
 
 
 class StatsCounters:
@@ -30,27 +42,28 @@ class StatsCounters:
     def ensure_indexes(self) -> None:
         self.days.create_index([("scope", ASCENDING), ("scopeId", ASCENDING), ("day", ASCENDING)])
 
-    def _bump(self, record: dict[str, Any], fields: dict[str, int]) -> Iterable[UpdateOne]:
+    def _bump(self, record: Counted, fields: dict[str, int]) -> Iterable[UpdateOne]:
         day = record["startDay"]
         for scope in SCOPES:
+            scope_id = _scope_id(record, scope)
             yield UpdateOne(
-                {"_id": _key(scope, record[scope], day)},
+                {"_id": _key(scope, scope_id, day)},
                 {
                     "$inc": fields,
-                    "$setOnInsert": {"scope": scope, "scopeId": record[scope], "day": day},
+                    "$setOnInsert": {"scope": scope, "scopeId": scope_id, "day": day},
                 },
                 upsert=True,
             )
 
-    def created(self, record: dict[str, Any]) -> None:
+    def created(self, record: Counted) -> None:
         self.days.bulk_write(list(self._bump(record, {"total": 1})), ordered=False)
 
-    def finished(self, record: dict[str, Any], status: str) -> None:
+    def finished(self, record: Counted, status: str) -> None:
         field = STATUS_FIELDS.get(status)
         if field:
             self.days.bulk_write(list(self._bump(record, {field: 1})), ordered=False)
 
-    def removed(self, records: Iterable[dict[str, Any]]) -> None:
+    def removed(self, records: Iterable[Counted]) -> None:
         ops: list[UpdateOne] = []
         for record in records:
             fields = {"total": -1}
@@ -61,12 +74,13 @@ class StatsCounters:
         if ops:
             self.days.bulk_write(ops, ordered=False)
 
-    def add_finished(self, records: Iterable[dict[str, Any]]) -> None:
+    def add_finished(self, records: Iterable[Counted]) -> None:
         """Count many finished records at once (imports, the stats benchmark's seeding)."""
         totals: dict[tuple[str, str, int], dict[str, int]] = {}
         for record in records:
             for scope in SCOPES:
-                fields = totals.setdefault((scope, record[scope], record["startDay"]), {})
+                key = (scope, _scope_id(record, scope), record["startDay"])
+                fields = totals.setdefault(key, {})
                 fields["total"] = fields.get("total", 0) + 1
                 field = STATUS_FIELDS.get(record.get("status", ""))
                 if field:

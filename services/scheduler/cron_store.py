@@ -10,11 +10,13 @@ document per deleted pipeline).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
+
+from services.scheduler.documents import CronTrigger
+from shared.contracts.catalog import Project
 
 GONE = "~deleted"  # sorts after every RFC 3339 time: no save is newer than a deletion
 
@@ -29,7 +31,7 @@ class CronStore:
         self.triggers.create_index([("pipelineID", ASCENDING)])
         self.triggers.create_index([("projectID", ASCENDING)])
 
-    def replace_pipeline(self, pipeline_id: str, saved_at: str, docs: list[dict[str, Any]]) -> bool:
+    def replace_pipeline(self, pipeline_id: str, saved_at: str, docs: list[CronTrigger]) -> bool:
         """The pipeline's triggers become `docs`, unless a newer save or its deletion was
         applied already (then False). The same save again applies again (idempotent)."""
         try:
@@ -48,7 +50,7 @@ class CronStore:
             return False
         return True
 
-    def update_project(self, project_id: str, project: dict[str, Any]) -> None:
+    def update_project(self, project_id: str, project: Project) -> None:
         self.triggers.update_many({"projectID": project_id}, {"$set": {"project": project}})
 
     def delete_pipelines(self, pipeline_ids: list[str]) -> None:
@@ -56,8 +58,8 @@ class CronStore:
             self.versions.update_one({"_id": pipeline_id}, {"$set": {"savedAt": GONE}}, upsert=True)
         self.triggers.delete_many({"pipelineID": {"$in": pipeline_ids}})
 
-    def next_due(self, now: datetime, skip: int = 0) -> dict[str, Any] | None:
-        found = list(
+    def next_due(self, now: datetime, skip: int = 0) -> CronTrigger | None:
+        found: list[CronTrigger] = list(
             self.triggers.find({"nextRun": {"$lte": now}})
             .sort("nextRun", ASCENDING)
             .skip(skip)
@@ -65,7 +67,7 @@ class CronStore:
         )
         return found[0] if found else None
 
-    def claim(self, due: dict[str, Any], next_run: datetime) -> bool:
+    def claim(self, due: CronTrigger, next_run: datetime) -> bool:
         """Move a due trigger to its next tick, atomically: with several scheduler replicas
         exactly one of them wins the tick (and starts its run)."""
         won = self.triggers.update_one(

@@ -15,10 +15,9 @@ from nameko.extensions import DependencyProvider
 from services.scheduler import settings
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.runs import Cloud, Limits, Runs
+from services.scheduler.runs import Cloud, Limits, Publish, Runs
 from services.scheduler.store import RecordStore
-from shared import mongo
-from shared.contracts import rpc
+from shared import mongo, rpcclients
 from shared.crypto import SecretBox
 from shared.deadline import bounded
 from shared.workertoken import WorkerTokens, tokens_or_none
@@ -34,20 +33,14 @@ class RunsParts:
     tokens: WorkerTokens | None
     spawn: Callable[[Callable[[], None]], None]
 
-    def build(self, cloud_rpc: Any, publish: Callable[[str, dict[str, Any]], None]) -> Runs:
-        """A `Runs` for one worker: the service's cloud proxy and event dispatcher."""
+    def build(self, cloud_rpc: object, publish: Publish) -> Runs:
+        """A `Runs` for one worker: the service's cloud proxy (seen as its Protocol) and
+        event dispatcher."""
         within = self.limits.cloud_call_timeout
+        service = rpcclients.cloud(cloud_rpc)
         cloud = Cloud(
-            start=bounded(
-                getattr(cloud_rpc, rpc.START_WORKER),
-                within,
-                "the cloud service did not start a worker",
-            ),
-            stop=bounded(
-                getattr(cloud_rpc, rpc.STOP_WORKER),
-                within,
-                "the cloud service did not stop a worker",
-            ),
+            start=bounded(service.start_worker, within, "the cloud service did not start a worker"),
+            stop=bounded(service.stop_worker, within, "the cloud service did not stop a worker"),
             spawn=self.spawn,
         )
         return Runs(

@@ -7,20 +7,32 @@ service class (service.py) only forwards calls and events here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
+from services.scheduler.documents import CronTrigger, RecordDoc, RecordKeys
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
 from shared import logsetup, metrics, timefmt
 from shared.contracts import artifacts as art
 from shared.contracts import events
+from shared.contracts.catalog import Project
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest, Unauthorized
+from shared.contracts.records import (
+    ACTIVE,
+    STAGE_DETAILS,
+    TERMINAL,
+    RecordStatus,
+    RecordView,
+    StageState,
+    Stats,
+)
+from shared.contracts.rpc import Job, Page, Placement, RecordRequest, WorkerInfo
 from shared.crypto import SecretBox, decrypt_all
 from shared.workertoken import FIELD as TOKEN_FIELD
 from shared.workertoken import WorkerTokens
@@ -36,6 +48,11 @@ CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits 
 # A start still unanswered this long after the cloud call's own deadline was lost with the
 # replica that made it: another try (the cloud answers the worker it has, if any).
 RELAUNCH_AFTER = timedelta(seconds=5)
+
+# Publishes an event of the scheduler's: its type and payload (nameko's EventDispatcher).
+Publish = Callable[[str, Mapping[str, object]], None]
+# What a worker reports (each with its record's worker token).
+WorkerReport = events.StageStarted | events.StageFinished | events.RunFinished | events.Heartbeat
 
 
 @dataclass(frozen=True)
@@ -63,8 +80,8 @@ class Cloud:
 
     def __init__(
         self,
-        start: Callable[..., Any],
-        stop: Callable[[str], Any],
+        start: Callable[[str, str, str, Placement], WorkerInfo],
+        stop: Callable[[str], object],
         spawn: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self.start = start
@@ -72,25 +89,12 @@ class Cloud:
         self.spawn = spawn or (lambda call: call())
 
 
-# What a worker's stage details may add to stageStatus.<stage> (the spec's fields, and
-# `skipReason` of a stage an untrusted run skipped: status `Skipped`).
-STAGE_DETAILS = (
-    "commits",
-    "outputs",
-    "artifacts",
-    "tasks",
-    "images",
-    "sonarqube",
-    "skipReason",
-)
-
-
 class Runs:
     def __init__(
         self,
         store: RecordStore,
         cloud: Cloud,
-        publish: Callable[[str, dict[str, Any]], None],
+        publish: Publish,
         limits: Limits,
         box: SecretBox | None,
         crons: CronStore,
@@ -110,19 +114,19 @@ class Runs:
 
     # --- API ------------------------------------------------------------------------------
 
-    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+    def create(self, request: RecordRequest) -> RecordView:
         if request.get("key"):
-            made = self.store.by_request_key(str(request["key"]))
+            made = self.store.by_request_key(request["key"])
             if made is not None:  # this request again: its first delivery made the record
                 return rec.view(made)
-        defined = ((request["pipeline"].get("build") or {}).get("stages")) or {}
+        defined = request["pipeline"].get("build", {}).get("stages", {})
         try:
             stages = rec.stages_to_run(request["params"].get("stages"), defined)
         except rec.StageSelectionError as exc:
             raise InvalidRequest(str(exc)) from exc
         fresh = rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
-        doc = self.store.insert(fresh)
-        if doc is not fresh:  # another delivery of this request stored its record first
+        doc, stored = self.store.insert(fresh)
+        if not stored:  # another delivery of this request stored its record first
             return rec.view(doc)
         with logsetup.bound(record_id=str(doc["_id"])):
             log.info(
@@ -137,18 +141,16 @@ class Runs:
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
 
-    def get(self, record_id: str) -> dict[str, Any]:
+    def get(self, record_id: str) -> RecordView:
         return rec.view(self.store.get(record_id))
 
-    def rerun(
-        self, record_id: str, start_from: str, project: dict[str, Any], owner: str
-    ) -> dict[str, Any]:
+    def rerun(self, record_id: str, start_from: str, project: Project, owner: str) -> RecordView:
         """A new record running `record_id` again at the same commits (see rec.rerun_record)."""
         original = self.store.get(record_id)
         if start_from not in rec.RERUN_FROM:
             raise InvalidRequest(f"from must be one of {list(rec.RERUN_FROM)}")
         try:
-            doc = rec.rerun_record(
+            new = rec.rerun_record(
                 original,
                 start_from,
                 project,
@@ -158,21 +160,23 @@ class Runs:
             )
         except rec.RerunRefused as exc:
             raise Conflict(str(exc)) from exc
-        doc = self.store.insert(doc)
+        doc, _ = self.store.insert(new)  # no request key: always stored
         self.counters.created(doc)
         metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
         self.dispatch()
         return rec.view(self.store.get(str(doc["_id"])))
 
-    def page(self, pipeline_id: str, start: int, limit: int) -> dict[str, Any]:
+    def page(self, pipeline_id: str, start: int, limit: int) -> Page:
         total, docs = self.store.page(pipeline_id, start, limit)
         return {"total": total, "items": [rec.view(d) for d in docs]}
 
-    def recent(self, pipeline_ids: list[str], counts: dict[str, int]) -> dict[str, Any]:
-        status_of = {
+    def recent(
+        self, pipeline_ids: list[str], counts: dict[str, int]
+    ) -> dict[str, dict[str, list[RecordView]]]:
+        status_of: dict[str, RecordStatus | None] = {
             "recentRecords": None,
-            "recentSuccessRecords": rec.SUCCESS,
-            "recentFailedRecords": rec.FAILED,
+            "recentSuccessRecords": RecordStatus.SUCCESS,
+            "recentFailedRecords": RecordStatus.FAILED,
         }
         return {
             pid: {
@@ -185,21 +189,21 @@ class Runs:
             for pid in pipeline_ids
         }
 
-    def abort(self, record_id: str) -> dict[str, Any]:
+    def abort(self, record_id: str) -> RecordView:
         doc = self.store.get(record_id)
-        if doc["status"] not in rec.ACTIVE:
+        if doc["status"] not in ACTIVE:
             raise Conflict(
                 f"record {record_id} is {doc['status']}; only Pending or Running records "
                 "can be aborted"
             )
-        self._end(record_id, rec.ABORTED, "aborted by user", rec.ACTIVE)
+        self._end(record_id, RecordStatus.ABORTED, "aborted by user", ACTIVE)
         return rec.view(self.store.get(record_id))
 
     def delete(self, record_id: str) -> None:
         doc = self.store.get(record_id)
         self._remove([doc])
 
-    def stats(self, scope: str, scope_id: str, start: int, end: int) -> dict[str, Any]:
+    def stats(self, scope: str, scope_id: str, start: int, end: int) -> Stats:
         if scope not in ("projectID", "pipelineID"):
             raise InvalidRequest(f"unknown stats scope {scope}")
         if start < 0 or end < start:
@@ -208,19 +212,20 @@ class Runs:
         counts = self.counters.day_counts(scope, scope_id, days[0], days[-1])
         return stats.build(start, end, counts)
 
-    def job(self, record_id: str, token: str = "") -> dict[str, Any]:
+    def job(self, record_id: str, token: str) -> Job:
         """The record's job, secrets decrypted: only for the worker launched for it."""
         if not self.from_its_worker(record_id, token):
             raise Unauthorized(f"no valid worker token for record {record_id}")
         doc = self.store.get(record_id)
-        if doc["status"] != rec.RUNNING:
+        if doc["status"] != RecordStatus.RUNNING:
             raise Conflict(f"record {record_id} is {doc['status']}, not Running")
-        snapshot, withheld = rec.for_worker(doc["snapshot"]), []
+        snapshot = rec.for_worker(doc["snapshot"])
+        withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
             snapshot, withheld = rec.withhold_secrets(snapshot)
         if self.box is not None:
-            snapshot = decrypt_all(snapshot, self.box)
-        job = {
+            snapshot = decrypt_all(snapshot, self.box)  # sealed strings decrypted
+        job: Job = {
             "record_id": record_id,
             "record_name": doc.get("name", ""),
             "project": snapshot["project"],
@@ -229,11 +234,12 @@ class Runs:
             "stages": doc["stages"],
         }
         if doc.get("untrusted"):
-            job.update(untrusted=doc["untrusted"], withheld=withheld)
+            job["untrusted"], job["withheld"] = doc["untrusted"], withheld
         if doc.get("rerunOf"):
-            job["stages"] = [s for s in doc["stages"] if s not in (doc.get("reused") or [])]
-            job["reused"] = list(doc.get("reused") or [])
-            job["pin"] = art.Pin(**(doc.get("pin") or {}))
+            reused = doc.get("reused", [])
+            job["stages"] = [s for s in doc["stages"] if s not in reused]
+            job["reused"] = list(reused)
+            job["pin"] = doc.get("pin", {}).copy()
             job["restore"] = [
                 art.Restore(
                     stage=r["stage"],
@@ -241,7 +247,7 @@ class Runs:
                     paths=list(r["paths"]),
                     grant=self.tokens.read_grant(r["record"], record_id),
                 )
-                for r in doc.get("restore") or []
+                for r in doc.get("restore", [])
                 if self.tokens is not None
             ]
         return job
@@ -269,10 +275,14 @@ class Runs:
             if doc is None:  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
                 continue  # it left the Pending list: the same skip finds the next one
-            self.cloud.spawn(lambda doc=doc: self._launch(doc))
+            self._spawn_launch(doc)
             started += 1
 
-    def _launch(self, doc: dict[str, Any]) -> None:
+    def _spawn_launch(self, doc: RecordDoc) -> None:
+        """Start the record's worker apart (Cloud.spawn), not in the caller's green thread."""
+        self.cloud.spawn(lambda: self._launch(doc))
+
+    def _launch(self, doc: RecordDoc) -> None:
         """Start the worker of a record just marked Running. When the cloud has no room now,
         the record is Pending again until CAPACITY_RETRY has passed (dispatch skips it until
         then); any other failure fails the record. Runs apart (Cloud.spawn): never raises."""
@@ -281,17 +291,16 @@ class Runs:
         except Exception:  # the database away: a reaper asks again (claim_relaunch)
             log.exception("launching the worker of %s failed", doc["_id"])
 
-    def _start_worker(self, doc: dict[str, Any]) -> None:
+    def _start_worker(self, doc: RecordDoc) -> None:
         record_id = str(doc["_id"])
-        placement = (doc["snapshot"]["project"].get("worker") or {}).get("location") or {}
-        quota = (doc["snapshot"]["project"].get("worker") or {}).get("quota")
+        worker = doc["snapshot"]["project"].get("worker", {})
+        placement: Placement = {**worker.get("location", {})}
+        quota = worker.get("quota")
         if quota:
-            placement = {**placement, "quota": quota}
-        builder = ((doc["snapshot"]["pipeline"].get("build") or {}).get("builderImage") or {}).get(
-            "image"
-        )
+            placement["quota"] = quota
+        builder = doc["snapshot"]["pipeline"].get("build", {}).get("builderImage", {}).get("image")
         if builder:
-            placement = {**placement, "builderImage": str(builder)}
+            placement["builderImage"] = str(builder)
         cloud = placement.get("cloudName") or "local"
         with logsetup.bound(record_id=record_id):
             log.info("dispatching to cloud %s", cloud)
@@ -300,7 +309,7 @@ class Runs:
             metrics.QUEUE_WAIT.observe(waited)
         try:
             with metrics.DISPATCH.labels(cloud).time():
-                worker = self.cloud.start(
+                started = self.cloud.start(
                     record_id, doc["projectName"], doc["pipelineName"], placement
                 )
         except CapacityExceeded as exc:
@@ -314,9 +323,11 @@ class Runs:
             # starts late is refused its job (the record has ended) and exits.
             silent = isinstance(exc, TimeoutError)
             why = f"could not start a worker: {exc}"
-            self._end(record_id, rec.FAILED, why, (rec.RUNNING,), stop_worker=not silent)
+            self._end(
+                record_id, RecordStatus.FAILED, why, (RecordStatus.RUNNING,), stop_worker=not silent
+            )
             return
-        self.store.set_worker(record_id, worker)
+        self.store.set_worker(record_id, started)
 
     # --- what workers and the cloud report --------------------------------------------------
 
@@ -325,7 +336,7 @@ class Runs:
         shared/workertoken.py); without a secret key nothing can be proven, so nothing is."""
         return self.tokens is not None and self.tokens.valid(record_id, token)
 
-    def worker_report(self, kind: str, payload: dict[str, Any]) -> None:
+    def worker_report(self, kind: str, payload: WorkerReport) -> None:
         """A stage, run or heartbeat report, applied only when its token is the record's."""
         record_id = payload.get("record_id")
         if not self.from_its_worker(record_id, payload.get(TOKEN_FIELD)):
@@ -333,15 +344,14 @@ class Runs:
             return
         getattr(self, kind)(payload)
 
-    def stage_started(self, payload: dict[str, Any]) -> None:
+    def stage_started(self, payload: events.StageStarted) -> None:
         self.store.stage_started(payload["record_id"], payload["stage"], payload["time"])
 
-    def stage_finished(self, payload: dict[str, Any]) -> None:
-        fields: dict[str, Any] = {}
-        details = payload.get("details") or {}
-        for key in STAGE_DETAILS:
-            if key in details:
-                fields[key] = details[key]
+    def stage_finished(self, payload: events.StageFinished) -> None:
+        # The contract's details only (a newer worker's other fields are not stored): the
+        # keys are StageDetails' own, and StageState is StageDetails and more.
+        details = payload.get("details", {})
+        fields = cast(StageState, {k: v for k, v in details.items() if k in STAGE_DETAILS})
         if payload.get("error"):
             fields["error"] = payload["error"]
         record_id = payload["record_id"]
@@ -359,25 +369,25 @@ class Runs:
         if payload.get("record_name"):
             self.store.name_if_unnamed(record_id, payload["record_name"])
 
-    def run_finished(self, payload: dict[str, Any]) -> None:
+    def run_finished(self, payload: events.RunFinished) -> None:
         status = payload["status"]
-        if status not in rec.TERMINAL:
-            status = rec.FAILED
+        if status not in TERMINAL:
+            status = RecordStatus.FAILED
         if payload.get("record_name"):  # named before it is seen finished
             self.store.name_if_unnamed(payload["record_id"], payload["record_name"])
         self._end(
             payload["record_id"],
             status,
             payload.get("error", ""),
-            (rec.RUNNING,),
+            (RecordStatus.RUNNING,),
             extra={"logLines": payload.get("log_lines", 0)},
             stop_worker=False,
         )
 
-    def heartbeat(self, payload: dict[str, Any]) -> None:
+    def heartbeat(self, payload: events.Heartbeat) -> None:
         self.store.heartbeat(payload["record_id"], self.clock())
 
-    def worker_exited(self, payload: dict[str, Any]) -> None:
+    def worker_exited(self, payload: events.WorkerExited) -> None:
         clean = payload.get("exit_code") == 0
         self.store.worker_exited(payload["record_id"], payload["reason"], self.clock(), clean)
 
@@ -389,30 +399,30 @@ class Runs:
 
     # --- cron triggers ----------------------------------------------------------------------
 
-    def pipeline_saved(self, payload: dict[str, Any]) -> None:
+    def pipeline_saved(self, payload: events.PipelineSaved) -> None:
         now = self.clock()
         pipeline = payload["pipeline"]
-        docs = [
+        docs: list[CronTrigger] = [
             {
                 "_id": f"{payload['pipeline_id']}:{i}",
                 "pipelineID": payload["pipeline_id"],
                 "projectID": payload["project_id"],
                 "expression": entry["expression"],
-                "stages": entry.get("stages") or [],
+                "stages": entry.get("stages", []),
                 "nextRun": self._next_tick(entry["expression"], now),
                 "project": payload["project"],
                 "pipeline": pipeline,
             }
             for i, entry in enumerate(cron.triggers_of(pipeline))
         ]
-        saved_at = str(pipeline.get("lastUpdateTime") or "")
+        saved_at = pipeline.get("lastUpdateTime", "")
         if not self.crons.replace_pipeline(payload["pipeline_id"], saved_at, docs):
             log.info(
                 "pipeline %s: an older save or a deleted pipeline's, ignored",
                 payload["pipeline_id"],
             )
 
-    def project_saved(self, payload: dict[str, Any]) -> None:
+    def project_saved(self, payload: events.ProjectSaved) -> None:
         self.crons.update_project(payload["project_id"], payload["project"])
 
     def fire_crons(self) -> int:
@@ -422,7 +432,7 @@ class Runs:
             if not self.crons.claim(due, self._next_tick(due["expression"], now)):
                 skip += 1  # another replica took this tick
                 continue
-            request = {
+            request: RecordRequest = {
                 "project": due["project"],
                 "pipeline": due["pipeline"],
                 "params": {"ref": "", "stages": due["stages"]},
@@ -443,7 +453,7 @@ class Runs:
 
     def report_gauges(self) -> None:
         """The queue and what runs, for /metrics (every replica reports the same counts)."""
-        for status in (rec.PENDING, rec.RUNNING):
+        for status in (RecordStatus.PENDING, RecordStatus.RUNNING):
             metrics.RECORDS.labels(status).set(self.store.count(status))
 
     def reap(self) -> None:
@@ -453,36 +463,37 @@ class Runs:
             self._upkeep(self.clock())
 
     def _upkeep(self, now: datetime) -> None:
-        for doc in self.store.after_end_pending(now - AFTER_END_GRACE):
-            self._after_end(doc)  # what an ending interrupted by a crash or an outage left
+        for ended in self.store.after_end_pending(now - AFTER_END_GRACE):
+            self._after_end(ended)  # what an ending interrupted by a crash or an outage left
         for doc in self.store.running({"exitedAt": {"$lte": now - EXIT_GRACE}}):
             if doc.get("exitClean") and doc["exitedAt"] > now - CLEAN_EXIT_GRACE:
                 continue  # its run report is on its way (retried while the database was away)
             why = f"worker exited unexpectedly ({doc.get('exitReason', 'unknown reason')})"
-            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+            self._end(str(doc["_id"]), RecordStatus.FAILED, why, (RecordStatus.RUNNING,))
         silent = now - timedelta(seconds=self.limits.heartbeat_timeout)
         for doc in self.store.running({"heartbeatAt": {"$lt": silent}}):
             why = f"worker lost: no heartbeat for {self.limits.heartbeat_timeout:g}s"
-            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+            self._end(str(doc["_id"]), RecordStatus.FAILED, why, (RecordStatus.RUNNING,))
         for doc in self.store.running({"heartbeatAt": None, "startBy": {"$lt": now}}):
             why = f"worker lost: it did not start within {self.limits.start_timeout:g}s"
-            self._end(str(doc["_id"]), rec.FAILED, why, (rec.RUNNING,))
+            self._end(str(doc["_id"]), RecordStatus.FAILED, why, (RecordStatus.RUNNING,))
         for doc in self.store.running({"timeoutAt": {"$lt": now}}):
             why = f"timed out after {doc.get('timeoutSeconds', 0)}s"
-            self._end(str(doc["_id"]), rec.ABORTED, why, (rec.RUNNING,))
+            self._end(str(doc["_id"]), RecordStatus.ABORTED, why, (RecordStatus.RUNNING,))
         lease = timedelta(seconds=self.limits.cloud_call_timeout) + RELAUNCH_AFTER
-        while (doc := self.store.claim_relaunch(now, lease)) is not None:
-            with logsetup.bound(record_id=str(doc["_id"])):
+        while (relaunch := self.store.claim_relaunch(now, lease)) is not None:
+            with logsetup.bound(record_id=str(relaunch["_id"])):
                 log.warning("its start left no worker and no answer: asking the cloud again")
-            self.cloud.spawn(lambda doc=doc: self._launch(doc))
-        for doc in self.store.waiting_for_room():
-            if reason := rec.waited_too_long(doc, now):
-                self._end(str(doc["_id"]), rec.ABORTED, reason, (rec.PENDING,))
+            self._spawn_launch(relaunch)
+        for head in self.store.waiting_for_room():
+            if reason := rec.waited_too_long(head, now):
+                self._end(str(head["_id"]), RecordStatus.ABORTED, reason, (RecordStatus.PENDING,))
         self.fire_crons()
         for slot in self.store.held_slots():
-            stale = slot.get("at") is None or slot["at"] < now - timedelta(seconds=10)
-            if stale and not self.store.is_running(slot["record"]):
-                self.store.release_slot(slot["record"])
+            holder, at = slot["record"], slot["at"]
+            stale = at is None or at < now - timedelta(seconds=10)
+            if holder and stale and not self.store.is_running(holder):
+                self.store.release_slot(holder)
         self.dispatch()
 
     # --- shared endings ---------------------------------------------------------------------
@@ -493,7 +504,7 @@ class Runs:
         status: str,
         error: str,
         expected: tuple[str, ...] | frozenset[str],
-        extra: dict[str, Any] | None = None,
+        extra: Mapping[str, object] | None = None,
         stop_worker: bool = True,
     ) -> None:
         doc = self.store.finish(record_id, status, error, self.clock(), tuple(expected), extra)
@@ -505,7 +516,7 @@ class Runs:
             self._stop(record_id)
         self._after_end(doc)
 
-    def _after_end(self, doc: dict[str, Any]) -> None:
+    def _after_end(self, doc: RecordDoc) -> None:
         """Count the ended record once, free its slot, announce it (at least once: the scm
         service keys what it sends by record), apply retention, start what waits."""
         record_id, status = str(doc["_id"]), str(doc["status"])
@@ -532,7 +543,7 @@ class Runs:
             self._remove([self.store.get(r) for r in expired], counted=True)
         self.dispatch()
 
-    def _remove(self, docs: list[dict[str, Any]], counted: bool = False) -> None:
+    def _remove(self, docs: Sequence[RecordKeys], counted: bool = False) -> None:
         """Delete records (stopping running ones); `counted` keeps them in the stats."""
         if not docs:
             return
@@ -540,7 +551,7 @@ class Runs:
             self.counters.removed(docs)
         ids = [str(d["_id"]) for d in docs]
         for doc in docs:  # stopped first, in line: a worker still running would store its
-            if doc.get("status") == rec.RUNNING:  # last lines after the delete below
+            if doc.get("status") == RecordStatus.RUNNING:  # last lines after the delete below
                 self._stop(str(doc["_id"]), wait=True)
         self.store.delete(docs)
         for record_id in ids:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 
 from services.scheduler.runs import Limits
 from shared.contracts import events
+from shared.envvars import Env
 
 
-def limits(env: dict[str, str] | None = None) -> Limits:
-    env = dict(os.environ if env is None else env)
+def limits(env: Mapping[str, str] | None = None) -> Limits:
+    """The scheduler's limits from the environment (os.environ unless given)."""
+    read = Env(env)
     return Limits(
-        max_running=int(env.get("CYCLONE_MAX_RUNNING") or 4),
-        record_timeout=int(env.get("CYCLONE_RECORD_TIMEOUT") or 7200),
-        records_per_pipeline=int(env.get("CYCLONE_RECORDS_PER_PIPELINE") or 50),
+        max_running=read.integer("CYCLONE_MAX_RUNNING", 4),
+        record_timeout=read.integer("CYCLONE_RECORD_TIMEOUT", 7200),
+        records_per_pipeline=read.integer("CYCLONE_RECORDS_PER_PIPELINE", 50),
         # Tests shorten it; in production the contract's 30 s stands.
-        heartbeat_timeout=float(env.get("CYCLONE_HEARTBEAT_TIMEOUT") or events.HEARTBEAT_TIMEOUT),
-        cron_per_second=env.get("CYCLONE_CRON_PER_SECOND", "") in ("1", "true"),
-        start_timeout=float(env.get("CYCLONE_WORKER_START_TIMEOUT") or 300),
-        cloud_call_timeout=float(env.get("CYCLONE_CLOUD_CALL_TIMEOUT") or 8),
+        heartbeat_timeout=read.number("CYCLONE_HEARTBEAT_TIMEOUT", events.HEARTBEAT_TIMEOUT),
+        cron_per_second=read.flag("CYCLONE_CRON_PER_SECOND", False),
+        start_timeout=read.number("CYCLONE_WORKER_START_TIMEOUT", 300),
+        cloud_call_timeout=read.number("CYCLONE_CLOUD_CALL_TIMEOUT", 8),
     )

@@ -7,8 +7,8 @@ order and several scheduler replicas may handle them at once without corrupting 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -16,15 +16,26 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.scheduler.documents import (
+    NewRecord,
+    PendingHead,
+    RecordDoc,
+    RecordHead,
+    RecordKeys,
+    Slot,
+    StoredStage,
+)
 from services.scheduler.domain import records as rec
 from shared.contracts.errors import NotFound
+from shared.contracts.records import TERMINAL, RecordStatus, StageState, StageStatus
+from shared.contracts.rpc import WorkerInfo
 
 REQUEST_KEY_INDEX = "requestKey_1"
 
 NEWEST_FIRST = [("startTime", DESCENDING), ("_id", DESCENDING)]
 OLDEST_FIRST = [("startTime", ASCENDING), ("_id", ASCENDING)]
 # A stage status the scheduler filled in itself (run ended, abort) and a late report may correct.
-UNREPORTED = [rec.PENDING, rec.RUNNING, None]
+UNREPORTED = [StageStatus.PENDING, StageStatus.RUNNING, None]
 
 
 def object_id(record_id: str) -> ObjectId:
@@ -83,19 +94,23 @@ class RecordStore:
     def release_slot(self, record_id: str) -> None:
         self.slots.update_many({"record": record_id}, {"$set": {"record": None, "at": None}})
 
-    def held_slots(self) -> list[dict[str, Any]]:
+    def held_slots(self) -> list[Slot]:
         return list(self.slots.find({"record": {"$ne": None}}))
 
     # --- records ---------------------------------------------------------------------------
 
-    def by_request_key(self, key: str) -> dict[str, Any] | None:
+    def by_request_key(self, key: str) -> RecordDoc | None:
         return self.records.find_one({"requestKey": key})
 
-    def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """The new record; or, for a `requestKey` another delivery of the request stored
-        first, that one (the number taken for this one is given back to the count)."""
-        doc["_id"] = ObjectId()
-        doc["pipelineSeq"] = self._next_seq(doc["pipelineID"])
+    def insert(self, new: NewRecord) -> tuple[RecordDoc, bool]:
+        """The new record, stored, and True; or, for a `requestKey` another delivery of the
+        request stored first, that one and False (the number taken for this one is given
+        back to the count)."""
+        doc: RecordDoc = {
+            **new,
+            "_id": ObjectId(),
+            "pipelineSeq": self._next_seq(new["pipelineID"]),
+        }
         try:
             self.records.insert_one(doc)
         except DuplicateKeyError:
@@ -103,8 +118,8 @@ class RecordStore:
             if first is None:
                 raise
             self.counts.update_one({"_id": doc["pipelineID"]}, {"$inc": {"stored": -1}})
-            return first
-        return doc
+            return first, False
+        return doc, True
 
     def _next_seq(self, pipeline_id: str) -> int:
         """The pipeline's next sequence number. The counter is made by an insert of its own,
@@ -123,13 +138,13 @@ class RecordStore:
                 self.counts.insert_one({"_id": pipeline_id, "seq": 0, "stored": 0})
         raise RuntimeError(f"could not number a record of pipeline {pipeline_id}")
 
-    def get(self, record_id: str) -> dict[str, Any]:
+    def get(self, record_id: str) -> RecordDoc:
         doc = self.records.find_one({"_id": object_id(record_id)})
         if doc is None:
             raise NotFound(f"record {record_id} not found")
         return doc
 
-    def page(self, pipeline_id: str, start: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    def page(self, pipeline_id: str, start: int, limit: int) -> tuple[int, list[RecordHead]]:
         """Newest first (by sequence number, i.e. creation order)."""
         counts = self.counts.find_one({"_id": pipeline_id})
         if counts is None:
@@ -137,7 +152,7 @@ class RecordStore:
         need, window = start + limit, max(2 * (start + limit), 64)
         while True:
             low = counts["seq"] - window
-            docs = list(
+            docs: list[RecordHead] = list(
                 self.records.find(
                     {"pipelineID": pipeline_id, "pipelineSeq": {"$gt": low}}, {"snapshot": 0}
                 )
@@ -148,16 +163,16 @@ class RecordStore:
         docs.sort(key=lambda d: d["pipelineSeq"], reverse=True)
         return max(counts.get("stored", 0), 0), docs[start:need]
 
-    def recent(self, pipeline_id: str, status: str | None, count: int) -> list[dict[str, Any]]:
-        flt: dict[str, Any] = {"pipelineID": pipeline_id}
+    def recent(self, pipeline_id: str, status: str | None, count: int) -> list[RecordHead]:
+        flt: dict[str, object] = {"pipelineID": pipeline_id}
         if status:
             flt["status"] = status
         return list(self.records.find(flt, {"snapshot": 0}).sort(NEWEST_FIRST).limit(count))
 
-    def oldest_pending(self, skip: int = 0) -> dict[str, Any] | None:
-        found = list(
+    def oldest_pending(self, skip: int = 0) -> PendingHead | None:
+        found: list[PendingHead] = list(
             self.records.find(
-                {"status": rec.PENDING}, {"_id": 1, "timeoutSeconds": 1, "retryAt": 1}
+                {"status": RecordStatus.PENDING}, {"_id": 1, "timeoutSeconds": 1, "retryAt": 1}
             )
             .sort(OLDEST_FIRST)
             .skip(skip)
@@ -167,14 +182,14 @@ class RecordStore:
 
     def mark_dispatched(
         self, record_id: str, slot: int, now: datetime, timeout: int, start_timeout: float
-    ) -> dict[str, Any] | None:
+    ) -> RecordDoc | None:
         """Pending -> Running, atomically: exactly one replica wins a record. `heartbeatAt`
         stays unset until the worker's first beat; `startBy` bounds the wait for it."""
         return self.records.find_one_and_update(
-            {"_id": object_id(record_id), "status": rec.PENDING},
+            {"_id": object_id(record_id), "status": RecordStatus.PENDING},
             {
                 "$set": {
-                    "status": rec.RUNNING,
+                    "status": RecordStatus.RUNNING,
                     "slot": slot,
                     "dispatchedAt": now,
                     "launchAt": now,
@@ -190,9 +205,9 @@ class RecordStore:
         has no room): dispatch leaves it alone until `retry_at`, and `waitingFor` says why
         until it starts. Only if nothing else moved it meanwhile."""
         self.records.update_one(
-            {"_id": object_id(record_id), "status": rec.RUNNING, "worker": None},
+            {"_id": object_id(record_id), "status": RecordStatus.RUNNING, "worker": None},
             {
-                "$set": {"status": rec.PENDING, "waitingFor": why, "retryAt": retry_at},
+                "$set": {"status": RecordStatus.PENDING, "waitingFor": why, "retryAt": retry_at},
                 "$unset": {
                     "slot": "",
                     "dispatchedAt": "",
@@ -204,7 +219,7 @@ class RecordStore:
             },
         )
 
-    def claim_relaunch(self, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+    def claim_relaunch(self, now: datetime, lease: timedelta) -> RecordDoc | None:
         """A Running record whose start was asked `lease` ago or more and left no trace (no
         worker saved, no heartbeat): the replica that asked died before the cloud's answer,
         or the cloud before its own. Claimed for one new try (`launchAt` moved), so exactly
@@ -212,7 +227,7 @@ class RecordStore:
         before = now - lease
         return self.records.find_one_and_update(
             {
-                "status": rec.RUNNING,
+                "status": RecordStatus.RUNNING,
                 "worker": None,
                 "heartbeatAt": None,
                 "$or": [
@@ -224,7 +239,7 @@ class RecordStore:
             return_document=ReturnDocument.AFTER,
         )
 
-    def set_worker(self, record_id: str, worker: dict[str, Any]) -> None:
+    def set_worker(self, record_id: str, worker: WorkerInfo) -> None:
         self.records.update_one(
             {"_id": object_id(record_id)},
             {"$set": {"worker": worker}, "$unset": {"waitingFor": "", "retryAt": ""}},
@@ -234,12 +249,12 @@ class RecordStore:
         self.records.update_one(
             {
                 "_id": object_id(record_id),
-                "status": rec.RUNNING,
-                f"stageStatus.{stage}.status": {"$in": [rec.PENDING, None]},
+                "status": RecordStatus.RUNNING,
+                f"stageStatus.{stage}.status": {"$in": [StageStatus.PENDING, None]},
             },
             {
                 "$set": {
-                    f"stageStatus.{stage}.status": rec.RUNNING,
+                    f"stageStatus.{stage}.status": StageStatus.RUNNING,
                     f"stageStatus.{stage}.startTime": time,
                 }
             },
@@ -251,15 +266,15 @@ class RecordStore:
         stage: str,
         status: str,
         time: str,
-        fields: dict[str, Any],
+        fields: StageState,
         started: str | None = None,
     ) -> str | None:
         """Store the stage's end; its start time (as stored, else `started`, the worker's own
         note of it), for its duration; None when this end was already reported."""
         key = f"stageStatus.{stage}"
-        update = {f"{key}.status": status, f"{key}.endTime": time}
+        update: dict[str, object] = {f"{key}.status": status, f"{key}.endTime": time}
         update.update({f"{key}.{name}": value for name, value in fields.items()})
-        before = self.records.find_one_and_update(
+        before: RecordDoc | None = self.records.find_one_and_update(  # its stageStatus only
             {
                 "_id": object_id(record_id),
                 "$or": [{f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}],
@@ -274,7 +289,7 @@ class RecordStore:
             {"_id": object_id(record_id), f"{key}.startTime": None},
             {"$set": {f"{key}.startTime": started or time}},
         )
-        stored = ((before.get("stageStatus") or {}).get(stage) or {}).get("startTime")
+        stored = before.get("stageStatus", {}).get(stage, {}).get("startTime")
         return stored or started
 
     def name_if_unnamed(self, record_id: str, name: str) -> None:
@@ -284,13 +299,14 @@ class RecordStore:
 
     def heartbeat(self, record_id: str, now: datetime) -> None:
         self.records.update_one(
-            {"_id": object_id(record_id), "status": rec.RUNNING}, {"$set": {"heartbeatAt": now}}
+            {"_id": object_id(record_id), "status": RecordStatus.RUNNING},
+            {"$set": {"heartbeatAt": now}},
         )
 
     def worker_exited(self, record_id: str, reason: str, now: datetime, clean: bool) -> None:
         """`clean`: the worker exited 0, after it sent its run report (which may come late)."""
         self.records.update_one(
-            {"_id": object_id(record_id), "status": rec.RUNNING},
+            {"_id": object_id(record_id), "status": RecordStatus.RUNNING},
             {"$set": {"exitedAt": now, "exitReason": reason, "exitClean": clean}},
         )
 
@@ -311,7 +327,7 @@ class RecordStore:
     def after_end_done(self, record_id: str) -> None:
         self.records.update_one({"_id": object_id(record_id)}, {"$unset": {"afterEnd": ""}})
 
-    def after_end_pending(self, ended_before: datetime) -> list[dict[str, Any]]:
+    def after_end_pending(self, ended_before: datetime) -> list[RecordDoc]:
         return list(self.records.find({"afterEnd": True, "endTime": {"$lte": ended_before}}))
 
     def finish(
@@ -321,10 +337,10 @@ class RecordStore:
         error: str,
         now: datetime,
         expected: tuple[str, ...],
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
+        extra: Mapping[str, object] | None = None,
+    ) -> RecordDoc | None:
         """Move an active record to its end state; None when it was not in `expected`."""
-        updates: dict[str, Any] = {
+        updates: dict[str, object] = {
             "status": status,
             "endTime": now,
             "afterEnd": True,
@@ -332,7 +348,7 @@ class RecordStore:
         }
         if error:
             updates["errorMessage"] = error
-        before = self.records.find_one(
+        before: RecordDoc | None = self.records.find_one(
             {"_id": object_id(record_id), "status": {"$in": list(expected)}}
         )
         if before is None:
@@ -340,7 +356,7 @@ class RecordStore:
         # Settle the stages first, so nobody reads an ended record with Pending stages; the
         # second pass below catches stage reports that landed in between.
         self._settle_stages(before, status)
-        doc = self.records.find_one_and_update(
+        doc: RecordDoc | None = self.records.find_one_and_update(
             {"_id": object_id(record_id), "status": {"$in": list(expected)}},
             {"$set": updates},
             return_document=ReturnDocument.AFTER,
@@ -350,33 +366,38 @@ class RecordStore:
         self._settle_stages(doc, status)
         return self.records.find_one({"_id": doc["_id"]})
 
-    def _settle_stages(self, doc: dict[str, Any], final: str) -> None:
+    def _settle_stages(self, doc: RecordDoc, final: str) -> None:
         """Never-started stages are dropped; Running ones take the run's end, marked `assumed`
         so the worker's own late report of that stage still wins."""
-        settled = rec.finished_stage_status(doc.get("stageStatus", {}), final)
-        for stage, before in doc.get("stageStatus", {}).items():
+        stage_status: dict[str, StoredStage] = doc.get("stageStatus", {})
+        settled = rec.finished_stage_status(stage_status, final)
+        for stage, before in stage_status.items():
             key = f"stageStatus.{stage}"
             state = before.get("status")
             if stage not in settled:
                 self.records.update_one(
-                    {"_id": doc["_id"], f"{key}.status": rec.PENDING}, {"$unset": {key: ""}}
+                    {"_id": doc["_id"], f"{key}.status": StageStatus.PENDING},
+                    {"$unset": {key: ""}},
                 )
-            elif state == rec.RUNNING:
+            elif state == StageStatus.RUNNING:
                 self.records.update_one(
-                    {"_id": doc["_id"], f"{key}.status": rec.RUNNING},
+                    {"_id": doc["_id"], f"{key}.status": StageStatus.RUNNING},
                     {"$set": {f"{key}.status": settled[stage]["status"], f"{key}.assumed": True}},
                 )
 
-    def waiting_for_room(self) -> list[dict[str, Any]]:
+    def waiting_for_room(self) -> list[RecordHead]:
         """Pending records their cloud had no room for (requeued: `waitingFor` says why)."""
         return list(
             self.records.find(
-                {"status": rec.PENDING, "waitingFor": {"$exists": True}}, {"snapshot": 0}
+                {"status": RecordStatus.PENDING, "waitingFor": {"$exists": True}}, {"snapshot": 0}
             )
         )
 
-    def running(self, condition: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(self.records.find({"status": rec.RUNNING, **condition}, {"snapshot": 0}))
+    def running(self, condition: Mapping[str, object]) -> list[RecordHead]:
+        """Running records that also match `condition` (a filter), without their snapshot."""
+        return list(
+            self.records.find({"status": RecordStatus.RUNNING, **condition}, {"snapshot": 0})
+        )
 
     def count(self, status: str) -> int:
         return self.records.count_documents({"status": status})
@@ -384,12 +405,12 @@ class RecordStore:
     def is_running(self, record_id: str) -> bool:
         return (
             self.records.count_documents(
-                {"_id": object_id(record_id), "status": rec.RUNNING}, limit=1
+                {"_id": object_id(record_id), "status": RecordStatus.RUNNING}, limit=1
             )
             == 1
         )
 
-    def delete(self, docs: list[dict[str, Any]]) -> None:
+    def delete(self, docs: Sequence[RecordKeys]) -> None:
         by_pipeline: dict[str, list[ObjectId]] = {}
         for doc in docs:
             by_pipeline.setdefault(doc["pipelineID"], []).append(doc["_id"])
@@ -401,7 +422,7 @@ class RecordStore:
     def forget_pipelines(self, pipeline_ids: list[str]) -> None:
         self.counts.delete_many({"_id": {"$in": pipeline_ids}})
 
-    def ids_of_pipelines(self, pipeline_ids: list[str]) -> list[dict[str, Any]]:
+    def ids_of_pipelines(self, pipeline_ids: list[str]) -> list[RecordKeys]:
         return list(
             self.records.find(
                 {"pipelineID": {"$in": pipeline_ids}},
@@ -415,7 +436,7 @@ class RecordStore:
             return []  # the common case after a run: nothing to scan
         old = (
             self.records.find(
-                {"pipelineID": pipeline_id, "status": {"$in": list(rec.TERMINAL)}}, {"_id": 1}
+                {"pipelineID": pipeline_id, "status": {"$in": list(TERMINAL)}}, {"_id": 1}
             )
             .sort(NEWEST_FIRST)
             .skip(keep)

@@ -8,9 +8,8 @@ few at a time in green threads, and reschedules failures with doubling delays.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from eventlet.greenpool import GreenPool
 
@@ -19,6 +18,8 @@ from services.scm import senders
 from services.scm import settings as cfg
 from services.scm.domain import notify
 from shared import timefmt
+from shared.contracts.catalog import Pipeline, Project
+from shared.contracts.events import RecordFinished
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class AfterRun:
         self,
         outbox: ob.Outbox,
         settings: cfg.Delivery,
-        send: Callable[[dict[str, Any]], senders.Result],
+        send: Callable[[ob.OutboxItem], senders.Result],
         clock: Callable[[], datetime] = timefmt.now,
     ) -> None:
         self.outbox = outbox
@@ -43,9 +44,7 @@ class AfterRun:
 
     # --- queueing ---------------------------------------------------------------------------
 
-    def run_started(
-        self, record_id: str, project: Mapping[str, Any], pipeline: Mapping[str, Any], sha: str
-    ) -> None:
+    def run_started(self, record_id: str, project: Project, pipeline: Pipeline, sha: str) -> None:
         """A webhook started a run on `sha`: mark the commit pending."""
         where = notify.scm_repo(project, pipeline)
         if not where or not sha:
@@ -54,18 +53,21 @@ class AfterRun:
             self.settings.public_url, project["name"], pipeline["name"], record_id
         )
         status = notify.status_delivery("pending", sha, *where, pipeline["name"], link)
-        status.target["scm"] = project.get("scm") or {}
+        status.target["scm"] = project.get("scm", {})
         self.outbox.add(record_id, [status], self.clock())
 
-    def record_finished(self, payload: Mapping[str, Any]) -> int:
+    def record_finished(self, payload: RecordFinished) -> int:
         """Queue the notifications, commit status and tag of an ended record."""
-        if "record" not in payload:  # from a scheduler older than these fields
-            return 0
+        record, project = payload.get("record"), payload.get("project")
+        pipeline = payload.get("pipeline")
+        if record is None or project is None or pipeline is None:
+            return 0  # from a scheduler older than these fields
+        finished = notify.Finished(record=record, project=project, pipeline=pipeline)
         record_id, now = payload["record_id"], self.clock()
         pending = self.outbox.get(record_id, PENDING_STATUS)
-        sha = (pending or {}).get("target", {}).get("sha")
-        planned = notify.plan(payload, self.settings.public_url, pending_sha=sha)
-        scm = payload["project"].get("scm") or {}
+        sha = pending["target"].get("sha") if pending else None
+        planned = notify.plan(finished, self.settings.public_url, pending_sha=sha)
+        scm = project.get("scm", {})
         for d in planned:
             if d.kind in ("status", "tag"):
                 d.target["scm"] = scm  # sealed credentials, opened only when sending
@@ -93,7 +95,7 @@ class AfterRun:
         pool.waitall()
         return tried
 
-    def _attempt(self, doc: dict[str, Any]) -> None:
+    def _attempt(self, doc: ob.OutboxItem) -> None:
         try:
             outcome, note = self.send(doc)
         except Exception as exc:  # an unexpected failure is retried, not lost

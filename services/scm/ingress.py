@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from services.scm import vetting
 from services.scm.deliveries import DeliveryStore
@@ -17,12 +16,13 @@ from services.scm.domain import events, triggers
 from shared import timefmt
 from shared.contracts import rpc
 from shared.contracts.errors import InvalidRequest
+from shared.contracts.records import RecordView
 
 
 def receive(
     delivery: rpc.WebhookDelivery,
     store: DeliveryStore,
-    create_record: Callable[[dict[str, Any]], dict[str, Any]],
+    create_record: Callable[[rpc.RecordRequest], RecordView],
     started: Callable[[str, str], None] | None = None,
     accounts: vetting.Accounts | None = None,
 ) -> rpc.WebhookOutcome:
@@ -36,7 +36,7 @@ def receive(
         event = events.parse(provider, delivery["event"], delivery["delivery_id"], json.loads(body))
     except (ValueError, events.BadPayload) as exc:
         raise InvalidRequest(f"cannot read the {provider} payload: {exc}") from exc
-    scm_trigger = (delivery["pipeline"].get("autoTrigger") or {}).get("scmTrigger")
+    scm_trigger = delivery["pipeline"].get("autoTrigger", {}).get("scmTrigger")
     decision = triggers.match(event, scm_trigger)
     if not decision.run:
         return {"status": "ignored", "reason": decision.reason}
@@ -46,13 +46,13 @@ def receive(
     key = f"{provider}:{delivery['pipeline']['id']}:{delivery['delivery_id']}"
     if delivery["delivery_id"] and not store.first_time(key, timefmt.now()):
         return {"status": "duplicate", "reason": f"delivery {delivery['delivery_id']} was seen"}
-    request = {
-        "project": delivery["project"],
-        "pipeline": delivery["pipeline"],
-        "params": {"ref": decision.ref, "stages": decision.stages},
-        "trigger": "scmTrigger",
-        "owner": "",
-    }
+    request = rpc.RecordRequest(
+        project=delivery["project"],
+        pipeline=delivery["pipeline"],
+        params={"ref": decision.ref, "stages": decision.stages},
+        trigger="scmTrigger",
+        owner="",
+    )
     if delivery["delivery_id"]:
         # The provider's retry of a delivery whose first try made the record but got no
         # answer (a timeout, a restart) answers that record rather than making a second.

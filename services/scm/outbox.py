@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import NotRequired, cast
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.collection import Collection
 from pymongo.database import Database
+from typing_extensions import TypedDict
 
-from services.scm.domain.notify import Delivery
+from services.scm.domain.notify import Body, Delivery, Kind, Target
 
 PENDING = "pending"
 DONE = "done"
@@ -26,9 +28,28 @@ SUPERSEDED = "superseded"  # a pending commit status overtaken by the final one
 KEEP_FINISHED = timedelta(days=7)
 
 
+class OutboxItem(TypedDict):
+    """One `scm_outbox` document: a planned delivery (domain/notify.py) and its sending."""
+
+    _id: str  # {record id}:{key}
+    record: str
+    key: str
+    kind: Kind
+    target: Target
+    body: Body
+    state: str  # PENDING, DONE, FAILED, SKIPPED, SUPERSEDED
+    attempts: int  # tries claimed so far
+    createdAt: datetime
+    nextAt: datetime  # not sent before
+    leaseUntil: datetime  # claimed by a sender until then
+    doneAt: NotRequired[datetime]
+    lastError: NotRequired[str]
+
+
 class Outbox:
     def __init__(self, db: Database) -> None:
-        self.items = db.scm_outbox
+        # Only this class writes the collection, always whole OutboxItems.
+        self.items = cast("Collection[OutboxItem]", db.scm_outbox)
 
     def ensure_indexes(self) -> None:
         self.items.create_index([("state", ASCENDING), ("nextAt", ASCENDING)])
@@ -70,10 +91,10 @@ class Outbox:
         """Deliveries still to send (new or waiting for a retry)."""
         return self.items.count_documents({"state": PENDING})
 
-    def get(self, record_id: str, key: str) -> dict[str, Any] | None:
+    def get(self, record_id: str, key: str) -> OutboxItem | None:
         return self.items.find_one({"_id": f"{record_id}:{key}"})
 
-    def claim(self, now: datetime, lease: timedelta) -> dict[str, Any] | None:
+    def claim(self, now: datetime, lease: timedelta) -> OutboxItem | None:
         """The oldest due delivery, leased to the caller and its attempt counted."""
         return self.items.find_one_and_update(
             {"state": PENDING, "nextAt": {"$lte": now}, "leaseUntil": {"$lte": now}},
@@ -105,5 +126,5 @@ class Outbox:
             return None
         return doc["leaseUntil"]
 
-    def of_record(self, record_id: str) -> list[dict[str, Any]]:
+    def of_record(self, record_id: str) -> list[OutboxItem]:
         return list(self.items.find({"record": record_id}).sort("createdAt", ASCENDING))

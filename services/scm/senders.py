@@ -17,29 +17,33 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from typing import Any
+from typing import TypeVar, cast
 
 from services.scm import settings as cfg
 from services.scm.domain import notify
+from services.scm.outbox import OutboxItem
 from services.scm.providers.base import Provider, provider_for
 from shared.contracts import errors
+from shared.contracts.catalog import ScmSection
+from shared.contracts.rpc import ScmAccount
 from shared.crypto import SecretBox, decrypt_all, is_encrypted
 
 Result = tuple[str, str]
+T = TypeVar("T")
 SVN_TIMEOUT = 60
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirected POST would arrive as a GET without its body: treat it as a refusal."""
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
 
 
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def post_json(url: str, body: Mapping[str, Any], timeout: float, delivery_id: str) -> Result:
+def post_json(url: str, body: Mapping[str, object], timeout: float, delivery_id: str) -> Result:
     """POST `body` to `url`. The notes never name the URL (it is a credential): only its
     scheme and host (`notify.redacted_url`)."""
     shown = notify.redacted_url(url)
@@ -69,7 +73,7 @@ def post_json(url: str, body: Mapping[str, Any], timeout: float, delivery_id: st
 
 
 def send_mail(
-    smtp: cfg.Smtp | None, to: list[str], body: Mapping[str, Any], timeout: float, delivery_id: str
+    smtp: cfg.Smtp | None, to: list[str], body: notify.Summary, timeout: float, delivery_id: str
 ) -> Result:
     if smtp is None:
         return "skipped", "no SMTP server configured (CYCLONE_SMTP_HOST is unset)"
@@ -120,13 +124,13 @@ def _scm_call(call: Callable[[], None], what: str) -> Result:
     return "done", what
 
 
-def svn_tag(target: Mapping[str, Any], message: str, timeout: float = SVN_TIMEOUT) -> Result:
+def svn_tag(target: notify.Target, message: str, timeout: float = SVN_TIMEOUT) -> Result:
     """`svn copy` of the revision the run checked out to `^/tags/<record name>`."""
     url, rev, name = target["url"], str(target["revision"]), target["name"]
-    creds = target.get("credentials") or {}
+    creds = target.get("credentials")
     auth: list[str] = ["--non-interactive", "--no-auth-cache"]
     secret = ""
-    if creds.get("username"):
+    if creds and creds.get("username"):
         auth += ["--username", creds["username"]]
         if creds.get("password"):
             auth.append("--password-from-stdin")
@@ -170,15 +174,16 @@ class Senders:
         self,
         settings: cfg.Delivery,
         box: SecretBox | None,
-        providers: Callable[..., Provider] = provider_for,
+        providers: Callable[[ScmAccount, float], Provider] = provider_for,
     ) -> None:
         self.settings = settings
         self.box = box
         self.providers = providers
 
-    def __call__(self, doc: Mapping[str, Any]) -> Result:
-        kind, target, body = doc["kind"], doc["target"], doc.get("body") or {}
+    def __call__(self, doc: OutboxItem) -> Result:
+        kind, target = doc["kind"], doc["target"]
         timeout = self.settings.timeout
+        # The body is the one notify.plan made for the delivery's kind.
         if kind in ("webhook", "slack"):
             try:
                 url = self._open(target["url"])  # sealed by the gateway
@@ -186,20 +191,29 @@ class Senders:
                 return "give_up", f"the receiver URL cannot be opened: {exc}"
             if is_encrypted(url):
                 return "give_up", "the receiver URL is sealed and CYCLONE_SECRET_KEY is unset"
-            return post_json(url, body, timeout, doc["_id"])
+            return post_json(url, doc["body"], timeout, doc["_id"])
         if kind == "email":
-            return send_mail(self.settings.smtp, target["to"], body, timeout, doc["_id"])
+            summary = cast(notify.Summary, doc["body"])
+            return send_mail(self.settings.smtp, target["to"], summary, timeout, doc["_id"])
         if kind == "status":
-            return self._status(target, body)
+            return self._status(target, cast(notify.StatusBody, doc["body"]))
         if kind == "tag":
-            return self._tag(target, body)
+            return self._tag(target, cast(notify.TagBody, doc["body"]))
         return "give_up", f"unknown delivery kind {kind!r}"
 
-    def _open(self, value: Any) -> Any:
-        return decrypt_all(value, self.box) if self.box is not None else value
+    def _open(self, value: T) -> T:
+        """`value` with every sealed string in it opened (as it is without a key)."""
+        if self.box is None:
+            return value
+        opened: object = decrypt_all(value, self.box)
+        return cast(T, opened)
 
-    def _status(self, target: Mapping[str, Any], body: Mapping[str, Any]) -> Result:
-        provider = self.providers(self._open(target["scm"]), self.settings.timeout)
+    def _account(self, scm: ScmSection) -> ScmAccount:
+        """The project's account with its secrets opened."""
+        return self._open(scm)
+
+    def _status(self, target: notify.Target, body: notify.StatusBody) -> Result:
+        provider = self.providers(self._account(target["scm"]), self.settings.timeout)
         what = f"{body['state']} status on {target['repo']}@{target['sha'][:7]}"
         return _scm_call(
             lambda: provider.create_status(
@@ -213,12 +227,12 @@ class Senders:
             what,
         )
 
-    def _tag(self, target: Mapping[str, Any], body: Mapping[str, Any]) -> Result:
+    def _tag(self, target: notify.Target, body: notify.TagBody) -> Result:
         if target.get("unsupported"):
             return "skipped", f"createScmTag: {target['unsupported']}"
         if target.get("provider") == "svn":
             return svn_tag(self._open(target), body["message"])
-        provider = self.providers(self._open(target["scm"]), self.settings.timeout)
+        provider = self.providers(self._account(target["scm"]), self.settings.timeout)
         what = f"tag {target['name']} on {target['repo']}@{target['sha'][:7]}"
         return _scm_call(
             lambda: provider.create_tag(

@@ -1,7 +1,6 @@
 """nameko entrypoints of the scm service; each delegates to domain code in a line or two."""
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -14,11 +13,19 @@ from services.scm.afterrun import AfterRun
 from services.scm.deliveries import DeliveryStore
 from services.scm.outbox import Outbox
 from services.scm.providers import svn
-from services.scm.providers.base import WEBHOOK_EVENTS, Provider, provider_for
+from services.scm.providers.base import (
+    WEBHOOK_EVENTS,
+    Provider,
+    WebhookEvent,
+    is_webhook_event,
+    provider_for,
+)
 from services.scm.senders import Senders
-from shared import metrics, mongo
+from shared import metrics, mongo, rpcclients
 from shared.contracts import errors, events, services
 from shared.contracts import rpc as contract
+from shared.contracts.boundary import check
+from shared.contracts.catalog import ScmSection
 from shared.crypto import SecretBox, decrypt_all
 from shared.deadline import bounded
 from shared.ping import PingMixin
@@ -65,11 +72,11 @@ class ScmAccounts(DependencyProvider):
         key = mongo.settings_of(self.container).secret_key
         self.box = SecretBox(key) if key else None
 
-    def open(self, scm: Mapping[str, Any]) -> Provider:
-        plain = decrypt_all(dict(scm), self.box) if self.box is not None else dict(scm)
-        return provider_for(plain, vetting.TIMEOUT)  # type: ignore[arg-type]
+    def open(self, scm: ScmSection) -> Provider:
+        plain: object = decrypt_all(scm, self.box) if self.box is not None else scm
+        return provider_for(check(contract.ScmAccount, plain, "scm account"), vetting.TIMEOUT)
 
-    def get_dependency(self, worker_ctx: Any) -> Any:
+    def get_dependency(self, worker_ctx: Any) -> vetting.Accounts:
         return self.open
 
 
@@ -84,19 +91,18 @@ class ScmService(PingMixin):
     name = services.SCM
     deliveries: DeliveryStore = Deliveries()
     after_run: AfterRun = AfterRuns()
-    accounts: Any = ScmAccounts()
+    accounts: vetting.Accounts = ScmAccounts()
     scheduler_rpc = RpcProxy(services.SCHEDULER)
 
     @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=("password",))
-    def svn_repo_info(
-        self, url: str, username: str = "", password: str = ""
-    ) -> contract.SvnRepoInfo:
+    def svn_repo_info(self, url: str, username: str, password: str) -> contract.SvnRepoInfo:
         return svn.repo_info(url, username, password)
 
     @rpc(expected_exceptions=errors.EXPECTED)
     def receive_webhook(self, delivery: contract.WebhookDelivery) -> contract.WebhookOutcome:
+        delivery = check(contract.WebhookDelivery, delivery, "webhook delivery")
         create = bounded(
-            getattr(self.scheduler_rpc, contract.CREATE_RECORD),
+            rpcclients.scheduler(self.scheduler_rpc).create_record,
             SCHEDULER_CALL_TIMEOUT,
             "the scheduler did not create the run",
         )
@@ -109,7 +115,7 @@ class ScmService(PingMixin):
             except Exception:  # the run is started; a missing pending status is no reason to fail
                 log.exception("could not queue the pending status of %s", record_id)
 
-        provider = str(delivery.get("provider") or "unknown")
+        provider = delivery["provider"] or "unknown"
         try:
             outcome = ingress.receive(delivery, self.deliveries, create, started, self.accounts)
         except Exception:
@@ -122,7 +128,7 @@ class ScmService(PingMixin):
 
     # Idempotent: each delivery is stored under `{record}:{key}` and inserted only once.
     @event_handler(*events.RECORD_FINISHED)
-    def handle_record_finished(self, payload: dict[str, Any]) -> None:
+    def handle_record_finished(self, payload: events.RecordFinished) -> None:
         self.after_run.record_finished(payload)
 
     @timer(interval=1)
@@ -182,33 +188,13 @@ class ScmService(PingMixin):
     def delete_webhook(self, scm: contract.ScmAccount, repo: str, hook_id: str) -> None:
         _provider(scm).delete_webhook(repo, hook_id)
 
-    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
-    def create_commit_status(
-        self,
-        scm: contract.ScmAccount,
-        repo: str,
-        sha: str,
-        state: str,
-        target_url: str,
-        description: str,
-    ) -> None:
-        if state not in ("pending", "running", "success", "failure", "canceled"):
-            raise errors.InvalidRequest(f"unknown commit status state {state!r}")
-        _provider(scm).create_status(repo, sha, state, target_url, description)  # type: ignore[arg-type]
-
-    @rpc(expected_exceptions=errors.EXPECTED, sensitive_arguments=contract.SCM_SECRETS)
-    def create_scm_tag(
-        self, scm: contract.ScmAccount, repo: str, name: str, sha: str, message: str
-    ) -> None:
-        _provider(scm).create_tag(repo, name, sha, message)
-
 
 def _provider(scm: contract.ScmAccount) -> Provider:
-    return provider_for(dict(scm))
+    return provider_for(check(contract.ScmAccount, scm, "scm account"))
 
 
-def _events(events: list[str]) -> list:
-    unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+def _events(events: list[str]) -> list[WebhookEvent]:
+    unknown = sorted(e for e in set(events) if not is_webhook_event(e))
     if unknown:
         raise errors.InvalidRequest(f"unknown webhook events {unknown}; one of {WEBHOOK_EVENTS}")
-    return list(events)
+    return [e for e in events if is_webhook_event(e)]

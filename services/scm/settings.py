@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from shared.envvars import Env
 
 
 @dataclass(frozen=True)
@@ -25,28 +27,24 @@ class Delivery:
     smtp: Smtp | None = None  # None: mails are skipped (and logged)
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def delivery(env: dict[str, str] | None = None) -> Delivery:
-    env = dict(os.environ if env is None else env)
-    host = env.get("CYCLONE_HOST") or "127.0.0.1"
-    port = env.get("CYCLONE_PORT") or "7099"
+def delivery(env: Mapping[str, str] | None = None) -> Delivery:
+    read = Env(env)
+    host = read.text("CYCLONE_HOST", "127.0.0.1")
+    port = read.text("CYCLONE_PORT", "7099")
     smtp = None
-    if env.get("CYCLONE_SMTP_HOST"):
+    if read.is_set("CYCLONE_SMTP_HOST"):
         smtp = Smtp(
-            host=env["CYCLONE_SMTP_HOST"],
-            port=int(env.get("CYCLONE_SMTP_PORT") or 25),
-            user=env.get("CYCLONE_SMTP_USER", ""),
-            password=env.get("CYCLONE_SMTP_PASSWORD", ""),
-            sender=env.get("CYCLONE_SMTP_FROM") or "cyclone@localhost",
-            starttls=_flag(env.get("CYCLONE_SMTP_STARTTLS", "")),
+            host=read.text("CYCLONE_SMTP_HOST"),
+            port=read.integer("CYCLONE_SMTP_PORT", 25),
+            user=read.text("CYCLONE_SMTP_USER"),
+            password=read.text("CYCLONE_SMTP_PASSWORD"),
+            sender=read.text("CYCLONE_SMTP_FROM", "cyclone@localhost"),
+            starttls=read.flag("CYCLONE_SMTP_STARTTLS", False),
         )
     return Delivery(
-        public_url=env.get("CYCLONE_PUBLIC_URL") or f"http://{host}:{port}",
-        attempts=max(1, int(env.get("CYCLONE_DELIVERY_ATTEMPTS") or 5)),
-        retry_base=float(env.get("CYCLONE_DELIVERY_RETRY_BASE") or 5),
-        timeout=float(env.get("CYCLONE_DELIVERY_TIMEOUT") or 10),
+        public_url=read.text("CYCLONE_PUBLIC_URL", f"http://{host}:{port}"),
+        attempts=max(1, read.integer("CYCLONE_DELIVERY_ATTEMPTS", 5)),
+        retry_base=read.number("CYCLONE_DELIVERY_RETRY_BASE", 5),
+        timeout=read.number("CYCLONE_DELIVERY_TIMEOUT", 10),
         smtp=smtp,
     )

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from services.scm.domain import notify, trust
 from services.scm.domain.events import ScmEvent
 from services.scm.providers.base import Provider
 from shared.contracts import errors
+from shared.contracts.catalog import Pipeline, Project, ScmSection
 
 log = logging.getLogger(__name__)
 
 # Opens a project's `scm` section (secrets sealed, as in the snapshots) into an adapter.
-Accounts = Callable[[Mapping[str, Any]], Provider]
+Accounts = Callable[[ScmSection], Provider]
 # Seconds per SCM request asked while a webhook waits for its answer: GitHub and GitLab give
 # up on a delivery after 10 s, and a GitLab password account needs two requests.
 TIMEOUT = 4.0
 SCM_ERRORS = errors.EXPECTED
 
 
-def comment_refusal(
-    event: ScmEvent, project: Mapping[str, Any], accounts: Accounts | None
-) -> str | None:
+def comment_refusal(event: ScmEvent, project: Project, accounts: Accounts | None) -> str | None:
     """Why a matching comment may not start a run; None when its author may write."""
     if event.kind != "comment":
         return None
@@ -38,7 +36,7 @@ def comment_refusal(
         return trust.github_comment_refusal(event)
     if event.author_id is None:
         return "the note names no author whose access could be checked"
-    scm = project.get("scm") or {}
+    scm = project.get("scm", {})
     if scm.get("type") != "Gitlab" or accounts is None:
         return (
             f"cannot check the access of {event.author or event.author_id}: the project's "
@@ -55,8 +53,8 @@ def comment_refusal(
 
 def untrusted_reason(
     event: ScmEvent,
-    project: Mapping[str, Any],
-    pipeline: Mapping[str, Any],
+    project: Project,
+    pipeline: Pipeline,
     accounts: Accounts | None,
 ) -> tuple[ScmEvent, str | None]:
     """The event (with a GitHub comment's pull request head filled in when the API told it)
@@ -69,7 +67,7 @@ def untrusted_reason(
     if event.provider == "github" and event.kind == "comment" and event.from_fork is None:
         event = _with_pull_head(event, project, pipeline_repo, accounts)
     reason = trust.untrusted_reason(event, pipeline_repo)
-    scm_trigger = (pipeline.get("autoTrigger") or {}).get("scmTrigger")
+    scm_trigger = pipeline.get("autoTrigger", {}).get("scmTrigger")
     if reason is None or trust.fork_secrets(scm_trigger):
         return event, None
     return event, reason
@@ -77,7 +75,7 @@ def untrusted_reason(
 
 def _with_pull_head(
     event: ScmEvent,
-    project: Mapping[str, Any],
+    project: Project,
     pipeline_repo: str | None,
     accounts: Accounts | None,
 ) -> ScmEvent:
@@ -85,7 +83,7 @@ def _with_pull_head(
     fork), asked through the project's account; unchanged when that cannot be asked or
     answered. The run still checks out `refs/pull/N/head`: a pull request's head repository
     never changes, so what was vetted is what runs."""
-    scm = project.get("scm") or {}
+    scm = project.get("scm", {})
     repo = event.repo or pipeline_repo
     if scm.get("type") != "Github" or accounts is None or not repo or event.number is None:
         return event

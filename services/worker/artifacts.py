@@ -80,7 +80,7 @@ class ArtifactClient:
         self.abort = abort or threading.Event()
         self.session = session or RpcSession(amqp_uri)
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: object) -> Any:
         return self.session.call(services.LOGS, method, args)
 
     def keep(self, stage: str, files: Iterable[SourceFile], log: Log) -> list[str]:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.message import Message
 from nameko.exceptions import deserialize  # no eventlet on this path
 
 import shared.contracts.errors  # noqa: F401 - registers the contract's exceptions
@@ -42,7 +43,7 @@ class EventSender:
         self._lock = threading.Lock()
         self._producer: Producer | None = None
 
-    def __call__(self, source: str, event_type: str, payload: Mapping[str, Any]) -> None:
+    def __call__(self, source: str, event_type: str, payload: Mapping[str, object]) -> None:
         exchange = event_exchange(source)
         with self._lock:
             if self._producer is None:
@@ -66,15 +67,16 @@ def call(
     amqp_uri: str,
     service: str,
     method: str,
-    args: Sequence[Any],
+    args: Sequence[object],
     timeout: float,
 ) -> Any:
-    """One RPC call; raises the callee's error, or TimeoutError without an answer in time."""
+    """One RPC call; raises the callee's error, or TimeoutError without an answer in time.
+    The result is the callee's JSON, as its contract (shared/contracts) says."""
     reply_to = uuid.uuid4().hex
     correlation_id = uuid.uuid4().hex
-    answer: dict[str, Any] = {}
+    answer: dict[str, object] = {}
 
-    def on_reply(body: Any, message: Any) -> None:
+    def on_reply(body: object, message: Message) -> None:
         if message.properties.get("correlation_id") == correlation_id:
             answer["body"] = body
         message.ack()
@@ -103,10 +105,15 @@ def call(
                     conn.drain_events(timeout=timeout)
             except TimeoutError as exc:
                 raise TimeoutError(f"{service}.{method} did not answer in {timeout:g}s") from exc
-    body = answer["body"] if isinstance(answer["body"], dict) else {}
-    if body.get("error"):
-        raise deserialize(body["error"])
-    return body.get("result")
+    return _result(answer["body"])
+
+
+def _result(body: object) -> Any:
+    """A reply's result; raises the error it carries instead."""
+    reply = body if isinstance(body, dict) else {}
+    if reply.get("error"):
+        raise deserialize(reply["error"])
+    return reply.get("result")
 
 
 class RpcSession:
@@ -124,7 +131,7 @@ class RpcSession:
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self._reply_to = uuid.uuid4().hex
-        self._answers: dict[str, Any] = {}
+        self._answers: dict[str, object] = {}
 
     def _open(self) -> Producer:
         if self._producer is None:
@@ -142,13 +149,13 @@ class RpcSession:
             self._producer = Producer(channel)
         return self._producer
 
-    def _on_reply(self, body: Any, message: Any) -> None:
+    def _on_reply(self, body: object, message: Message) -> None:
         correlation_id = message.properties.get("correlation_id")
         if isinstance(correlation_id, str):
             self._answers[correlation_id] = body
         message.ack()
 
-    def send(self, service: str, method: str, args: Sequence[Any]) -> str:
+    def send(self, service: str, method: str, args: Sequence[object]) -> str:
         """Publish a call; returns the id to `wait` for."""
         producer = self._open()
         correlation_id = uuid.uuid4().hex
@@ -172,13 +179,9 @@ class RpcSession:
                 self._conn.drain_events(timeout=self.timeout)
         except TimeoutError as exc:
             raise TimeoutError(f"{what} got no answer in {self.timeout:g}s") from exc
-        body = self._answers.pop(correlation_id)
-        body = body if isinstance(body, dict) else {}
-        if body.get("error"):
-            raise deserialize(body["error"])
-        return body.get("result")
+        return _result(self._answers.pop(correlation_id))
 
-    def call(self, service: str, method: str, args: Sequence[Any]) -> Any:
+    def call(self, service: str, method: str, args: Sequence[object]) -> Any:
         return self.wait(self.send(service, method, args), f"{service}.{method}")
 
     def close(self) -> None:

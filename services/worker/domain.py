@@ -18,22 +18,31 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.contracts import logs
+from shared.contracts.catalog import (
+    CodeSource,
+    EnvVar,
+    Pipeline,
+    PipelineStages,
+    RepoSource,
+    ScmSection,
+    Sonarqube,
+)
 from shared.contracts.logs import STAGE_DESC
-
-SUCCESS = "Success"
-FAILED = "Failed"
-ABORTED = "Aborted"
-SKIPPED = "Skipped"  # a stage an untrusted run may not run (it needs a withheld secret)
+from shared.contracts.records import RecordStatus
+from shared.contracts.rpc import Job
 
 CHECKOUT = "codeCheckout"
-COMMAND_STAGES = ("unitTest", "package")
 IMAGE_STAGES = ("codeScan", "imageBuild", "integrationTest", "imageRelease")  # need an engine
 STAGE_ORDER: tuple[str, ...] = tuple(STAGE_DESC)  # the contract lists stages in run order
 
 MASK = "******"
 MIN_SECRET_LENGTH = 4  # shorter values would mask half of every log
 
-EXIT_CODES = {SUCCESS: 0, FAILED: 1, ABORTED: 3}
+EXIT_CODES: dict[str, int] = {
+    RecordStatus.SUCCESS: 0,
+    RecordStatus.FAILED: 1,
+    RecordStatus.ABORTED: 3,
+}
 EXIT_USAGE = 2
 EXIT_NO_JOB = 4
 
@@ -68,20 +77,27 @@ def unavailable_reason(stage: str, has_engine: bool = False) -> str | None:
     return None
 
 
-def stage_config(pipeline: Mapping[str, Any], stage: str) -> dict[str, Any]:
-    stages = (pipeline.get("build") or {}).get("stages") or {}
-    cfg = stages.get(stage)
+def stages_of(pipeline: Pipeline) -> PipelineStages:
+    """The pipeline's `build.stages` ({} when it has none)."""
+    return pipeline.get("build", {}).get("stages", {})
+
+
+def stage_config(pipeline: Pipeline, stage: str) -> Mapping[str, Any]:
+    """The section of a stage named at run time ({} when absent); its shape is the stage's
+    (catalog.PipelineStages): a stage that knows its name reads `stages_of` instead."""
+    cfg = dict(stages_of(pipeline)).get(stage)
     return cfg if isinstance(cfg, dict) else {}
 
 
-def env_vars(pipeline: Mapping[str, Any]) -> dict[str, str]:
+def env_vars(pipeline: Pipeline) -> dict[str, str]:
     """builderImage.envVars as a mapping (later entries win, nameless ones are ignored)."""
-    image = (pipeline.get("build") or {}).get("builderImage") or {}
+    image = pipeline.get("build", {}).get("builderImage", {})
     found: dict[str, str] = {}
-    for var in image.get("envVars") or []:
-        if isinstance(var, dict) and var.get("name"):
+    for var in image.get("envVars", []):
+        name = var.get("name")
+        if name:
             value = var.get("value")
-            found[str(var["name"])] = "" if value is None else str(value)
+            found[name] = "" if value is None else str(value)
     return found
 
 
@@ -101,25 +117,24 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def build_env(
-    job: Mapping[str, Any], *, stage: str, record_name: str, commit: str, code_dir: str
+    job: Job, *, stage: str, record_name: str, commit: str, code_dir: str
 ) -> dict[str, str]:
     """The environment a build's commands get, made rather than inherited: the pipeline's
     envVars, then the build variables (which win: they are facts of the run). PATH and HOME
     come from where the commands run (the host's PATH and a home in the workspace; a
     container's own). Nothing of the worker's or the services' environment is in it."""
-    params = job.get("params") or {}
     variables = {
         "CI": "true",
-        "CYCLONE_RECORD_ID": str(job.get("record_id") or ""),
+        "CYCLONE_RECORD_ID": job["record_id"],
         "CYCLONE_RECORD_NAME": record_name,
-        "CYCLONE_PROJECT": str((job.get("project") or {}).get("name") or ""),
-        "CYCLONE_PIPELINE": str((job.get("pipeline") or {}).get("name") or ""),
+        "CYCLONE_PROJECT": job["project"].get("name", ""),
+        "CYCLONE_PIPELINE": job["pipeline"].get("name", ""),
         "CYCLONE_STAGE": stage,
-        "CYCLONE_REF": str(params.get("ref") or ""),
+        "CYCLONE_REF": job["params"].get("ref", ""),
         "CYCLONE_COMMIT_SHA": commit,
         "CYCLONE_WORKSPACE": code_dir,
     }
-    return {**env_vars(job.get("pipeline") or {}), **variables}
+    return {**env_vars(job["pipeline"]), **variables}
 
 
 def host_env(build: Mapping[str, str], *, path: str, home: str) -> dict[str, str]:
@@ -128,9 +143,12 @@ def host_env(build: Mapping[str, str], *, path: str, home: str) -> dict[str, str
     return {"PATH": path or DEFAULT_PATH, "HOME": home, **build}
 
 
-def commands_of(cfg: Mapping[str, Any]) -> list[str]:
+def commands_of(cfg: Mapping[str, object]) -> list[str]:
+    """A stage's (or an integration test's) `command` lines."""
     raw = cfg.get("command") or []
-    return [raw] if isinstance(raw, str) else [str(c) for c in raw]
+    if isinstance(raw, str):
+        return [raw]
+    return [str(c) for c in raw] if isinstance(raw, list) else []
 
 
 # The framing lines are the contract's (shared/contracts/logs.py).
@@ -147,7 +165,7 @@ SONAR_TOKEN = "pipeline.build.stages.codeScan.sonarqube.integration.sonarqube.to
 OPT_IN = "autoTrigger.scmTrigger.forkSecrets"
 
 
-def skip_reason(stage: str, job: Mapping[str, Any]) -> str | None:
+def skip_reason(stage: str, job: Job) -> str | None:
     """Why an untrusted run skips `stage` rather than run it without the secret it needs;
     None for every stage of a trusted run.
 
@@ -163,7 +181,7 @@ def skip_reason(stage: str, job: Mapping[str, Any]) -> str | None:
             f"untrusted run ({why}): images are not pushed to the project's registry "
             f"(the pipeline may opt in with {OPT_IN})"
         )
-    if stage == "codeScan" and SONAR_TOKEN in (job.get("withheld") or []):
+    if stage == "codeScan" and SONAR_TOKEN in job.get("withheld", []):
         return (
             f"untrusted run ({why}): the SonarQube integration's token is withheld "
             f"(the pipeline may opt in with {OPT_IN})"
@@ -171,12 +189,12 @@ def skip_reason(stage: str, job: Mapping[str, Any]) -> str | None:
     return None
 
 
-def untrusted_notice(job: Mapping[str, Any]) -> list[str]:
+def untrusted_notice(job: Job) -> list[str]:
     """Log lines that open an untrusted run's log: why, and what it goes without."""
     why = job.get("untrusted")
     if not why:
         return []
-    withheld = [str(p) for p in job.get("withheld") or []]
+    withheld = job.get("withheld", [])
     return [
         f"Untrusted run: {why}. It gets no secrets: the checkout is anonymous and stages that "
         "need a secret are skipped.",
@@ -212,35 +230,42 @@ def record_name(commit_id: str, now: datetime) -> str:
 
 # --- secrets ----------------------------------------------------------------------------------
 
-_SOURCE_BLOCKS = ("github", "gitlab", "svn", "otherCodeSource")
 
-
-def _env_secrets(env: Any) -> Iterator[Any]:
-    for var in env if isinstance(env, list) else []:
-        if isinstance(var, dict) and var.get("secret"):
+def _env_secrets(env: list[EnvVar]) -> Iterator[str | None]:
+    for var in env:
+        if var.get("secret"):
             yield var.get("value")
 
 
-def job_secrets(job: Mapping[str, Any]) -> list[str]:
+def _source_passwords(repo: CodeSource) -> list[str | None]:
+    blocks = (repo.get("github"), repo.get("gitlab"), repo.get("svn"), repo.get("otherCodeSource"))
+    return [block.get("password") for block in blocks if block is not None]
+
+
+def sonarqube_of(pipeline: Pipeline) -> Sonarqube:
+    """The job's codeScan.sonarqube with its embedded integration ({} when absent)."""
+    return stages_of(pipeline).get("codeScan", {}).get("sonarqube", {})
+
+
+def job_secrets(job: Job) -> list[str]:
     """Every secret value the job carries in clear text (it comes decrypted)."""
-    project = job.get("project") or {}
-    pipeline = job.get("pipeline") or {}
-    scm = project.get("scm") or {}
-    found: list[Any] = [scm.get("token"), scm.get("password")]
-    found.append((project.get("registry") or {}).get("password"))
-    build = pipeline.get("build") or {}
-    checkout = (build.get("stages") or {}).get(CHECKOUT) or {}
-    for repo in [checkout.get("mainRepo"), *(checkout.get("depRepos") or [])]:
-        if isinstance(repo, dict):
-            found += [(repo.get(b) or {}).get("password") for b in _SOURCE_BLOCKS]
-    found += _env_secrets((build.get("builderImage") or {}).get("envVars"))
-    scan = ((build.get("stages") or {}).get("codeScan") or {}).get("sonarqube") or {}
-    found.append(((scan.get("integration") or {}).get("sonarqube") or {}).get("token"))
-    integration = (build.get("stages") or {}).get("integrationTest") or {}
-    found += _env_secrets((integration.get("config") or {}).get("envVars"))
-    for service in integration.get("services") or []:
-        if isinstance(service, dict):
-            found += _env_secrets(service.get("envVars"))
+    project, pipeline = job["project"], job["pipeline"]
+    scm = project.get("scm", {})
+    found: list[str | None] = [scm.get("token"), scm.get("password")]
+    found.append(project.get("registry", {}).get("password"))
+    build = pipeline.get("build", {})
+    stages = build.get("stages", {})
+    checkout = stages.get("codeCheckout", {})
+    main = checkout.get("mainRepo")
+    for repo in [*([main] if main is not None else []), *checkout.get("depRepos", [])]:
+        found += _source_passwords(repo)
+    found += _env_secrets(build.get("builderImage", {}).get("envVars", []))
+    integration = sonarqube_of(pipeline).get("integration") or {}
+    found.append(integration.get("sonarqube", {}).get("token"))
+    tests = stages.get("integrationTest", {})
+    found += _env_secrets(tests.get("config", {}).get("envVars", []))
+    for service in tests.get("services", []):
+        found += _env_secrets(service.get("envVars", []))
     return [s for s in found if isinstance(s, str) and s]
 
 
@@ -365,18 +390,25 @@ class SecretMasker:
 
 # --- code sources -----------------------------------------------------------------------------
 
-_BLOCK_OF_TYPE = {"github": "github", "gitlab": "gitlab", "svn": "svn", "other": "otherCodeSource"}
 
-
-def source_type(repo: Mapping[str, Any]) -> str:
+def source_type(repo: CodeSource) -> str:
     """`github`, `gitlab`, `svn` or `other` (the stored type is matched case-insensitively)."""
-    raw = str(repo.get("type") or "").lower()
+    raw = (repo.get("type") or "").lower()
     return "other" if raw == "othercodesource" else raw
 
 
-def source_block(repo: Mapping[str, Any]) -> dict[str, Any]:
-    block = repo.get(_BLOCK_OF_TYPE.get(source_type(repo), ""))
-    return block if isinstance(block, dict) else {}
+def source_block(repo: CodeSource) -> RepoSource:
+    """The section of the source's type ({} when absent)."""
+    kind = source_type(repo)
+    if kind == "github":
+        return repo.get("github", {})
+    if kind == "gitlab":
+        return repo.get("gitlab", {})
+    if kind == "svn":
+        return repo.get("svn", {})
+    if kind == "other":
+        return repo.get("otherCodeSource", {})
+    return {}
 
 
 class RefKind(StrEnum):
@@ -445,9 +477,7 @@ def on_scm_host(url: str, server: object) -> bool:
     return host == scm_host or scm_host == f"api.{host}"
 
 
-def git_credentials(
-    kind: str, scm: Mapping[str, Any], block: Mapping[str, Any]
-) -> tuple[str, str] | None:
+def git_credentials(kind: str, scm: ScmSection, block: RepoSource) -> tuple[str, str] | None:
     """User and password for a git URL: the project's SCM token or account for GitHub/GitLab
     sources on the project's SCM host, the source's own username/password for other ones."""
     if kind in ("github", "gitlab"):
@@ -466,7 +496,7 @@ def git_credentials(
     return None
 
 
-def svn_credentials(scm: Mapping[str, Any], block: Mapping[str, Any]) -> tuple[str, str] | None:
+def svn_credentials(scm: ScmSection, block: RepoSource) -> tuple[str, str] | None:
     """The svn block's account, else the project's when its SCM is SVN."""
     if block.get("username"):
         return (str(block["username"]), str(block.get("password") or ""))

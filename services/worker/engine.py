@@ -12,7 +12,6 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 import docker
 import docker.errors
@@ -23,13 +22,12 @@ from services.worker.imaging import EngineError
 from services.worker.lines import LineLog
 from services.worker.stages.process import POLL, Outcome
 from shared import dockerengine
+from shared.contracts.launch import WorkerLaunch
 from shared.dockerengine import RECORD_LABEL, explain
 
 log = logging.getLogger(__name__)
 
 API_TIMEOUT = 600.0  # seconds for one engine request (a push or build may be silent that long)
-CLOUD_ENV = "CYCLONE_WORKER_CLOUD"  # set by the cloud service: the cloud and host labels
-HOST_ENV = "CYCLONE_WORKER_HOST"
 DRAIN_AFTER_ABORT = 0.5
 
 
@@ -50,20 +48,20 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], record_id: str, project: str, pipeline: str
+    def of_launch(
+        cls, launched: WorkerLaunch, record_id: str, project: str, pipeline: str
     ) -> Engine | None:
-        """The engine the CYCLONE_DOCKER_* variables name, or None when none is configured."""
-        section = dockerengine.section_from_env(env)
-        if section is None:
+        """The engine the worker's launch names, or None when it names none; labelled with
+        the launch's cloud and host (shared/contracts/launch.py)."""
+        if launched.docker is None:
             return None
-        client = dockerengine.docker_client(section, API_TIMEOUT, version="auto")
+        client = dockerengine.docker_client(launched.docker, API_TIMEOUT, version="auto")
         labels = imaging.labels(
             project,
             pipeline,
             record_id,
-            env.get(CLOUD_ENV, "") or "local",
-            env.get(HOST_ENV, "") or socket.gethostname(),
+            launched.cloud or "local",
+            launched.host or socket.gethostname(),
         )
         return cls(client, record_id, labels)
 
@@ -131,7 +129,7 @@ class Engine:
         `network_mode`); a leftover of the same name (a worker that died) goes first."""
         name = imaging.resource_name(self.record_id, part)
         self.remove_container(name)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, object] = {}  # docker's create() options
         if workspace:
             kwargs["volumes"] = {self.volume(): {"bind": imaging.WORKSPACE, "mode": "rw"}}
         if working_dir:

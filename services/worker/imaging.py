@@ -1,15 +1,16 @@
 """Pure rules of the container and image stages: names, labels, limits, image references,
-release decisions, output matching. No Docker client here, so they are unit-tested alone.
+release decisions. No Docker client here, so they are unit-tested alone. (Outputs are matched
+by services/worker/outputs.py, `match_outputs` here being that one function.)
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.worker.outputs import match_outputs  # noqa: F401 - its name here before
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, LABEL_PREFIX, RECORD_LABEL
 
 WORKSPACE = "/workspace"  # where the workspace volume is mounted in every container
@@ -198,34 +199,3 @@ def env_list(pairs: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
         if isinstance(pair, Mapping) and pair.get("name"):
             out[str(pair["name"])] = str(pair.get("value") or "")
     return out
-
-
-def match_outputs(paths: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    """Paths (relative, `/`-separated) matching each pattern, in pattern order, without
-    duplicates; raises LookupError naming the first pattern that matches nothing.
-
-    The same rules as the host's glob: `*`, `?`, `[...]` inside one segment (not matching a
-    leading dot), `**` for any number of segments.
-    """
-    found: list[str] = []
-    for pattern in patterns:
-        parts = [p for p in pattern.strip().split("/") if p not in ("", ".")]
-        hits = sorted(p for p in paths if _match(parts, [s for s in p.split("/") if s]))
-        if not hits:
-            raise LookupError(pattern)
-        found += [h for h in hits if h not in found]
-    return found
-
-
-def _match(pattern: list[str], path: list[str]) -> bool:
-    if not pattern:
-        return not path
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match(rest, path[i:]) for i in range(len(path) + 1))
-    if not path:
-        return False
-    segment = path[0]
-    if segment.startswith(".") and not head.startswith("."):
-        return False
-    return fnmatch.fnmatchcase(segment, head) and _match(rest, path[1:])

@@ -16,9 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from amqp.exceptions import AMQPError
 from kombu import Connection
@@ -28,8 +26,10 @@ from services.worker import bus, domain
 from services.worker.artifacts import ArtifactClient
 from services.worker.publisher import BusSink, EventPublisher, Heartbeat
 from services.worker.runtime import Runner, Sink
-from shared import config, logsetup, timefmt, tracing, workertoken
-from shared.contracts import events, rpc, services
+from shared import config, logsetup, timefmt, tracing
+from shared.contracts import events, launch, rpc, services
+from shared.contracts.boundary import MalformedPayload, check
+from shared.contracts.records import RecordStatus
 
 log = logging.getLogger("cyclone.worker")
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if not RECORD_ID.fullmatch(args.record_id):
         say(f"--record-id must be 24 lowercase hex digits, got {args.record_id!r}")
         return domain.EXIT_USAGE
-    token = os.environ.get(workertoken.TOKEN_ENV, "")
+    token = os.environ.get(launch.TOKEN, "")  # from its launch (shared/contracts/launch.py)
     logsetup.PROCESS_IDS["record_id"] = args.record_id
     # One span for the worker's life, a child of the cloud service's start_worker.
     root = tracing.start(f"worker {args.record_id}", tracing.INTERNAL, tracing.from_env())
@@ -111,12 +111,12 @@ def run_record(
         except JobUnavailable as exc:
             say(f"could not get the job of {record_id}: {exc}")
             failed = f"could not get the job: {exc}"
-            report_without_job(uri, record_id, domain.FAILED, failed, token)
+            report_without_job(uri, record_id, RecordStatus.FAILED, failed, token)
             return domain.EXIT_NO_JOB
         if job is None:
-            report_without_job(uri, record_id, domain.ABORTED, "aborted", token)
-            return domain.exit_code(domain.ABORTED)
-        say(f"running {record_id}: stages {job.get('stages')} in {workspace}")
+            report_without_job(uri, record_id, RecordStatus.ABORTED, "aborted", token)
+            return domain.exit_code(RecordStatus.ABORTED)
+        say(f"running {record_id}: stages {job['stages']} in {workspace}")
         artifacts = ArtifactClient(uri, record_id, token, abort)
         try:
             return execute(job, BusSink(uri, record_id, token), workspace, abort, artifacts)
@@ -127,7 +127,7 @@ def run_record(
 
 
 def execute(
-    job: Mapping[str, Any],
+    job: rpc.Job,
     sink: Sink,
     workspace: Path,
     abort: threading.Event,
@@ -137,9 +137,9 @@ def execute(
     try:
         status = Runner(job, sink, workspace, abort, artifacts=artifacts).run()
     except Exception:  # noqa: BLE001 - e.g. the broker went away for good: nothing to report to
-        say(f"the run of {job.get('record_id')} broke:\n{traceback.format_exc()}")
-        return domain.exit_code(domain.FAILED)
-    say(f"{job.get('record_id')} finished: {status}")
+        say(f"the run of {job['record_id']} broke:\n{traceback.format_exc()}")
+        return domain.exit_code(RecordStatus.FAILED)
+    say(f"{job['record_id']} finished: {status}")
     return domain.exit_code(status)
 
 
@@ -160,12 +160,13 @@ def fetch_job(
     abort: threading.Event,
     timeout: float = JOB_TIMEOUT,
     token: str = "",
-) -> dict[str, Any] | None:
+) -> rpc.Job | None:
     """scheduler.get_job, retried while the scheduler does not answer; None when aborted.
 
     The calls run in a thread so that an abort is seen at once, not after an RPC timeout.
+    The answer is checked against the contract (rpc.Job) before anything reads it.
     """
-    box: dict[str, Any] = {}
+    box: dict[str, object] = {}
     done = threading.Event()
 
     def ask() -> None:
@@ -194,14 +195,18 @@ def fetch_job(
     if "error" in box and abort.is_set():
         return None  # the asker stopped because of the abort
     if "error" in box:
-        raise JobUnavailable(box["error"])
-    job = box["job"]
-    if not isinstance(job, dict) or job.get("record_id") != record_id:
+        raise JobUnavailable(str(box["error"]))
+    try:
+        job = check(rpc.Job, box["job"], "job")
+    except MalformedPayload as exc:
+        raise JobUnavailable(f"the scheduler's answer is not job {record_id}: {exc}") from exc
+    if job["record_id"] != record_id:
         raise JobUnavailable(f"the scheduler answered with something else than job {record_id}")
     return job
 
 
-def get_job(uri: str, record_id: str, timeout: float, token: str = "") -> dict[str, Any]:
+def get_job(uri: str, record_id: str, timeout: float, token: str = "") -> object:
+    """The scheduler's answer as it came (fetch_job checks it)."""
     return bus.call(uri, services.SCHEDULER, rpc.GET_JOB, [record_id, token], timeout)
 
 

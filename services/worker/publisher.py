@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from kombu import Connection, Exchange, Producer, Queue
 
@@ -138,12 +137,12 @@ class LogPublisher:
         self._pending_chars = 0
         self._deadline = None
 
-    def _publish(self, body: Mapping[str, Any]) -> None:
-        body = {**body, workertoken.MAC_FIELD: workertoken.batch_mac(self.token, body)}
+    def _publish(self, batch: logs.LogBatch) -> None:
+        signed: logs.LogBatch = {**batch, "worker_mac": workertoken.batch_mac(self.token, batch)}
         if self._producer is None:
             self._producer = Producer(self._conn.default_channel, exchange=self._exchange)
         self._producer.publish(
-            dict(body),
+            signed,
             routing_key=logs.ROUTING_KEY,
             serializer="json",
             delivery_mode=2,  # persistent
@@ -181,7 +180,7 @@ class EventPublisher:
         self._dispatch = EventSender(amqp_uri)
         self._token = token
 
-    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+    def event(self, event: tuple[str, str], payload: Mapping[str, object]) -> None:
         self._dispatch(event[0], event[1], {**payload, workertoken.FIELD: self._token})
 
 
@@ -202,7 +201,7 @@ class BusSink:
     def end(self, stage: str) -> int:
         return self.logs.end(stage)
 
-    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+    def event(self, event: tuple[str, str], payload: Mapping[str, object]) -> None:
         self.events.event(event, payload)
 
 

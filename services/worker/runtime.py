@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from services.worker import domain, imaging
+from services.worker import domain, executors
 from services.worker.artifacts import Aborted as ArtifactAborted
 from services.worker.artifacts import ArtifactClient, ArtifactError
-from services.worker.domain import ABORTED, CHECKOUT, FAILED, SKIPPED, SUCCESS, Failure
-from services.worker.executors import EXECUTOR_ENV, Executor
+from services.worker.domain import CHECKOUT, Failure
+from services.worker.executors import Executor
 from services.worker.imaging import EngineError
 from services.worker.stages import (
     Context,
@@ -36,6 +36,8 @@ from services.worker.stages import (
 from shared import dockerengine, timefmt, tracing
 from shared.contracts import errors, events
 from shared.contracts.artifacts import Artifact, Restore
+from shared.contracts.launch import LaunchError, WorkerLaunch
+from shared.contracts.records import RecordStatus, StageDetails, StageStatus
 from shared.contracts.rpc import Job
 
 if TYPE_CHECKING:
@@ -51,21 +53,21 @@ class Sink(Protocol):
     def line(self, stage: str, text: str) -> None: ...
     def flush(self) -> None: ...
     def end(self, stage: str) -> int: ...
-    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None: ...
+    def event(self, event: tuple[str, str], payload: Mapping[str, object]) -> None: ...
 
 
 @dataclass
 class StageResult:
     stage: str
-    status: str
+    status: StageStatus
     error: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    details: StageDetails = field(default_factory=lambda: StageDetails())
 
 
 class Runner:
     def __init__(
         self,
-        job: Job | Mapping[str, Any],
+        job: Job,
         sink: Sink,
         workspace: Path,
         abort: threading.Event,
@@ -83,18 +85,18 @@ class Runner:
         self.masker = domain.SecretMasker(domain.job_secrets(job))
         self.sink = MaskingSink(sink, self.masker)
         self.results: list[StageResult] = []
-        self.state = RunState(record_name=str(job.get("record_name") or ""))
+        self.state = RunState(record_name=job.get("record_name") or "")
         self.engine: Engine | None = None
         self.executor: Executor | None = None
         self.setup_error = ""  # why no stage can run (the cloud's engine is unusable)
 
     def run(self) -> str:
         """Run the stages; returns the final status once RUN_FINISHED is sent."""
-        stages = domain.run_order(self.job.get("stages") or [])
-        reused = [str(s) for s in self.job.get("reused") or []]
+        stages = domain.run_order(self.job.get("stages", []))
+        reused = self.job.get("reused", [])
         self.state.planned = [*stages, *reused]
         for stage in reused:  # a rerun's stages that ran before: their result stands
-            self.state.statuses[stage] = SUCCESS
+            self.state.statuses[stage] = StageStatus.SUCCESS
         self._set_up()
         try:
             return self._run(stages)
@@ -102,61 +104,23 @@ class Runner:
             self._tear_down()
 
     def _set_up(self) -> None:
-        """The engine (when one is configured) and where commands run (Docker cloud: the
-        builder container). A broken engine setting fails the stages, not the worker."""
+        """Where commands run (the executor of the launch's cloud type: services/worker/
+        executors) and the Docker engine of the image stages, when the launch names one. A
+        broken setting fails the stages, not the worker."""
         project = self.job.get("project") or {}
         pipeline = self.job.get("pipeline") or {}
-        executor = self.env.get(EXECUTOR_ENV, "").strip().lower()
-        if executor == "kubernetes":
-            self._set_up_pod()
-            if self.setup_error:
-                return
-        in_docker = executor == "docker"
-        if not in_docker and dockerengine.section_from_env(self.env) is None:
-            return  # no engine: the docker SDK is not even imported (a Local worker's start)
-        import docker.errors
-
-        from services.worker.engine import Engine
-        from services.worker.executors import ContainerExecutor
-
         try:
-            self.engine = Engine.from_env(
-                self.env,
+            launched = WorkerLaunch.from_env(self.env)
+            self.engine = executors.open_engine(
+                launched,
                 self.record_id,
                 str(project.get("name") or ""),
                 str(pipeline.get("name") or ""),
             )
-        except (dockerengine.CloudUnusable, docker.errors.DockerException) as exc:
-            self.setup_error = f"the cloud's Docker engine is unusable: {exc}"
-            return
-        if not in_docker:
-            return
-        if self.engine is None:
-            self.setup_error = "the Docker cloud names no engine (CYCLONE_DOCKER_HOST)"
-            return
-        image = (pipeline.get("build") or {}).get("builderImage") or {}
-        try:
-            limits = imaging.container_limits((project.get("worker") or {}).get("quota"))
-        except imaging.QuotaError as exc:
-            self.setup_error = f"the project's worker quota: {exc}"
-            return
-        self.executor = ContainerExecutor(
-            self.engine,
-            str(image.get("image") or ""),
-            domain.env_vars(pipeline),
-            limits,
-            self.workspace,
-        )
-
-    def _set_up_pod(self) -> None:
-        """Kubernetes: commands run in the pod's builder container (imported only here: the
-        Kubernetes client costs a Local worker's start ~0.3 s otherwise)."""
-        from services.worker.podexec import PodError, PodExecutor
-
-        try:
-            self.executor = PodExecutor.from_env(self.workspace, self.env)
-        except PodError as exc:
-            self.setup_error = f"the worker pod's builder is unreachable: {exc}"
+            setting = executors.Setting(launched, self.job, self.workspace, self.env, self.engine)
+            self.executor = executors.set_up(setting)
+        except (LaunchError, executors.SetupError) as exc:
+            self.setup_error = str(exc)
 
     def _tear_down(self) -> None:
         """Everything the run made on the engine goes before the run is reported finished
@@ -170,27 +134,27 @@ class Runner:
             engine.close()
 
     def _run(self, stages: list[str]) -> str:
-        status, stopped_by, allowed = SUCCESS, None, []
+        status, stopped_by, allowed = RecordStatus.SUCCESS, None, []
         last = stages[0]
         for stage in stages:
             if self.abort.is_set():
-                status, stopped_by = ABORTED, Failure(stage, "aborted")
+                status, stopped_by = RecordStatus.ABORTED, Failure(stage, "aborted")
                 break
             last = stage
             with tracing.span(f"stage {stage}") as span:
                 result = self.run_stage(stage)
                 span.set_attribute("cyclone.stage.status", result.status)
-            if result.status in (SUCCESS, SKIPPED):
+            if result.status in (StageStatus.SUCCESS, StageStatus.SKIPPED):
                 continue
             failure = Failure(stage, result.error)
-            if result.status == ABORTED:
-                status, stopped_by = ABORTED, failure
+            if result.status == StageStatus.ABORTED:
+                status, stopped_by = RecordStatus.ABORTED, failure
                 break
-            allow = domain.stage_config(self.job.get("pipeline") or {}, stage).get("allowFailure")
+            allow = domain.stage_config(self.job.get("pipeline", {}), stage).get("allowFailure")
             if allow and stage != CHECKOUT:
                 allowed.append(failure)
                 continue
-            status, stopped_by = FAILED, failure
+            status, stopped_by = RecordStatus.FAILED, failure
             break
         self._tear_down()
         self.finish(status, domain.run_error(stopped_by, allowed), last)
@@ -235,24 +199,27 @@ class Runner:
         skip = domain.skip_reason(stage, self.job)  # an untrusted run lacks what it needs
         try:
             if skip:
-                result = StageResult(stage, SKIPPED, details={"skipReason": skip})
+                result = StageResult(stage, StageStatus.SKIPPED, details={"skipReason": skip})
             else:
-                result = StageResult(stage, SUCCESS, details=self._execute(stage, ctx))
+                details = self._execute(stage, ctx)
+                result = StageResult(stage, StageStatus.SUCCESS, details=details)
         except StageAborted:
-            result = StageResult(stage, ABORTED, "aborted")
+            result = StageResult(stage, StageStatus.ABORTED, "aborted")
         except StageFailed as exc:
-            result = StageResult(stage, FAILED, self.masker.mask(str(exc)))
+            result = StageResult(stage, StageStatus.FAILED, self.masker.mask(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a bug fails the stage, with its reason
             why = f"Docker: {dockerengine.explain(exc)}" if _engine_error(exc) else None
-            result = StageResult(stage, FAILED, self.masker.mask(why or f"internal error: {exc!r}"))
-        if result.status == FAILED and self.abort.is_set():
-            result = StageResult(stage, ABORTED, "aborted")  # the failure came from stopping
-        if result.status != SUCCESS and self.state.failed_details:
+            failed = self.masker.mask(why or f"internal error: {exc!r}")
+            result = StageResult(stage, StageStatus.FAILED, failed)
+        if result.status == StageStatus.FAILED and self.abort.is_set():
+            # the failure came from stopping
+            result = StageResult(stage, StageStatus.ABORTED, "aborted")
+        if result.status != StageStatus.SUCCESS and self.state.failed_details:
             result.details = self.state.failed_details
         self.state.statuses[stage] = result.status
-        if result.status == SUCCESS:
+        if result.status == StageStatus.SUCCESS:
             log(domain.frame_finish(stage))
-        elif result.status == SKIPPED:
+        elif result.status == StageStatus.SKIPPED:
             log(domain.frame_skip(stage, skip or ""))
         else:
             log(domain.frame_fail(stage, result.error))
@@ -261,7 +228,7 @@ class Runner:
         self.results.append(result)
         return result
 
-    def _execute(self, stage: str, ctx: Context) -> dict[str, Any]:
+    def _execute(self, stage: str, ctx: Context) -> StageDetails:
         reason = domain.unavailable_reason(stage, has_engine=self.engine is not None)
         if reason:
             raise StageFailed(reason)
@@ -270,8 +237,7 @@ class Runner:
         if stage == CHECKOUT:
             restores = self._restorable(ctx)  # before the clone: a rerun fails at once
             details = checkout.run(ctx)
-            main = (details.get("commits") or {}).get("mainRepo") or {}
-            self.state.commit = str(main.get("ID") or "")
+            self.state.commit = details.get("commits", {}).get("mainRepo", {}).get("ID") or ""
             self._restore(ctx, restores)
             if self.executor is not None:
                 self.executor.after_checkout(ctx.log)
@@ -284,7 +250,7 @@ class Runner:
 
     def _restorable(self, ctx: Context) -> list[tuple[Restore, list[Artifact]]]:
         """A rerun's reused stages' artifacts, each checked to still exist."""
-        restores = list(self.job.get("restore") or [])
+        restores = list(self.job.get("restore", []))
         if not restores:
             return []
         if self.artifacts is None:
@@ -326,10 +292,10 @@ class Runner:
             payload["error"] = result.error
         if result.details:  # also a failed stage's tasks or measures, when it reports them
             payload["details"] = result.details
-        if result.status == SUCCESS and result.details:
-            commit = (result.details.get("commits") or {}).get("mainRepo") or {}
-            if result.stage == CHECKOUT and commit.get("ID") and not self.job.get("record_name"):
-                payload["record_name"] = domain.record_name(commit["ID"], self.clock())
+        if result.status == StageStatus.SUCCESS and result.details:
+            commit = result.details.get("commits", {}).get("mainRepo", {}).get("ID")
+            if result.stage == CHECKOUT and commit and not self.job.get("record_name"):
+                payload["record_name"] = domain.record_name(commit, self.clock())
                 self.state.record_name = payload["record_name"]
         return payload
 
@@ -414,7 +380,7 @@ class MaskingSink:
             self._release()
             return self._sink.end(stage)
 
-    def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
+    def event(self, event: tuple[str, str], payload: Mapping[str, object]) -> None:
         self._sink.event(event, payload)
 
     def _release(self) -> None:

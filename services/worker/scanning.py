@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+
+from shared.contracts.catalog import SonarConfig
+from shared.contracts.records import Measure
 
 REPORT = ".scannerwork/report-task.txt"  # where sonar-scanner writes what it submitted
 METRICS = (
@@ -29,7 +31,7 @@ def project_key(project: str, pipeline: str) -> str:
     return _KEY.sub("_", f"cyclone:{project}:{pipeline}")
 
 
-def scanner_args(key: str, name: str, config: Mapping[str, Any]) -> list[str]:
+def scanner_args(key: str, name: str, config: SonarConfig) -> list[str]:
     """sonar-scanner's -D properties for the stage's config (sourcePath, encodingStyle,
     language); host and token go as SONAR_HOST_URL / SONAR_TOKEN in the environment."""
     source = str(config.get("sourcePath") or "").strip() or "."
@@ -59,34 +61,46 @@ def parse_report(text: str) -> dict[str, str]:
     return found
 
 
-def task_state(answer: Mapping[str, Any]) -> tuple[str, str]:
+# SonarQube's web API answers are its JSON, read field by field: anything else is absent.
+Answer = Mapping[str, object]
+
+
+def _object(value: object) -> Answer:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def task_state(answer: Answer) -> tuple[str, str]:
     """(status, analysisId) of GET /api/ce/task."""
-    task = answer.get("task") or {}
+    task = _object(answer.get("task"))
     return str(task.get("status") or ""), str(task.get("analysisId") or "")
 
 
-def gate_status(answer: Mapping[str, Any]) -> str:
+def gate_status(answer: Answer) -> str:
     """OK, WARN, ERROR or NONE from GET /api/qualitygates/project_status."""
-    return str((answer.get("projectStatus") or {}).get("status") or "NONE")
+    return str(_object(answer.get("projectStatus")).get("status") or "NONE")
 
 
-def failed_conditions(answer: Mapping[str, Any]) -> list[str]:
-    conditions = (answer.get("projectStatus") or {}).get("conditions") or []
+def failed_conditions(answer: Answer) -> list[str]:
+    conditions = _list(_object(answer.get("projectStatus")).get("conditions"))
     return [
         f"{c.get('metricKey')} {c.get('actualValue')} (threshold {c.get('errorThreshold')})"
-        for c in conditions
-        if isinstance(c, Mapping) and c.get("status") == "ERROR"
+        for c in map(_object, conditions)
+        if c.get("status") == "ERROR"
     ]
 
 
-def measures(answer: Mapping[str, Any]) -> list[dict[str, str]]:
+def measures(answer: Answer) -> list[Measure]:
     """[{metric, value}] from GET /api/measures/component, in METRICS order."""
     got = {
         str(m.get("metric")): str(m.get("value"))
-        for m in (answer.get("component") or {}).get("measures") or []
-        if isinstance(m, Mapping) and "value" in m
+        for m in map(_object, _list(_object(answer.get("component")).get("measures")))
+        if "value" in m
     }
-    return [{"metric": name, "value": got[name]} for name in METRICS if name in got]
+    return [Measure(metric=name, value=got[name]) for name in METRICS if name in got]
 
 
 def overview_link(address: str, key: str) -> str:

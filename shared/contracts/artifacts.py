@@ -78,9 +78,9 @@ class Restore(TypedDict):
 
 
 class ArtifactsRpc(Protocol):
-    """The logs service's artifact calls. Worker calls carry the record's worker token; a
-    rerun's reads carry the reader's token and a grant for the source record. The gateway's
-    calls (the last three) carry none: workers have no route to them (k8s/rabbitmq.yaml)."""
+    """The logs service's artifact calls from workers (WORKER_CALLS): each carries the
+    record's worker token; a rerun's reads carry the reader's token and a grant for the
+    source record."""
 
     def artifact_begin(
         self, record_id: str, token: str, stage: str, path: str, size: int, mode: int
@@ -106,6 +106,12 @@ class ArtifactsRpc(Protocol):
         offset: int,
         length: int,
     ) -> str: ...  # base64
+
+
+class ArtifactReadsRpc(Protocol):
+    """The logs service's artifact calls from the gateway: no token, since workers have no
+    route to them (k8s/rabbitmq.yaml)."""
+
     def list_artifacts(self, record_id: str) -> list[Artifact]: ...
     def artifact_info(self, record_id: str, path: str) -> Artifact: ...
     def read_artifact(self, record_id: str, file_id: str, offset: int, length: int) -> str: ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar, cast
 
+from nameko.exceptions import deserialize_to_instance
 from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts.errors import InvalidRequest
@@ -19,8 +20,10 @@ from shared.contracts.errors import InvalidRequest
 T = TypeVar("T")
 
 
+@deserialize_to_instance
 class MalformedPayload(InvalidRequest):
-    """A payload broke its contract (an RPC caller gets it as InvalidRequest: HTTP 400)."""
+    """A payload broke its contract: an RPC caller gets it back as this same type (an
+    InvalidRequest: HTTP 400 at the gateway)."""
 
 
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}

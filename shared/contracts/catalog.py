@@ -107,9 +107,32 @@ class SonarConfig(TypedDict, total=False):
     threshold: str | int
 
 
+class SonarqubeServer(TypedDict, total=False):
+    description: str
+    address: str
+    token: str  # sealed (decrypted in a worker's job)
+    user: str
+
+
+class Integration(TypedDict, total=False):
+    """A SonarQube server the gateway keeps (its `integrations`), as stored and answered."""
+
+    id: str
+    name: str
+    alias: str
+    type: str  # "SonarQube"
+    sonarqube: SonarqubeServer
+    creationTime: str
+    lastUpdateTime: str
+
+
 class Sonarqube(TypedDict, total=False):
     name: str  # the integration's name
     config: SonarConfig
+    # In a run's snapshot only: the integration `name` names, embedded by the gateway when
+    # the run starts (its token sealed), so the worker gets server and token with its job;
+    # None when no integration has that name (the stage fails saying so).
+    integration: Integration | None
 
 
 class CodeScanStage(ScriptStage, total=False):

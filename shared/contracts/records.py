@@ -13,8 +13,6 @@ from typing import Final, NotRequired
 
 from typing_extensions import TypedDict
 
-from shared.contracts.artifacts import Kept
-
 
 class RecordStatus(StrEnum):
     PENDING = "Pending"
@@ -68,6 +66,7 @@ class ImageTask(TypedDict, total=False):
     startTime: str
     endTime: str
     error: str
+    reusedFrom: str  # a rerun's stage taken over from that record, not run again
 
 
 class Measure(TypedDict):
@@ -85,7 +84,7 @@ class StageDetails(TypedDict, total=False):
 
     commits: Commits  # codeCheckout
     outputs: list[str]  # unitTest, codeScan, package: the paths collected
-    artifacts: list[Kept]  # the outputs kept as artifacts
+    artifacts: list[str]  # the paths kept as artifacts (the logs service holds the files)
     tasks: list[ImageTask]  # imageBuild, imageRelease
     images: list[str]  # imageRelease: the images pushed
     sonarqube: SonarResult  # codeScan
@@ -102,6 +101,7 @@ class StageState(StageDetails, total=False):
     startTime: str
     endTime: str
     error: str
+    reusedFrom: str  # a rerun's stage taken over from that record, not run again
 
 
 class PerformParams(TypedDict, total=False):

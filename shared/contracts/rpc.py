@@ -10,7 +10,7 @@ from typing import Final, NotRequired, Protocol
 
 from typing_extensions import TypedDict
 
-from shared.contracts.artifacts import ArtifactsRpc, Pin, Restore
+from shared.contracts.artifacts import ArtifactReadsRpc, ArtifactsRpc, Pin, Restore
 from shared.contracts.catalog import Cloud, Pipeline, Project
 from shared.contracts.records import PerformParams, RecordView, Stats
 
@@ -212,8 +212,6 @@ SCM_DOCKERFILES: Final = "scm_dockerfiles"
 CREATE_WEBHOOK: Final = "create_webhook"
 UPDATE_WEBHOOK: Final = "update_webhook"
 DELETE_WEBHOOK: Final = "delete_webhook"
-CREATE_COMMIT_STATUS: Final = "create_commit_status"
-CREATE_SCM_TAG: Final = "create_scm_tag"
 SCM_SECRETS: Final = ("scm.password", "scm.token")  # for @rpc(sensitive_arguments=...)
 
 
@@ -259,18 +257,6 @@ class ScmRpc(Protocol):
         self, scm: ScmAccount, repo: str, hook_id: str, url: str, secret: str, events: list[str]
     ) -> str: ...  # the hook id (a new one when the old was gone)
     def delete_webhook(self, scm: ScmAccount, repo: str, hook_id: str) -> None: ...
-    def create_commit_status(
-        self,
-        scm: ScmAccount,
-        repo: str,
-        sha: str,
-        state: str,  # pending | running | success | failure | canceled
-        target_url: str,
-        description: str,
-    ) -> None: ...
-    def create_scm_tag(
-        self, scm: ScmAccount, repo: str, name: str, sha: str, message: str
-    ) -> None: ...
 
 
 # --- logs -----------------------------------------------------------------------------------
@@ -294,4 +280,5 @@ class LogsRpc(Protocol):
     def log_stages(self, record_id: str) -> list[str]: ...
 
 
-__all__ = ["ArtifactsRpc"]  # the logs service's other Protocol, declared beside its shapes
+# the logs service's other Protocols, declared beside their shapes
+__all__ = ["ArtifactReadsRpc", "ArtifactsRpc"]

@@ -4,12 +4,13 @@ the fake SCM APIs) and an SMTP server, both started before the stack so it can b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.afterrun.receivers import HttpReceiver, SmtpReceiver
-from tests.e2e.repos import GitRepo, make_git_repo
+from tests.e2e.conftest import Runs, pipeline_body, project_body
 from tests.support import StackProcess
 
 RETRY_BASE = 0.3  # seconds before the second try (then 0.6, 1.2, ...)
@@ -52,6 +53,17 @@ def api(after_stack: StackProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
-    return make_git_repo(tmp_path_factory.mktemp("git"))
+def notified(
+    name: str, url: str, policy: str, receivers: list[dict[str, Any]], **stages: Any
+) -> dict[str, Any]:
+    """A pipeline that notifies `receivers` after its runs, as `policy` says."""
+    body = pipeline_body(name, url, **stages)
+    body["notification"] = {"policy": policy, "receivers": receivers}
+    return body
+
+
+def project(api, unique: str) -> Runs:
+    """A project of the test's own, made through the API."""
+    resp = api.post("/api/v1/projects", json=project_body(unique))
+    assert resp.status_code == 201, resp.text
+    return Runs(api, unique)

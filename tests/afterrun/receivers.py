@@ -15,8 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.e2e.repos import GitRepo
-from tests.worker.repos import sh
+from tests.repos import GitRepo, sh
 from tools.stack import free_port
 
 

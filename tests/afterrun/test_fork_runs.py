@@ -17,12 +17,10 @@ import pytest
 
 from tests.afterrun.receivers import Served, serve_repo
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.repos import make_git_repo
-from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
+from tests.repos import make_git_repo, sh
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
-from tests.unit.test_scm_trust import GITLAB_NOTE
 from tests.waiting import wait_for
-from tests.worker.repos import sh
+from tests.webhooks import GITLAB_NOTE, SECRET, fixture, github, gitlab
 
 REGISTRY_PASSWORD = "reg-pass-4711-secret"
 BUILD_KEY = "build-key-0815-secret"

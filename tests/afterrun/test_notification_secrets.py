@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pymongo import MongoClient
 
-from tests.afterrun.test_notifications import notified, project
+from tests.afterrun.conftest import notified, project
 from tests.waiting import wait_for
 
 

@@ -6,24 +6,9 @@ from __future__ import annotations
 import os
 import signal
 from email import message_from_string
-from typing import Any
 
-from tests.e2e.conftest import Runs, pipeline_body, project_body
+from tests.afterrun.conftest import notified, project
 from tests.waiting import holds_for, wait_for
-
-
-def notified(
-    name: str, url: str, policy: str, receivers: list[dict[str, Any]], **stages: Any
-) -> dict[str, Any]:
-    body = pipeline_body(name, url, **stages)
-    body["notification"] = {"policy": policy, "receivers": receivers}
-    return body
-
-
-def project(api, unique: str) -> Runs:
-    resp = api.post("/api/v1/projects", json=project_body(unique))
-    assert resp.status_code == 201, resp.text
-    return Runs(api, unique)
 
 
 def test_webhook_retries_5xx_then_delivers_once_and_mail_is_sent(

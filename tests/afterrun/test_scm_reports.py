@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.afterrun.receivers import Served, serve_repo
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.repos import make_git_repo
-from tests.e2e.test_webhooks import SECRET, fixture, github, gitlab
+from tests.repos import make_git_repo
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_for_file
+from tests.webhooks import SECRET, fixture, github, gitlab
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +60,6 @@ def setup_project(api, unique: str, kind: str, server: str, token: str) -> Runs:
 
 def pipeline_id(runs: Runs, name: str) -> str:
     return runs.api.get(f"/api/v1/projects/{runs.project}/pipelines/{name}").json()["id"]
-
-
-def wait_for_file(path: Path) -> str:
-    """A command that ends once `path` exists."""
-    return f"while [ ! -e {path} ]; do sleep 0.1; done"
 
 
 def only_record(runs: Runs, pipeline: str) -> dict[str, Any]:

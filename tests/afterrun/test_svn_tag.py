@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.repos import make_svn_repo
+from tests.repos import make_svn_repo
 from tests.waiting import wait_for
 
 

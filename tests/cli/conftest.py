@@ -1,5 +1,6 @@
-"""The CLI's tests use the end-to-end fixtures: a project per test and a real git repository."""
+"""The CLI's tests use the end-to-end fixture `runs` (a project per test) and tests/conftest.py's
+real git repository."""
 
-from tests.e2e.conftest import git_repo, runs
+from tests.e2e.conftest import runs
 
-__all__ = ["git_repo", "runs"]
+__all__ = ["runs"]

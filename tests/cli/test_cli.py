@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import Runs, pipeline_body
-from tests.e2e.test_logstream import counted, numbers
+from tests.e2e.conftest import Runs, counted, numbers, pipeline_body
 from tests.waiting import wait_for
 
 CYCLONE = str(Path(sys.executable).parent / "cyclone")

@@ -1,4 +1,5 @@
-"""Real parts for the cloud service tests: a RabbitMQ vhost, secantusdb, the service process.
+"""Real parts for the cloud service tests: a RabbitMQ vhost (`amqp_uri`), secantusdb
+(`mongo_url`; both tests/conftest.py), the service process.
 
 The service runs as `python -m services.cloud` with the stand-in worker command
 (CYCLONE_LOCAL_WORKER_CMD); its exits are heard on `cloud.events` like any consumer would.
@@ -21,44 +22,10 @@ from kombu import Connection, Exchange, Queue
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
-from services.cloud.drivers.local import is_worker_process
+from services.cloud.backends.hostworkers import is_worker_process
 from tests.cloud.helpers import SECRET_KEY, STANDIN_COMMAND
-from tests.support import ROOT, free_port
+from tests.support import ROOT
 from tests.waiting import NotYet, wait_for
-
-
-@pytest.fixture(scope="module")
-def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    where = tmp_path_factory.mktemp("secantus")
-    port = free_port()
-    with open(where / "secantus.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "secantus",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--storage-path",
-                str(where / "db"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"mongodb://127.0.0.1:{port}/cyclone?retryWrites=false"
-    try:
-        with MongoClient(url, serverSelectionTimeoutMS=15000) as client:
-            client.admin.command("ping")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class CloudProcess:

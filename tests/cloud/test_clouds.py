@@ -19,8 +19,8 @@ from bson import ObjectId
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
+from services.cloud.backends.pinging import TIMEOUT
 from services.cloud.clouds import CloudCatalog
-from services.cloud.probes import TIMEOUT
 from shared.contracts.errors import Conflict, InvalidRequest, NotFound
 from shared.crypto import SecretBox
 from shared.timefmt import now, rfc3339

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.cloud import domain
-from services.cloud.drivers.local import parse_stat
+from services.cloud.backends.hostworkers import parse_stat
 from shared.contracts import events, services
-from shared.contracts.errors import InvalidRequest, NotFound
+from shared.contracts.errors import NotFound
 
 
 @pytest.mark.parametrize(
@@ -34,42 +34,6 @@ def test_local_cloud_names(name):
 def test_unknown_cloud():
     with pytest.raises(NotFound, match=r"^cloud k8s not found$"):
         domain.cloud_of_placement({"cloudName": "k8s"})
-
-
-@pytest.mark.parametrize(
-    ("name", "stored", "chosen"),
-    [
-        (None, None, ("local", "local")),
-        ("", None, ("local", "local")),
-        ("Local", None, ("local", "local")),  # not stored: the built-in name, as before
-        ("dev", {"name": "dev", "type": "Local"}, ("dev", "local")),
-        ("local", {"name": "local", "type": "Local"}, ("local", "local")),
-    ],
-)
-def test_driver_for(name, stored, chosen):
-    assert domain.driver_for(name, stored) == chosen
-
-
-def test_driver_for_a_docker_cloud():
-    assert domain.driver_for("c1", {"name": "c1", "type": "Docker"}) == ("c1", domain.DOCKER)
-
-
-def test_driver_for_a_kubernetes_cloud():
-    assert domain.driver_for("c1", {"name": "c1", "type": "Kubernetes"}) == (
-        "c1",
-        domain.KUBERNETES,
-    )
-
-
-def test_driver_for_an_unknown_type():
-    message = "^cloud c1 is of type Mesos, whose driver is not available yet$"
-    with pytest.raises(InvalidRequest, match=message):
-        domain.driver_for("c1", {"name": "c1", "type": "Mesos"})
-
-
-def test_driver_for_unknown_names():
-    with pytest.raises(NotFound, match=r"^cloud nowhere not found$"):
-        domain.driver_for("nowhere", None)
 
 
 def test_listed_cloud():

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.cloud import probes
+from services.cloud import backends
 from shared import kubeclient
 from tests.cloud.fakekube import FakeKube
 
@@ -23,7 +23,7 @@ OK = {"status": "ok", "version": "Kubernetes v1.30.4 (linux/amd64)"}
 
 
 def ping(**section) -> dict:
-    return probes.ping({"name": "k", "type": "Kubernetes", "kubernetes": section})
+    return backends.ping({"name": "k", "type": "Kubernetes", "kubernetes": section})
 
 
 @pytest.fixture(scope="module")

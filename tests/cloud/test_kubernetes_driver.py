@@ -13,9 +13,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from services.cloud import kube
-from services.cloud.drivers.base import SavedWorker
-from services.cloud.drivers.kubernetes import KubernetesDriver
+from services.cloud.backends.base import SavedWorker
+from services.cloud.backends.kubernetes import pods as kube
+from services.cloud.backends.kubernetes.driver import KubernetesDriver
 from shared.contracts.errors import CapacityExceeded, InvalidRequest
 from shared.timefmt import now
 from tests.cloud.fakekube import ApiError, FakeKube, pod_status

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from services.cloud.drivers.base import ExitReport, SavedWorker
-from services.cloud.drivers.local import ROOT, LocalDriver, group_members
+from services.cloud.backends.base import DriverContext, ExitReport, SavedWorker
+from services.cloud.backends.hostworkers import ROOT, group_members
+from services.cloud.backends.local.driver import LocalDriver
 from tests.cloud.helpers import (
     STANDIN_COMMAND,
     new_record_id,
@@ -22,7 +23,7 @@ from tests.cloud.helpers import (
     release,
     seen,
 )
-from tests.waiting import wait_for
+from tests.waiting import holds_for, wait_for
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/test"
 TREE = "sleep 100 & sleep 100 & wait"
@@ -37,7 +38,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 def make_driver(data_dir: Path, command: list[str] = STANDIN_COMMAND) -> LocalDriver:
     env = {**os.environ, "CYCLONE_DATA_DIR": str(data_dir), "CYCLONE_SECRET_KEY": "k"}
-    return LocalDriver(data_dir, AMQP, command, env=env)
+    return LocalDriver("local", DriverContext(data_dir, AMQP, command=command, environ=env))
 
 
 @pytest.fixture
@@ -202,9 +203,9 @@ def test_a_start_redelivered_after_a_crash_before_saving_takes_over_the_first_wo
     assert again["recordID"] == first["recordID"] == rid
     assert restarted.handle(rid)["pid"] == pid and pid_alive(pid)
     assert (data_dir / "workspaces" / rid / "mark").exists()  # the workspace was kept
-    time.sleep(0.5)
-    assert seen(data_dir, rid)["pid"] == pid  # no second stand-in noted its start
-    crashed._workers.clear()  # the crashed one is gone: only the new service watches it
+    # no second stand-in notes its start
+    holds_for(lambda: seen(data_dir, rid)["pid"] == pid, 0.5, "the first stand-in's start")
+    crashed.processes._workers.clear()  # the crashed one is gone: only the new service watches it
     release(data_dir, rid)
     assert exit_of(restarted, rid).record_id == rid
 
@@ -261,5 +262,5 @@ def test_a_command_that_cannot_start_leaves_nothing(data_dir):
 
 
 def test_python_of_the_service_runs_the_worker_by_default(data_dir):
-    driver = LocalDriver(data_dir, AMQP)
+    driver = LocalDriver("local", DriverContext(data_dir, AMQP))
     assert driver.command == [sys.executable, "-m", "services.worker"]

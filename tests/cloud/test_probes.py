@@ -9,7 +9,8 @@ from tempfile import TemporaryDirectory
 
 import pytest
 
-from services.cloud import probes
+from services.cloud import backends
+from services.cloud.backends.pinging import TIMEOUT
 from tests.cloud.engines import VERSION, engine, make_certs, silent_host
 
 OK = {"status": "ok", "version": f"Docker {VERSION['Version']} (API {VERSION['ApiVersion']})"}
@@ -20,7 +21,7 @@ def docker_cloud(host: str, **section: object) -> dict:
 
 
 def test_local():
-    answer = probes.ping({"name": "l", "type": "Local"})
+    answer = backends.ping({"name": "l", "type": "Local"})
     assert answer == {
         "status": "ok",
         "version": f"local {platform.system()} {platform.release()}, "
@@ -31,7 +32,7 @@ def test_local():
 def test_kubernetes_in_cluster_outside_a_pod(monkeypatch):
     """More in test_kube_ping.py, against the fake API server."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    answer = probes.ping({"name": "k", "type": "Kubernetes", "kubernetes": {"inCluster": True}})
+    answer = backends.ping({"name": "k", "type": "Kubernetes", "kubernetes": {"inCluster": True}})
     assert answer == {
         "status": "error",
         "message": "Kubernetes: inCluster: KUBERNETES_SERVICE_HOST/PORT are not set "
@@ -41,34 +42,34 @@ def test_kubernetes_in_cluster_outside_a_pod(monkeypatch):
 
 def test_docker_engine_answers():
     with engine() as host:
-        assert probes.ping(docker_cloud(host)) == OK
+        assert backends.ping(docker_cloud(host)) == OK
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_docker_engine_over_tls_with_client_certificates(tmp_path: Path):
     cert_path, server_tls = make_certs(tmp_path)
     with engine(server_tls) as host:
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path))) == OK
-        assert probes.ping(docker_cloud(host)) == {  # no certPath: plain HTTP to a TLS port
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path))) == OK
+        assert backends.ping(docker_cloud(host)) == {  # no certPath: plain HTTP to a TLS port
             "status": "error",
             "message": f"Docker engine at {host}: connection reset by the host "
             "(does it expect TLS?)",
         }
         (cert_path / "ca.pem").write_bytes((tmp_path / "server" / "cert.pem").read_bytes())
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path))) == {
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path))) == {
             "status": "error",
             "message": f"Docker engine at {host}: TLS: the engine's certificate is not trusted: "
             "self-signed certificate in certificate chain",
         }
         # insecure: the engine's certificate is not checked, the client's is still sent
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == OK
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == OK
         (cert_path / "ca.pem").unlink()
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == OK
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path)))["message"] == (
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == OK
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path)))["message"] == (
             f"Docker engine at {host}: TLS: no ca.pem in certPath {cert_path}"
         )
         (cert_path / "key.pem").unlink()
-        assert probes.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == {
+        assert backends.ping(docker_cloud(host, certPath=str(cert_path), insecure=True)) == {
             "status": "error",
             "message": f"Docker engine at {host}: TLS: no key.pem in certPath {cert_path}",
         }
@@ -77,7 +78,7 @@ def test_docker_engine_over_tls_with_client_certificates(tmp_path: Path):
 def test_tls_to_a_plain_engine():
     with engine() as host, TemporaryDirectory() as where:
         cert_path, _ = make_certs(Path(where))
-        answer = probes.ping(docker_cloud(host, certPath=str(cert_path)))
+        answer = backends.ping(docker_cloud(host, certPath=str(cert_path)))
     assert answer["message"] == f"Docker engine at {host}: TLS: the host does not speak TLS"
 
 
@@ -96,7 +97,7 @@ def test_tls_to_a_plain_engine():
     ],
 )
 def test_docker_failures_are_answers(host, section, reason):
-    answer = probes.ping(docker_cloud(host, **section))
+    answer = backends.ping(docker_cloud(host, **section))
     assert answer["status"] == "error"
     assert answer["message"].startswith(f"Docker engine at {host}: ")
     assert reason in answer["message"]
@@ -106,7 +107,7 @@ def test_docker_failures_are_answers(host, section, reason):
 
 def test_a_server_that_is_no_engine():
     with engine(real=False) as host:
-        answer = probes.ping(docker_cloud(host))
+        answer = backends.ping(docker_cloud(host))
     assert answer == {
         "status": "error",
         "message": f"Docker engine at {host}: HTTP 404: page not found",
@@ -117,20 +118,20 @@ def test_a_silent_host_times_out():
     with silent_host() as silent:
         host = silent.host
         began = time.monotonic()
-        answer = probes.ping(docker_cloud(host))
+        answer = backends.ping(docker_cloud(host))
         took = time.monotonic() - began
     assert answer == {
         "status": "error",
-        "message": f"Docker engine at {host}: no answer within {probes.TIMEOUT} s",
+        "message": f"Docker engine at {host}: no answer within {TIMEOUT} s",
     }
-    assert probes.TIMEOUT - 0.5 < took < probes.TIMEOUT + 2
+    assert TIMEOUT - 0.5 < took < TIMEOUT + 2
 
 
 def test_missing_host_or_type():
-    assert probes.ping({"name": "d", "type": "Docker"})["message"] == (
+    assert backends.ping({"name": "d", "type": "Docker"})["message"] == (
         "the cloud names no Docker host"
     )
-    assert probes.ping({"name": "x", "type": "Swarm"}) == {
+    assert backends.ping({"name": "x", "type": "Swarm"}) == {
         "status": "error",
         "message": "unknown cloud type 'Swarm'",
     }

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import FINISHED, Runs, pipeline_body, project_body
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 from tests.support import StackProcess
 from tests.waiting import wait_for
 from tools import rabbit_cluster

@@ -19,9 +19,9 @@ import pytest
 from shared.contracts import logs
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
 from tests.e2e.conftest import Runs, project_body
+from tests.repos import sh
 from tests.support import StackProcess
 from tests.waiting import wait_for
-from tests.worker.repos import sh
 
 ENGINE = "unix:///var/run/docker.sock"
 IMAGE = "cyclone-test/busybox:latest"  # made by tools/docker-up.sh with `docker import`

@@ -19,7 +19,7 @@ from tests.e2e.artifact_checks import (
     check_listing,
     sha256,
 )
-from tests.worker.repos import sh
+from tests.repos import sh
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -314,7 +314,7 @@ def test_an_unreachable_engine_fails_the_record_clearly(dapi: httpx.Client, uniq
 
 
 def test_a_killed_worker_leaves_nothing_on_the_engine(druns: DockerRuns, app_repo, engine):
-    from tests.e2e.test_faults import worker_pid
+    from tests.support import worker_pid
 
     druns.pipeline(pipeline("k9", app_repo, {"package": {"command": ["sleep 60"]}}))
     record = druns.start("k9")
@@ -330,7 +330,7 @@ def test_a_killed_worker_leaves_nothing_on_the_engine(druns: DockerRuns, app_rep
 def test_a_killed_local_worker_leaves_nothing_on_the_engine(
     dapi: httpx.Client, unique, app_repo, engine
 ):
-    from tests.e2e.test_faults import worker_pid
+    from tests.support import worker_pid
 
     body = docker_project(unique, "local", registry=False)
     del body["worker"]

@@ -1,5 +1,5 @@
-"""End-to-end runs through the HTTP API with the whole stack: real git and svn repositories,
-real worker processes on the Local cloud."""
+"""End-to-end runs through the HTTP API with the whole stack: real git and svn repositories
+(`git_repo`, `svn_repo`: tests/conftest.py), real worker processes on the Local cloud."""
 
 from __future__ import annotations
 
@@ -11,20 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
 from tests.waiting import wait_for
 
 FINISHED = {"Success", "Failed", "Aborted"}
-
-
-@pytest.fixture(scope="session")
-def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
-    return make_git_repo(tmp_path_factory.mktemp("git"))
-
-
-@pytest.fixture(scope="session")
-def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
-    return make_svn_repo(tmp_path_factory.mktemp("svn"))
 
 
 def project_body(name: str, scm_type: str = "Github") -> dict[str, Any]:
@@ -159,3 +148,16 @@ def stop_replica(replica: subprocess.Popen) -> None:
         replica.kill()
         replica.wait()
         raise
+
+
+def counted(n: int, pause_every: int = 100, pause: float = 0.05) -> str:
+    """A command printing n-0 .. n-(n-1), pausing every `pause_every` lines (see `numbers`)."""
+    return (
+        f"i=0; while [ $i -lt {n} ]; do echo n-$i; i=$((i+1)); "
+        f"[ $((i % {pause_every})) -eq 0 ] && sleep {pause}; done; true"
+    )
+
+
+def numbers(lines: list[str]) -> list[int]:
+    """The numbers of the lines `counted` printed, in the order given."""
+    return [int(x[2:]) for x in lines if x.startswith("n-")]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from tests.e2e.conftest import (
     read_lines,
     stop_replica,
 )
-from tests.support import ROOT, StackProcess, pid_alive
+from tests.support import ROOT, StackProcess, pid_alive, worker_pid
 from tests.waiting import holds_for, wait_for
 
 RECORD_TIMEOUT = 30
@@ -60,19 +59,6 @@ def db(fault_stack: StackProcess):
     client = MongoClient((fault_stack.data_dir / "mongo-url").read_text().strip())
     yield client.get_default_database()
     client.close()
-
-
-def worker_pid(record_id: str) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"services.worker" in cmd and record_id.encode() in cmd:
-            return int(entry.name)
-    return None
 
 
 def test_killed_worker_fails_the_record(runs: Runs, git_repo, drop):

@@ -9,7 +9,7 @@ import time
 import pytest
 import websocket
 
-from tests.e2e.conftest import Runs, pipeline_body
+from tests.e2e.conftest import Runs, counted, numbers, pipeline_body
 from tests.waiting import wait_for
 
 
@@ -59,17 +59,6 @@ def receive(
             if delay:
                 time.sleep(delay)
     return lines, code, times
-
-
-def counted(n: int, pause_every: int = 100, pause: float = 0.05) -> str:
-    return (
-        f"i=0; while [ $i -lt {n} ]; do echo n-$i; i=$((i+1)); "
-        f"[ $((i % {pause_every})) -eq 0 ] && sleep {pause}; done; true"
-    )
-
-
-def numbers(lines: list[str]) -> list[int]:
-    return [int(x[2:]) for x in lines if x.startswith("n-")]
 
 
 def test_follow_a_running_record_then_normal_close(stack, runs: Runs, git_repo):
@@ -174,7 +163,7 @@ def test_killed_worker_stream_still_closes(stack, runs: Runs, git_repo, drop):
     import os
     import signal
 
-    from tests.e2e.test_faults import worker_pid
+    from tests.support import worker_pid
 
     marker = drop / "started"
     runs.pipeline(
@@ -207,12 +196,12 @@ def test_idle_stream_is_pinged(stack, runs: Runs, git_repo, drop):
         ws_url(stack, runs, "idle", rec["id"], token=stack.token), timeout=10
     )
     try:
-        deadline = time.monotonic() + 8  # the test stack pings every 2 s
-        pinged = False
-        while time.monotonic() < deadline and not pinged:
+
+        def pinged() -> bool:
             opcode, _ = ws.recv_data(control_frame=True)
-            pinged = opcode == websocket.ABNF.OPCODE_PING
-        assert pinged
+            return opcode == websocket.ABNF.OPCODE_PING
+
+        wait_for(pinged, 8, "a ping", every=0)  # the test stack pings every 2 s
     finally:
         ws.close()
         runs.api.patch(runs.url("idle", rec["id"], "/status"), json={"status": "Aborted"})

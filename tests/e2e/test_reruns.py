@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 
 from tests.e2e.conftest import Runs, read_lines
-from tests.worker.repos import sh
+from tests.repos import sh
 
 
 def moving_repo(root: Path) -> tuple[str, Path, str]:

@@ -46,7 +46,7 @@ def test_branch_run_succeeds_with_commit_info_and_ordered_log(runs: Runs, git_re
     assert checkout["status"] == "Success" and TIME_RE.match(checkout["startTime"])
     commit = checkout["commits"]["mainRepo"]
     assert commit["ID"] == git_repo.main_sha and commit["Author"] == "Ada Tester"
-    assert commit["Message"] == "second version" and commit["Date"]
+    assert commit["Message"] == "second version\n\nwith a body" and commit["Date"]
     assert rec["stageStatus"]["package"]["outputs"] == ["bin/app"]
     text = runs.log_through("app", rec["id"], "Stage: Package status: finish")
     lines = text.splitlines()
@@ -75,9 +75,9 @@ def test_branch_run_succeeds_with_commit_info_and_ordered_log(runs: Runs, git_re
     [
         ("feature", "feature_sha", "feature"),
         ("refs/heads/feature", "feature_sha", "feature"),
-        ("v1.0", "tag_sha", "v1"),
-        ("refs/tags/v1.0", "tag_sha", "v1"),
-        ("sha", "tag_sha", "v1"),
+        ("v1.0", "first_sha", "v1"),
+        ("refs/tags/v1.0", "first_sha", "v1"),
+        ("sha", "first_sha", "v1"),
     ],
 )
 def test_checkout_by_branch_tag_and_sha(runs: Runs, git_repo, ref, attr, content):

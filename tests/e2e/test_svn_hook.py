@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-from tests.e2e.repos import make_svn_repo
+from tests.repos import make_svn_repo
 from tests.waiting import wait_for
 
 # The spec's hook script (docs/api.md, "SVN post-commit hook"), with the pipeline's secret.

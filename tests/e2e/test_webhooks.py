@@ -10,63 +10,12 @@ import signal
 import socket
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "webhooks"
-SECRET = "hook-secret-123"
-
-
-def fixture(name: str, **changes) -> bytes:
-    raw = (FIXTURES / name).read_bytes()
-    if not changes:
-        return raw
-    payload = json.loads(raw)
-    payload.update(changes)
-    return json.dumps(payload).encode()
-
-
-def github(
-    stack,
-    pipeline_id: str,
-    event: str,
-    body: bytes,
-    delivery: str,
-    secret: str | None = SECRET,
-    timeout: float = 10,
-) -> httpx.Response:
-    headers = {
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery,
-        "Content-Type": "application/json",
-    }
-    if secret is not None:
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Hub-Signature-256"] = f"sha256={digest}"
-    return httpx.post(
-        f"{stack.url}/api/v1/pipelines/{pipeline_id}/githubwebhook",
-        content=body,
-        headers=headers,
-        timeout=timeout,
-    )
-
-
-def gitlab(
-    stack, pipeline_id: str, event: str, body: bytes, delivery: str, token: str = SECRET
-) -> httpx.Response:
-    headers = {
-        "X-Gitlab-Event": event,
-        "X-Gitlab-Event-UUID": delivery,
-        "X-Gitlab-Token": token,
-        "Content-Type": "application/json",
-    }
-    return httpx.post(
-        f"{stack.url}/api/v1/pipelines/{pipeline_id}/gitlabwebhook", content=body, headers=headers
-    )
+from tests.webhooks import SECRET, fixture, github, gitlab
 
 
 @pytest.fixture

@@ -1,14 +1,12 @@
-"""Real parts for the logs service tests: a fresh RabbitMQ vhost, a secantusdb server, and the
-service itself as `python -m services.logs` (stopped and started again by the restart tests).
+"""Real parts for the logs service tests: a fresh RabbitMQ vhost (`amqp_uri`), a secantusdb
+server (`mongo`, tests/conftest.py), and the service itself as `python -m services.logs`
+(stopped and started again by the restart tests).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,72 +20,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared import workertoken
 from shared.contracts import logs
-from tests.support import ROOT, free_port
+from tests.support import ROOT, MongoProcess, die_with_parent, stop_process
 from tests.waiting import wait_for
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """A child gets SIGTERM if pytest dies (a timeout kills it without teardown)."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class MongoProcess:
-    """secantusdb on a fixed port and storage path, so it can be stopped and started again."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"mongodb://127.0.0.1:{self.port}/cyclone?retryWrites=false"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.tmp / "mongo.log", "ab") as log:
-            self.proc = proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "secantus", "--host", "127.0.0.1"),
-                    *("--port", str(self.port), "--storage-path", str(self.tmp / "data")),
-                    *("--log-level", "WARNING"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-
-        def listening() -> bool:
-            assert proc.poll() is None, (self.tmp / "mongo.log").read_text()[-2000:]
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return True
-            return False
-
-        wait_for(listening, 60, "secantusdb to listen")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-
-
-@pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoProcess]:
-    proc = MongoProcess(tmp_path_factory.mktemp("logs-mongo"))
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
-
-
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
-
 
 SECRET_KEY = "logs-tests-secret-key"
 TOKENS = workertoken.WorkerTokens(SECRET_KEY)

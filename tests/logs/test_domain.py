@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 
 from services.logs import domain
 from services.logs.domain import Chunk, chunks_of, parse_batch, read_chunks
+from shared.contracts.boundary import MalformedPayload, check
+from shared.contracts.logs import LogBatch
 
 
 def lines(first: int, last: int, tag: str = "l") -> list[str]:
@@ -39,30 +42,44 @@ def test_parse_batch_keeps_known_fields():
         "task": "t",
         "lines": ["a"],
     }
-    assert parse_batch({"record_id": "r", "seq": 1, "stage": "s", "eof": True})["eof"] is True
+    end = {"record_id": "r", "seq": 1, "stage": "s", "lines": [], "eof": True}
+    assert parse_batch(end)["eof"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (None, "(the payload)"),
+        ([], "(the payload)"),
+        ({"seq": 1, "stage": "s", "lines": []}, "record_id"),
+        ({"record_id": "r", "seq": True, "stage": "s", "lines": []}, "seq"),
+        ({"record_id": "r", "seq": "1", "stage": "s", "lines": []}, "seq"),
+        ({"record_id": "r", "seq": 1, "lines": []}, "stage"),
+        ({"record_id": "r", "seq": 1, "stage": "s", "task": 3, "lines": []}, "task"),
+        ({"record_id": "r", "seq": 1, "stage": "s"}, "lines"),
+        ({"record_id": "r", "seq": 1, "stage": "s", "lines": "abc"}, "lines"),
+        ({"record_id": "r", "seq": 1, "stage": "s", "lines": ["a", 1]}, "lines.1"),
+        ({"record_id": "r", "seq": 1, "stage": "s", "lines": [], "eof": "yes"}, "eof"),
+    ],
+)
+def test_what_is_not_a_log_batch_is_refused_at_the_boundary(body, field):
+    """The consumer checks each message against the contract first (service.ingest)."""
+    with pytest.raises(MalformedPayload, match=re.escape(f"malformed log batch: {field}: ")):
+        check(LogBatch, body, "log batch")
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        None,
-        [],
-        {"seq": 1, "stage": "s", "lines": []},
         {"record_id": "", "seq": 1, "stage": "s", "lines": []},
         {"record_id": "r", "seq": 0, "stage": "s", "lines": []},
-        {"record_id": "r", "seq": True, "stage": "s", "lines": []},
-        {"record_id": "r", "seq": "1", "stage": "s", "lines": []},
-        {"record_id": "r", "seq": 1, "lines": []},
-        {"record_id": "r", "seq": 1, "stage": "s", "task": 3, "lines": []},
-        {"record_id": "r", "seq": 1, "stage": "s", "lines": "abc"},
-        {"record_id": "r", "seq": 1, "stage": "s", "lines": ["a", 1]},
-        {"record_id": "r", "seq": 1, "stage": "s", "lines": [], "eof": "yes"},
         {"record_id": "r", "seq": 2**63, "stage": "s", "lines": []},
         {"record_id": "r", "seq": 2**63 - 1, "stage": "s", "lines": ["a", "b"]},
     ],
 )
-def test_parse_batch_rejects_what_is_not_a_batch(body):
-    with pytest.raises(domain.InvalidBatch):
+def test_parse_batch_rejects_a_batch_no_store_can_take(body):
+    check(LogBatch, body, "log batch")  # the right types...
+    with pytest.raises(domain.InvalidBatch):  # ...and values out of range
         parse_batch(body)
 
 

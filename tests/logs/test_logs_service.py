@@ -16,7 +16,8 @@ from nameko.exceptions import RemoteError
 from shared import workertoken
 from shared.contracts import events, logs, services
 from shared.publish import EventDispatcher
-from tests.logs.conftest import TOKENS, LogsProcess, MongoProcess
+from tests.logs.conftest import TOKENS, LogsProcess
+from tests.support import MongoProcess
 from tests.waiting import holds_for, wait_for
 from tools import deadletters
 
@@ -297,8 +298,33 @@ def test_batches_no_retry_can_store_are_dead_lettered_without_blocking(rpc, publ
 
     # each one tried once (no retry can help), kept with its reason for an operator
     found = wait_for(lambda: len(dead()) == 2 and dead(), 30, "two dead letters")
-    assert all(e.startswith("shared.redelivery.Poison") for e in found), found
-    assert any("past the largest line number" in e for e in found), found
+    assert any(
+        e.startswith("shared.contracts.boundary.MalformedPayload: malformed log batch: seq:")
+        for e in found
+    ), found
+    assert any(
+        e.startswith("shared.redelivery.Poison") and "past the largest line number" in e
+        for e in found
+    ), found
+
+
+def test_a_batch_that_breaks_the_contract_is_dead_lettered_naming_the_field(rpc, publish, amqp_uri):
+    """Checked against shared/contracts/logs.LogBatch where it arrives: dead-lettered at once
+    with the field that broke it in x-cyclone-error, and the batches after it are stored."""
+    record = new_id()
+    publish({"record_id": record, "seq": 1, "stage": "s", "lines": ["ok", 7]})
+    publish(*batches(record, 4, 2))
+    assert follow(rpc, record) == expected(4)
+
+    def letters() -> list[deadletters.DeadLetter]:
+        found = deadletters.list_letters(amqp_uri, [services.LOGS], 100)
+        return [d for d in found if record in d.body]
+
+    (letter,) = wait_for(lambda: letters() or None, 30, "the malformed batch's dead letter")
+    assert letter.tries == 1 and letter.queue == logs.QUEUE, letter
+    assert letter.error.startswith(
+        "shared.contracts.boundary.MalformedPayload: malformed log batch: lines.1: "
+    ), letter.error
 
 
 def test_batches_not_signed_by_their_records_worker_are_dropped(rpc, publish):

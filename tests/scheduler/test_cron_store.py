@@ -6,7 +6,6 @@ from __future__ import annotations
 from pymongo import MongoClient
 
 from services.scheduler.cron_store import CronStore
-from tests.cloud.conftest import mongo_url  # noqa: F401 - the fixture
 
 T1, T2 = "2026-12-05T10:00:00.000Z", "2026-12-05T10:00:05.000Z"
 
@@ -19,7 +18,7 @@ def expressions(store: CronStore, pipeline: str) -> list[str]:
     return [d["expression"] for d in store.triggers.find({"pipelineID": pipeline})]
 
 
-def test_a_save_applies_again_but_never_over_a_newer_save(mongo_url, unique):  # noqa: F811
+def test_a_save_applies_again_but_never_over_a_newer_save(mongo_url, unique):
     with MongoClient(mongo_url) as client:
         store = CronStore(client.get_default_database())
         store.ensure_indexes()
@@ -31,7 +30,7 @@ def test_a_save_applies_again_but_never_over_a_newer_save(mongo_url, unique):  #
         assert expressions(store, unique) == []
 
 
-def test_a_save_retried_after_the_deletion_brings_nothing_back(mongo_url, unique):  # noqa: F811
+def test_a_save_retried_after_the_deletion_brings_nothing_back(mongo_url, unique):
     with MongoClient(mongo_url) as client:
         store = CronStore(client.get_default_database())
         store.ensure_indexes()

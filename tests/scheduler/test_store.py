@@ -7,10 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pymongo import MongoClient
 
 from services.scheduler.store import RecordStore
-from tests.cloud.conftest import mongo_url  # noqa: F401 - the fixture
 
 
-def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mongo_url, unique):  # noqa: F811
+def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mongo_url, unique):
     """Twelve creations racing for a new pipeline's counter: each gets its own number (the
     first version lost some of them to the counter's racing upserts: a 503 for the POST)."""
     with MongoClient(mongo_url) as client:
@@ -20,7 +19,7 @@ def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mong
             pipeline = f"{unique}-p{round_}"  # new to the module's shared database
 
             def create(n: int, pipeline: str = pipeline) -> int:
-                doc = store.insert({"pipelineID": pipeline, "status": "Pending", "n": n})
+                doc, _ = store.insert({"pipelineID": pipeline, "status": "Pending", "n": n})
                 return doc["pipelineSeq"]
 
             with ThreadPoolExecutor(12) as pool:
@@ -28,7 +27,7 @@ def test_first_records_of_a_pipeline_created_at_once_are_numbered_once_each(mong
             assert sorted(seqs) == list(range(1, 13))
 
 
-def test_day_counters_bumped_at_once_count_every_bump(mongo_url, unique):  # noqa: F811
+def test_day_counters_bumped_at_once_count_every_bump(mongo_url, unique):
     """The stats counters of a new day are made by racing upserts too."""
     from services.scheduler.counters import StatsCounters
 
@@ -46,18 +45,20 @@ def test_day_counters_bumped_at_once_count_every_bump(mongo_url, unique):  # noq
             assert got is not None and got["total"] == 12, got
 
 
-def test_records_waiting_for_room_are_found(mongo_url, unique):  # noqa: F811
+def test_records_waiting_for_room_are_found(mongo_url, unique):
     with MongoClient(mongo_url) as client:
         store = RecordStore(client.get_default_database())
         store.ensure_indexes()
-        waiting = store.insert({"pipelineID": unique, "status": "Pending", "waitingFor": "quota"})
+        waiting, _ = store.insert(
+            {"pipelineID": unique, "status": "Pending", "waitingFor": "quota"}
+        )
         store.insert({"pipelineID": unique, "status": "Pending"})
         store.insert({"pipelineID": unique, "status": "Running", "waitingFor": "quota"})
         found = [d["_id"] for d in store.waiting_for_room() if d["pipelineID"] == unique]
         assert found == [waiting["_id"]]
 
 
-def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):  # noqa: F811
+def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):
     """Deliveries of one create_record request reaching two replicas at once store one record
     (a unique index); the loser answers the winner's record, and the count stays right. An
     older non-unique index is replaced at start."""
@@ -72,7 +73,7 @@ def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):  # noq
 
         def create(_n: int) -> str:
             doc = {"pipelineID": unique, "status": "Pending", "requestKey": f"{unique}-k"}
-            return str(store.insert(doc)["_id"])
+            return str(store.insert(doc)[0]["_id"])
 
         with ThreadPoolExecutor(8) as pool:
             ids = set(pool.map(create, range(8)))
@@ -81,7 +82,7 @@ def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):  # noq
         assert store.counts.find_one({"_id": unique})["stored"] == 1
 
 
-def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique):  # noqa: F811
+def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique):
     """An end is stored with `afterEnd` in the same update: if the ending call dies before
     counting, freeing the slot and announcing it (a crash, the database gone), the reaper of
     any replica finds the record and does them; the count is claimed once whoever does."""
@@ -90,7 +91,7 @@ def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique): 
     with MongoClient(mongo_url, tz_aware=True) as client:
         store = RecordStore(client.get_default_database())
         store.ensure_indexes()
-        doc = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": {}})
+        doc, _ = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": {}})
         record_id = str(doc["_id"])
         now = datetime.now(UTC)
         ended = store.finish(record_id, "Success", "", now, ("Running",))
@@ -105,13 +106,13 @@ def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique): 
         assert record_id not in [str(d["_id"]) for d in store.after_end_pending(later)]
 
 
-def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, unique):  # noqa: F811
+def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, unique):
     """stage_started and stage_finished travel on different queues: when the end is applied
     first, the start the worker noted in it is the stage's (and its duration's), once."""
     with MongoClient(mongo_url, tz_aware=True) as client:
         store = RecordStore(client.get_default_database())
         store.ensure_indexes()
-        doc = store.insert(
+        doc, _ = store.insert(
             {"pipelineID": unique, "status": "Running", "stageStatus": {"package": {}}}
         )
         rid, start, end = str(doc["_id"]), "2026-12-05T01:00:00Z", "2026-12-05T01:00:07Z"
@@ -123,7 +124,7 @@ def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, un
         assert stage["startTime"] == start and stage["status"] == "Failed"
 
 
-def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):  # noqa: F811
+def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):
     """A Running record with no worker saved and no heartbeat a lease after its start was
     asked (the replica asking died) is claimed for one more try, by one replica at a time;
     one with a worker, a heartbeat or a recent start is not."""
@@ -138,7 +139,7 @@ def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):  #
 
         def record(**fields: object) -> str:
             doc = {"pipelineID": unique, "status": "Running", "dispatchedAt": old, **fields}
-            return str(store.insert(doc)["_id"])
+            return str(store.insert(doc)[0]["_id"])
 
         lost = record(launchAt=old)
         before_launch_at = record()  # dispatched by a version that did not note launchAt

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from services.scm.providers.base import provider_for
+from services.scm.providers.base import WebhookEvent, is_webhook_event, provider_for
 from services.scm.providers.github import api_url
+from shared.contracts import catalog
 from shared.contracts.errors import (
     CredentialsRejected,
     InvalidRequest,
@@ -17,6 +19,13 @@ from shared.contracts.errors import (
     Unreachable,
 )
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
+
+
+def test_the_webhook_event_type_spells_the_catalogs_events():
+    """The adapters' Literal type and the catalog's scmTrigger keys are one list."""
+    assert get_args(WebhookEvent) == catalog.WEBHOOK_EVENTS
+    assert all(is_webhook_event(e) for e in catalog.WEBHOOK_EVENTS)
+    assert not is_webhook_event("postCommit")
 
 
 @pytest.fixture

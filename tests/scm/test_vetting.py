@@ -15,7 +15,7 @@ from services.scm.domain.events import parse
 from services.scm.providers.base import provider_for
 from shared.contracts.errors import CredentialsRejected, NotFound
 from tests.scm.fakes import FakeGitHub, FakeGitLab, FakeRepo
-from tests.unit.test_scm_trust import GITLAB_NOTE
+from tests.webhooks import GITLAB_NOTE
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "webhooks"
 

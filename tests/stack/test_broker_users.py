@@ -29,7 +29,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from services.worker import bus
 from services.worker.publisher import LogPublisher
 from shared.contracts import events, logs
-from tests.support import BROKER, ROOT
+from tests.support import ROOT
 from tools import broker_users
 
 MANIFEST = ROOT / "k8s" / "rabbitmq.yaml"
@@ -59,15 +59,13 @@ def rabbitmqctl(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def broker() -> Iterator[tuple[str, str]]:
+def broker(amqp_uri: str) -> Iterator[tuple[str, str]]:
     """(services' URI as guest, worker's URI as a user with the manifest's permissions)."""
-    vhost = f"cyclone-perm-test-{secrets.token_hex(4)}"
+    vhost = amqp_uri.rsplit("/", 1)[1]
     user, password = f"cyclone-worker-test-{secrets.token_hex(4)}", secrets.token_hex(16)
     entry = worker_entry()
-    rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("add_user", user, password)
     try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         perms = entry["permissions"]
         rabbitmqctl(
             "set_permissions", "-p", vhost, user, perms["configure"], perms["write"], perms["read"]
@@ -82,10 +80,9 @@ def broker() -> Iterator[tuple[str, str]]:
                 topic["write"],
                 topic["read"],
             )
-        yield f"{BROKER}/{vhost}", f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
+        yield amqp_uri, f"amqp://{user}:{password}@127.0.0.1:5672/{vhost}"
     finally:
         rabbitmqctl("delete_user", user)
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def test_the_worker_user_can_do_what_a_worker_does(broker):

@@ -13,6 +13,7 @@ import pytest
 from tests.support import ROOT
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(600)
 def test_two_minutes_of_chaos_lose_nothing() -> None:
     done = subprocess.run(

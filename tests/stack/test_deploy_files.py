@@ -26,7 +26,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.cloud import kube
+from services.cloud.backends.kubernetes import pods as kube
 from shared import config
 from shared.contracts import services
 
@@ -427,8 +427,8 @@ def test_k8s_rbac_lets_the_cloud_manage_worker_pods_and_their_accounts():
 
 
 def test_k8s_no_shared_account_may_exec_into_worker_pods():
-    """Each worker pod's own Role (services/cloud/kube.py) names only its pod: nothing in the
-    manifests lets an account of the worker namespace exec into its pods."""
+    """Each worker pod's own Role (services/cloud/backends/kubernetes/pods.py) names only its
+    pod: nothing in the manifests lets an account of the worker namespace exec into its pods."""
     assert "CYCLONE_KUBE_SERVICE_ACCOUNT" not in by_kind("ConfigMap")["cyclone-config"]["data"]
     for binding in by_kind("RoleBinding").values():
         if binding["metadata"]["namespace"] != WORKER_NS:

@@ -19,8 +19,7 @@ from shared import config
 from shared.contracts import events
 from shared.publish import EventDispatcher
 from tests.e2e.conftest import pipeline_body, project_body
-from tests.logs.conftest import MongoProcess
-from tests.support import StackProcess
+from tests.support import MongoProcess, StackProcess
 from tests.waiting import wait_for
 
 

@@ -9,8 +9,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-from tests.e2e.repos import make_git_repo
 from tests.metricnames import documented
+from tests.repos import make_git_repo
 from tests.waiting import wait_for
 
 

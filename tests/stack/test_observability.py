@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 from tests.support import StackProcess
 from tests.waiting import wait_for
 

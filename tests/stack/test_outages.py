@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import pipeline_body, project_body
-from tests.logs.conftest import MongoProcess
-from tests.support import StackProcess
+from tests.support import MongoProcess, StackProcess
 from tests.waiting import wait_for
 
 

@@ -19,7 +19,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.api.resources.meta import HEALTH_MAX_AGE
 from shared.contracts import services
 from tests.api import bodies
-from tests.support import BROKER, ROOT, StackProcess, pid_alive
+from tests.support import ROOT, StackProcess, pid_alive
 from tests.waiting import holds_for, wait_for
 
 
@@ -41,6 +41,7 @@ def settled_healthy(stack: StackProcess) -> None:
     )
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(240)
 def test_two_stacks_side_by_side_and_sigint_stops_all(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != "CYCLONE_API_TOKEN"}
@@ -136,16 +137,11 @@ def test_a_crashed_service_is_restarted_by_the_launcher(stack: StackProcess):
 
 
 @pytest.mark.timeout(120)
-def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess, unique: str):
+def test_each_service_runs_on_its_own(
+    tmp_path: Path, stack: StackProcess, unique: str, amqp_uri: str
+):
     """`python -m services.<name>` alone, against a vhost and a database of its own."""
-    vhost = f"cyclone-solo-{unique}"
-    uri = f"{BROKER}/{vhost}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], capture_output=True, check=False)
-    subprocess.run(
-        ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        capture_output=True,
-        check=True,
-    )
+    uri = amqp_uri
     url = urlsplit((stack.data_dir / "mongo-url").read_text().strip())
     env = {
         **os.environ,
@@ -185,9 +181,9 @@ def test_each_service_runs_on_its_own(tmp_path: Path, stack: StackProcess, uniqu
         for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, check=False)
 
 
+@pytest.mark.broker
 def test_worker_check_reaches_the_broker():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ok = subprocess.run(

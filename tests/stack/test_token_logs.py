@@ -12,7 +12,7 @@ import websocket
 
 from services.api.redact import redact
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 from tests.support import StackProcess
 from tests.waiting import wait_for
 
@@ -20,7 +20,7 @@ from tests.waiting import wait_for
 @pytest.fixture(scope="module")
 def logged_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     data = tmp_path_factory.mktemp("logged") / "data"
-    proc = StackProcess(data, CYCLONE_ACCESS_LOG="-").start()  # access lines in the stack log
+    proc = StackProcess(data, CYCLONE_ACCESS_LOG="on").start()  # access lines in the stack log
     yield proc
     proc.stop()
 

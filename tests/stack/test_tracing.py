@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.e2e.conftest import Runs, pipeline_body, project_body
-from tests.e2e.repos import make_git_repo
+from tests.repos import make_git_repo
 from tests.support import StackProcess
 from tests.waiting import wait_for
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.e2e.conftest import git_repo, pipeline_body, project_body
+from tests.e2e.conftest import pipeline_body, project_body
 from tests.support import StackProcess
 from tests.waiting import wait_for
 
@@ -154,6 +154,3 @@ class Catalog:
 @pytest.fixture
 def catalog(api: httpx.Client, unique: str) -> Catalog:
     return Catalog(api, unique)
-
-
-__all__ = ["git_repo"]  # the e2e fixture, for the browser tests too

@@ -1,5 +1,5 @@
-"""Pure rules of the Kubernetes driver (services/cloud/kube.py): client configuration per auth
-mode, the worker pod, what a pod's status means."""
+"""Pure rules of the Kubernetes driver (services/cloud/backends/kubernetes/pods.py): client
+configuration per auth mode, the worker pod, what a pod's status means."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient
 
-from services.cloud import kube
+from services.cloud.backends.kubernetes import pods as kube
 
 RECORD = "5b30a4e5488571000107261f"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from services.scm.domain import notify
+from shared.repos import reported_repo
 
 SHA = "a" * 40
 PUBLIC = "https://ci.example.com/"
@@ -170,11 +171,11 @@ def test_tag_on_svn_and_unsupported_sources():
         ("git@github.com:acme/widget.git", "https://github.com", "acme/widget"),
         ("file:///srv/git/acme/widget.git", "http://127.0.0.1:9", "acme/widget"),
         ("http://127.0.0.1:8/g/sub/app.git", "http://127.0.0.1:9", "g/sub/app"),
-        ("https://github.com/lonely", "https://example.com", ""),
+        ("https://github.com/lonely", "https://example.com", None),
     ],
 )
-def test_repo_path(url, server, repo):
-    assert notify.repo_path(url, server) == repo
+def test_the_repository_reported_to(url, server, repo):
+    assert reported_repo(server, url) == repo
 
 
 def test_http_outcomes_and_retry_schedule():

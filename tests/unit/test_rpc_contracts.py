@@ -20,7 +20,7 @@ SERVED = [
     (SchedulerService, (rpc.SchedulerRpc, rpc.Pingable)),
     (CloudService, (rpc.CloudRpc, rpc.Pingable)),
     (ScmService, (rpc.ScmRpc, rpc.Pingable)),
-    (LogsService, (rpc.LogsRpc, rpc.ArtifactsRpc, rpc.Pingable)),
+    (LogsService, (rpc.LogsRpc, rpc.ArtifactsRpc, rpc.ArtifactReadsRpc, rpc.Pingable)),
 ]
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from services.scheduler.domain import records as rec
 from services.scheduler.domain import stats
+from shared.contracts.records import RecordStatus
 
 DEFINED = {"codeCheckout": {}, "unitTest": {}, "package": {}, "imageBuild": {}}
 
@@ -33,10 +34,10 @@ def test_finished_stage_status():
             "unitTest": {"status": "Running"},
             "package": {"status": "Pending"},
         },
-        rec.ABORTED,
+        RecordStatus.ABORTED,
     )
     assert got == {"codeCheckout": {"status": "Success"}, "unitTest": {"status": "Aborted"}}
-    assert rec.finished_stage_status({"a": {"status": "Running"}}, rec.FAILED) == {
+    assert rec.finished_stage_status({"a": {"status": "Running"}}, RecordStatus.FAILED) == {
         "a": {"status": "Failed"}
     }
 
@@ -90,17 +91,17 @@ def test_a_record_without_a_worker_yet_shows_pending():
     doc = {
         "_id": "5b30a4e5488571000107261f",
         "pipelineID": "p",
-        "status": rec.RUNNING,
+        "status": RecordStatus.RUNNING,
         "startTime": datetime(2026, 1, 1, tzinfo=UTC),
         "waitingFor": "exceeded quota",
     }
-    assert rec.view(doc)["status"] == rec.PENDING
-    assert rec.view({**doc, "worker": {"name": "w"}})["status"] == rec.RUNNING
-    assert rec.view({**doc, "waitingFor": None})["status"] == rec.PENDING  # a first try
+    assert rec.view(doc)["status"] == RecordStatus.PENDING
+    assert rec.view({**doc, "worker": {"name": "w"}})["status"] == RecordStatus.RUNNING
+    assert rec.view({**doc, "waitingFor": None})["status"] == RecordStatus.PENDING  # a first try
     assert rec.view({**doc, "heartbeatAt": datetime(2026, 1, 1, tzinfo=UTC)})["status"] == (
-        rec.RUNNING
+        RecordStatus.RUNNING
     )
-    assert rec.view({**doc, "status": rec.FAILED})["status"] == rec.FAILED
+    assert rec.view({**doc, "status": RecordStatus.FAILED})["status"] == RecordStatus.FAILED
 
 
 def test_a_worker_gets_no_notification_receivers_or_trigger_secrets():

@@ -17,6 +17,7 @@ from services.scm.domain.trust import (
     same_repo,
     untrusted_reason,
 )
+from tests.webhooks import GITLAB_NOTE
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "webhooks"
 
@@ -142,36 +143,6 @@ def test_gitlab_merge_request_without_project_ids_is_untrusted():
     event = parse("gitlab", "Merge Request Hook", "u-1", payload)
     assert event.from_fork is None
     assert "cannot tell" in (untrusted_reason(event, None) or "")
-
-
-# GitLab's documented "Comment on a merge request" payload (webhook_events.md), the parts read.
-GITLAB_NOTE = {
-    "object_kind": "note",
-    "event_type": "note",
-    "user": {"id": 12, "name": "Dev Eloper", "username": "dev", "email": "dev@example.com"},
-    "project_id": 5,
-    "project": {"id": 5, "name": "Gitlab Test", "path_with_namespace": "gitlab-org/gitlab-test"},
-    "object_attributes": {
-        "id": 1244,
-        "note": "/retest",
-        "noteable_type": "MergeRequest",
-        "author_id": 12,
-        "project_id": 5,
-        "action": "create",
-    },
-    "merge_request": {
-        "id": 7,
-        "iid": 1,
-        "target_branch": "markdown",
-        "source_branch": "master",
-        "source_project_id": 5,
-        "target_project_id": 5,
-        "state": "opened",
-        "last_commit": {"id": "562e173be03b8ff2efb05345d12df18815438a4b"},
-        "source": {"path_with_namespace": "gitlab-org/gitlab-test"},
-        "target": {"path_with_namespace": "gitlab-org/gitlab-test"},
-    },
-}
 
 
 def test_gitlab_note_carries_author_project_and_fork():

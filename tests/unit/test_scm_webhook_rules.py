@@ -8,22 +8,7 @@ from services.api.domain import webhooks
 from services.api.domain.errors import ValidationFailed
 from services.scm.domain import templates
 
-
-@pytest.mark.parametrize(
-    ("server", "url", "repo"),
-    [
-        ("https://github.com", "https://github.com/caicloud/toy.git", "caicloud/toy"),
-        ("https://github.com", "https://www.github.com/caicloud/toy", "caicloud/toy"),
-        ("https://github.com", "git@github.com:caicloud/toy.git", "caicloud/toy"),
-        ("https://gitlab.corp/gitlab", "https://gitlab.corp/gitlab/a/b/c.git", "a/b/c"),
-        ("https://gitlab.corp/gitlab", "https://gitlab.corp/a/b.git", None),
-        ("https://github.com", "https://gitlab.com/a/b", None),
-        ("https://github.com", "https://github.com/justowner", None),
-        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/o/r.git", "o/r"),
-    ],
-)
-def test_repo_path(server, url, repo):
-    assert webhooks.repo_path(server, url) == repo
+# repo_path itself (shared/repos.py): tests/unit/test_repos.py.
 
 
 def project(kind="Github", server="https://github.com"):

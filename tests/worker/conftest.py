@@ -1,5 +1,6 @@
-"""Fixtures of the worker tests: real repositories, a RabbitMQ vhost of our own, an in-memory
-sink, and jobs shaped like scheduler.get_job's answer."""
+"""Fixtures of the worker tests: an in-memory sink, a reader of what a worker sent on a RabbitMQ
+vhost of our own, and jobs shaped like scheduler.get_job's answer (the real repositories are
+tests/conftest.py's `git_repo` and `svn_repo`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from kombu.message import Message
 
 from shared.contracts import logs, services
 from tests.waiting import wait_for
-from tests.worker.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
 
 RECORD_ID = "65f0c0ffee0000000000abcd"
 
@@ -112,16 +112,6 @@ def make_job(
         "params": {"ref": ref} if ref else {},
         "stages": stages,
     }
-
-
-@pytest.fixture(scope="session")
-def git_repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
-    return make_git_repo(tmp_path_factory.mktemp("git"))
-
-
-@pytest.fixture(scope="session")
-def svn_repo(tmp_path_factory: pytest.TempPathFactory) -> SvnRepo:
-    return make_svn_repo(tmp_path_factory.mktemp("svn"))
 
 
 @pytest.fixture
@@ -241,3 +231,23 @@ def bus(amqp_uri: str) -> Iterator[Bus]:
 
 def new_record_id() -> str:
     return uuid.uuid4().hex[:24]
+
+
+def check_stream(batches: list[dict], record_id: str) -> list[tuple[str, str]]:
+    """Every line with its stage, checking numbering: from 1, consecutive, eof at total+1."""
+    lines: list[tuple[str, str]] = []
+    assert all(b.get("worker_mac") for b in batches), "every batch is signed"
+    batches = [{k: v for k, v in b.items() if k != "worker_mac"} for b in batches]
+    for batch in batches[:-1]:
+        assert batch["record_id"] == record_id and not batch.get("eof")
+        assert batch["seq"] == len(lines) + 1, (batch["seq"], len(lines))
+        assert batch["lines"], "an empty batch was sent"
+        lines += [(batch["stage"], line) for line in batch["lines"]]
+    assert batches[-1] == {
+        "record_id": record_id,
+        "seq": len(lines) + 1,
+        "stage": batches[-1]["stage"],
+        "lines": [],
+        "eof": True,
+    }
+    return lines

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from services.worker.runtime import Runner
+from tests.repos import GitRepo
 from tests.waiting import wait_for
 from tests.worker.conftest import Bus, MemorySink, make_job, new_record_id
-from tests.worker.repos import GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,6 @@ events reach nameko handlers, its calls get nameko's answers and errors."""
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ import pytest
 
 from services.worker import bus
 from shared.contracts.errors import NotFound
-from tests.support import BROKER, ROOT
+from tests.support import ROOT
 
 SERVICE = textwrap.dedent(
     """
@@ -49,15 +48,8 @@ SERVICE = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[tuple[str, subprocess.Popen]]:
-    vhost = f"cyclone-test-bus-{secrets.token_hex(4)}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(
-        ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-    )
-    uri = f"{BROKER}/{vhost}"
+def service(amqp_uri: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    uri = amqp_uri
     proc = subprocess.Popen(
         [sys.executable, "-c", SERVICE, uri],
         cwd=ROOT,
@@ -69,7 +61,6 @@ def service() -> Iterator[tuple[str, subprocess.Popen]]:
     yield uri, proc
     proc.terminate()
     proc.wait(10)
-    subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True)
 
 
 def test_a_call_gets_the_result_and_the_contract_error(service):

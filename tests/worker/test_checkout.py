@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from services.worker.runtime import Runner
+from tests.repos import GitRepo, SvnRepo
 from tests.worker.conftest import MemorySink, make_job
-from tests.worker.repos import GitRepo, SvnRepo
 
 NAME_RE = re.compile(r"[0-9a-f]{7}-\d{12}")
 
@@ -140,7 +140,7 @@ def test_a_missing_repository_fails_with_gits_reason(tmp_path, workspace, sink):
 
 
 def test_an_empty_repository_fails_clearly(tmp_path, workspace, sink):
-    from tests.worker.repos import sh
+    from tests.repos import sh
 
     sh("git", "init", "-q", "--bare", str(tmp_path / "empty.git"))
     url = f"file://{tmp_path}/empty.git"
@@ -235,7 +235,7 @@ def test_svn_password_goes_through_stdin_never_the_command(svn_repo: SvnRepo, wo
 def test_a_remote_head_naming_a_missing_branch_falls_back_to_the_only_branch(
     tmp_path, workspace, sink
 ):
-    from tests.worker.repos import sh
+    from tests.repos import sh
 
     bare, work = tmp_path / "odd.git", tmp_path / "odd-work"
     sh("git", "init", "-q", "--bare", "-b", "master", str(bare))  # HEAD -> master

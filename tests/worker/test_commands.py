@@ -14,10 +14,10 @@ import pytest
 
 from services.worker.runtime import Runner
 from services.worker.stages import process
+from tests.repos import GitRepo
 from tests.support import pid_alive
 from tests.waiting import wait_for
 from tests.worker.conftest import MemorySink, make_job
-from tests.worker.repos import GitRepo
 
 
 def stage_run(workspace: Path, sink: MemorySink, stage: str = "unitTest", **job: Any) -> Any:

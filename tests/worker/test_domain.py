@@ -10,6 +10,7 @@ import pytest
 
 from services.worker import domain
 from services.worker.domain import Failure, GitRef, RefKind
+from shared.contracts.records import RecordStatus
 from tests.worker.conftest import make_job
 
 
@@ -394,8 +395,9 @@ def test_echo_and_frames():
     assert domain.echo("make test") == ["$ make test"]
     assert domain.echo("a\nb\r\n") == ["$ a", "> b", "> "]
     assert domain.frame_fail("package", "boom") == "Stage: Package status: fail with error: boom"
-    assert domain.exit_code(domain.ABORTED) == 3 and domain.exit_code(domain.SUCCESS) == 0
-    assert domain.exit_code(domain.FAILED) == 1
+    assert domain.exit_code(RecordStatus.ABORTED) == 3
+    assert domain.exit_code(RecordStatus.SUCCESS) == 0
+    assert domain.exit_code(RecordStatus.FAILED) == 1
 
 
 def test_env_vars_and_commands():

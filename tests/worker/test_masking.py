@@ -10,10 +10,9 @@ from typing import Any
 from services.worker import domain
 from services.worker.publisher import BusSink
 from services.worker.runtime import MaskingSink, Runner, Sink
+from tests.repos import GitRepo
 from tests.waiting import wait_for
-from tests.worker.conftest import Bus, MemorySink, make_job, new_record_id
-from tests.worker.repos import GitRepo
-from tests.worker.test_publisher import check_stream
+from tests.worker.conftest import Bus, MemorySink, check_stream, make_job, new_record_id
 
 TOKEN = "s3cr3t-T0ken-42"
 SCM_TOKEN = "scm-token-123"

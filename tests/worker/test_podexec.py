@@ -1,5 +1,6 @@
-"""Stage commands exec'd in a pod's builder container (services/worker/podexec.py), against the
-fake Kubernetes API server's exec endpoint (a real websocket with the channel protocol)."""
+"""Stage commands exec'd in a pod's builder container (services/worker/executors/kubernetes.py),
+against the fake Kubernetes API server's exec endpoint (a real websocket with the channel
+protocol)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.worker import podexec
+from services.worker.executors import kubernetes as podexec
 from tests.cloud.fakekube import FakeKube
 
 NS = "ci"

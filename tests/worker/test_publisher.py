@@ -8,31 +8,11 @@ import threading
 from services.worker.publisher import BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
 from shared import workertoken
+from tests.repos import GitRepo
 from tests.waiting import wait_for
-from tests.worker.conftest import Bus, make_job, new_record_id
-from tests.worker.repos import GitRepo
+from tests.worker.conftest import Bus, check_stream, make_job, new_record_id
 
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-def check_stream(batches: list[dict], record_id: str) -> list[tuple[str, str]]:
-    """Every line with its stage, checking numbering: from 1, consecutive, eof at total+1."""
-    lines: list[tuple[str, str]] = []
-    assert all(b.get("worker_mac") for b in batches), "every batch is signed"
-    batches = [{k: v for k, v in b.items() if k != "worker_mac"} for b in batches]
-    for batch in batches[:-1]:
-        assert batch["record_id"] == record_id and not batch.get("eof")
-        assert batch["seq"] == len(lines) + 1, (batch["seq"], len(lines))
-        assert batch["lines"], "an empty batch was sent"
-        lines += [(batch["stage"], line) for line in batch["lines"]]
-    assert batches[-1] == {
-        "record_id": record_id,
-        "seq": len(lines) + 1,
-        "stage": batches[-1]["stage"],
-        "lines": [],
-        "eof": True,
-    }
-    return lines
 
 
 def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):

@@ -7,8 +7,9 @@ changed paths lies under its main repository's path within the repository.
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from shared.contracts.catalog import Pipeline, main_repo
 
 # `svnlook changed` lines: up to three status columns, then the path ("U   trunk/a.txt",
 # "A   trunk/dir/", "_U  trunk/b"). Anything else (warnings) is skipped.
@@ -42,10 +43,8 @@ def concerns(paths: list[str], prefix: str) -> bool:
     return any(p == prefix or p.startswith(prefix + "/") for p in paths)
 
 
-def main_svn_url(pipeline: dict[str, Any]) -> str | None:
-    main = (((pipeline.get("build") or {}).get("stages") or {}).get("codeCheckout") or {}).get(
-        "mainRepo"
-    ) or {}
+def main_svn_url(pipeline: Pipeline) -> str | None:
+    main = main_repo(pipeline)
     if main.get("type") != "SVN":
         return None
-    return (main.get("svn") or {}).get("url")
+    return main.get("svn", {}).get("url")

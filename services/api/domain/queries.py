@@ -9,7 +9,7 @@ valid is never refused for its form.
 from __future__ import annotations
 
 import re
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from services.api.domain import schemas
 from shared.contracts import stages
@@ -32,14 +32,14 @@ QueryParam = TypedDict(
         "name": str,
         "in": str,
         "required": bool,
-        "schema": dict[str, Any],
+        "schema": schemas.JsonSchema,
         "description": NotRequired[str],
     },
 )
 
 
 def _param(
-    name: str, schema: dict[str, Any], description: str = "", required: bool = False
+    name: str, schema: schemas.JsonSchema, description: str = "", required: bool = False
 ) -> QueryParam:
     param: QueryParam = {"name": name, "in": "query", "required": required, "schema": schema}
     if description:
@@ -47,8 +47,8 @@ def _param(
     return param
 
 
-def integer(minimum: int = 0, maximum: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+def integer(minimum: int = 0, maximum: int | None = None) -> schemas.JsonSchema:
+    schema: schemas.JsonSchema = {"type": "integer", "minimum": minimum}
     if maximum is not None:
         schema["maximum"] = maximum
     return schema

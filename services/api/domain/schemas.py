@@ -1,4 +1,4 @@
-"""JSON Schemas of the request bodies, after normalisation (domain/normalize.py).
+"""JSON Schemas of the request bodies, after normalisation (domain/validation.py `*_spec`).
 
 One source for two readers: the validator (domain/validation.py) and the OpenAPI document
 (services/api/openapi.py). Unknown fields are rejected everywhere (`additionalProperties`
@@ -8,18 +8,25 @@ false), so a typo never silently drops configuration.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
 
 from services.api.domain import names
 from services.api.domain.secrets import MASK
 from shared.contracts import stages
+from shared.contracts.catalog import (
+    CODE_SOURCE_TYPES,
+    NOTIFICATION_POLICIES,
+    RECEIVER_TYPES,
+    SCM_TYPES,
+)
+
+# A JSON Schema (or a part of one): free-form JSON by nature. The builders below take any
+# mapping (module constants are inferred narrower, e.g. dict[str, str]) and make dicts.
+JsonSchema = dict[str, object]
+Schema = Mapping[str, object]
 
 STAGES = stages.STAGES
-SCM_TYPES = ("Github", "Gitlab", "SVN")
-CODE_SOURCE_TYPES = ("Github", "Gitlab", "SVN", "other")
 RELEASE_POLICY_TYPES = ("Always", "IntegrationTestSuccess")
-NOTIFICATION_POLICIES = ("Always", "Success", "Failure")
-RECEIVER_TYPES = ("email", "webhook", "slack")
 INTEGRATION_TYPES = ("SonarQube",)
 QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
 # Kubernetes resource quantity, e.g. 0.5, 500m, 1G, 2Gi.
@@ -35,22 +42,22 @@ _SPACE = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 READ_ONLY = ("id", "creationTime", "lastUpdateTime")
 
 
-def obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+def obj(props: Mapping[str, Schema], required: tuple[str, ...] = (), **extra: object) -> JsonSchema:
+    schema: JsonSchema = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
         schema["required"] = list(required)
     schema.update(extra)
     return schema
 
 
-def string(max_length: int | None = None, **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", **extra}
+def string(max_length: int | None = None, **extra: object) -> JsonSchema:
+    schema: JsonSchema = {"type": "string", **extra}
     if max_length is not None:
         schema["maxLength"] = max_length
     return schema
 
 
-def array(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def array(items: Schema, **extra: object) -> JsonSchema:
     return {"type": "array", "items": items, **extra}
 
 
@@ -141,7 +148,7 @@ OTHER_SOURCE = obj(
     },
     ("url",),
 )
-_SOURCE_PROPS: dict[str, Any] = {
+_SOURCE_PROPS: dict[str, Schema] = {
     "type": {"type": "string", "enum": list(CODE_SOURCE_TYPES)},
     "github": GIT_SOURCE,
     "gitlab": GIT_SOURCE,
@@ -390,8 +397,6 @@ CLOUD = obj(
 # generated from the document to the validators, and tests/api/test_fuzz.py runs schemathesis
 # against a real stack, so the two cannot drift apart.
 
-JsonSchema = dict[str, Any]
-
 # White space as Python's `\s` and str.strip() know it, spelled out: ECMA-262's `\s` differs
 # (it lacks \x1c-\x1f and \x85, and has \ufeff), so a pattern written with `\s` would let a
 # client following the document send what the server refuses.
@@ -418,7 +423,17 @@ def optional_pattern(pattern: str) -> str:
     return f"^(?:{pattern.removeprefix('^').removesuffix('$')})?$"
 
 
-def _nonempty(field: str, **extra: Any) -> JsonSchema:
+def sub(schema: Schema, *keys: str) -> Schema:
+    """The schema at `keys` under `schema` (`sub(SCM, "properties", "server")`)."""
+    for key in keys:
+        found = schema[key]
+        if not isinstance(found, dict):
+            raise TypeError(f"{key} is not a schema")
+        schema = found
+    return schema
+
+
+def _nonempty(field: str, **extra: object) -> JsonSchema:
     """`field` is present and a non-empty string."""
     return {"required": [field], "properties": {field: {"type": "string", "minLength": 1, **extra}}}
 
@@ -429,11 +444,12 @@ def _usable_secret(field: str) -> JsonSchema:
     return _nonempty(field, **{"not": {"const": MASK}})
 
 
-def _all_of(schema: JsonSchema, *rules: JsonSchema, **props: JsonSchema) -> JsonSchema:
+def _all_of(schema: Schema, *rules: Schema, **props: Schema) -> JsonSchema:
     """`schema` with some properties replaced and `rules` that must hold as well."""
-    out = {**schema, "properties": {**schema["properties"], **props}}
+    out = {**schema, "properties": {**sub(schema, "properties"), **props}}
     if rules:
-        out["allOf"] = [*schema.get("allOf", []), *rules]
+        given = schema.get("allOf", [])
+        out["allOf"] = [*(given if isinstance(given, list) else [given]), *rules]
     return out
 
 
@@ -463,9 +479,8 @@ CRON_MAX = 256
 
 # --- projects
 
-_SCM_PROPS = SCM["properties"]
 # The server is stored without trailing slashes, and must not be empty then.
-_SCM_SERVER = {**_SCM_PROPS["server"], "pattern": "[^/]"}
+_SCM_SERVER = {**sub(SCM, "properties", "server"), "pattern": "[^/]"}
 PASSWORD_NEEDS_USERNAME = {
     "if": _nonempty("password"),
     "then": _nonempty("username"),
@@ -515,8 +530,8 @@ CODE_CHECKOUT_INPUT = {
     "additionalProperties": False,
     "oneOf": [{"required": ["mainRepo"]}, {"required": ["codeSources"]}],
 }
-_CRON_TRIGGER = AUTO_TRIGGER["properties"]["cronTrigger"]
-_CRON = _CRON_TRIGGER["properties"]["crons"]["items"]
+_CRON_TRIGGER = sub(AUTO_TRIGGER, "properties", "cronTrigger")
+_CRON = sub(_CRON_TRIGGER, "properties", "crons", "items")
 CRON_TRIGGER_INPUT = _all_of(
     _CRON_TRIGGER,
     crons=array(
@@ -536,7 +551,7 @@ SCM_TRIGGER_INPUT = {
 AUTO_TRIGGER_INPUT = _all_of(
     AUTO_TRIGGER, cronTrigger=CRON_TRIGGER_INPUT, scmTrigger=SCM_TRIGGER_INPUT
 )
-_RECEIVER = NOTIFICATION["properties"]["receivers"]["items"]
+_RECEIVER = sub(NOTIFICATION, "properties", "receivers", "items")
 _ADDRESS_KINDS = (
     (("webhook", "slack"), HTTP_URL_PATTERN),
     (("email",), EMAIL_PATTERN),
@@ -554,7 +569,6 @@ RECEIVER_ADDRESSES = {
     ]
 }
 NOTIFICATION_INPUT = _all_of(NOTIFICATION, receivers=array(_all_of(_RECEIVER, RECEIVER_ADDRESSES)))
-_STAGES_PROPS = PIPELINE_STAGES["properties"]
 PIPELINE_STAGES_INPUT = _all_of(PIPELINE_STAGES, codeCheckout=CODE_CHECKOUT_INPUT)
 BUILD_INPUT = _all_of(BUILD, stages=PIPELINE_STAGES_INPUT)
 # A postCommit trigger needs an SVN main repository (its UUID is what the hook reports).
@@ -609,7 +623,7 @@ PIPELINE_INPUT = _all_of(
 INTEGRATION_REPLACE_INPUT = _all_of(INTEGRATION, NAME_OR_ALIAS, name=OPTIONAL_NAME)
 INTEGRATION_CREATE_INPUT = _all_of(
     INTEGRATION_REPLACE_INPUT,
-    sonarqube=_all_of(INTEGRATION["properties"]["sonarqube"], _usable_secret("token")),
+    sonarqube=_all_of(sub(INTEGRATION, "properties", "sonarqube"), _usable_secret("token")),
 )
 RECORD_REQUEST_INPUT = _all_of(RECORD_REQUEST, name=OPTIONAL_NAME)
 
@@ -632,7 +646,7 @@ CLOUD_SECTIONS = {
         },
     ]
 }
-_K8S = CLOUD["properties"]["kubernetes"]
+_K8S = sub(CLOUD, "properties", "kubernetes")
 # Outside the cluster a Kubernetes cloud names its API server; a namespace always.
 K8S_PLACE = {
     "allOf": [

@@ -9,8 +9,8 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from services.api.domain.errors import ValidationFailed
@@ -20,6 +20,10 @@ MASK = "******"
 Path = tuple[str | int, ...]
 
 _CODE_BLOCKS = ("github", "gitlab", "svn", "otherCodeSource")
+# A document whose secrets are sealed or masked: any JSON object (project, pipeline, cloud,
+# integration); the paths name where its secrets are.
+Doc = Mapping[str, object]
+D = TypeVar("D", bound=Doc)
 URL_RECEIVERS = ("webhook", "slack")  # notification receivers whose address is a credential
 
 
@@ -29,26 +33,26 @@ class SecretRequired(ValidationFailed):
     reason = "SecretRequired"
 
 
-def _env_secret_paths(doc: dict[str, Any], base: Path) -> Iterator[Path]:
+def _env_secret_paths(doc: Doc, base: Path) -> Iterator[Path]:
     env = _get(doc, base)
     for i, var in enumerate(env if isinstance(env, list) else []):
         if isinstance(var, dict) and var.get("secret"):
             yield (*base, i, "value")
 
 
-def project_paths(doc: dict[str, Any]) -> list[Path]:
+def project_paths(doc: Doc) -> list[Path]:
     return [("scm", "password"), ("scm", "token"), ("registry", "password")]
 
 
-def cloud_paths(doc: dict[str, Any]) -> list[Path]:
+def cloud_paths(doc: Doc) -> list[Path]:
     return [("kubernetes", "bearerToken"), ("kubernetes", "password")]
 
 
-def integration_paths(doc: dict[str, Any]) -> list[Path]:
+def integration_paths(doc: Doc) -> list[Path]:
     return [("sonarqube", "token")]
 
 
-def _notification_paths(doc: dict[str, Any]) -> Iterator[Path]:
+def _notification_paths(doc: Doc) -> Iterator[Path]:
     """Webhook and Slack receiver URLs: a Slack incoming-webhook URL is a credential in all but
     name, and a webhook URL often carries one (a token in the path or query)."""
     receivers = _get(doc, ("notification", "receivers"))
@@ -62,7 +66,7 @@ def _notification_paths(doc: dict[str, Any]) -> Iterator[Path]:
             yield ("notification", "receivers", i, "addresses", j)
 
 
-def pipeline_paths(doc: dict[str, Any]) -> list[Path]:
+def pipeline_paths(doc: Doc) -> list[Path]:
     checkout: Path = ("build", "stages", "codeCheckout")
     paths: list[Path] = [(*checkout, "mainRepo", block, "password") for block in _CODE_BLOCKS]
     deps = _get(doc, (*checkout, "depRepos"))
@@ -130,7 +134,7 @@ def dotted(path: Path) -> str:
     return out
 
 
-PathsFn = Callable[[dict[str, Any]], list[Path]]
+PathsFn = Callable[[Doc], list[Path]]
 
 
 def _get(doc: Any, path: Path) -> Any:
@@ -156,16 +160,16 @@ def _parent(doc: Any, path: Path) -> Any:
 
 
 def _value(parent: Any, key: str | int) -> Any:
-    return parent[key] if isinstance(parent, list) else parent.get(key)
+    if isinstance(parent, list) and isinstance(key, int):
+        return parent[key]
+    return parent.get(key)
 
 
 def _is_env_value(path: Path) -> bool:
     return len(path) >= 3 and path[-1] == "value" and isinstance(path[-2], int)
 
 
-def _old_value(
-    old: dict[str, Any] | None, new: dict[str, Any], path: Path, old_paths: set[Path]
-) -> Any:
+def _old_value(old: Doc | None, new: Doc, path: Path, old_paths: set[Path]) -> Any:
     """The stored value for `path`; env vars are matched by name, not position. Anything else
     only when the stored document has a secret at the same path (so an email address is never
     kept as a webhook URL)."""
@@ -187,12 +191,12 @@ def _old_value(
 
 
 def seal(
-    new: dict[str, Any],
-    old: dict[str, Any] | None,
+    new: D,
+    old: Doc | None,
     paths: PathsFn,
     encrypt: Callable[[str], str],
     reseal: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
+) -> D:
     """Encrypt the secrets of `new` in place, keeping stored values where the client sent none.
 
     - A value sent in clear is encrypted; `""` clears the secret (a list item cannot be
@@ -292,14 +296,10 @@ def _refuse(moved: list[tuple[Path, list[Path]]], orphans: list[Path]) -> None:
     raise SecretRequired(message + more, details)
 
 
-def masked(doc: dict[str, Any], paths: PathsFn) -> dict[str, Any]:
+def masked(doc: D, paths: PathsFn) -> D:
     """A copy-safe masking pass: every stored secret is answered as `******`."""
     for path in paths(doc):
         parent = _parent(doc, path)
         if parent is not None and _value(parent, path[-1]):
             parent[path[-1]] = MASK
     return doc
-
-
-def has_secret(doc: dict[str, Any], path: Path) -> bool:
-    return bool(_get(doc, path))

@@ -11,7 +11,7 @@ import copy
 import functools
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from croniter import croniter
 from jsonschema import Draft202012Validator, ValidationError, validators
@@ -20,6 +20,12 @@ from services.api.domain import schemas
 from services.api.domain.errors import ValidationFailed
 from services.api.domain.names import name_problem
 from services.api.domain.secrets import MASK
+from shared.contracts import catalog
+from shared.contracts.catalog import Cloud, Integration, Pipeline, Project
+from shared.contracts.records import PerformParams
+
+# A request body before it is checked: any JSON object.
+Body = dict[str, object]
 
 
 @functools.lru_cache(maxsize=64)
@@ -79,7 +85,7 @@ def _path(parts: Any) -> str:
     return out or "body"
 
 
-def _check(kind: str, doc: dict[str, Any], extra: list[tuple[str, str]] | None = None) -> None:
+def _check(kind: str, doc: Body, extra: list[tuple[str, str]] | None = None) -> None:
     problems = [
         (_path(e.absolute_path), e.message)
         for e in sorted(_VALIDATORS[kind].iter_errors(doc), key=lambda e: list(e.absolute_path))
@@ -92,7 +98,12 @@ def _check(kind: str, doc: dict[str, Any], extra: list[tuple[str, str]] | None =
         raise ValidationFailed(f"invalid {kind}: {first['field']}: {first['error']}{more}", details)
 
 
-def _require_object(body: Any, kind: str) -> dict[str, Any]:
+def _obj(value: object) -> Body:
+    """`value` when it is an object, else an empty one (the schema says what is wrong)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _require_object(body: object, kind: str) -> Body:
     if not isinstance(body, dict):
         raise ValidationFailed(f"the {kind} body must be a JSON object")
     return copy.deepcopy(body)
@@ -109,7 +120,7 @@ def _canonical(value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
-def _name_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
+def _name_checks(doc: Body) -> list[tuple[str, str]]:
     name = doc.get("name")
     if isinstance(name, str) and name:
         problem = name_problem(name)
@@ -120,7 +131,7 @@ def _name_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _drop(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
+def _drop(doc: Body, keys: tuple[str, ...]) -> None:
     for key in keys:
         doc.pop(key, None)
 
@@ -128,12 +139,12 @@ def _drop(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
 # --- projects -------------------------------------------------------------------------------
 
 
-def project_spec(body: Any) -> dict[str, Any]:
+def project_spec(body: object) -> Project:
     doc = _require_object(body, "project")
     _drop(doc, schemas.READ_ONLY)
     scm = doc.get("scm")
     if isinstance(scm, dict):
-        scm["type"] = _canonical(scm.get("type"), schemas.SCM_TYPES)
+        scm["type"] = _canonical(scm.get("type"), catalog.SCM_TYPES)
         if isinstance(scm.get("server"), str):
             scm["server"] = scm["server"].rstrip("/")
     worker = doc.get("worker")
@@ -143,7 +154,7 @@ def project_spec(body: Any) -> dict[str, Any]:
     if isinstance(scm, dict) and scm.get("password") and not scm.get("username"):
         extra.append(("scm.username", "is required with a password"))
     _check("project", doc, extra)
-    return doc
+    return cast(Project, doc)  # the schema checked its shape
 
 
 # --- pipelines ------------------------------------------------------------------------------
@@ -155,11 +166,11 @@ def _normalise_source(src: Any) -> Any:
     for alias, key in _SOURCE_BLOCK_ALIASES.items():
         if alias in src and key not in src:
             src[key] = src.pop(alias)
-    src["type"] = _canonical(src.get("type"), schemas.CODE_SOURCE_TYPES)
+    src["type"] = _canonical(src.get("type"), catalog.CODE_SOURCE_TYPES)
     return src
 
 
-def _normalise_checkout(checkout: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+def _normalise_checkout(checkout: Body, problems: list[tuple[str, str]]) -> None:
     """Accept the create-body shape `codeSources[]` (one with main: true) and store mainRepo."""
     sources = checkout.pop("codeSources", None)
     if sources is not None:
@@ -180,16 +191,20 @@ def _normalise_checkout(checkout: dict[str, Any], problems: list[tuple[str, str]
         checkout["mainRepo"] = mains[0]
         deps = [s for s in sources if s is not mains[0]]
         if deps:
-            checkout["depRepos"] = checkout.get("depRepos", []) + deps
+            given = checkout.get("depRepos", [])
+            # not a list: left for the schema to refuse
+            checkout["depRepos"] = [*given, *deps] if isinstance(given, list) else given
     checkout["mainRepo"] = _normalise_source(checkout.get("mainRepo"))
-    if isinstance(checkout.get("depRepos"), list):
-        checkout["depRepos"] = [_normalise_source(s) for s in checkout["depRepos"]]
+    dep_repos = checkout.get("depRepos")
+    if isinstance(dep_repos, list):
+        checkout["depRepos"] = [_normalise_source(s) for s in dep_repos]
 
 
-def _source_checks(checkout: dict[str, Any]) -> list[tuple[str, str]]:
+def _source_checks(checkout: Body) -> list[tuple[str, str]]:
     out = []
     found = [("build.stages.codeCheckout.mainRepo", checkout.get("mainRepo"))]
-    for i, dep in enumerate(checkout.get("depRepos") or []):
+    deps = checkout.get("depRepos")
+    for i, dep in enumerate(deps if isinstance(deps, list) else []):
         found.append((f"build.stages.codeCheckout.depRepos[{i}]", dep))
     for path, src in found:
         if not isinstance(src, dict):
@@ -217,8 +232,8 @@ def _hook_secret_checks(secret: Any) -> list[tuple[str, str]]:
     return []
 
 
-def _cron_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    crons = ((doc.get("autoTrigger") or {}).get("cronTrigger") or {}).get("crons")
+def _cron_checks(doc: Body) -> list[tuple[str, str]]:
+    crons = _obj(_obj(doc.get("autoTrigger")).get("cronTrigger")).get("crons")
     out = []
     for i, cron in enumerate(crons if isinstance(crons, list) else []):
         expr = cron.get("expression") if isinstance(cron, dict) else None
@@ -254,13 +269,13 @@ HTTP_URL_RE = re.compile(
 )
 
 
-def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
+def _notification_checks(doc: Body) -> list[tuple[str, str]]:
     """Canonical policy and receiver types; addresses that can be sent to (http(s) URLs for
     webhook and Slack receivers, mail addresses for email ones)."""
     notification = doc.get("notification")
     if not isinstance(notification, dict):
         return []
-    notification["policy"] = _canonical(notification.get("policy"), schemas.NOTIFICATION_POLICIES)
+    notification["policy"] = _canonical(notification.get("policy"), catalog.NOTIFICATION_POLICIES)
     if notification["policy"] is None:
         del notification["policy"]
     receivers = notification.get("receivers")
@@ -268,7 +283,7 @@ def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     for i, receiver in enumerate(receivers if isinstance(receivers, list) else []):
         if not isinstance(receiver, dict):
             continue
-        kind = receiver["type"] = _canonical(receiver.get("type"), schemas.RECEIVER_TYPES)
+        kind = receiver["type"] = _canonical(receiver.get("type"), catalog.RECEIVER_TYPES)
         addresses = receiver.get("addresses")
         for j, address in enumerate(addresses if isinstance(addresses, list) else []):
             if not isinstance(address, str) or len(address) > schemas.ADDRESS_MAX:
@@ -283,11 +298,11 @@ def _notification_checks(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def pipeline_spec(body: Any) -> dict[str, Any]:
+def pipeline_spec(body: object) -> Pipeline:
     doc = _require_object(body, "pipeline")
     _drop(doc, _PIPELINE_READ_ONLY)
     problems = _name_checks(doc)
-    stages = (doc.get("build") or {}).get("stages") if isinstance(doc.get("build"), dict) else None
+    stages = _obj(doc.get("build")).get("stages")
     if isinstance(stages, dict):
         checkout = stages.get("codeCheckout")
         if isinstance(checkout, dict):
@@ -299,50 +314,50 @@ def pipeline_spec(body: Any) -> dict[str, Any]:
         test = stages.get("integrationTest")
         if isinstance(test, dict) and "Config" in test:
             test.setdefault("config", test.pop("Config"))
-    scm_trigger = (doc.get("autoTrigger") or {}).get("scmTrigger") or {}
-    if isinstance(scm_trigger, dict):
-        scm_trigger.pop("webhook", None)  # the hook the server registered (domain/webhooks.py)
-    post_commit = scm_trigger.get("postCommit") if isinstance(scm_trigger, dict) else None
+    scm_trigger = _obj(_obj(doc.get("autoTrigger")).get("scmTrigger"))
+    scm_trigger.pop("webhook", None)  # the hook the server registered (domain/webhooks.py)
+    post_commit = scm_trigger.get("postCommit")
     if isinstance(post_commit, dict):
         post_commit.pop("repoInfo", None)  # set by the server from the repository itself
         problems += _hook_secret_checks(scm_trigger.get("webhookSecret"))
     problems += _cron_checks(doc)
     problems += _notification_checks(doc)
     _check("pipeline", doc, problems)
-    return doc
+    return cast(Pipeline, doc)  # the schema checked its shape
 
 
 # --- integrations ---------------------------------------------------------------------------
 
 
-def integration_spec(body: Any) -> dict[str, Any]:
+def integration_spec(body: object) -> Integration:
     doc = _require_object(body, "integration")
     _drop(doc, schemas.READ_ONLY)
     doc["type"] = _canonical(doc.get("type"), schemas.INTEGRATION_TYPES)
     _check("integration", doc, _name_checks(doc))
-    return doc
+    return cast(Integration, doc)  # the schema checked its shape
 
 
-def record_spec(body: Any) -> dict[str, Any]:
+def record_spec(body: object) -> PerformParams:
     """performParams of a run: `ref` required; a name, when given, follows the name rules."""
     doc = _require_object(body, "record")
     extra = []
-    if isinstance(doc.get("name"), str) and doc["name"]:
-        problem = name_problem(doc["name"])
+    name = doc.get("name")
+    if isinstance(name, str) and name:
+        problem = name_problem(name)
         if problem:
             extra.append(("name", problem))
     _check("record", doc, extra)
-    return doc
+    return cast(PerformParams, doc)  # the schema checked its shape
 
 
-def status_spec(body: Any) -> str:
+def status_spec(body: object) -> str:
     """Only `{"status": "Aborted"}` changes a record's status through the API."""
     doc = _require_object(body, "status")
     _check("status", doc)
-    return doc["status"]
+    return str(doc["status"])
 
 
-def cloud_spec(body: Any) -> dict[str, Any]:
+def cloud_spec(body: object) -> Cloud:
     """A cloud: its type's section is required, the other type's is not allowed."""
     doc = _require_object(body, "cloud")
     _drop(doc, schemas.READ_ONLY)
@@ -366,10 +381,10 @@ def cloud_spec(body: Any) -> dict[str, Any]:
         if not k8s.get("namespace"):
             extra.append(("kubernetes.namespace", "is required (the namespace workers run in)"))
     _check("cloud", doc, extra)
-    return doc
+    return cast(Cloud, doc)  # the schema checked its shape
 
 
-def cloud_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+def cloud_credentials(doc: Cloud, stored: Cloud | None) -> None:
     """A Kubernetes cloud outside the cluster needs a bearer token or a username and password;
     checked after stored secrets were kept."""
     if stored is not None and stored.get("type") != doc.get("type"):
@@ -384,7 +399,7 @@ def cloud_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> Non
         )
 
 
-def project_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+def project_credentials(doc: Project, stored: Project | None) -> None:
     """The spec asks for one kind of SCM auth; checked after stored secrets were kept."""
     scm = doc.get("scm") or {}
     if not (scm.get("token") or scm.get("password")):
@@ -394,7 +409,7 @@ def project_credentials(doc: dict[str, Any], stored: dict[str, Any] | None) -> N
         )
 
 
-def integration_token(doc: dict[str, Any], stored: dict[str, Any] | None) -> None:
+def integration_token(doc: Integration, stored: Integration | None) -> None:
     if stored is not None and doc.get("type") != stored.get("type"):
         raise ValidationFailed(f"type cannot be changed (stored {stored.get('type')!r})")
     if not (doc.get("sonarqube") or {}).get("token"):

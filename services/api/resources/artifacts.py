@@ -13,7 +13,6 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import falcon
 import falcon.asgi
@@ -24,7 +23,6 @@ from services.api.errors import ApiError
 from services.api.http import read_raw
 from services.api.resources.records import _Scoped
 from shared.contracts import artifacts as art
-from shared.contracts import rpc, services
 
 PREFETCH = 3  # chunk reads in flight ahead of the client
 
@@ -38,8 +36,8 @@ class Artifacts(_Scoped):
         pipeline: str,
         recordid: str,
     ) -> None:
-        await self._record(project, pipeline, recordid)
-        items = await self._bus.call(services.LOGS, art.LIST, recordid)
+        await self._runs.record(project, pipeline, recordid)
+        items = await self._logs.list_artifacts(recordid)
         resp.media = views.page(len(items), items)
 
 
@@ -49,11 +47,11 @@ class _Reader(_Scoped):
     ) -> AsyncIterator[bytes]:
         """Bytes start..end (inclusive) of a kept file, PREFETCH reads ahead."""
         offsets = iter(range(start, end + 1, art.CHUNK_SIZE))
-        pending: deque[asyncio.Future[Any]] = deque()
+        pending: deque[asyncio.Future[str]] = deque()
 
         def ask(offset: int) -> None:
             length = min(art.CHUNK_SIZE, end + 1 - offset)
-            call = self._bus.call(services.LOGS, art.READ, record_id, file_id, offset, length)
+            call = self._logs.read_artifact(record_id, file_id, offset, length)
             pending.append(asyncio.ensure_future(call))
 
         for offset in offsets:
@@ -84,8 +82,8 @@ class Artifact(_Reader):
         recordid: str,
         path: str,
     ) -> None:
-        await self._record(project, pipeline, recordid)
-        item = await self._bus.call(services.LOGS, art.INFO, recordid, path)
+        await self._runs.record(project, pipeline, recordid)
+        item = await self._logs.artifact_info(recordid, path)
         size = int(item["size"])
         resp.set_header("ETag", rules.etag(item["sha256"]))
         resp.set_header("Accept-Ranges", "bytes")
@@ -127,8 +125,8 @@ class ArtifactsArchive(_Reader):
         pipeline: str,
         recordid: str,
     ) -> None:
-        await self._record(project, pipeline, recordid)
-        items = await self._bus.call(services.LOGS, art.LIST, recordid)
+        await self._runs.record(project, pipeline, recordid)
+        items = await self._logs.list_artifacts(recordid)
         resp.content_type = "application/gzip"
         resp.downloadable_as = rules.archive_name(project, pipeline, recordid)
         resp.stream = self._archive(recordid, items)
@@ -137,7 +135,7 @@ class ArtifactsArchive(_Reader):
         gz = rules.TarGz()
         for listed in items:
             try:
-                item = await self._bus.call(services.LOGS, art.INFO, record_id, listed["path"])
+                item = await self._logs.artifact_info(record_id, listed["path"])
             except Exception:  # noqa: BLE001 - gone since the listing (its record is deleted)
                 continue
             mtime = datetime.fromisoformat(item["creationTime"].replace("Z", "+00:00"))
@@ -166,16 +164,8 @@ class RecordRerun(_Scoped):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, f"malformed JSON body: {exc}", "BadRequest") from exc
         start_from = rules.rerun_spec(body)
-        owner, _ = await self._pipeline(project, pipeline)
-        await self._record(project, pipeline, recordid)
-        record = await self._bus.call(
-            services.SCHEDULER,
-            rpc.RERUN_RECORD,
-            recordid,
-            start_from,
-            views.snapshot(owner),
-            req.context.user or "",
-        )
+        user: str = req.context.user or ""
+        record = await self._runs.rerun(project, pipeline, recordid, start_from, user)
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{project}/pipelines/{pipeline}/records/{record['id']}"
         resp.media = record

@@ -4,44 +4,40 @@ stores clouds and talks to them."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import falcon
 import falcon.asgi
 
 from services.api import views
-from services.api.clients import Bus
+from services.api.clients import CloudClient
 from services.api.domain import secrets, validation
 from services.api.domain.errors import ValidationFailed
 from services.api.errors import ApiError
 from services.api.http import read_json
-from shared.contracts import rpc, services
+from shared.contracts.catalog import Cloud as CloudDoc
 from shared.crypto import SecretBox
 
 
-def masked(doc: dict[str, Any]) -> dict[str, Any]:
+def masked(doc: CloudDoc) -> CloudDoc:
     return secrets.masked(copy.deepcopy(doc), secrets.cloud_paths)
 
 
 class _Clouds:
-    def __init__(self, bus: Bus, box: SecretBox) -> None:
-        self._bus = bus
+    def __init__(self, cloud: CloudClient, box: SecretBox) -> None:
+        self._cloud = cloud
         self._box = box
-
-    async def _call(self, method: str, *args: Any) -> Any:
-        return await self._bus.call(services.CLOUD, method, *args)
 
 
 class Clouds(_Clouds):
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        items = [masked(c) for c in await self._call(rpc.LIST_CLOUDS)]
+        items = [masked(c) for c in await self._cloud.list_clouds()]
         resp.media = views.page(len(items), items)
 
     async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         doc = validation.cloud_spec(await read_json(req))
         secrets.seal(doc, None, secrets.cloud_paths, self._box.encrypt, self._box.reseal)
         validation.cloud_credentials(doc, None)
-        created = await self._call(rpc.CREATE_CLOUD, doc)
+        created = await self._cloud.create_cloud(doc)
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/clouds/{created['name']}"
         resp.media = masked(created)
@@ -51,24 +47,24 @@ class Cloud(_Clouds):
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cloud: str
     ) -> None:
-        resp.media = masked(await self._call(rpc.GET_CLOUD, cloud))
+        resp.media = masked(await self._cloud.get_cloud(cloud))
 
     async def on_put(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cloud: str
     ) -> None:
         doc = validation.cloud_spec(await read_json(req))
-        stored = await self._call(rpc.GET_CLOUD, cloud)
+        stored = await self._cloud.get_cloud(cloud)
         if doc.get("name", cloud) != cloud:
             raise ValidationFailed(f"name cannot be changed (path names {cloud!r})")
         doc["name"] = cloud
         secrets.seal(doc, stored, secrets.cloud_paths, self._box.encrypt, self._box.reseal)
         validation.cloud_credentials(doc, stored)
-        resp.media = masked(await self._call(rpc.REPLACE_CLOUD, cloud, doc))
+        resp.media = masked(await self._cloud.replace_cloud(cloud, doc))
 
     async def on_delete(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cloud: str
     ) -> None:
-        await self._call(rpc.DELETE_CLOUD, cloud)
+        await self._cloud.delete_cloud(cloud)
         resp.status = falcon.HTTP_204
 
 
@@ -76,20 +72,20 @@ class CloudPing(_Clouds):
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cloud: str
     ) -> None:
-        resp.media = await self._call(rpc.PING_CLOUD, cloud)
+        resp.media = await self._cloud.ping_cloud(cloud)
 
 
 class CloudWorkers(_Clouds):
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cloud: str
     ) -> None:
-        stored = await self._call(rpc.GET_CLOUD, cloud)
+        stored = await self._cloud.get_cloud(cloud)
         namespace = req.get_param("namespace") or None
-        k8s = stored.get("kubernetes") or {}
+        k8s = stored.get("kubernetes", {})
         if stored["type"] == "Kubernetes" and not namespace and not k8s.get("inCluster"):
             namespace = k8s.get("namespace")
             if not namespace:
                 raise ApiError(400, "query parameter namespace is required for this cloud")
-        workers = await self._call(rpc.LIST_WORKERS, cloud)
+        workers = await self._cloud.list_workers(cloud)
         items = [w for w in workers if namespace is None or w.get("namespace") in (None, namespace)]
         resp.media = views.page(len(items), items)

@@ -14,20 +14,18 @@ leaves the gateway (docs/api.md, "SVN post-commit hook", "GitHub and GitLab webh
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import falcon.asgi
 
-from services.api import views
+from services.api.application.hooks import (
+    Deliveries,
+    PostCommitOutcome,
+    PostCommits,
+    sealed_secret,
+)
 from services.api.bodygate import HOOK_BODY
-from services.api.clients import Bus
 from services.api.domain import postcommit, signatures
-from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
 from services.api.http import query_int, read_raw, refuse_declared_excess
-from services.api.store import CatalogStore, PostCommitRuns
-from shared.contracts import rpc, services
 from shared.crypto import SecretBox
 
 SVN_SECRET_HEADER = "X-Cyclone-Secret"
@@ -42,21 +40,11 @@ def header_text(req: falcon.asgi.Request, name: str) -> str:
         return value
 
 
-def _sealed_secret(pipeline: dict[str, Any]) -> str | None:
-    return ((pipeline.get("autoTrigger") or {}).get("scmTrigger") or {}).get("webhookSecret")
-
-
 class SvnPostCommit:
     """POST /api/v1/subversion/{svnrepoid}/postcommithook?revision=N, from the hook script."""
 
-    def __init__(self, store: CatalogStore, bus: Bus, box: SecretBox) -> None:
-        self._store = store
-        self._bus = bus
-        self._box = box
-
-    def _opens(self, pipeline: dict[str, Any], given: str) -> bool:
-        sealed = _sealed_secret(pipeline)
-        return bool(sealed) and signatures.same_secret(self._box.decrypt(sealed), given)
+    def __init__(self, post_commits: PostCommits) -> None:
+        self._post_commits = post_commits
 
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, svnrepoid: str
@@ -72,10 +60,8 @@ class SvnPostCommit:
             raise ApiError(400, "query parameter revision is required")
         revision = query_int(req, "revision", 0, minimum=1)
         refuse_declared_excess(req, HOOK_BODY)
-        # Every candidate is compared (no early exit), and only the pipelines whose secret
-        # matches are named in the answer: one pipeline's secret reveals no other pipeline.
-        candidates = await self._store.pipelines_of_svn_repo(svnrepoid)
-        pipelines = [p for p in candidates if self._opens(p, given)]
+        # Only the pipelines whose secret matches are named in the answer.
+        pipelines = await self._post_commits.opened_by(svnrepoid, given)
         if not pipelines:
             raise ApiError(
                 401,
@@ -84,51 +70,15 @@ class SvnPostCommit:
             )
         raw = await read_raw(req, HOOK_BODY)
         changed = postcommit.changed_paths(raw.decode("utf-8", errors="replace"))
-        started: list[dict[str, Any]] = []
-        skipped: list[dict[str, str]] = []
+        started: list[PostCommitOutcome] = []
+        skipped: list[PostCommitOutcome] = []
         for pipeline in pipelines:
-            outcome = await self._run(pipeline, svnrepoid, revision, changed)
+            outcome = await self._post_commits.run(pipeline, svnrepoid, revision, changed)
             (started if "record" in outcome else skipped).append(outcome)
-        body: dict[str, Any] = {"revision": revision, "started": started, "skipped": skipped}
+        body: dict[str, object] = {"revision": revision, "started": started, "skipped": skipped}
         if not started:
             body["message"] = f"no pipeline runs for revision {revision} of repository {svnrepoid}"
         resp.media = body
-
-    async def _run(
-        self, pipeline: dict[str, Any], repo_id: str, revision: int, changed: list[str]
-    ) -> dict[str, Any]:
-        trigger = pipeline["autoTrigger"]["scmTrigger"]["postCommit"]
-        named = {"pipeline": pipeline["name"]}
-        prefix = postcommit.repo_prefix(
-            postcommit.main_svn_url(pipeline) or "", trigger["repoInfo"]["rootURL"]
-        )
-        if prefix is None or not postcommit.concerns(changed, prefix):
-            return {**named, "reason": f"no change under /{prefix or ''} in this revision"}
-        owner = await self._store.project_by_id(pipeline["projectID"])
-        if owner is None:
-            return {**named, "reason": "its project is gone"}
-        runs = self._store.post_commit_runs
-        pipeline_id = str(pipeline["_id"])
-        key = PostCommitRuns.key(pipeline_id, repo_id, revision)
-        taken = await runs.claim(key, pipeline_id)
-        if taken is not None:
-            by = f"record {taken['record']}" if taken.get("record") else "a run (just now)"
-            return {**named, "reason": f"revision {revision} already started {by}"}
-        request = rpc.RecordRequest(
-            project=views.snapshot(owner),
-            pipeline=await self._store.run_snapshot(pipeline),
-            params={"ref": str(revision), "stages": trigger.get("stages") or []},
-            trigger="scmTrigger",
-            owner="",
-            key=uuid.uuid4().hex,
-        )
-        try:
-            record = await self._bus.call(services.SCHEDULER, rpc.CREATE_RECORD, request)
-        except BaseException:
-            await runs.release(key)  # no run: the hook may be sent again
-            raise
-        await runs.started(key, record["id"])
-        return {**named, "project": owner["name"], "record": record["id"]}
 
 
 HEADERS = {
@@ -144,9 +94,8 @@ class ScmWebhook:
     run) without the signature or the secret.
     """
 
-    def __init__(self, store: CatalogStore, bus: Bus, box: SecretBox, provider: str) -> None:
-        self._store = store
-        self._bus = bus
+    def __init__(self, deliveries: Deliveries, box: SecretBox, provider: str) -> None:
+        self._deliveries = deliveries
         self._box = box
         self._provider = provider
 
@@ -154,12 +103,9 @@ class ScmWebhook:
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, pipelineid: str
     ) -> None:
         refuse_declared_excess(req, HOOK_BODY)
-        pipeline = await self._store.pipeline_by_id(pipelineid)
-        project = pipeline and await self._store.project_by_id(pipeline["projectID"])
-        if pipeline is None or project is None:
-            raise NotFound(f"pipeline {pipelineid} not found")
+        pipeline, project = await self._deliveries.target(pipelineid)
         event_header, delivery_header, signature_header = HEADERS[self._provider]
-        sealed = _sealed_secret(pipeline)
+        sealed = sealed_secret(pipeline)
         if not sealed:
             raise ApiError(
                 401, "the pipeline has no webhook secret (autoTrigger.scmTrigger.webhookSecret)"
@@ -172,12 +118,11 @@ class ScmWebhook:
         body = await read_raw(req, HOOK_BODY)
         if self._provider == "github" and not signatures.verify_github(secret, body, signature):
             raise wrong
-        delivery = rpc.WebhookDelivery(
-            provider=self._provider,
-            event=req.get_header(event_header) or "",
-            delivery_id=req.get_header(delivery_header) or req.get_header("Idempotency-Key") or "",
-            body=body.decode("utf-8", errors="replace"),
-            project=views.snapshot(project),
-            pipeline=await self._store.run_snapshot(pipeline),
+        resp.media = await self._deliveries.deliver(
+            pipeline,
+            project,
+            self._provider,
+            req.get_header(event_header) or "",
+            req.get_header(delivery_header) or req.get_header("Idempotency-Key") or "",
+            body,
         )
-        resp.media = await self._bus.call(services.SCM, rpc.RECEIVE_WEBHOOK, delivery)

@@ -6,13 +6,14 @@ import falcon
 import falcon.asgi
 
 from services.api import views
+from services.api.application import catalog
 from services.api.domain import secrets, validation
 from services.api.http import paging, read_json
-from services.api.resources import catalog
 from services.api.store import CatalogStore
+from shared.contracts.catalog import Integration as IntegrationDoc
 from shared.crypto import SecretBox
 
-INTEGRATION = catalog.Kind(
+INTEGRATION: catalog.Kind[IntegrationDoc] = catalog.Kind(
     validation.integration_spec, secrets.integration_paths, validation.integration_token
 )
 

@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import falcon.asgi
 from falcon import WebSocketDisconnected
 
-from services.api.clients import Bus
+from services.api.application.runs import Runs
+from services.api.clients import LogsClient, SchedulerClient
 from services.api.domain import queries, schemas
 from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
 from services.api.http import query_int
 from services.api.live import Follower, LiveHub
 from services.api.resources.records import _Scoped
-from services.api.store import CatalogStore
-from shared.contracts import rpc, services
+from shared.contracts.logs import LogBatch
+from shared.contracts.records import TERMINAL
 
 READ_CHUNK = 2000
 IDLE_CHECK = 1.0  # seconds without live batches before storage and the record are checked
-FINISHED = frozenset({"Success", "Failed", "Aborted"})
 
 
 class _Stream:
@@ -44,7 +43,7 @@ class _Stream:
         self.after = 0 if self.filtered else skip
         self.skip = skip if self.filtered else 0
 
-    def wanted(self, batch: dict[str, Any]) -> bool:
+    def wanted(self, batch: LogBatch) -> bool:
         if self.stage is not None and batch.get("stage") != self.stage:
             return False
         return self.task is None or batch.get("task") == self.task
@@ -68,8 +67,10 @@ def _query(req: falcon.asgi.Request) -> tuple[str | None, str | None, int]:
 
 
 class RecordLogStream(_Scoped):
-    def __init__(self, store: CatalogStore, bus: Bus, hub: LiveHub) -> None:
-        super().__init__(store, bus)
+    def __init__(
+        self, runs: Runs, scheduler: SchedulerClient, logs: LogsClient, hub: LiveHub
+    ) -> None:
+        super().__init__(runs, scheduler, logs)
         self._hub = hub
 
     async def on_get(
@@ -83,7 +84,7 @@ class RecordLogStream(_Scoped):
         """A plain GET is answered as the WebSocket's handshake would be (400 for a bad query,
         404 for no such record), then 426: the log only streams over a WebSocket."""
         _query(req)
-        await self._record(project, pipeline, recordid)
+        await self._runs.record(project, pipeline, recordid)
         raise ApiError(
             426,
             "this endpoint is a WebSocket: connect with 'Upgrade: websocket'",
@@ -99,7 +100,7 @@ class RecordLogStream(_Scoped):
         recordid: str,
     ) -> None:
         stage, task, skip = _query(req)
-        record = await self._record(project, pipeline, recordid)
+        record = await self._runs.record(project, pipeline, recordid)
         if stage is not None and stage not in record["stageStatus"]:
             raise NotFound(f"stage {stage} is not part of record {recordid}")
         await ws.accept()
@@ -119,14 +120,8 @@ class RecordLogStream(_Scoped):
         """Send what storage has after the cursor: (log complete, lines read)."""
         total = 0
         while True:
-            chunk = await self._bus.call(
-                services.LOGS,
-                rpc.READ_LOG,
-                record_id,
-                stream.stage,
-                stream.task,
-                stream.after,
-                READ_CHUNK,
+            chunk = await self._logs.read_log(
+                record_id, stream.stage, stream.task, stream.after, READ_CHUNK
             )
             await stream.send(chunk["lines"])
             total += len(chunk["lines"])
@@ -146,12 +141,10 @@ class RecordLogStream(_Scoped):
                 complete, got = await self._catch_up(record_id, stream)
                 if complete:
                     return
-                status = (await self._bus.call(services.SCHEDULER, rpc.GET_RECORD, record_id))[
-                    "status"
-                ]
+                status = (await self._scheduler.get_record(record_id))["status"]
                 # A finished record whose worker never sent its end marker (killed): close
                 # once storage has stayed quiet for two checks after the end.
-                quiet_after_end = quiet_after_end + 1 if status in FINISHED and not got else 0
+                quiet_after_end = quiet_after_end + 1 if status in TERMINAL and not got else 0
                 if quiet_after_end >= 2:
                     return
                 continue
@@ -163,7 +156,7 @@ class RecordLogStream(_Scoped):
                 continue
             complete = await self._take(record_id, stream, batch)
 
-    async def _take(self, record_id: str, stream: _Stream, batch: dict[str, Any]) -> bool:
+    async def _take(self, record_id: str, stream: _Stream, batch: LogBatch) -> bool:
         seq, lines = int(batch["seq"]), batch.get("lines") or []
         last = seq + len(lines) - 1
         if seq > stream.after + 1:  # lines before this batch are not sent yet: storage has them

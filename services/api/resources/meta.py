@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, NotRequired, TypeVar
 
 import falcon
 import falcon.asgi
+from typing_extensions import TypedDict
 
 from services.api import metrics
 from services.api.clients import Bus
@@ -58,6 +59,12 @@ class Recent(Generic[T]):
             self._running = None
 
 
+class Verdict(TypedDict):
+    status: str  # "ok" | "unavailable"
+    checks: dict[str, str]  # "mongo" and each service: "ok" or why not
+    failing: NotRequired[list[str]]
+
+
 class Health:
     """200 only when MongoDB and every resident service answer within 2 s; else 503.
 
@@ -78,14 +85,14 @@ class Health:
             return f"{type(exc).__name__}: {exc}"
         return "ok"
 
-    async def _check(self) -> dict[str, Any]:
+    async def _check(self) -> Verdict:
         metrics.HEALTH_CHECKS.inc()
         mongo, pings = await asyncio.gather(
             self._mongo(), self._bus.ping_all(services.RESIDENT, HEALTH_TIMEOUT)
         )
         checks = {"mongo": mongo, **pings}
         failing = sorted(k for k, v in checks.items() if v != "ok")
-        body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": checks}
+        body = Verdict(status="unavailable" if failing else "ok", checks=checks)
         if failing:
             body["failing"] = failing
         return body
@@ -114,7 +121,7 @@ class Metrics:
 
 
 class OpenApi:
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, object]) -> None:
         self._document = document
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:

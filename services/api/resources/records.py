@@ -3,42 +3,30 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import falcon
 import falcon.asgi
 
 from services.api import views
-from services.api.clients import Bus
+from services.api.application.runs import Runs
+from services.api.clients import LogsClient, SchedulerClient
 from services.api.domain import queries, schemas, validation
 from services.api.domain.errors import NotFound
 from services.api.errors import ApiError
 from services.api.http import paging, query_flag, query_int, read_json
-from services.api.store import CatalogStore
-from shared.contracts import rpc, services
 
 LOG_CHUNK = 10000  # the logs service's largest read; fewer round trips on long logs
 
 
 class _Scoped:
-    """Shared lookups: project and pipeline by name, a record that must belong to them."""
+    """What the resources under a pipeline share: its runs (records looked up by names), the
+    scheduler and the logs service."""
 
-    def __init__(self, store: CatalogStore, bus: Bus) -> None:
-        self._store = store
-        self._bus = bus
-
-    async def _pipeline(self, project: str, pipeline: str) -> tuple[dict, dict]:
-        owner = await self._store.projects.get(None, project)
-        return owner, await self._store.pipelines.get(str(owner["_id"]), pipeline)
-
-    async def _record(self, project: str, pipeline: str, record_id: str) -> dict[str, Any]:
-        _, pl = await self._pipeline(project, pipeline)
-        record = await self._bus.call(services.SCHEDULER, rpc.GET_RECORD, record_id)
-        if record["pipelineID"] != str(pl["_id"]):
-            raise NotFound(f"record {record_id} not found in pipeline {pipeline}")
-        return record
+    def __init__(self, runs: Runs, scheduler: SchedulerClient, logs: LogsClient) -> None:
+        self._runs = runs
+        self._scheduler = scheduler
+        self._logs = logs
 
 
 class Records(_Scoped):
@@ -46,10 +34,8 @@ class Records(_Scoped):
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project: str, pipeline: str
     ) -> None:
         start, limit = paging(req)
-        _, pl = await self._pipeline(project, pipeline)
-        page = await self._bus.call(
-            services.SCHEDULER, rpc.LIST_RECORDS, str(pl["_id"]), start, limit
-        )
+        _, pl = await self._runs.pipeline(project, pipeline)
+        page = await self._scheduler.list_records(pl["id"], start, limit)
         resp.media = views.page(page["total"], page["items"])
 
     async def on_post(
@@ -60,19 +46,8 @@ class Records(_Scoped):
         except ValueError as exc:
             raise ApiError(400, str(exc), "BadRequest") from exc
         params = validation.record_spec(await read_json(req))
-        owner, pl = await self._pipeline(project, pipeline)
-        # The scheduler stores one record per key (a unique index): a key of the client's,
-        # for this pipeline, or one of ours, so that a redelivered call makes no second.
-        key = f"post:{pl['_id']}:{given}" if given else uuid.uuid4().hex
-        request = rpc.RecordRequest(
-            project=views.snapshot(owner),
-            pipeline=await self._store.run_snapshot(pl),
-            params=params,  # type: ignore[typeddict-item]
-            trigger=req.context.user or "user",
-            owner=req.context.user,
-            key=key,
-        )
-        record = await self._bus.call(services.SCHEDULER, rpc.CREATE_RECORD, request)
+        user: str = req.context.user
+        record = await self._runs.start(project, pipeline, params, user, given)
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/projects/{project}/pipelines/{pipeline}/records/{record['id']}"
         resp.media = record
@@ -87,7 +62,7 @@ class Record(_Scoped):
         pipeline: str,
         recordid: str,
     ) -> None:
-        resp.media = await self._record(project, pipeline, recordid)
+        resp.media = await self._runs.record(project, pipeline, recordid)
 
     async def on_delete(
         self,
@@ -97,8 +72,8 @@ class Record(_Scoped):
         pipeline: str,
         recordid: str,
     ) -> None:
-        await self._record(project, pipeline, recordid)
-        await self._bus.call(services.SCHEDULER, rpc.DELETE_RECORD, recordid)
+        await self._runs.record(project, pipeline, recordid)
+        await self._scheduler.delete_record(recordid)
         resp.status = falcon.HTTP_204
 
 
@@ -112,8 +87,8 @@ class RecordStatus(_Scoped):
         recordid: str,
     ) -> None:
         validation.status_spec(await read_json(req))
-        await self._record(project, pipeline, recordid)
-        resp.media = await self._bus.call(services.SCHEDULER, rpc.ABORT_RECORD, recordid)
+        await self._runs.record(project, pipeline, recordid)
+        resp.media = await self._scheduler.abort_record(recordid)
 
 
 class RecordLogs(_Scoped):
@@ -134,7 +109,7 @@ class RecordLogs(_Scoped):
                 400, f"unknown stage {stage!r}; one of {list(schemas.STAGES)}", "BadRequest"
             )
         download = query_flag(req, queries.DOWNLOAD["name"])
-        record = await self._record(project, pipeline, recordid)
+        record = await self._runs.record(project, pipeline, recordid)
         if stage is not None and stage not in record["stageStatus"]:
             raise NotFound(f"stage {stage} did not run in record {recordid}")
         if task is not None:
@@ -147,12 +122,12 @@ class RecordLogs(_Scoped):
             resp.downloadable_as = filename
         resp.stream = self._lines(recordid, stage, task)
 
-    async def _lines(self, record_id: str, stage: str | None, task: str | None) -> AsyncIterator:
+    async def _lines(
+        self, record_id: str, stage: str | None, task: str | None
+    ) -> AsyncIterator[bytes]:
         after = 0
         while True:
-            chunk = await self._bus.call(
-                services.LOGS, rpc.READ_LOG, record_id, stage, task, after, LOG_CHUNK
-            )
+            chunk = await self._logs.read_log(record_id, stage, task, after, LOG_CHUNK)
             if chunk["lines"]:
                 yield ("\n".join(chunk["lines"]) + "\n").encode()
             if len(chunk["lines"]) < LOG_CHUNK or chunk["next"] <= after:
@@ -181,12 +156,4 @@ class Stats(_Scoped):
             raise ApiError(
                 400, f"the range may span at most {queries.MAX_STATS_DAYS} days", "BadRequest"
             )
-        if pipeline is None:
-            owner = await self._store.projects.get(None, project)
-            scope, scope_id = "projectID", str(owner["_id"])
-        else:
-            _, pl = await self._pipeline(project, pipeline)
-            scope, scope_id = "pipelineID", str(pl["_id"])
-        resp.media = await self._bus.call(
-            services.SCHEDULER, rpc.STATS, scope, scope_id, start, end
-        )
+        resp.media = await self._runs.stats(project, pipeline, start, end)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import falcon.asgi
 import yaml
@@ -22,7 +21,7 @@ FIELDS = (
 )
 
 
-def load_templates(path: Path = TEMPLATES_FILE) -> list[dict[str, Any]]:
+def load_templates(path: Path = TEMPLATES_FILE) -> list[dict[str, str]]:
     """Read and check the data file once; a broken file stops the gateway at start-up."""
     items = yaml.safe_load(path.read_text())
     if not isinstance(items, list):
@@ -35,7 +34,7 @@ def load_templates(path: Path = TEMPLATES_FILE) -> list[dict[str, Any]]:
 
 
 class ConfigTemplates:
-    def __init__(self, templates: list[dict[str, Any]]) -> None:
+    def __init__(self, templates: list[dict[str, str]]) -> None:
         self._body = views.page(len(templates), templates)
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -36,7 +37,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 class SessionStore(Protocol):
     async def open(self, digest: str, expires: datetime, token_mark: str) -> None: ...
-    async def find(self, digest: str) -> dict | None: ...
+    async def find(self, digest: str) -> Mapping[str, object] | None: ...
     async def close(self, digest: str) -> None: ...
 
 
@@ -44,7 +45,8 @@ class HasSessions(Protocol):
     """The gateway's store (services/api/store.py), opened after the app is built: its
     `ui_sessions` is looked up at each use."""
 
-    ui_sessions: SessionStore
+    @property
+    def ui_sessions(self) -> SessionStore: ...
 
 
 def _digest(session_id: str) -> str:

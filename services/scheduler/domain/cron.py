@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from croniter import croniter
+
+from shared.contracts.catalog import CronEntry, Pipeline
 
 
 def next_run(expression: str, after: datetime, per_second: bool = False) -> datetime:
@@ -19,7 +20,7 @@ def next_run(expression: str, after: datetime, per_second: bool = False) -> date
     return croniter(expression, after).get_next(datetime)
 
 
-def triggers_of(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cron entries of a pipeline (`autoTrigger.cronTrigger.crons`)."""
-    crons = ((pipeline.get("autoTrigger") or {}).get("cronTrigger") or {}).get("crons") or []
-    return [c for c in crons if isinstance(c, dict) and c.get("expression")]
+def triggers_of(pipeline: Pipeline) -> list[CronEntry]:
+    """The cron entries of a pipeline (`autoTrigger.cronTrigger.crons`) that have an expression."""
+    crons = pipeline.get("autoTrigger", {}).get("cronTrigger", {}).get("crons", [])
+    return [c for c in crons if c.get("expression")]

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Final, cast
 
+from services.scheduler.documents import NewRecord, RecordDoc, RecordHead, StoredStage
 from shared import timefmt
 from shared.contracts import stages
 from shared.contracts.artifacts import Kept, Pin
+from shared.contracts.catalog import Project, Snapshot
+from shared.contracts.records import ACTIVE, RecordStatus, RecordView, StageStatus
+from shared.contracts.rpc import RecordRequest
 from shared.crypto import is_encrypted
-
-PENDING: Final = "Pending"
-RUNNING: Final = "Running"
-SUCCESS: Final = "Success"
-FAILED: Final = "Failed"
-ABORTED: Final = "Aborted"
-TERMINAL: Final = frozenset({SUCCESS, FAILED, ABORTED})
-ACTIVE: Final = frozenset({PENDING, RUNNING})
 
 STAGE_ORDER: Final = stages.STAGES
 
@@ -26,7 +22,7 @@ class StageSelectionError(ValueError):
     pass
 
 
-def stages_to_run(requested: list[str] | None, defined: dict[str, Any]) -> list[str]:
+def stages_to_run(requested: list[str] | None, defined: Mapping[str, object]) -> list[str]:
     """The stages of a run, in execution order.
 
     None or empty means every stage the pipeline defines; codeCheckout always runs first.
@@ -47,12 +43,12 @@ def stages_to_run(requested: list[str] | None, defined: dict[str, Any]) -> list[
 
 
 def new_record(
-    request: dict[str, Any], stages: list[str], now: datetime, timeout_seconds: int
-) -> dict[str, Any]:
+    request: RecordRequest, stages: list[str], now: datetime, timeout_seconds: int
+) -> NewRecord:
     """The stored document of a new, Pending record."""
-    params = dict(request["params"])
+    params = request["params"].copy()
     project, pipeline = request["project"], request["pipeline"]
-    return {
+    doc: NewRecord = {
         "name": params.get("name", ""),
         "pipelineID": pipeline["id"],
         "projectID": project["id"],
@@ -62,18 +58,21 @@ def new_record(
         "owner": request.get("owner", ""),
         "performParams": params,
         "stages": stages,
-        "stageStatus": {s: {"status": PENDING} for s in stages},
-        "status": PENDING,
+        "stageStatus": {s: {"status": StageStatus.PENDING} for s in stages},
+        "status": RecordStatus.PENDING,
         "startTime": now,
         "startDay": day_of(now),
         "timeoutSeconds": timeout_seconds,
         "snapshot": {"project": project, "pipeline": pipeline},
-        **({"untrusted": str(request["untrusted"])} if request.get("untrusted") else {}),
-        **({"requestKey": str(request["key"])} if request.get("key") else {}),
     }
+    if request.get("untrusted"):
+        doc["untrusted"] = request["untrusted"]
+    if request.get("key"):
+        doc["requestKey"] = request["key"]
+    return doc
 
 
-def withhold_secrets(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def withhold_secrets(snapshot: Snapshot) -> tuple[Snapshot, list[str]]:
     """An untrusted record's snapshot without any secret: every sealed value becomes "",
     whatever field holds it (SCM token and password, registry password, the SonarQube
     token, code sources' passwords, secret envVars, the webhook secret, ...). Returns the
@@ -81,7 +80,7 @@ def withhold_secrets(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[str
     numbers), so the worker can tell which stages lost what they need."""
     withheld: list[str] = []
 
-    def walk(value: Any, path: tuple[str, ...]) -> Any:
+    def walk(value: object, path: tuple[str, ...]) -> object:
         if isinstance(value, dict):
             return {k: walk(v, (*path, str(k))) for k, v in value.items()}
         if isinstance(value, list):
@@ -91,7 +90,8 @@ def withhold_secrets(snapshot: dict[str, Any]) -> tuple[dict[str, Any], list[str
             return ""
         return value
 
-    return walk(snapshot, ()), withheld
+    # `walk` keeps every dict and list as it is, only sealed strings become ""
+    return cast(Snapshot, walk(snapshot, ())), withheld
 
 
 def day_of(t: datetime) -> int:
@@ -100,36 +100,43 @@ def day_of(t: datetime) -> int:
     return ts - ts % 86400
 
 
-def finished_stage_status(stage_status: dict[str, Any], final: str) -> dict[str, Any]:
+def finished_stage_status(
+    stage_status: Mapping[str, StoredStage], final: str
+) -> dict[str, StoredStage]:
     """Stage statuses once a run ended: never-started stages are dropped (they did not run),
     stages still Running take the run's end (Aborted when aborted, Failed otherwise)."""
-    out = {}
+    out: dict[str, StoredStage] = {}
     for stage, status in stage_status.items():
         state = status.get("status")
-        if state == PENDING:
+        if state == StageStatus.PENDING:
             continue
-        if state == RUNNING:
-            status = {**status, "status": ABORTED if final == ABORTED else FAILED}
+        if state == StageStatus.RUNNING:
+            aborted = final == RecordStatus.ABORTED
+            status = {**status, "status": StageStatus.ABORTED if aborted else StageStatus.FAILED}
         out[stage] = status
     return out
 
 
-def view(doc: dict[str, Any]) -> dict[str, Any]:
+def view(doc: RecordHead) -> RecordView:
     """The PipelineRecordObject clients see (internal bookkeeping left out)."""
-    out: dict[str, Any] = {
+    out: RecordView = {
         "id": str(doc["_id"]),
         "name": doc.get("name", ""),
         "pipelineID": doc["pipelineID"],
         "trigger": doc.get("trigger", ""),
         "performParams": doc.get("performParams", {}),
-        "stageStatus": doc.get("stageStatus", {}),
+        "stageStatus": dict(doc.get("stageStatus", {})),
         "status": doc["status"],
-        "startTime": timefmt.rfc3339(doc["startTime"]),
+        "startTime": timefmt.rfc3339(doc["startTime"]) or "",
     }
-    if doc["status"] == RUNNING and not doc.get("worker") and not doc.get("heartbeatAt"):
+    if (
+        doc["status"] == RecordStatus.RUNNING
+        and not doc.get("worker")
+        and not doc.get("heartbeatAt")
+    ):
         # Dispatched, but no worker yet: the cloud is being asked (it may have no room, and
         # the record waits), so it does not run yet.
-        out["status"] = PENDING
+        out["status"] = RecordStatus.PENDING
     if doc.get("owner"):
         out["owner"] = doc["owner"]
     if doc.get("rerunOf"):
@@ -139,24 +146,19 @@ def view(doc: dict[str, Any]) -> dict[str, Any]:
         out["untrustedReason"] = doc["untrusted"]
     if doc.get("errorMessage"):
         out["errorMessage"] = doc["errorMessage"]
-    if doc.get("endTime"):
-        out["endTime"] = timefmt.rfc3339(doc["endTime"])
+    ended = timefmt.rfc3339(doc.get("endTime"))
+    if ended:
+        out["endTime"] = ended
     return out
 
 
-def fallback_name(now: datetime) -> str:
-    """A record's name when neither the request nor a checkout gave one."""
-    return "run-" + now.strftime("%y%m%d%H%M%S")
-
-
-# Parts of a pipeline the worker never uses: notification receivers (Slack and webhook URLs are
-# credentials) and triggers (webhook secrets) stay sealed in the scheduler.
-NOT_FOR_WORKERS = ("notification", "autoTrigger")
-
-
-def for_worker(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The run's snapshot as a worker gets it: without what it never uses."""
-    pipeline = {k: v for k, v in snapshot["pipeline"].items() if k not in NOT_FOR_WORKERS}
+def for_worker(snapshot: Snapshot) -> Snapshot:
+    """The run's snapshot as a worker gets it: without what it never uses. Notification
+    receivers (Slack and webhook URLs are credentials) and triggers (webhook secrets) stay
+    sealed in the scheduler."""
+    pipeline = snapshot["pipeline"].copy()
+    pipeline.pop("notification", None)
+    pipeline.pop("autoTrigger", None)
     return {**snapshot, "pipeline": pipeline}
 
 
@@ -173,7 +175,7 @@ class RerunRefused(ValueError):
     """Why a record cannot be rerun that way (HTTP 409)."""
 
 
-def reused_stages(original: dict[str, Any], start_from: str) -> list[str]:
+def reused_stages(original: RecordDoc, start_from: str) -> list[str]:
     """The stages a rerun takes over from `original` instead of running them.
 
     From `failed`: those before the first stage that did not succeed (Failed, Aborted, or
@@ -185,13 +187,13 @@ def reused_stages(original: dict[str, Any], start_from: str) -> list[str]:
         return []
     if start_from != FROM_FAILED:
         raise ValueError(f"from must be one of {list(RERUN_FROM)}")
-    statuses = original.get("stageStatus") or {}
+    statuses = original.get("stageStatus", {})
     reused: list[str] = []
-    for stage in original.get("stages") or []:
-        status = (statuses.get(stage) or {}).get("status")
-        if status == "Skipped":
+    for stage in original.get("stages", []):
+        status = statuses.get(stage, {}).get("status")
+        if status == StageStatus.SKIPPED:
             continue
-        if status != SUCCESS:
+        if status != StageStatus.SUCCESS:
             return [s for s in reused if s not in NEVER_REUSED]
         reused.append(stage)
     raise RerunRefused(
@@ -199,53 +201,54 @@ def reused_stages(original: dict[str, Any], start_from: str) -> list[str]:
     )
 
 
-def pinned_commits(original: dict[str, Any]) -> Pin:
+def pinned_commits(original: RecordDoc) -> Pin:
     """What the original checked out (git sha, svn revision), for the rerun to check out."""
-    commits = ((original.get("stageStatus") or {}).get("codeCheckout") or {}).get("commits") or {}
+    commits = original.get("stageStatus", {}).get("codeCheckout", {}).get("commits", {})
     pin: Pin = {}
-    main = (commits.get("mainRepo") or {}).get("ID")
+    main = commits.get("mainRepo", {}).get("ID")
     if main:
         pin["mainRepo"] = str(main)
-    deps = [str((d or {}).get("ID") or "") for d in commits.get("depRepos") or []]
+    deps = [str(d.get("ID") or "") for d in commits.get("depRepos", [])]
     if any(deps):
         pin["depRepos"] = deps
     return pin
 
 
 def rerun_record(
-    original: dict[str, Any],
+    original: RecordDoc,
     start_from: str,
-    project: dict[str, Any],
+    project: Project,
     owner: str,
     now: datetime,
     timeout_seconds: int,
-) -> dict[str, Any]:
+) -> NewRecord:
     """The stored document of a rerun: a new Pending record of the same pipeline (as it ran:
     its snapshot), the same performParams and stages, the original's commits pinned, its
     trust kept. Reused stages show the original's stage status with `reusedFrom` (the record
     that ran them, following earlier reruns); `restore` lists the artifacts they kept."""
-    if original.get("status") in ACTIVE:
+    if original["status"] in ACTIVE:
         raise RerunRefused(
             f"record {original['_id']} is {original['status']}; only finished records can be rerun"
         )
     reused = reused_stages(original, start_from)
-    stages = list(original.get("stages") or [])
-    before = original.get("stageStatus") or {}
-    stage_status: dict[str, Any] = {}
+    stages = list(original.get("stages", []))
+    before = original.get("stageStatus", {})
+    stage_status: dict[str, StoredStage] = {}
     restore: list[Kept] = []
     for stage in stages:
         if stage not in reused:
-            stage_status[stage] = {"status": PENDING}
+            stage_status[stage] = {"status": StageStatus.PENDING}
             continue
-        kept = {k: v for k, v in before[stage].items() if k != "assumed"}
+        kept = before[stage].copy()
+        kept.pop("assumed", None)
         source = str(kept.get("reusedFrom") or original["_id"])
         stage_status[stage] = {**kept, "reusedFrom": source}
-        if kept.get("artifacts"):
-            restore.append(
-                {"stage": stage, "record": source, "paths": [str(p) for p in kept["artifacts"]]}
-            )
-    snapshot = original.get("snapshot") or {}
-    doc: dict[str, Any] = {
+        # the paths the worker kept (its stage_finished `details.artifacts`)
+        paths = [str(p) for p in kept.get("artifacts", [])]
+        if paths:
+            restore.append({"stage": stage, "record": source, "paths": paths})
+    snapshot = original["snapshot"]
+    doc: NewRecord = {
         "name": "",
         "pipelineID": original["pipelineID"],
         "projectID": original["projectID"],
@@ -253,17 +256,14 @@ def rerun_record(
         "pipelineName": original.get("pipelineName", ""),
         "trigger": owner or "user",
         "owner": owner,
-        "performParams": dict(original.get("performParams") or {}),
+        "performParams": original.get("performParams", {}).copy(),
         "stages": stages,
         "stageStatus": stage_status,
-        "status": PENDING,
+        "status": RecordStatus.PENDING,
         "startTime": now,
         "startDay": day_of(now),
         "timeoutSeconds": timeout_seconds,
-        "snapshot": {
-            "project": project or snapshot.get("project"),
-            "pipeline": snapshot["pipeline"],
-        },
+        "snapshot": {"project": project or snapshot["project"], "pipeline": snapshot["pipeline"]},
         "rerunOf": str(original["_id"]),
         "reused": reused,
         "restore": restore,
@@ -277,15 +277,15 @@ def rerun_record(
 # --- figures for the metrics (shared/metrics.py) ------------------------------------------------
 
 
-def seconds_pending(doc: Mapping[str, Any], now: datetime) -> float | None:
+def seconds_pending(doc: RecordHead, now: datetime) -> float | None:
     """How long a record waited from its creation to its dispatch."""
     created = doc.get("startTime")
     return (now - created).total_seconds() if isinstance(created, datetime) else None
 
 
-def cloud_of(doc: Mapping[str, Any]) -> str:
-    worker = ((doc.get("snapshot") or {}).get("project") or {}).get("worker") or {}
-    return (worker.get("location") or {}).get("cloudName") or "local"
+def cloud_of(doc: RecordDoc) -> str:
+    location = doc["snapshot"]["project"].get("worker", {}).get("location", {})
+    return location.get("cloudName") or "local"
 
 
 def stage_seconds(started: str | None, ended: str) -> float | None:
@@ -295,7 +295,7 @@ def stage_seconds(started: str | None, ended: str) -> float | None:
     return (end - began).total_seconds() if began and end else None
 
 
-def waited_too_long(doc: Mapping[str, Any], now: datetime) -> str | None:
+def waited_too_long(doc: RecordHead, now: datetime) -> str | None:
     """Why a record waiting for room in its cloud ends: its timeout counts from its creation,
     since each new try starts a fresh run timeout (a quota it can never fit would keep it
     Pending forever)."""

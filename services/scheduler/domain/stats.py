@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from shared.contracts.records import RecordStatus, Stats, StatsDay
 
 DAY = 86400
 
@@ -15,26 +15,27 @@ def day_buckets(start: int, end: int) -> list[int]:
     return list(range(first, last + 1, DAY))
 
 
-def build(start: int, end: int, counts: list[tuple[int, str, int]]) -> dict[str, Any]:
+def build(start: int, end: int, counts: list[tuple[int, str, int]]) -> Stats:
     """`counts` are (day, status, n) for records whose startTime is within [start, end]."""
-    details = {
+    details: dict[int, StatsDay] = {
         day: {"timestamp": day, "success": 0, "failed": 0, "aborted": 0}
         for day in day_buckets(start, end)
     }
+    # A count of a day outside the range goes to the overview only (this bucket is dropped).
+    unbucketed: StatsDay = {"timestamp": -1, "success": 0, "failed": 0, "aborted": 0}
     total = success = failed = aborted = 0
     for day, status, n in counts:
         total += n
-        key = {"Success": "success", "Failed": "failed", "Aborted": "aborted"}.get(status)
-        if key is None:
-            continue
-        if key == "success":
+        bucket = details.get(day, unbucketed)
+        if status == RecordStatus.SUCCESS:
             success += n
-        elif key == "failed":
+            bucket["success"] += n
+        elif status == RecordStatus.FAILED:
             failed += n
-        else:
+            bucket["failed"] += n
+        elif status == RecordStatus.ABORTED:
             aborted += n
-        if day in details:
-            details[day][key] += n
+            bucket["aborted"] += n
     ratio = f"{100.0 * success / total:.2f}%" if total else "0.00%"
     return {
         "overview": {

@@ -7,9 +7,11 @@ can describe a delivery even when no pipeline trigger wants it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from typing_extensions import TypedDict
 
 Provider = Literal["github", "gitlab"]
 Kind = Literal["push", "tag", "pull_request", "comment", "ping", "other"]
@@ -114,7 +116,15 @@ class ScmEvent:
         return "pull request" if self.provider == "github" else "merge request"
 
 
-def parse(provider: str, event: str | None, delivery_id: str | None, payload: Any) -> ScmEvent:
+class _Base(TypedDict):
+    """What every event of a delivery has, whatever its kind."""
+
+    provider: Provider
+    event: str
+    delivery_id: str | None
+
+
+def parse(provider: str, event: str | None, delivery_id: str | None, payload: object) -> ScmEvent:
     """The `ScmEvent` of one delivery.
 
     `event` is the `X-GitHub-Event` or `X-Gitlab-Event` header value, `delivery_id` the
@@ -132,7 +142,11 @@ def parse(provider: str, event: str | None, delivery_id: str | None, payload: An
     handlers = _GITHUB if provider == "github" else _GITLAB
     name = _CANONICAL.get(event.strip().lower(), event.strip())
     delivery = delivery_id.strip() if isinstance(delivery_id, str) else ""
-    base: dict[str, Any] = {"provider": provider, "event": name, "delivery_id": delivery or None}
+    base = _Base(
+        provider="github" if provider == "github" else "gitlab",
+        event=name,
+        delivery_id=delivery or None,
+    )
     handler = handlers.get(name)
     if handler is None:
         action = payload.get("action")
@@ -146,7 +160,7 @@ def parse(provider: str, event: str | None, delivery_id: str | None, payload: An
 class _Payload:
     """Reads nested payload fields; a missing or mistyped required one is a `BadPayload`."""
 
-    def __init__(self, data: Mapping[str, Any], what: str, path: str = "") -> None:
+    def __init__(self, data: Mapping[str, object], what: str, path: str = "") -> None:
         self.data = data
         self.what = what
         self.path = path
@@ -214,14 +228,14 @@ def _split_ref(ref: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _is_zero(value: Any) -> bool:
+def _is_zero(value: object) -> bool:
     return isinstance(value, str) and bool(_ZERO.fullmatch(value))
 
 
 # --- GitHub ---------------------------------------------------------------------------------
 
 
-def _github_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_push(p: _Payload, base: _Base) -> ScmEvent:
     """A push to a branch (kind push) or a tag (kind tag, action "pushed").
 
     Deleting a branch or tag is also a push (`deleted: true`, `after` all zeros); it is
@@ -250,7 +264,7 @@ def _github_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     return ScmEvent(**base, kind="other", action="pushed", ref=ref, commit=after, before=before)
 
 
-def _github_create(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_create(p: _Payload, base: _Base) -> ScmEvent:
     """A tag or branch created. The payload names no commit, and `ref` is the short name."""
     name = p.text("ref")
     ref_type = p.text("ref_type")
@@ -263,14 +277,14 @@ def _github_create(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     return ScmEvent(**base, kind="other", action="created")
 
 
-def _github_release(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_release(p: _Payload, base: _Base) -> ScmEvent:
     """Any release action; triggers.py decides which start runs (the original ran on all)."""
     action = p.text("action")
     tag = p.obj("release").text("tag_name")
     return ScmEvent(**base, kind="tag", action=action, ref=f"refs/tags/{tag}", tag=tag)
 
 
-def _github_pull_request(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_pull_request(p: _Payload, base: _Base) -> ScmEvent:
     pr = p.obj("pull_request")
     number = p.number("number") if "number" in p.data else pr.number("number")
     head = pr.obj("head")
@@ -327,7 +341,7 @@ def _github_fork(head: _Payload | None, base: _Payload | None) -> bool | None:
     return head_name.lower() != base_name.lower()
 
 
-def _github_issue_comment(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_issue_comment(p: _Payload, base: _Base) -> ScmEvent:
     """A comment on a pull request (kind comment) or on a plain issue (kind "other").
 
     GitHub sends pull request conversation comments as issue comments whose issue has a
@@ -355,11 +369,12 @@ def _github_issue_comment(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     )
 
 
-def _github_ping(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _github_ping(p: _Payload, base: _Base) -> ScmEvent:
     return ScmEvent(**base, kind="ping")
 
 
-_GITHUB = {
+_Handler = Callable[[_Payload, _Base], ScmEvent]
+_GITHUB: dict[str, _Handler] = {
     "push": _github_push,
     "create": _github_create,
     "release": _github_release,
@@ -372,7 +387,7 @@ _GITHUB = {
 # --- GitLab ---------------------------------------------------------------------------------
 
 
-def _gitlab_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _gitlab_push(p: _Payload, base: _Base) -> ScmEvent:
     """A push to a branch; `after` all zeros deletes the branch (kind "other")."""
     ref = p.text("ref")
     branch, tag = _split_ref(ref)
@@ -389,7 +404,7 @@ def _gitlab_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     )
 
 
-def _gitlab_tag_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _gitlab_tag_push(p: _Payload, base: _Base) -> ScmEvent:
     """A tag pushed. `after` all zeros deletes the tag: kind "other", unlike the original
     which started a run for deletions too (original-server.md §14 item 22).
 
@@ -408,7 +423,23 @@ def _gitlab_tag_push(p: _Payload, base: dict[str, Any]) -> ScmEvent:
 _GITLAB_STATES = {"opened": "open", "reopened": "open", "closed": "closed", "merged": "merged"}
 
 
-def _gitlab_mr_fields(mr: _Payload, p: _Payload) -> dict[str, Any]:
+class _MrFields(TypedDict):
+    """The fields merge request and note events share."""
+
+    ref: str
+    branch: str | None
+    commit: str | None
+    number: int
+    head_sha: str | None
+    head_ref: str | None
+    pr_state: str | None
+    repo: str | None
+    head_repo: str | None
+    from_fork: bool | None
+    project_id: int | None
+
+
+def _gitlab_mr_fields(mr: _Payload, p: _Payload) -> _MrFields:
     """The fields merge request and note events share (`mr` is the merge request's object,
     `p` the whole payload)."""
     iid = mr.number("iid")
@@ -417,28 +448,28 @@ def _gitlab_mr_fields(mr: _Payload, p: _Payload) -> dict[str, Any]:
     state = mr.opt_text("state")
     source, target = mr.opt_number("source_project_id"), mr.opt_number("target_project_id")
     project = p.opt_obj("project")
-    return {
-        "ref": f"refs/merge-requests/{iid}/head",
-        "branch": mr.opt_text("target_branch"),
-        "commit": head_sha,
-        "number": iid,
-        "head_sha": head_sha,
-        "head_ref": mr.opt_text("source_branch"),
-        "pr_state": _GITLAB_STATES.get(state, state) if state else None,
-        "repo": _gitlab_path(project) or _gitlab_path(mr.opt_obj("target")),
-        "head_repo": _gitlab_path(mr.opt_obj("source")),
-        "from_fork": None if source is None or target is None else source != target,
-        "project_id": (project.opt_number("id") if project else None)
+    return _MrFields(
+        ref=f"refs/merge-requests/{iid}/head",
+        branch=mr.opt_text("target_branch"),
+        commit=head_sha,
+        number=iid,
+        head_sha=head_sha,
+        head_ref=mr.opt_text("source_branch"),
+        pr_state=_GITLAB_STATES.get(state, state) if state else None,
+        repo=_gitlab_path(project) or _gitlab_path(mr.opt_obj("target")),
+        head_repo=_gitlab_path(mr.opt_obj("source")),
+        from_fork=None if source is None or target is None else source != target,
+        project_id=(project.opt_number("id") if project else None)
         or p.opt_number("project_id")
         or target,
-    }
+    )
 
 
 def _gitlab_path(project: _Payload | None) -> str | None:
     return project.opt_text("path_with_namespace") if project is not None else None
 
 
-def _gitlab_merge_request(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _gitlab_merge_request(p: _Payload, base: _Base) -> ScmEvent:
     """`oldrev` (kept as `before`) is present only when an update brought new commits."""
     attrs = p.obj("object_attributes")
     return ScmEvent(
@@ -455,7 +486,7 @@ def _username(user: _Payload | None) -> str | None:
     return user.opt_text("username") if user is not None else None
 
 
-def _gitlab_note(p: _Payload, base: dict[str, Any]) -> ScmEvent:
+def _gitlab_note(p: _Payload, base: _Base) -> ScmEvent:
     """A comment on a merge request (kind comment); notes on issues, commits, snippets are
     kind "other". GitLab before 16.x sent no `action`: notes were only sent when created."""
     attrs = p.obj("object_attributes")
@@ -475,7 +506,7 @@ def _gitlab_note(p: _Payload, base: dict[str, Any]) -> ScmEvent:
     )
 
 
-_GITLAB = {
+_GITLAB: dict[str, _Handler] = {
     "Push Hook": _gitlab_push,
     "Tag Push Hook": _gitlab_tag_push,
     "Merge Request Hook": _gitlab_merge_request,

@@ -7,24 +7,119 @@ deliveries the scm service keeps in its outbox (notifications, commit statuses, 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Final, Literal, NotRequired
 from urllib.parse import quote, urlsplit
 
+from typing_extensions import TypedDict
+
 from shared.contracts import stages
+from shared.contracts.catalog import (
+    NOTIFICATION_POLICIES,
+    Pipeline,
+    Project,
+    RepoSource,
+    ScmSection,
+    main_repo,
+)
+from shared.contracts.records import RecordStatus, RecordView
+from shared.repos import reported_repo
 
-SUCCESS: Final = "Success"
-FAILED: Final = "Failed"
-ABORTED: Final = "Aborted"
-
-POLICIES: Final = ("Always", "Success", "Failure")
+ALWAYS, ON_SUCCESS, ON_FAILURE = NOTIFICATION_POLICIES
 Kind = Literal["webhook", "slack", "email", "status", "tag"]
 NOTIFY_KINDS: Final = ("webhook", "slack", "email")
 Outcome = Literal["done", "retry", "give_up"]
+# A commit status as Cyclone means it; adapters map to their SCM's words (GitHub has no
+# `running` nor `canceled`: pending and error).
+CommitState = Literal["pending", "running", "success", "failure", "canceled"]
 
 STAGE_ORDER: Final = stages.STAGES  # payloads list stages in the order they run
+
+
+class Finished(TypedDict):
+    """What a plan is made from: a RecordFinished event's record and snapshots
+    (shared/contracts/events.RecordFinished, once they are known to be there)."""
+
+    record: RecordView
+    project: Project
+    pipeline: Pipeline
+
+
+# --- what the outbox keeps: where each delivery goes, and what it sends -----------------------
+
+
+class SvnAccount(TypedDict):
+    username: str
+    password: str  # sealed until sent
+
+
+class Target(TypedDict, total=False):
+    """Where one delivery goes; which keys depend on its kind."""
+
+    to: list[str]  # email: the addresses
+    url: str  # webhook, slack: the receiver (sealed); svn tag: the repository URL
+    provider: str  # status, tag: "github" | "gitlab" | "svn"
+    repo: str  # status, tag: the repository path on the SCM
+    sha: str  # status, tag: the commit
+    scm: ScmSection  # status, GitHub/GitLab tag: the project's account (sealed)
+    name: str  # tag: the record name
+    revision: str  # svn tag
+    credentials: SvnAccount  # svn tag
+    unsupported: str  # tag: why it cannot be made (then it is skipped)
+
+
+class StageLine(TypedDict):
+    name: str
+    status: str
+    error: NotRequired[str]
+
+
+class RecordSummary(TypedDict):
+    id: str
+    name: str
+    status: str
+    trigger: str
+    ref: str
+    commit: str
+    startTime: str | None
+    endTime: str | None
+    errorMessage: str
+    stages: list[StageLine]
+    owner: NotRequired[str]
+
+
+class Named(TypedDict):
+    id: str
+    name: str
+
+
+class Summary(TypedDict):
+    """The JSON a webhook receiver gets (and what mails and Slack messages are made from)."""
+
+    event: str
+    record: RecordSummary
+    pipeline: Named
+    project: Named
+    link: str
+
+
+class SlackMessage(TypedDict):
+    text: str
+
+
+class StatusBody(TypedDict):
+    state: CommitState
+    target_url: str
+    description: str
+    context: str
+
+
+class TagBody(TypedDict):
+    message: str
+
+
+# What a delivery sends; which one follows from its kind (webhook and email: a Summary).
+Body = Summary | SlackMessage | StatusBody | TagBody
 
 
 @dataclass(frozen=True)
@@ -34,8 +129,8 @@ class Delivery:
 
     key: str
     kind: Kind
-    target: dict[str, Any]
-    body: dict[str, Any] = field(default_factory=dict)
+    target: Target
+    body: Body
 
 
 def wanted(policy: str | None, status: str) -> bool:
@@ -44,11 +139,11 @@ def wanted(policy: str | None, status: str) -> bool:
     `Failure` means any end but Success (Failed, and Aborted: a timed-out run is one);
     a missing policy means `Always`, like the spec's example.
     """
-    policy = policy or "Always"
-    if policy == "Success":
-        return status == SUCCESS
-    if policy == "Failure":
-        return status != SUCCESS
+    policy = policy or ALWAYS
+    if policy == ON_SUCCESS:
+        return status == RecordStatus.SUCCESS
+    if policy == ON_FAILURE:
+        return status != RecordStatus.SUCCESS
     return True
 
 
@@ -58,53 +153,53 @@ def record_link(public_url: str, project: str, pipeline: str, record_id: str) ->
     return f"{base}/ui/projects/{quote(project)}/pipelines/{quote(pipeline)}/records/{record_id}"
 
 
-def commit_of(record: Mapping[str, Any]) -> str:
+def commit_of(record: RecordView) -> str:
     """The commit the run checked out (empty when checkout did not get that far)."""
-    checkout = (record.get("stageStatus") or {}).get("codeCheckout") or {}
-    main = (checkout.get("commits") or {}).get("mainRepo") or {}
-    return str(main.get("ID") or "")
+    checkout = record.get("stageStatus", {}).get("codeCheckout", {})
+    return checkout.get("commits", {}).get("mainRepo", {}).get("ID") or ""
 
 
-def summary(finished: Mapping[str, Any], public_url: str) -> dict[str, Any]:
+def summary(finished: Finished, public_url: str) -> Summary:
     """The JSON a webhook receiver gets: the record, its pipeline and project, a link."""
     record = finished["record"]
     project, pipeline = finished["project"], finished["pipeline"]
-    by_stage = record.get("stageStatus") or {}
-    out: dict[str, Any] = {
-        "event": "record_finished",
-        "record": {
-            "id": record["id"],
-            "name": record.get("name", ""),
-            "status": record["status"],
-            "trigger": record.get("trigger", ""),
-            "ref": (record.get("performParams") or {}).get("ref", ""),
-            "commit": commit_of(record),
-            "startTime": record.get("startTime"),
-            "endTime": record.get("endTime"),
-            "errorMessage": record.get("errorMessage", ""),
-            "stages": [
-                {
-                    "name": name,
-                    "status": by_stage[name].get("status", ""),
-                    **({"error": by_stage[name]["error"]} if by_stage[name].get("error") else {}),
-                }
-                for name in sorted(by_stage, key=_stage_rank)
-            ],
-        },
-        "pipeline": {"id": pipeline.get("id", ""), "name": pipeline.get("name", "")},
-        "project": {"id": project.get("id", ""), "name": project.get("name", "")},
-        "link": record_link(public_url, project["name"], pipeline["name"], record["id"]),
-    }
-    if record.get("owner"):
-        out["record"]["owner"] = record["owner"]
-    return out
+    by_stage = record.get("stageStatus", {})
+    stages: list[StageLine] = []
+    for name in sorted(by_stage, key=_stage_rank):
+        line = StageLine(name=name, status=by_stage[name].get("status", ""))
+        error = by_stage[name].get("error")
+        if error:
+            line["error"] = error
+        stages.append(line)
+    rec = RecordSummary(
+        id=record["id"],
+        name=record.get("name", ""),
+        status=record["status"],
+        trigger=record.get("trigger", ""),
+        ref=record.get("performParams", {}).get("ref", ""),
+        commit=commit_of(record),
+        startTime=record.get("startTime"),
+        endTime=record.get("endTime"),
+        errorMessage=record.get("errorMessage", ""),
+        stages=stages,
+    )
+    owner = record.get("owner")
+    if owner:
+        rec["owner"] = owner
+    return Summary(
+        event="record_finished",
+        record=rec,
+        pipeline=Named(id=pipeline.get("id", ""), name=pipeline.get("name", "")),
+        project=Named(id=project.get("id", ""), name=project.get("name", "")),
+        link=record_link(public_url, project["name"], pipeline["name"], record["id"]),
+    )
 
 
 def _stage_rank(name: str) -> int:
     return STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER)
 
 
-def headline(body: Mapping[str, Any]) -> str:
+def headline(body: Summary) -> str:
     """`demo/build record abc1234-250101120000: Failed` (mail subjects, Slack text)."""
     rec = body["record"]
     return (
@@ -113,7 +208,7 @@ def headline(body: Mapping[str, Any]) -> str:
     )
 
 
-def mail_text(body: Mapping[str, Any]) -> str:
+def mail_text(body: Summary) -> str:
     """The plain-text mail for one finished record."""
     rec = body["record"]
     lines = [
@@ -130,7 +225,8 @@ def mail_text(body: Mapping[str, Any]) -> str:
         lines.append(f"Error:    {rec['errorMessage']}")
     lines += ["", "Stages:"]
     for stage in rec["stages"]:
-        why = f" ({stage['error']})" if stage.get("error") else ""
+        error = stage.get("error")
+        why = f" ({error})" if error else ""
         lines.append(f"  {stage['name']}: {stage['status']}{why}")
     lines += ["", f"Details: {body['link']}", ""]
     return "\n".join(lines)
@@ -163,20 +259,24 @@ def scrubbed(text: str, url: str) -> str:
     return text
 
 
-def slack_body(body: Mapping[str, Any]) -> dict[str, Any]:
+def slack_body(body: Summary) -> SlackMessage:
     """A Slack incoming-webhook message."""
     text = headline(body) + f"\n<{body['link']}|record details>"
     if body["record"]["errorMessage"]:
         text += f"\n{body['record']['errorMessage']}"
-    return {"text": text}
+    return SlackMessage(text=text)
 
 
 # --- back to the SCM ------------------------------------------------------------------------
 
-# Cyclone's status words (services/scm/providers/base.State); adapters map them to the
-# SCM's own (GitHub: canceled -> error).
-STATUS_STATES: Final = {SUCCESS: "success", FAILED: "failure", ABORTED: "canceled"}
-STATUS_WORDS: Final = {
+# Cyclone's status words (CommitState); adapters map them to the SCM's own (GitHub:
+# canceled -> error).
+STATUS_STATES: Final[dict[str, CommitState]] = {
+    RecordStatus.SUCCESS: "success",
+    RecordStatus.FAILED: "failure",
+    RecordStatus.ABORTED: "canceled",
+}
+STATUS_WORDS: Final[dict[CommitState, str]] = {
     "pending": "is queued",
     "running": "is running",
     "success": "succeeded",
@@ -185,7 +285,7 @@ STATUS_WORDS: Final = {
 }
 
 
-def scm_repo(project: Mapping[str, Any], pipeline: Mapping[str, Any]) -> tuple[str, str] | None:
+def scm_repo(project: Project, pipeline: Pipeline) -> tuple[str, str] | None:
     """(provider, repo) for statuses and tags: the project's SCM type, when it is GitHub or
     GitLab, and the repository of the pipeline's main code source.
 
@@ -193,36 +293,16 @@ def scm_repo(project: Mapping[str, Any], pipeline: Mapping[str, Any]) -> tuple[s
     its last two segments for a URL on another host (a mirror, a local clone); `.git` is
     dropped. None when the pipeline's main repository is not a GitHub/GitLab source.
     """
-    scm_type = str((project.get("scm") or {}).get("type") or "")
-    provider = {"Github": "github", "Gitlab": "gitlab"}.get(scm_type)
-    main = (((pipeline.get("build") or {}).get("stages") or {}).get("codeCheckout") or {}).get(
-        "mainRepo"
-    ) or {}
-    block = main.get(provider or "") if provider else None
-    if provider is None or str(main.get("type", "")).lower() != provider or not block:
+    scm = project.get("scm", {})
+    provider = {"Github": "github", "Gitlab": "gitlab"}.get(scm.get("type", ""))
+    main = main_repo(pipeline)
+    if provider is None or main.get("type", "").lower() != provider:
         return None
-    url = str(block.get("url") or "")
-    repo = repo_path(url, str((project.get("scm") or {}).get("server") or ""))
+    block = main.get("github") if provider == "github" else main.get("gitlab")
+    if not block:
+        return None
+    repo = reported_repo(scm.get("server", ""), block.get("url", ""))
     return (provider, repo) if repo else None
-
-
-def repo_path(url: str, server: str) -> str:
-    """`owner/name` of a repository URL (see `scm_repo`)."""
-    parts = urlsplit(url)
-    path = parts.path
-    if parts.scheme == "" and ":" in url and "@" in url.split(":", 1)[0]:  # git@host:o/n.git
-        path = url.split(":", 1)[1]
-    path = re.sub(r"\.git$", "", path.strip("/"))
-    if server:
-        base = urlsplit(server)
-        prefix = base.path.strip("/")
-        # Same host, any port: the gateway's rule for webhooks (services/api/domain/webhooks.py).
-        if parts.hostname and parts.hostname == base.hostname:
-            if prefix and path.startswith(prefix + "/"):
-                path = path[len(prefix) + 1 :]
-            return path
-    segments = [s for s in path.split("/") if s]
-    return "/".join(segments[-2:]) if len(segments) >= 2 else ""
 
 
 def status_context(pipeline: str) -> str:
@@ -231,28 +311,26 @@ def status_context(pipeline: str) -> str:
 
 
 def status_delivery(
-    state: str, sha: str, provider: str, repo: str, pipeline: str, link: str
+    state: CommitState, sha: str, provider: str, repo: str, pipeline: str, link: str
 ) -> Delivery:
     """A commit status to set (`state`: pending, success, failure, canceled)."""
     return Delivery(
         key=f"status:{state}",
         kind="status",
-        target={"provider": provider, "repo": repo, "sha": sha},
-        body={
-            "state": state,
-            "target_url": link,
-            "description": f"Cyclone pipeline {pipeline} {STATUS_WORDS[state]}",
-            "context": status_context(pipeline),
-        },
+        target=Target(provider=provider, repo=repo, sha=sha),
+        body=StatusBody(
+            state=state,
+            target_url=link,
+            description=f"Cyclone pipeline {pipeline} {STATUS_WORDS[state]}",
+            context=status_context(pipeline),
+        ),
     )
 
 
 # --- the plan for one finished record -------------------------------------------------------
 
 
-def plan(
-    finished: Mapping[str, Any], public_url: str, pending_sha: str | None = None
-) -> list[Delivery]:
+def plan(finished: Finished, public_url: str, pending_sha: str | None = None) -> list[Delivery]:
     """Everything to send for a finished record (RecordFinished with its snapshots).
 
     - notifications per the pipeline's `notification` policy: one webhook POST per webhook
@@ -266,18 +344,19 @@ def plan(
     status = record["status"]
     body = summary(finished, public_url)
     out: list[Delivery] = []
-    notification = pipeline.get("notification") or {}
+    notification = pipeline.get("notification", {})
     if wanted(notification.get("policy"), status):
-        for i, receiver in enumerate(notification.get("receivers") or []):
+        for i, receiver in enumerate(notification.get("receivers", [])):
             kind = receiver.get("type")
             addresses = [a for a in receiver.get("addresses") or [] if a]
             if kind == "email" and addresses:
-                out.append(Delivery(f"email:{i}", "email", {"to": addresses}, body))
-            elif kind in ("webhook", "slack"):
-                payload = slack_body(body) if kind == "slack" else body
+                out.append(Delivery(f"email:{i}", "email", Target(to=addresses), body))
+            elif kind == "webhook" or kind == "slack":
+                post: Kind = "slack" if kind == "slack" else "webhook"
+                payload: Body = slack_body(body) if post == "slack" else body
                 # `url` is sealed as the gateway stored it; the sender opens it (senders.py).
                 out += [
-                    Delivery(f"{kind}:{i}:{j}", kind, {"url": url}, payload)
+                    Delivery(f"{post}:{i}:{j}", post, Target(url=url), payload)
                     for j, url in enumerate(addresses)
                 ]
     where = scm_repo(finished["project"], pipeline)
@@ -285,38 +364,34 @@ def plan(
     if where and commit and record.get("trigger") == "scmTrigger":
         state = STATUS_STATES.get(status, "failure")
         out.append(status_delivery(state, commit, *where, pipeline["name"], body["link"]))
-    params = record.get("performParams") or {}
-    if params.get("createScmTag") and status == SUCCESS:
+    if record.get("performParams", {}).get("createScmTag") and status == RecordStatus.SUCCESS:
         out.append(tag_delivery(finished, commit, where, body["link"]))
     return out
 
 
 def tag_delivery(
-    finished: Mapping[str, Any], commit: str, where: tuple[str, str] | None, link: str
+    finished: Finished, commit: str, where: tuple[str, str] | None, link: str
 ) -> Delivery:
     """The tag a successful run asked for; `target.unsupported` says why it cannot be made."""
     record, project, pipeline = finished["record"], finished["project"], finished["pipeline"]
     name = record.get("name") or ""
-    target: dict[str, Any] = {"name": name, "sha": commit}
-    scm_type = str((project.get("scm") or {}).get("type") or "")
-    main = (((pipeline.get("build") or {}).get("stages") or {}).get("codeCheckout") or {}).get(
-        "mainRepo"
-    ) or {}
-    if str(main.get("type", "")).lower() == "svn" and scm_type == "SVN":
-        svn = main.get("svn") or {}
-        scm = project.get("scm") or {}
-        account = svn if svn.get("username") else scm  # the code source's, else the project's
-        target.update(
-            provider="svn",
-            url=svn.get("url", ""),
-            revision=commit,
-            credentials={
-                "username": account.get("username", ""),
-                "password": account.get("password", ""),  # sealed until sent
-            },
+    target = Target(name=name, sha=commit)
+    scm = project.get("scm", {})
+    scm_type = scm.get("type") or ""
+    main = main_repo(pipeline)
+    if main.get("type", "").lower() == "svn" and scm_type == "SVN":
+        svn = main.get("svn", {})
+        # the code source's account, else the project's
+        account: RepoSource | ScmSection = svn if svn.get("username") else scm
+        target["provider"] = "svn"
+        target["url"] = svn.get("url", "")
+        target["revision"] = commit
+        target["credentials"] = SvnAccount(
+            username=account.get("username", ""),
+            password=account.get("password", ""),  # sealed until sent
         )
     elif where:
-        target.update(provider=where[0], repo=where[1])
+        target["provider"], target["repo"] = where
     else:
         target["unsupported"] = (
             "createScmTag needs a GitHub, GitLab or SVN main repository on a project of the "
@@ -328,7 +403,7 @@ def tag_delivery(
     elif not commit:
         target["unsupported"] = "the run did not check out a commit to tag"
     message = f"Cyclone record {name} of {project.get('name')}/{pipeline.get('name')}: {link}"
-    return Delivery("tag", "tag", target, {"message": message})
+    return Delivery("tag", "tag", target, TagBody(message=message))
 
 
 # --- retries --------------------------------------------------------------------------------
@@ -348,4 +423,4 @@ def retry_delay(attempts: int, max_attempts: int, base: float, cap: float = 300)
     None when the tries are used up."""
     if attempts >= max_attempts:
         return None
-    return min(cap, base * 2 ** (attempts - 1))
+    return min(cap, base * float(2 ** (attempts - 1)))

@@ -38,9 +38,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
 
 from services.scm.domain.events import ScmEvent
+from shared.contracts.catalog import CommentTrigger, PushTrigger, ScmTrigger, StagesTrigger
 
 PUSH = "push"
 TAG_RELEASE = "tagRelease"
@@ -73,23 +73,17 @@ class Match:
     trigger_kind: str = ""
 
 
-def match(event: ScmEvent, scm_trigger: Mapping[str, Any] | None) -> Match:
+def match(event: ScmEvent, scm_trigger: ScmTrigger | None) -> Match:
     """Whether `event` starts a run of a pipeline with this `autoTrigger.scmTrigger`."""
     if event.kind == "ping":
         return Match(False, "ping")
     trigger_kind = TRIGGER_OF_KIND.get(event.kind)
     if trigger_kind is None:
         return Match(False, _ignored(event))
-    trigger = (scm_trigger or {}).get(trigger_kind)
-    if not isinstance(trigger, Mapping):
+    decided = _check(event, trigger_kind, scm_trigger or {})
+    if decided is None:
         return Match(False, f"no {trigger_kind} trigger", trigger_kind=trigger_kind)
-    check = {
-        PUSH: _push,
-        TAG_RELEASE: _tag,
-        PULL_REQUEST: _pull_request,
-        PULL_REQUEST_COMMENT: _comment,
-    }[trigger_kind]
-    run, reason, ref = check(event, trigger)
+    (run, reason, ref), trigger = decided
     if not run:
         return Match(False, reason, trigger_kind=trigger_kind)
     stages = [str(s) for s in trigger.get("stages") or []]
@@ -108,7 +102,25 @@ def branch_matches(branch: str, patterns: Sequence[str] | None) -> bool:
 _Check = tuple[bool, str, str]
 
 
-def _push(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
+def _check(
+    event: ScmEvent, trigger_kind: str, scm: ScmTrigger
+) -> tuple[_Check, StagesTrigger] | None:
+    """The check of the pipeline's trigger of `trigger_kind`, and that trigger; None when the
+    pipeline has no such trigger."""
+    if trigger_kind == PUSH:
+        push = scm.get("push")
+        return (_push(event, push), push) if isinstance(push, Mapping) else None
+    if trigger_kind == PULL_REQUEST_COMMENT:
+        comment = scm.get("pullRequestComment")
+        return (_comment(event, comment), comment) if isinstance(comment, Mapping) else None
+    if trigger_kind == TAG_RELEASE:
+        tag = scm.get("tagRelease")
+        return (_tag(event, tag), tag) if isinstance(tag, Mapping) else None
+    pull = scm.get("pullRequest")
+    return (_pull_request(event, pull), pull) if isinstance(pull, Mapping) else None
+
+
+def _push(event: ScmEvent, trigger: PushTrigger) -> _Check:
     branch = event.branch or ""
     wanted = _strings(trigger.get("branches"))
     if not branch_matches(branch, wanted):
@@ -117,7 +129,7 @@ def _push(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
     return True, f"push to branch {_q(branch)} {which}", event.commit or f"refs/heads/{branch}"
 
 
-def _tag(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
+def _tag(event: ScmEvent, trigger: StagesTrigger) -> _Check:
     if event.provider == "github" and event.event == "push":
         return False, f'tag {_q(event.tag)} pushed: its "create" event starts the run', ""
     if event.provider == "github" and event.event == "release":
@@ -127,7 +139,7 @@ def _tag(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
     return True, f"tag {_q(event.tag)} {event.action}", f"refs/tags/{event.tag}"
 
 
-def _pull_request(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
+def _pull_request(event: ScmEvent, trigger: StagesTrigger) -> _Check:
     word, action = event.pr_word, event.action
     if event.provider == "gitlab" and action == "update":
         if event.before is None:
@@ -138,7 +150,7 @@ def _pull_request(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
     return True, f"{word} #{event.number} {action}", ref
 
 
-def _comment(event: ScmEvent, trigger: Mapping[str, Any]) -> _Check:
+def _comment(event: ScmEvent, trigger: CommentTrigger) -> _Check:
     word = event.pr_word
     if event.action != COMMENT_ACTIONS[event.provider]:
         return False, f"comment action {_q(event.action)} does not start runs", ""
@@ -177,7 +189,7 @@ def _list(items: list[str]) -> str:
     return json.dumps(items, ensure_ascii=False)
 
 
-def _strings(value: Any) -> list[str]:
+def _strings(value: object) -> list[str]:
     """The non-empty strings of a list from the pipeline document (anything else: none)."""
     if isinstance(value, str):
         value = [value]

@@ -22,12 +22,12 @@ Pure: the API answers come in as plain values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Final
 
 from services.scm.domain.events import ScmEvent
+from shared.contracts.catalog import ScmTrigger
 
-FORK_SECRETS = "forkSecrets"  # autoTrigger.scmTrigger.forkSecrets
+FORK_SECRETS: Final = "forkSecrets"  # autoTrigger.scmTrigger.forkSecrets
 WRITE_ASSOCIATIONS = ("OWNER", "MEMBER", "COLLABORATOR")
 DEVELOPER = 30  # GitLab access levels: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner
 LEVEL_NAMES = {
@@ -42,15 +42,16 @@ LEVEL_NAMES = {
 }
 
 
-def fork_secrets(scm_trigger: Mapping[str, Any] | None) -> bool:
+def fork_secrets(scm_trigger: ScmTrigger | None) -> bool:
     """Whether the pipeline lets fork pull requests have its secrets."""
     return (scm_trigger or {}).get(FORK_SECRETS) is True
 
 
 def same_repo(a: str, b: str) -> bool:
     """Repository paths compared as the SCMs do (case-insensitively, without `.git`). A
-    path that is the other's tail (`sub/name` of `group/sub/name`, as `notify.repo_path`
-    gives for a main repository on a mirror) counts as the same."""
+    path that is the other's tail (`sub/name` of `group/sub/name`, as
+    `shared.repos.reported_repo` gives for a main repository on a mirror) counts as the
+    same."""
     left = a.strip("/").lower().removesuffix(".git")
     right = b.strip("/").lower().removesuffix(".git")
     return left == right or left.endswith("/" + right) or right.endswith("/" + left)

@@ -9,8 +9,10 @@ action that needs admin), `NotFound` (no such repository for these credentials),
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Final, Literal, Protocol, TypedDict, TypeGuard, get_args
 
+from services.scm.domain.notify import CommitState
+from shared.contracts import catalog
 from shared.contracts.errors import (
     CredentialsRejected,
     InvalidRequest,
@@ -18,23 +20,25 @@ from shared.contracts.errors import (
     PermissionDenied,
     Unreachable,
 )
+from shared.contracts.rpc import ScmAccount
 
-SCM_TYPES = ("Github", "Gitlab", "SVN")
+SCM_TYPES: Final = catalog.SCM_TYPES
 TIMEOUT = 15.0  # seconds per SCM request; an RPC caller waits for a few of them at most
 
-# Cyclone's names for what a webhook reports: the scmTrigger keys. Each adapter maps them to
-# its own event names (GitHub `pull_request`, GitLab `merge_requests_events`, ...).
+# Cyclone's names for what a webhook reports: the scmTrigger keys (catalog.WEBHOOK_EVENTS,
+# which this type spells for the checker; tests/scm/test_providers.py keeps them equal). Each
+# adapter maps them to its own event names (GitHub `pull_request`, GitLab
+# `merge_requests_events`, ...).
 WebhookEvent = Literal["push", "tagRelease", "pullRequest", "pullRequestComment"]
-WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
-    "push",
-    "tagRelease",
-    "pullRequest",
-    "pullRequestComment",
-)
+WEBHOOK_EVENTS: Final = catalog.WEBHOOK_EVENTS
 
-# A commit status as Cyclone means it; adapters map to their SCM's words (GitHub has no
-# `running` nor `canceled`: pending and error).
-State = Literal["pending", "running", "success", "failure", "canceled"]
+
+def is_webhook_event(name: str) -> TypeGuard[WebhookEvent]:
+    return name in get_args(WebhookEvent)
+
+
+# A commit status as Cyclone means it (services/scm/domain/notify.py).
+State = CommitState
 STATUS_CONTEXT = "continuous-integration/cyclone"
 
 
@@ -113,7 +117,7 @@ class Provider(Protocol):
         ...
 
 
-def provider_for(scm: dict[str, Any], timeout: float = TIMEOUT) -> Provider:
+def provider_for(scm: ScmAccount, timeout: float = TIMEOUT) -> Provider:
     """The adapter for a project's `scm` section, secrets in plain text
     (`{type, server, username?, password?, token?}`)."""
     kind = scm.get("type")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from github import Auth, Github, GithubException, InputGitAuthor
+from github.Repository import Repository
 
 from services.scm.domain import templates
 from services.scm.providers.base import (
@@ -27,6 +27,7 @@ from services.scm.providers.base import (
     network_reason,
 )
 from shared.contracts.errors import InvalidRequest, NotFound, Unreachable
+from shared.contracts.rpc import ScmAccount
 
 EVENTS: dict[str, list[str]] = {
     "push": ["push"],
@@ -54,7 +55,7 @@ def api_url(server: str) -> str:
 
 
 class GitHub:
-    def __init__(self, scm: dict[str, Any], timeout: float = TIMEOUT) -> None:
+    def __init__(self, scm: ScmAccount, timeout: float = TIMEOUT) -> None:
         self._base = api_url(scm.get("server") or "https://github.com")
         self._username = scm.get("username") or ""
         if scm.get("token"):
@@ -93,7 +94,7 @@ class GitHub:
             return repo
         return f"{self._username or self.check()}/{repo}"
 
-    def _repo(self, repo: str) -> Any:
+    def _repo(self, repo: str) -> Repository:
         return self._gh.get_repo(self._full(repo), lazy=True)
 
     def check(self) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 import gitlab
 import requests
 from gitlab.exceptions import GitlabError
+from gitlab.v4.objects import Project
 
 from services.scm.domain import templates
 from services.scm.providers.base import (
@@ -28,6 +28,7 @@ from services.scm.providers.base import (
     network_reason,
 )
 from shared.contracts.errors import InvalidRequest, NotFound, Unreachable
+from shared.contracts.rpc import ScmAccount
 
 EVENTS: dict[str, str] = {
     "push": "push_events",
@@ -45,7 +46,7 @@ STATES = {
 
 
 class GitLab:
-    def __init__(self, scm: dict[str, Any], timeout: float = TIMEOUT) -> None:
+    def __init__(self, scm: ScmAccount, timeout: float = TIMEOUT) -> None:
         self._server = (scm.get("server") or "https://gitlab.com").rstrip("/")
         self._scm = scm
         self._timeout = timeout
@@ -68,15 +69,15 @@ class GitLab:
 
     def _gl(self) -> gitlab.Gitlab:
         if self._client is None:
-            common = {"timeout": self._timeout, "retry_transient_errors": False, "per_page": 100}
-            if self._scm.get("token"):
-                self._client = gitlab.Gitlab(
-                    self._server, private_token=self._scm["token"], **common
-                )
-            else:
-                self._client = gitlab.Gitlab(
-                    self._server, oauth_token=self._password_grant(), **common
-                )
+            token = self._scm.get("token")
+            self._client = gitlab.Gitlab(
+                self._server,
+                private_token=token or None,
+                oauth_token=None if token else self._password_grant(),
+                timeout=self._timeout,
+                retry_transient_errors=False,
+                per_page=100,
+            )
         return self._client
 
     def _password_grant(self) -> str:
@@ -101,7 +102,7 @@ class GitLab:
             raise error_for(resp.status_code, str(body or resp.reason), self._name, what)
         return str(body["access_token"])
 
-    def _project(self, repo: str) -> Any:
+    def _project(self, repo: str) -> Project:
         return self._gl().projects.get(repo.strip("/").removesuffix(".git"), lazy=True)
 
     def check(self) -> str:
@@ -137,7 +138,9 @@ class GitLab:
     def template_type(self, repo: str) -> str:
         project = self._project(repo)
         with self._errors(f"reading the languages of {repo}"):
-            languages = project.languages()
+            answer = project.languages()
+        # {"Python": 80.5, ...}; python-gitlab types it as JSON or a raw response
+        languages = answer if isinstance(answer, dict) else {}
         names: list[str] = []
         if templates.needs_root(templates.top_language(languages)):
             with self._errors(f"listing the root of {repo}"):
@@ -157,7 +160,7 @@ class GitLab:
         ]
 
     @staticmethod
-    def _hook(url: str, secret: str, events: list[WebhookEvent]) -> dict[str, Any]:
+    def _hook(url: str, secret: str, events: list[WebhookEvent]) -> dict[str, str | bool]:
         # Every event flag is sent: GitLab turns push events on when none is given.
         flags = {field: field in {EVENTS[e] for e in events} for field in EVENTS.values()}
         return {"url": url, "token": secret, "enable_ssl_verification": True, **flags}
@@ -225,7 +228,7 @@ class GitLab:
             return level if isinstance(level, int) else None
 
 
-def _json(resp: requests.Response) -> dict[str, Any]:
+def _json(resp: requests.Response) -> dict[str, object]:
     try:
         body = resp.json()
     except ValueError:

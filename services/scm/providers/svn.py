@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 from eventlet import tpool
 
@@ -22,7 +21,7 @@ from shared.contracts.errors import (
     NotFound,
     Unreachable,
 )
-from shared.contracts.rpc import SvnRepoInfo
+from shared.contracts.rpc import ScmAccount, SvnRepoInfo
 
 
 def _svn_info(url: str, item: str, username: str, password: str) -> str:
@@ -112,7 +111,7 @@ class Subversion:
     commit statuses: its pipelines use the post-commit hook.
     """
 
-    def __init__(self, scm: dict[str, Any], timeout: float = TIMEOUT) -> None:
+    def __init__(self, scm: ScmAccount, timeout: float = TIMEOUT) -> None:
         self._server = (scm.get("server") or "").rstrip("/")
         self._user = scm.get("username") or ""
         self._password = scm.get("password") or scm.get("token") or ""

@@ -6,15 +6,34 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from services.worker import domain
 from services.worker.stages import process
+from shared.contracts.catalog import Pipeline, ScmSection
+from shared.contracts.records import PerformParams, StageDetails
+from shared.contracts.rpc import Job
 
 if TYPE_CHECKING:
     from services.worker.artifacts import ArtifactClient
     from services.worker.engine import Engine
     from services.worker.executors import Executor
+
+
+class CommandRunner(Protocol):
+    """What runs a stage's command lines somewhere other than this host: an Executor, or a
+    container of the stage's own (an integration test's)."""
+
+    code_dir: str  # where the commands run
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log: Callable[[str], None],
+        abort: threading.Event,
+    ) -> process.Outcome: ...
 
 
 class StageFailed(Exception):
@@ -34,12 +53,12 @@ class RunState:
     record_name: str = ""
     commit: str = ""  # the main repository's commit, once checked out
     images: dict[str, str] = field(default_factory=dict)  # built: bare name -> reference
-    failed_details: dict[str, Any] | None = None  # details a failing stage still reports
+    failed_details: StageDetails | None = None  # details a failing stage still reports
 
 
 @dataclass
 class Context:
-    job: Mapping[str, Any]
+    job: Job
     workspace: Path
     log: Callable[[str], None]  # one line, masked by whoever made the context
     abort: threading.Event
@@ -55,16 +74,16 @@ class Context:
         return self.workspace / "code"
 
     @property
-    def pipeline(self) -> Mapping[str, Any]:
-        return self.job.get("pipeline") or {}
+    def pipeline(self) -> Pipeline:
+        return self.job.get("pipeline", {})
 
     @property
-    def params(self) -> Mapping[str, Any]:
-        return self.job.get("params") or {}
+    def params(self) -> PerformParams:
+        return self.job.get("params", {})
 
     @property
-    def scm(self) -> Mapping[str, Any]:
-        return (self.job.get("project") or {}).get("scm") or {}
+    def scm(self) -> ScmSection:
+        return self.job.get("project", {}).get("scm", {})
 
     def build_env(self, stage: str, code_dir: str) -> dict[str, str]:
         """The build environment of a stage's commands (see domain.build_env)."""
@@ -84,7 +103,7 @@ class Context:
         echo: str,
         env: Mapping[str, str] | None = None,
         stdin: str | None = None,
-        executor: Executor | None = None,
+        executor: CommandRunner | None = None,
     ) -> process.Outcome:
         """Echo `$ <echo>` (never the real argv, which may hold credentials), then run argv
         with its output streamed into the log; raises StageAborted on abort. With an

@@ -12,38 +12,37 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from services.worker import domain
 from services.worker.domain import RefKind
 from services.worker.stages import Context, StageFailed, process
 from shared import timefmt
+from shared.contracts.catalog import CodeSource
+from shared.contracts.records import Commit, Commits, StageDetails
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def run(ctx: Context) -> StageDetails:
     """Check out every source; returns the stage details `{"commits": {...}}`."""
-    checkout = domain.stage_config(ctx.pipeline, domain.CHECKOUT)
+    checkout = domain.stages_of(ctx.pipeline).get("codeCheckout", {})
     main = checkout.get("mainRepo")
     if not isinstance(main, dict):
         raise StageFailed("the pipeline has no codeCheckout.mainRepo")
     if ctx.code_dir.exists() and any(ctx.code_dir.iterdir()):
         raise StageFailed(f"the workspace already holds a non-empty {ctx.code_dir.name} directory")
-    pin = ctx.job.get("pin") or {}  # a rerun: the commits the record it reruns checked out
-    commits: dict[str, Any] = {
-        "mainRepo": _checkout(
+    pin = ctx.job.get("pin", {})  # a rerun: the commits the record it reruns checked out
+    commits = Commits(
+        mainRepo=_checkout(
             ctx,
             main,
             ctx.code_dir,
-            str(ctx.params.get("ref") or ""),
-            str(pin.get("mainRepo") or ""),
+            ctx.params.get("ref") or "",
+            pin.get("mainRepo") or "",
         )
-    }
-    deps = []
-    dep_pins = [str(p or "") for p in pin.get("depRepos") or []]
-    for dep in checkout.get("depRepos") or []:
-        if not isinstance(dep, dict):
-            continue
-        folder = str(dep.get("folder") or "")
+    )
+    deps: list[Commit] = []
+    dep_pins = [p or "" for p in pin.get("depRepos", [])]
+    for dep in checkout.get("depRepos", []):
+        folder = dep.get("folder") or ""
         problem = domain.folder_problem(folder)
         if problem:
             raise StageFailed(f"dependent repository: {problem}")
@@ -54,18 +53,16 @@ def run(ctx: Context) -> dict[str, Any]:
     return {"commits": commits}
 
 
-def _checkout(
-    ctx: Context, repo: Mapping[str, Any], dest: Path, ref: str, pin: str = ""
-) -> dict[str, str]:
+def _checkout(ctx: Context, repo: CodeSource, dest: Path, ref: str, pin: str = "") -> Commit:
     """One source at `ref`; at commit (git) or revision (svn) `pin` when it is given."""
     kind = domain.source_type(repo)
     block = domain.source_block(repo)
-    url = str(block.get("url") or "")
+    url = block.get("url") or ""
     if kind not in ("github", "gitlab", "svn", "other"):
         raise StageFailed(f'unknown code source type "{repo.get("type")}"')
     if not url:
         raise StageFailed(f"the {repo.get('type')} code source has no url")
-    ref = ref or str(block.get("ref") or "")
+    ref = ref or block.get("ref") or ""
     if pin:
         ctx.log(f"pinned to {pin}: the {'revision' if kind == 'svn' else 'commit'} rerun")
     if kind == "svn":
@@ -76,9 +73,7 @@ def _checkout(
 # --- git --------------------------------------------------------------------------------------
 
 
-def _git(
-    ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path
-) -> dict[str, str]:
+def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path) -> Commit:
     target = domain.classify_ref(ref)
     if target.kind is not RefKind.DEFAULT and (problem := domain.ref_problem(ref.strip())):
         raise StageFailed(problem)
@@ -167,15 +162,12 @@ def _switch(
     raise not_found
 
 
-def _git_commit(dest: Path, env: dict[str, str]) -> dict[str, str]:
+def _git_commit(dest: Path, env: dict[str, str]) -> Commit:
     raw = _query(["git", "log", "-1", "--format=%H%x1f%an%x1f%aI%x1f%B"], dest, env) or ""
     sha, author, date, message = [*raw.split("\x1f", 3), "", "", ""][:4]
-    return {
-        "ID": sha.strip(),
-        "Author": author,
-        "Date": _rfc3339(date.strip()),
-        "Message": message.strip(),
-    }
+    return Commit(
+        ID=sha.strip(), Author=author, Date=_rfc3339(date.strip()), Message=message.strip()
+    )
 
 
 # --- svn --------------------------------------------------------------------------------------
@@ -183,7 +175,7 @@ def _git_commit(dest: Path, env: dict[str, str]) -> dict[str, str]:
 
 def _svn(
     ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path, pin: str = ""
-) -> dict[str, str]:
+) -> Commit:
     target, rev = domain.svn_target(url, ref)
     if pin.isdigit():  # the path as it was at that revision (a peg), even if moved since
         target, rev = f"{target}@{pin}", pin
@@ -218,12 +210,12 @@ def _svn(
         ctx.env,
         check=False,
     )
-    return {
-        "ID": revision,
-        "Author": item("last-changed-author"),
-        "Date": _rfc3339(item("last-changed-date")),
-        "Message": _svn_message(xml or ""),
-    }
+    return Commit(
+        ID=revision,
+        Author=item("last-changed-author"),
+        Date=_rfc3339(item("last-changed-date")),
+        Message=_svn_message(xml or ""),
+    )
 
 
 def _svn_message(xml: str) -> str:

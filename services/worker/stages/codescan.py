@@ -12,15 +12,16 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from typing import Any
 
 import docker.errors
 import httpx
 
 from services.worker import domain, imaging, scanning
-from services.worker.engine import EngineError, explain
+from services.worker.engine import Engine, EngineError, explain
 from services.worker.stages import Context, StageAborted, StageFailed
 from services.worker.stages.images import engine_of, where_of
+from shared.contracts.records import StageDetails
+from shared.envvars import Env, SettingError
 
 SCANNER_IMAGE_ENV = "CYCLONE_SONAR_SCANNER_IMAGE"
 DEFAULT_SCANNER_IMAGE = "sonarsource/sonar-scanner-cli:latest"
@@ -29,29 +30,34 @@ POLL_ENV = "CYCLONE_SONAR_POLL"  # seconds between questions (default 2)
 HTTP_TIMEOUT = 30.0
 
 
-def run(ctx: Context) -> dict[str, Any]:
+def run(ctx: Context) -> StageDetails:
     engine = engine_of(ctx, "codeScan")
-    cfg = domain.stage_config(ctx.pipeline, "codeScan").get("sonarqube") or {}
-    name = str(cfg.get("name") or "").strip()
+    cfg = domain.sonarqube_of(ctx.pipeline)
+    name = (cfg.get("name") or "").strip()
     if not name:
         raise StageFailed("codeScan names no SonarQube integration")
     integration = cfg.get("integration")
     if not isinstance(integration, dict):
         raise StageFailed(f"SonarQube integration {name} not found")
-    sonar = integration.get("sonarqube") or {}
-    address = str(sonar.get("address") or "").rstrip("/")
-    token = str(sonar.get("token") or "")
-    project = str((ctx.job.get("project") or {}).get("name") or "")
-    pipeline = str(ctx.pipeline.get("name") or "")
+    sonar = integration.get("sonarqube", {})
+    address = (sonar.get("address") or "").rstrip("/")
+    token = sonar.get("token") or ""
+    project = ctx.job.get("project", {}).get("name") or ""
+    pipeline = ctx.pipeline.get("name") or ""
     key = scanning.project_key(project, pipeline)
     try:
-        args = scanning.scanner_args(key, f"{project}/{pipeline}", cfg.get("config") or {})
+        args = scanning.scanner_args(key, f"{project}/{pipeline}", cfg.get("config", {}))
     except ValueError as exc:
         raise StageFailed(str(exc)) from exc
-    image = ctx.env.get(SCANNER_IMAGE_ENV, "").strip() or DEFAULT_SCANNER_IMAGE
+    try:
+        settings = Env(ctx.env)
+        image = settings.text(SCANNER_IMAGE_ENV, DEFAULT_SCANNER_IMAGE)
+        wait, every = settings.number(WAIT_ENV, 600), settings.number(POLL_ENV, 2)
+    except SettingError as exc:  # the stage fails, not the worker
+        raise StageFailed(str(exc)) from exc
     report = _scan(ctx, engine, image, args, address, token)
     ctx.log(f"analysis submitted: task {report['ceTaskId']}")
-    details, gate, failed = _verdict(ctx, address, token, key, report["ceTaskId"])
+    details, gate, failed = _verdict(ctx, address, token, key, report["ceTaskId"], wait, every)
     if gate == "ERROR":
         ctx.state.failed_details = details
         raise StageFailed("SonarQube quality gate failed: " + ("; ".join(failed) or "ERROR"))
@@ -60,7 +66,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def _scan(
-    ctx: Context, engine: Any, image: str, args: list[str], address: str, token: str
+    ctx: Context, engine: Engine, image: str, args: list[str], address: str, token: str
 ) -> dict[str, str]:
     """Run the scanner to its end and return its report-task.txt."""
     try:
@@ -86,7 +92,10 @@ def _scan(
             stream, _ = container.get_archive(f"{imaging.CODE_DIR}/{scanning.REPORT}")
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
                 member = next(m for m in tar.getmembers() if m.isfile())
-                text = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise StageFailed(f"the scanner left no {scanning.REPORT}")
+                text = extracted.read().decode()
         finally:
             engine.remove_container(container.id)
     except docker.errors.NotFound as exc:
@@ -100,11 +109,10 @@ def _scan(
 
 
 def _verdict(
-    ctx: Context, address: str, token: str, key: str, task_id: str
-) -> tuple[dict[str, Any], str, list[str]]:
-    """Wait for the analysis, then read the quality gate and the measures."""
-    wait = float(ctx.env.get(WAIT_ENV) or 600)
-    every = float(ctx.env.get(POLL_ENV) or 2)
+    ctx: Context, address: str, token: str, key: str, task_id: str, wait: float, every: float
+) -> tuple[StageDetails, str, list[str]]:
+    """Wait for the analysis (`wait` seconds at most, asking every `every`), then read the
+    quality gate and the measures."""
     auth = (token, "") if token else None
     try:
         with httpx.Client(base_url=address, auth=auth, timeout=HTTP_TIMEOUT) as client:
@@ -128,18 +136,19 @@ def _verdict(
             )
     except httpx.HTTPError as exc:
         raise StageFailed(f"SonarQube at {address}: {exc}") from exc
-    details = {
-        "sonarqube": {
+    details = StageDetails(
+        sonarqube={
             "measures": scanning.measures(measures),
             "overviewLink": scanning.overview_link(address, key),
         }
-    }
+    )
     return details, scanning.gate_status(gate_answer), scanning.failed_conditions(gate_answer)
 
 
-def _get(client: httpx.Client, path: str, **params: str) -> dict[str, Any]:
+def _get(client: httpx.Client, path: str, **params: str) -> scanning.Answer:
     resp = client.get(path, params=params)
     if resp.status_code in (401, 403):
         raise StageFailed(f"SonarQube refused the integration's token ({resp.status_code})")
     resp.raise_for_status()
-    return resp.json()
+    body: object = resp.json()
+    return body if isinstance(body, dict) else {}

@@ -6,27 +6,22 @@ build environment (domain.build_env: envVars and build variables, nothing of the
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from services.worker import domain
-from services.worker.stages import Context, StageAborted, StageFailed
+from services.worker.executors import Executor, HostExecutor
+from services.worker.outputs import OutputError
+from services.worker.stages import CommandRunner, Context, StageAborted, StageFailed
 from shared.contracts.errors import InvalidRequest, NotFound, Unauthorized
-
-if TYPE_CHECKING:
-    from services.worker.executors import Executor
+from shared.contracts.records import StageDetails
 
 
 def _host(ctx: Context) -> Executor:
-    from services.worker.executors import HostExecutor  # it uses collect_outputs below
-
+    """A context made without a runner's set-up: the Local cloud's executor."""
     return HostExecutor.from_env(ctx.workspace, ctx.env)
 
 
-def run(ctx: Context, stage: str) -> dict[str, Any]:
+def run(ctx: Context, stage: str) -> StageDetails:
     """Run the stage's commands; returns the stage details `{"outputs": [...]}`."""
     cfg = domain.stage_config(ctx.pipeline, stage)
     where = ctx.executor or _host(ctx)
@@ -37,13 +32,11 @@ def run(ctx: Context, stage: str) -> dict[str, Any]:
         run_shell(ctx, where, command, env)
     try:
         outputs = where.outputs([str(p) for p in cfg.get("outputs") or []])
-    except LookupError as exc:
-        raise StageFailed(f'output "{exc.args[0]}" not found') from exc
-    except ValueError as exc:
+    except OutputError as exc:
         raise StageFailed(str(exc)) from exc
     for path in outputs:
         ctx.log(f"output: {path}")
-    details: dict[str, Any] = {"outputs": outputs}
+    details: StageDetails = {"outputs": outputs}
     if outputs and ctx.artifacts is not None:
         details["artifacts"] = keep_artifacts(ctx, stage, where, outputs)
     return details
@@ -68,8 +61,9 @@ def keep_artifacts(ctx: Context, stage: str, where: Executor, outputs: list[str]
     return kept
 
 
-def run_shell(ctx: Context, where: Executor, command: str, env: Mapping[str, str]) -> None:
-    """One shell line, echoed; a non-zero exit fails the stage."""
+def run_shell(ctx: Context, where: CommandRunner, command: str, env: Mapping[str, str]) -> None:
+    """One shell line, echoed, where `where` runs commands (an executor, or an integration
+    test's own container); a non-zero exit fails the stage."""
     out = ctx.execute(
         ["sh", "-e", "-c", command], cwd=ctx.code_dir, echo=command, env=env, executor=where
     )
@@ -77,27 +71,3 @@ def run_shell(ctx: Context, where: Executor, command: str, env: Mapping[str, str
         raise StageFailed(f'command "{command}" was killed by signal {-out.code}')
     if out.code != 0:
         raise StageFailed(f'command "{command}" exited with code {out.code}')
-
-
-def collect_outputs(root: Path, patterns: list[str]) -> list[str]:
-    """Paths (relative to `root`, in pattern order) matched by the patterns; a pattern that
-    matches nothing, or only something outside `root`, fails the stage."""
-    found: list[str] = []
-    real_root = os.path.realpath(root)
-    for pattern in patterns:
-        problem = domain.output_problem(pattern)
-        if problem:
-            raise StageFailed(problem)
-        matches = [
-            os.path.normpath(m)
-            for m in sorted(glob.glob(pattern, root_dir=root, recursive=True))
-            if _inside(real_root, os.path.realpath(root / m))
-        ]
-        if not matches:
-            raise StageFailed(f'output "{pattern}" not found')
-        found += [m for m in matches if m not in found]
-    return found
-
-
-def _inside(root: str, path: str) -> bool:
-    return path == root or path.startswith(root + os.sep)

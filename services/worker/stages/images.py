@@ -12,17 +12,20 @@ import contextlib
 import io
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO
 
 import docker.errors
+from docker.models.containers import Container
 
 from services.worker import domain, imaging
 from services.worker.engine import Engine, EngineError, explain
 from services.worker.executors import SPOOL, Executor, HostExecutor
-from services.worker.stages import Context, StageAborted, StageFailed
-from services.worker.stages.commands import run_shell
+from services.worker.stages import Context, StageAborted, StageFailed, commands, process
 from shared import timefmt
+from shared.contracts.catalog import IntegrationService
+from shared.contracts.records import ImageTask, StageDetails, StageStatus
 
 INLINE_DOCKERFILE = ".cyclone.Dockerfile"  # where an inline dockerfile goes in the context
 SERVICE_LOG_TAIL = 20  # lines of each service's output logged when the test fails
@@ -45,7 +48,16 @@ def _now() -> str:
 # --- imageBuild ------------------------------------------------------------------------------
 
 
-def build(ctx: Context) -> dict[str, Any]:
+def _task(name: str, ref: str) -> ImageTask:
+    return ImageTask(name=name, image=ref, status=StageStatus.RUNNING, startTime=_now())
+
+
+def _ended(task: ImageTask, status: StageStatus) -> None:
+    task["status"] = status
+    task["endTime"] = _now()
+
+
+def build(ctx: Context) -> StageDetails:
     """Build every buildInfo; details `{"tasks": [...]}`; the first failure fails the stage
     (after its task is reported Failed)."""
     engine = engine_of(ctx, "imageBuild")
@@ -53,24 +65,24 @@ def build(ctx: Context) -> dict[str, Any]:
     if not where.has_code():
         raise StageFailed("there is no code to build (did codeCheckout run?)")
     try:
-        tasks = imaging.build_tasks(domain.stage_config(ctx.pipeline, "imageBuild"))
+        tasks = imaging.build_tasks(domain.stages_of(ctx.pipeline).get("imageBuild", {}))
     except ValueError as exc:
         raise StageFailed(str(exc)) from exc
-    registry = (ctx.job.get("project") or {}).get("registry")
-    done: list[dict[str, Any]] = []
+    registry = ctx.job.get("project", {}).get("registry")
+    done: list[ImageTask] = []
     for task in tasks:
         ref = imaging.image_ref(task.image_name, ctx.state.record_name, registry)
-        entry = {"name": task.name, "image": ref, "status": "Running", "startTime": _now()}
+        entry = _task(task.name, ref)
         done.append(entry)
         try:
             _build_one(ctx, engine, where, task, ref)
         except (StageFailed, StageAborted) as exc:
-            entry.update(status="Aborted" if isinstance(exc, StageAborted) else "Failed")
-            entry["endTime"] = _now()
+            aborted = isinstance(exc, StageAborted)
+            _ended(entry, StageStatus.ABORTED if aborted else StageStatus.FAILED)
             ctx.state.images.pop(task.image_name, None)
             ctx.state.failed_details = {"tasks": done}  # the record shows which task failed
             raise
-        entry.update(status="Success", endTime=_now())
+        _ended(entry, StageStatus.SUCCESS)
         ctx.state.images[imaging.bare_name(task.image_name)] = ref
     return {"tasks": done}
 
@@ -134,7 +146,7 @@ def _with_file(context: IO[bytes], name: str, data: bytes) -> IO[bytes]:
     return out
 
 
-def _follow(ctx: Context, output: Iterator[Mapping[str, Any]], what: str) -> None:
+def _follow(ctx: Context, output: Iterator[Mapping[str, object]], what: str) -> None:
     """Log a build's or push's JSON progress; its `error` fails the stage (the engine
     reports failures inside the stream, not as an HTTP error)."""
     for item in output:
@@ -154,21 +166,21 @@ def _follow(ctx: Context, output: Iterator[Mapping[str, Any]], what: str) -> Non
 # --- integrationTest -------------------------------------------------------------------------
 
 
-def integration_test(ctx: Context) -> dict[str, Any]:
+def integration_test(ctx: Context) -> StageDetails:
     """Services on the record's network, then the test commands in the built image."""
     engine = engine_of(ctx, "integrationTest")
-    cfg = domain.stage_config(ctx.pipeline, "integrationTest")
-    config = cfg.get("config") or {}
-    image_name = str(config.get("imageName") or "").strip()
+    cfg = domain.stages_of(ctx.pipeline).get("integrationTest", {})
+    config = cfg.get("config", {})
+    image_name = (config.get("imageName") or "").strip()
     if not image_name:
         raise StageFailed("integrationTest.config names no imageName")
     ref = ctx.state.images.get(imaging.bare_name(image_name))
     if ref is None:
         raise StageFailed(f"image {image_name} was not built in this record (run imageBuild)")
     where = where_of(ctx)
-    started: list[tuple[str, Any]] = []
+    started: list[tuple[str, Container]] = []
     try:
-        for service in cfg.get("services") or []:
+        for service in cfg.get("services", []):
             started.append(_start_service(ctx, engine, service))
         tester = engine.run_detached(
             ref,
@@ -183,7 +195,7 @@ def integration_test(ctx: Context) -> dict[str, Any]:
         in_test = _InContainer(engine, tester)
         try:
             for command in domain.commands_of(config):
-                run_shell(ctx, in_test, command, env)
+                commands.run_shell(ctx, in_test, command, env)
         except StageFailed:
             for name, container in started:
                 _log_tail(ctx, name, container)
@@ -199,13 +211,15 @@ def integration_test(ctx: Context) -> dict[str, Any]:
     return {}
 
 
-def _start_service(ctx: Context, engine: Engine, service: Mapping[str, Any]) -> tuple[str, Any]:
-    name = str(service.get("name") or "").strip()
-    image = str(service.get("image") or "").strip()
+def _start_service(
+    ctx: Context, engine: Engine, service: IntegrationService
+) -> tuple[str, Container]:
+    name = (service.get("name") or "").strip()
+    image = (service.get("image") or "").strip()
     if not name or not image:
         raise StageFailed("every integrationTest service needs a name and an image")
     engine.ensure_image(image, ctx.log)
-    command = [str(part) for part in service.get("command") or []]
+    command = [str(part) for part in service.get("command", [])]
     container = engine.run_detached(
         image,
         f"svc-{name}",
@@ -217,7 +231,7 @@ def _start_service(ctx: Context, engine: Engine, service: Mapping[str, Any]) -> 
     return name, container
 
 
-def _log_tail(ctx: Context, name: str, container: Any) -> None:
+def _log_tail(ctx: Context, name: str, container: Container) -> None:
     with contextlib.suppress(docker.errors.APIError):
         tail = container.logs(tail=SERVICE_LOG_TAIL).decode("utf-8", errors="replace")
         ctx.log(f"--- last output of service {name} ---")
@@ -226,15 +240,23 @@ def _log_tail(ctx: Context, name: str, container: Any) -> None:
 
 
 class _InContainer:
-    """Shell lines exec'd in the test container (the Executor's `run`, nothing more)."""
+    """Shell lines exec'd in the test container (a CommandRunner: an Executor's `run`,
+    nothing more)."""
 
     code_dir = imaging.CODE_DIR
 
-    def __init__(self, engine: Engine, container: Any) -> None:
+    def __init__(self, engine: Engine, container: Container) -> None:
         self.engine = engine
         self.container = container
 
-    def run(self, argv: Any, *, env: Any, log: Callable[[str], None], abort: Any) -> Any:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log: Callable[[str], None],
+        abort: threading.Event,
+    ) -> process.Outcome:
         return self.engine.exec(
             self.container, argv, workdir=self.code_dir, env=env, log=log, abort=abort
         )
@@ -243,11 +265,11 @@ class _InContainer:
 # --- imageRelease ----------------------------------------------------------------------------
 
 
-def release(ctx: Context) -> dict[str, Any]:
+def release(ctx: Context) -> StageDetails:
     """Push each built image its policy lets go; details `{"tasks", "images"}`."""
     engine = engine_of(ctx, "imageRelease")
-    cfg = domain.stage_config(ctx.pipeline, "imageRelease")
-    registry = (ctx.job.get("project") or {}).get("registry") or {}
+    cfg = domain.stages_of(ctx.pipeline).get("imageRelease", {})
+    registry = ctx.job.get("project", {}).get("registry", {})
     if not registry.get("server"):
         raise StageFailed("the project has no registry to release images to")
     auth = None
@@ -255,20 +277,20 @@ def release(ctx: Context) -> dict[str, Any]:
         auth = {"username": registry["username"], "password": registry.get("password") or ""}
     planned = "integrationTest" in ctx.state.planned
     tested = ctx.state.statuses.get("integrationTest")
-    tasks: list[dict[str, Any]] = []
+    tasks: list[ImageTask] = []
     images: list[str] = []
     failure = ""
-    for policy in cfg.get("releasePolicies") or []:
-        name = str(policy.get("imageName") or "").strip()
+    for policy in cfg.get("releasePolicies", []):
+        name = (policy.get("imageName") or "").strip()
         ref = ctx.state.images.get(imaging.bare_name(name))
         if ref is None:
             ctx.log(f"{name}: not built in this record, nothing to release")
             continue
-        why_not = imaging.release_decision(str(policy.get("type") or ""), tested, planned)
+        why_not = imaging.release_decision(policy.get("type") or "", tested, planned)
         if why_not:
             ctx.log(f"{ref}: not pushed ({policy.get('type')}: {why_not})")
             continue
-        entry = {"name": name, "image": ref, "status": "Running", "startTime": _now()}
+        entry = _task(name, ref)
         tasks.append(entry)
         ctx.log(f"pushing {ref}")
         repository, tag = imaging.split_ref(ref)
@@ -278,18 +300,18 @@ def release(ctx: Context) -> dict[str, Any]:
             )
             _follow(ctx, output, "push")
         except StageAborted:
-            entry.update(status="Aborted", endTime=_now())
+            _ended(entry, StageStatus.ABORTED)
             raise
         except (StageFailed, docker.errors.APIError) as exc:
             message = str(exc) if isinstance(exc, StageFailed) else explain(exc)
-            entry.update(status="Failed", endTime=_now())
+            _ended(entry, StageStatus.FAILED)
             ctx.log(f"{ref}: {message}")
             failure = failure or f"pushing {ref}: {message}"
             continue
-        entry.update(status="Success", endTime=_now())
+        _ended(entry, StageStatus.SUCCESS)
         images.append(ref)
         ctx.log(f"pushed {ref}")
-    details = {"tasks": tasks, "images": images}
+    details = StageDetails(tasks=tasks, images=images)
     if failure:
         ctx.state.failed_details = details
         raise StageFailed(failure)

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 POLL = 0.05  # seconds between checks of the abort flag while a child runs
 STOP_GRACE = 1.0  # SIGTERM, then SIGKILL after this long
@@ -89,10 +89,6 @@ class RunAs:
         entry = pwd.getpwnam(name)
         return cls(name, entry.pw_uid, entry.pw_gid)
 
-    def popen_args(self) -> dict[str, Any]:
-        # No supplementary groups: root's (and the worker's) groups stay with them.
-        return {"user": self.uid, "group": self.gid, "extra_groups": [], "umask": 0o022}
-
 
 def run(
     argv: Sequence[str],
@@ -115,7 +111,12 @@ def run(
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            **(user.popen_args() if user else {}),
+            # Popen's defaults without a user; with one, no supplementary groups: root's (and
+            # the worker's) groups stay with them.
+            user=user.uid if user else None,
+            group=user.gid if user else None,
+            extra_groups=[] if user else None,
+            umask=0o022 if user else -1,
         )
     except OSError as exc:
         log(f"cannot start {argv[0]}: {exc.strerror or exc}")

@@ -1,4 +1,6 @@
-"""Real git and svn repositories built in a temp dir, for checkouts to read over file:// URLs."""
+"""Real git and svn repositories built in a temp dir, for checkouts and runs to read over
+file:// URLs (the session's `git_repo` and `svn_repo` fixtures, tests/conftest.py, are these).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +18,12 @@ GIT_ENV = {
     "PATH": "/usr/bin:/bin",
 }
 
+# What the package stage of a run on `git_repo` runs: `sh build.sh`.
+BUILD_SH = "echo building $(cat version.txt)\nmkdir -p bin\ncat version.txt > bin/app\n"
+
 
 def sh(*args: str, cwd: Path | None = None) -> str:
+    """Run a git/svn command with a fixed author and date; its stdout."""
     return subprocess.run(
         args, cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -38,10 +44,12 @@ class GitRepo:
 
 
 def make_git_repo(root: Path) -> GitRepo:
-    """A bare repo whose default branch is `main` (there is no `master`)."""
+    """`root`/repo.git, bare, whose default branch is `main` (there is no `master`); every
+    commit has version.txt and build.sh (which copies version.txt to bin/app)."""
     repo, work = root / "repo.git", root / "work"
     sh("git", "init", "-q", "--bare", "-b", "main", str(repo))
     sh("git", "init", "-q", "-b", "main", str(work))
+    (work / "build.sh").write_text(BUILD_SH)
 
     def commit(version: str, message: str) -> str:
         (work / "version.txt").write_text(f"{version}\n")
@@ -68,35 +76,28 @@ def make_git_repo(root: Path) -> GitRepo:
 @dataclass
 class SvnRepo:
     path: Path
+    uuid: str
 
     @property
     def url(self) -> str:
         return f"file://{self.path}"
 
 
-def make_svn_repo(root: Path) -> SvnRepo:
-    """r1: trunk with version.txt = r1; r2: trunk version.txt = r2; r3: branches/b1 copied."""
+def make_svn_repo(root: Path, *, branch: bool = False) -> SvnRepo:
+    """`root`/svnrepo. r1: trunk/version.txt = r1 (by ada); r2: version.txt = r2 (by bob, a
+    message of two lines); with `branch`, r3: branches/b1 copied from trunk (by ada)."""
     repo = root / "svnrepo"
     sh("svnadmin", "create", str(repo))
     url = f"file://{repo}"
-    src = root / "import"
+    src = root / "svnsrc"
     (src / "trunk").mkdir(parents=True)
-    (src / "branches").mkdir()
     (src / "trunk" / "version.txt").write_text("r1\n")
     sh("svn", "import", "-q", "--username", "ada", "-m", "initial import", str(src), url)
-    wc = root / "wc"
+    wc = root / "svnwc"
     sh("svn", "checkout", "-q", f"{url}/trunk", str(wc))
     (wc / "version.txt").write_text("r2\n")
     sh("svn", "commit", "-q", "--username", "bob", "-m", "second revision\nwith two lines", str(wc))
-    sh(
-        "svn",
-        "copy",
-        "-q",
-        "--username",
-        "ada",
-        "-m",
-        "branch b1",
-        f"{url}/trunk",
-        f"{url}/branches/b1",
-    )
-    return SvnRepo(repo)
+    if branch:
+        copy = ("svn", "copy", "-q", "--parents", "--username", "ada", "-m", "branch b1")
+        sh(*copy, f"{url}/trunk", f"{url}/branches/b1")
+    return SvnRepo(repo, sh("svnlook", "uuid", str(repo)))

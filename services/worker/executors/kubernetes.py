@@ -1,17 +1,18 @@
-"""Stage commands in the pod's `builder` container (Kubernetes clouds), through the exec API.
+"""The Kubernetes cloud's executor: a stage's commands in the pod's `builder` container,
+through the exec API.
 
 The worker and the builder share the pod's `workspace` volume at the same path, so the checkout
 made by the worker is already where the builder's commands run, and outputs and build contexts
-are read from the worker's own disk (as `HostExecutor` does). Only running a command differs:
-it is exec'd in `builder`, its output streamed back line by line.
+are read from the worker's own disk (`WorkspaceFiles`, as the Local executor reads them). Only
+running a command differs: it is exec'd in `builder`, its output streamed back line by line.
 
 The command's environment (the pipeline's envVars, which may hold secrets) is not put on the
 exec command line, which the API server may log: it goes through a file in the shared
 workspace that the exec'd shell reads and deletes before running the command.
 
-Where the pod is: CYCLONE_POD_NAME, CYCLONE_POD_NAMESPACE and CYCLONE_BUILDER_CONTAINER (set in
-the pod by the Kubernetes driver). The API server: the pod's service account (in-cluster), or
-CYCLONE_KUBE_API_URL (development and tests: a plain URL, no credentials).
+Where the pod is: its launch's pod name, namespace and builder container (shared/contracts/
+launch.py, set in the pod by the Kubernetes driver). The API server: the pod's service account
+(in-cluster), or CYCLONE_KUBE_API_URL (development and tests: a plain URL, no credentials).
 """
 
 from __future__ import annotations
@@ -21,22 +22,28 @@ import json
 import os
 import shlex
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
 from kubernetes.stream import stream
 
-from services.worker.executors import HostExecutor
+from services.worker.artifacts import SourceFile
+from services.worker.executors.base import Setting, SetupError, WorkspaceFiles
 from services.worker.lines import LineLog
 from services.worker.stages import process
 from shared import kubeclient as kube
+from shared.contracts import launch
+from shared.contracts.launch import WorkerLaunch
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 POD_ENV, NAMESPACE_ENV, CONTAINER_ENV = (
-    "CYCLONE_POD_NAME",
-    "CYCLONE_POD_NAMESPACE",
-    "CYCLONE_BUILDER_CONTAINER",
+    launch.POD_NAME,
+    launch.POD_NAMESPACE,
+    launch.BUILDER_CONTAINER,
 )
 API_URL_ENV = "CYCLONE_KUBE_API_URL"
 POLL = 0.05
@@ -60,13 +67,15 @@ def api_from_env(env: Mapping[str, str]) -> CoreV1Api:
     return CoreV1Api(ApiClient(config))
 
 
-class PodExecutor(HostExecutor):
+class PodExecutor:
     """Commands exec'd in the builder container of this pod; see the module docstring."""
 
     def __init__(
         self, workspace: Path, api: CoreV1Api, namespace: str, pod: str, container: str
     ) -> None:
-        super().__init__(workspace)
+        self.workspace = workspace
+        self.files = WorkspaceFiles(workspace)
+        self.code_dir = str(self.files.code_path)
         self.api = api
         self.namespace = namespace
         self.pod = pod
@@ -76,19 +85,51 @@ class PodExecutor(HostExecutor):
 
     @classmethod
     def from_env(cls, workspace: Path, env: Mapping[str, str]) -> PodExecutor:
-        missing = [k for k in (POD_ENV, NAMESPACE_ENV) if not env.get(k)]
+        """The pod its launch names; PodError when it names none."""
+        launched = WorkerLaunch.from_env(env)
+        missing = [
+            name
+            for name, value in (
+                (POD_ENV, launched.pod_name),
+                (NAMESPACE_ENV, launched.pod_namespace),
+            )
+            if not value
+        ]
         if missing:
             raise PodError(f"not in a worker pod: {', '.join(missing)} not set")
         return cls(
             workspace,
             api_from_env(env),
-            env[NAMESPACE_ENV],
-            env[POD_ENV],
-            env.get(CONTAINER_ENV) or kube.BUILDER,
+            launched.pod_namespace,
+            launched.pod_name,
+            launched.builder_container or kube.BUILDER,
         )
 
     def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
         return dict(build)  # the builder keeps its image's PATH and HOME; the worker's stay
+
+    def has_code(self) -> bool:
+        return self.files.has_code()
+
+    def outputs(self, patterns: Sequence[str]) -> list[str]:
+        return self.files.outputs(patterns)
+
+    def artifact_files(
+        self, outputs: Sequence[str], log: Callable[[str], None]
+    ) -> Iterator[SourceFile]:
+        return self.files.artifact_files(outputs, log)
+
+    def context(self, subdir: str) -> IO[bytes]:
+        return self.files.context(subdir)
+
+    def seed(self, container: Container) -> None:
+        self.files.seed(container)
+
+    def after_checkout(self, log: Callable[[str], None]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
     def run(
         self,
@@ -150,6 +191,13 @@ class PodExecutor(HostExecutor):
             if lines.error is not None:
                 raise lines.error
         return process.Outcome(code, False, tuple(out.tail))
+
+
+def set_up(setting: Setting) -> PodExecutor:
+    try:
+        return PodExecutor.from_env(setting.workspace, setting.env)
+    except PodError as exc:
+        raise SetupError(f"the worker pod's builder is unreachable: {exc}") from exc
 
 
 def _exit_code(status: bytes | str) -> int:

@@ -2,7 +2,7 @@
 Secret (its broker URL and token) and its own ServiceAccount, Role and RoleBinding, which let
 that worker exec into its own pod and no other.
 
-What the pod looks like is `services.cloud.kube` (pure); this module talks to the API server
+What the pod looks like is `pods.py` (pure); this module talks to the API server
 through the official client. The driver reads its cloud (secrets decrypted) on every start and
 poll, so a replaced cloud (a rotated token) is used at once.
 
@@ -19,9 +19,9 @@ keeps the record Pending and tries again later (docs/architecture.md).
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -33,14 +33,24 @@ from typing import Any
 from kubernetes.client import ApiClient, CoreV1Api, RbacAuthorizationV1Api
 from kubernetes.client.exceptions import ApiException
 
-from services.cloud import domain, kube
-from services.cloud.drivers.base import ExitReport, SavedWorker
+from services.cloud import domain
+from services.cloud.backends.base import (
+    DriverContext,
+    DriverFactory,
+    ExitReport,
+    Handle,
+    SavedWorker,
+)
+from services.cloud.backends.kubernetes import pods as kube
+from shared.contracts.catalog import Cloud
 from shared.contracts.errors import CapacityExceeded, InvalidRequest
 from shared.contracts.rpc import Placement, WorkerInfo
 from shared.timefmt import now
 from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
+
+KIND = "kubernetes"
 
 REQUEST_TIMEOUT = 10.0  # seconds for one API request
 # What each worker pod comes with, all named as the pod, in the order they are deleted.
@@ -63,7 +73,7 @@ def companion_call(api: CoreV1Api, kind: str, verb: str) -> Callable[..., Any]:
 
 STOP_REASON = " (stop requested)"
 
-CloudSource = Callable[[], Mapping[str, Any]]  # the stored cloud, secrets decrypted
+CloudSource = Callable[[], Cloud]  # the stored cloud, secrets decrypted
 
 
 @dataclass
@@ -82,7 +92,7 @@ class _Pod:
 class KubernetesDriver:
     """Workers as pods of one Kubernetes cloud; see the module docstring."""
 
-    kind = "kubernetes"
+    kind = KIND
 
     def __init__(
         self,
@@ -148,7 +158,7 @@ class KubernetesDriver:
                 raise self._unreachable(exc) from exc
             made.append(kind)
         try:
-            api.create_namespaced_pod(namespace, pod, _request_timeout=REQUEST_TIMEOUT)
+            api.create_namespaced_pod(namespace, pod, _request_timeout=REQUEST_TIMEOUT)  # type: ignore[arg-type]  # the client serialises a dict as it is
         except Exception as exc:
             if isinstance(exc, ApiException) and exc.status == 409:
                 log.info("pod %s/%s exists already: tracking it", namespace, name)
@@ -180,7 +190,7 @@ class KubernetesDriver:
         self._delete_companions(api, worker.name, worker.namespace)
         return deleted
 
-    def poll(self) -> list[ExitReport]:
+    def poll(self) -> builtins.list[ExitReport]:
         if not self._workers or self._clock() - self._last_poll < self.poll_interval:
             return []
         self._last_poll = self._clock()
@@ -217,14 +227,14 @@ class KubernetesDriver:
             self._sweep(api, namespace, pods)
         return reports
 
-    def list(self) -> list[WorkerInfo]:
+    def list(self) -> builtins.list[WorkerInfo]:
         return [self._info(worker) for worker in self._workers.values()]
 
-    def handle(self, record_id: str) -> dict[str, Any]:
+    def handle(self, record_id: str) -> Handle:
         worker = self._workers[record_id]
         return {"namespace": worker.namespace, "pod": worker.name}
 
-    def adopt(self, saved: list[SavedWorker]) -> None:
+    def adopt(self, saved: builtins.list[SavedWorker]) -> None:
         for item in saved:
             if item.record_id in self._workers:
                 continue
@@ -304,7 +314,7 @@ class KubernetesDriver:
             _request_timeout=REQUEST_TIMEOUT,
             _preload_content=False,
         )
-        body = json.loads(response.data)
+        body = json.loads(response.data)  # type: ignore[attr-defined]  # unparsed: a urllib3 response
         return {p["metadata"]["name"]: p for p in body.get("items") or []}
 
     def _delete_companions(
@@ -333,9 +343,9 @@ class KubernetesDriver:
             return CapacityExceeded(text)
         return InvalidRequest(text)
 
-    def _unreachable(self, exc: Exception) -> InvalidRequest:
+    def _unreachable(self, exc: Exception) -> InvalidRequest | CapacityExceeded:
         if isinstance(exc, InvalidRequest | CapacityExceeded):
-            return exc  # type: ignore[return-value]
+            return exc
         return InvalidRequest(f"cloud {self.cloud}: the API server did not answer: {exc}")
 
     @staticmethod
@@ -359,26 +369,21 @@ class KubernetesDriver:
         return info
 
 
-def factory(
-    find: Callable[[str], Mapping[str, Any] | None],
-    unseal: Callable[[Mapping[str, Any]], Mapping[str, Any]],
-    amqp_uri: str,
-    environ: Mapping[str, str] | None = None,
-    tokens: WorkerTokens | None = None,
-) -> Callable[[str], KubernetesDriver]:
-    """The supervisor's factory of Kubernetes drivers: each reads its stored cloud (`find`),
-    secrets decrypted (`unseal`), whenever it talks to the cluster."""
-    settings, interval = kube.settings_from_env(
-        os.environ if environ is None else environ, amqp_uri
-    )
+def drivers(context: DriverContext) -> DriverFactory:
+    """The factory of Kubernetes drivers: each reads its stored cloud, secrets decrypted,
+    whenever it talks to the cluster. The pod settings are read once, here (a bad one stops
+    the service at its start)."""
+    settings, interval = kube.settings_from_env(context.environ, context.amqp_uri)
 
     def make(cloud: str) -> KubernetesDriver:
-        def source() -> Mapping[str, Any]:
-            stored = find(cloud)
+        def source() -> Cloud:
+            stored = context.find(cloud)
             if stored is None:
                 raise InvalidRequest(f"cloud {cloud} not found")
-            return unseal(stored)
+            return context.unseal(stored)
 
-        return KubernetesDriver(cloud, source, settings, poll_interval=interval, tokens=tokens)
+        return KubernetesDriver(
+            cloud, source, settings, poll_interval=interval, tokens=context.tokens
+        )
 
     return make

@@ -1,6 +1,8 @@
 """Pure rules of the Kubernetes driver: worker pod, its Secret and its access (ServiceAccount,
 Role, RoleBinding), pod state (the client's configuration is shared with the worker:
-shared/kubeclient.py).
+shared/kubeclient.py). The worker's environment is its launch (shared/contracts/launch.py):
+credentials in the Secret, the rest in the pod, its pod's name and namespace from the
+downward API.
 
 No nameko, no pymongo, no requests to a cluster here: every function takes plain data (the
 cloud's `kubernetes` section, a placement, the API's JSON) and returns plain data or a client
@@ -17,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.cloud import domain
-from shared import brokers, workertoken
+from shared import brokers
+from shared.contracts import launch
+from shared.contracts.launch import WorkerLaunch
 from shared.contracts.rpc import Placement
 from shared.kubeclient import (  # noqa: F401 - the driver's and probes' names for them
     BUILDER,
@@ -137,9 +141,7 @@ def secret_manifest(
 ) -> dict[str, Any]:
     """The worker's credentials: the broker URL (it carries the broker's password) and the
     record's worker token (shared/workertoken.py); only the worker container reads them."""
-    data = {"CYCLONE_AMQP_URI": amqp_uri}
-    if worker_token:
-        data[workertoken.TOKEN_ENV] = worker_token
+    data = WorkerLaunch(amqp_uri=amqp_uri, token=worker_token).to_env(secret=True)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -233,6 +235,22 @@ SA_TOKEN_VOLUME: dict[str, Any] = {
 }
 
 
+# Launch variables the pod itself gives its worker (the downward API), by field path.
+DOWNWARD_ENV = {launch.POD_NAME: "metadata.name", launch.POD_NAMESPACE: "metadata.namespace"}
+
+
+def worker_launch(record_id: str, settings: PodSettings) -> WorkerLaunch:
+    """The worker container's launch, but for what the Secret and the downward API give it:
+    stages exec'd in `builder`, the workspace shared with it."""
+    return WorkerLaunch(
+        cloud_type="Kubernetes",
+        record_id=record_id,
+        quorum_queues=settings.quorum_queues,
+        workspace=WORKSPACE,
+        builder_container=BUILDER,
+    )
+
+
 def pod_manifest(
     record_id: str,
     project: str,
@@ -247,20 +265,11 @@ def pod_manifest(
     meta_labels = labels(record_id, cloud, project, pipeline)
     quota = resources(placement.get("quota"), settings.default_quota)
     workspace = {"name": "workspace", "mountPath": WORKSPACE}
-    worker_env: list[dict[str, Any]] = [
-        {"name": "CYCLONE_RECORD_ID", "value": record_id},
-        {"name": "CYCLONE_WORKSPACE", "value": WORKSPACE},
-        {"name": "CYCLONE_BUILDER_CONTAINER", "value": BUILDER},
-        {"name": "CYCLONE_EXECUTOR", "value": "kubernetes"},  # stages exec'd in `builder`
-        {
-            "name": brokers.QUORUM_ENV,
-            "value": brokers.ON if settings.quorum_queues else brokers.OFF,
-        },
-        {"name": "CYCLONE_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {
-            "name": "CYCLONE_POD_NAMESPACE",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-        },
+    plain = worker_launch(record_id, settings).to_env(secret=False)
+    worker_env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
+    worker_env += [
+        {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+        for name, path in DOWNWARD_ENV.items()
     ]
     builder_env: list[dict[str, Any]] = []
     if settings.dind:

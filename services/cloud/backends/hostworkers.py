@@ -1,10 +1,13 @@
-"""The Local driver: each worker is a child process of the cloud service, on this host.
+"""Workers as processes on this host, the part the Local and Docker backends share (their
+drivers hold a `HostWorkers` each; neither borrows the other's behaviour).
 
 A worker runs as `python -m services.worker --record-id <id>` in a fresh workspace
 (`$CYCLONE_DATA_DIR/workspaces/<id>`), in its own session and process group, so that
 stopping it can kill everything it started, and so that it survives a restart of the cloud
-service (no PDEATHSIG: the new service adopts it from the saved pid). Its stdout and stderr
-go to `workspaces/<id>.worker.log` (the worker's own diagnostics; build logs go over the bus),
+service (no PDEATHSIG: the new service adopts it from the saved pid). Its environment is the
+service's, without the stack's keys and without any launch variable the service itself has,
+plus its launch (shared/contracts/launch.py). Its stdout and stderr go to
+`workspaces/<id>.worker.log` (the worker's own diagnostics; build logs go over the bus),
 which is kept after the run; the workspace is removed when the worker has ended.
 
 Liveness comes from `waitid` for our own children, and from /proc for adopted ones (no
@@ -15,42 +18,65 @@ never reap it). A pid is only trusted while /proc shows it is still the worker o
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
-import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import eventlet
 
 from services.cloud import domain
-from services.cloud.drivers.base import ExitReport, SavedWorker
-from shared import brokers, logsetup, tracing, workertoken
-from shared.contracts.rpc import Placement, WorkerInfo
+from services.cloud.backends.base import DriverContext, ExitReport, Handle, SavedWorker
+from shared import brokers, logsetup, tracing
+from shared.contracts import launch
+from shared.contracts.catalog import DockerSection
+from shared.contracts.launch import CloudType, WorkerLaunch
+from shared.contracts.rpc import WorkerInfo
 from shared.timefmt import now
-from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "services.worker")
 TERM_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a worker's process group
 KILL_WAIT = 2.0  # seconds to wait for the group to vanish after SIGKILL
 CHECK_EVERY = 0.05
 # Workers run build commands and need only the broker and their record id (architecture.md):
 # the keys of the stack stay with the services.
 WITHHELD_ENV = ("CYCLONE_SECRET_KEY", "CYCLONE_API_TOKEN", "CYCLONE_MONGO_URL")
-BUILD_USER_ENV = "CYCLONE_BUILD_USER"  # the worker runs host commands as this user
-DEFAULT_BUILD_USER = "cyclone-build"
+
+
+def launch_on_host(
+    context: DriverContext,
+    record_id: str,
+    cloud_type: CloudType,
+    cloud: str,
+    *,
+    build_user: str | None = None,
+    engine: DockerSection | None = None,
+) -> WorkerLaunch:
+    """The launch of a worker process on this host: its record, broker, token and the log
+    queue's type, its cloud, this replica, its build user and Docker engine, if any."""
+    return WorkerLaunch(
+        cloud_type=cloud_type,
+        record_id=record_id,
+        amqp_uri=context.amqp_uri,
+        token=context.tokens.issue(record_id) if context.tokens is not None else "",
+        # the log ingest queue's type as the logs service declares it (shared/brokers.py)
+        quorum_queues=brokers.quorum_wanted(context.environ, context.amqp_uri),
+        cloud=cloud,
+        host=context.host,
+        build_user=build_user or "",
+        docker=engine,
+        traceparent=tracing.launch_env().get(launch.TRACEPARENT, ""),
+    )
 
 
 @dataclass
@@ -68,45 +94,39 @@ class _Worker:
     discarded: bool = False  # its record was deleted: keep no log either
 
 
-class LocalDriver:
-    """Workers as process groups on this host; see the module docstring.
+class HostWorkers:
+    """The worker processes of one cloud on this host; see the module docstring.
 
-    `command` is the worker's argv without the record id (`--record-id <id>` is appended),
-    so tests can run a stand-in. Calls to `start` must not overlap (the service serialises
-    them); `stop` and `discard` may run concurrently with anything.
+    `context.command` is the worker's argv without the record id (`--record-id <id>` is
+    appended), so tests can run a stand-in. Calls to `start` must not overlap (the service
+    serialises them); `stop` and `discard` may run concurrently with anything.
     """
-
-    kind = "local"
 
     def __init__(
         self,
-        data_dir: Path,
-        amqp_uri: str,
-        command: Sequence[str] = DEFAULT_COMMAND,
+        cloud: str,
+        context: DriverContext,
         *,
-        cloud: str = domain.LOCAL,
-        env: Mapping[str, str] | None = None,
-        sleep: Callable[[float], Any] = eventlet.sleep,
-        tokens: WorkerTokens | None = None,
         build_user: str | None = None,
-        workspaces: Path | None = None,
+        sleep: Callable[[float], object] = eventlet.sleep,
     ) -> None:
-        self._tokens = tokens
-        self.build_user = build_user
-        self.data_dir = Path(data_dir).resolve()
-        self.workspaces = Path(workspaces or self.data_dir / "workspaces").resolve()
-        self.amqp_uri = amqp_uri
-        self.command = list(command)
         self.cloud = cloud
-        self._env = dict(os.environ if env is None else env)
+        self.build_user = build_user
+        self.data_dir = Path(context.data_dir).resolve()
+        self.workspaces = Path(context.workspaces or self.data_dir / "workspaces").resolve()
+        self.command = list(context.command)
+        self._env = dict(context.environ)
         self._sleep = sleep
         self._workers: dict[str, _Worker] = {}
 
-    # --- the Driver interface -----------------------------------------------------------------
+    # --- what a driver of workers on this host delegates ------------------------------------
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self, record_id: str, project: str, pipeline: str, launched: Callable[[], WorkerLaunch]
     ) -> WorkerInfo:
+        """Spawn the worker of a record with the launch `launched` makes (only when one is
+        spawned); a record already tracked, or left running by a start cut short, is that
+        worker."""
         domain.check_record_id(record_id)
         if (known := self._workers.get(record_id)) is not None:
             return self._info(known)
@@ -128,7 +148,7 @@ class LocalDriver:
                 popen = subprocess.Popen(
                     argv,
                     cwd=workspace,
-                    env=self.worker_env(record_id),
+                    env=self.worker_env(launched()),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -179,7 +199,7 @@ class LocalDriver:
             log.error("process group %s of %s survived SIGKILL", worker.pgid, record_id)
         return True
 
-    def poll(self) -> list[ExitReport]:
+    def poll(self) -> builtins.list[ExitReport]:
         reports = []
         seen = now()
         for worker in list(self._workers.values()):
@@ -200,14 +220,14 @@ class LocalDriver:
                 log.exception("could not clean up after the worker of %s", worker.record_id)
         return reports
 
-    def list(self) -> list[WorkerInfo]:
+    def list(self) -> builtins.list[WorkerInfo]:
         return [self._info(worker) for worker in self._workers.values()]
 
-    def handle(self, record_id: str) -> dict[str, Any]:
+    def handle(self, record_id: str) -> Handle:
         worker = self._workers[record_id]
         return {"pid": worker.pid, "pgid": worker.pgid, "workspace": str(worker.workspace)}
 
-    def adopt(self, saved: list[SavedWorker]) -> None:
+    def adopt(self, saved: builtins.list[SavedWorker]) -> None:
         for item in saved:
             if item.record_id in self._workers:
                 continue
@@ -218,7 +238,7 @@ class LocalDriver:
             except (KeyError, TypeError, ValueError):
                 log.warning("cannot adopt the worker of %r: %r", item.record_id, item.handle)
                 continue
-            workspace = Path(item.handle.get("workspace") or self.workspaces / item.record_id)
+            workspace = Path(str(item.handle.get("workspace") or self.workspaces / item.record_id))
             self._workers[item.record_id] = _Worker(
                 item.record_id,
                 item.project,
@@ -255,22 +275,15 @@ class LocalDriver:
     def log_path(self, record_id: str) -> Path:
         return self.workspaces / f"{record_id}.worker.log"
 
-    def worker_env(self, record_id: str) -> dict[str, str]:
-        env = {k: v for k, v in self._env.items() if k not in WITHHELD_ENV}
+    def worker_env(self, launched: WorkerLaunch) -> dict[str, str]:
+        """The service's environment without the stack's keys and the launch variables it
+        may have itself, the code on PYTHONPATH, then the worker's launch."""
+        env = {
+            k: v for k, v in self._env.items() if k not in WITHHELD_ENV and k not in launch.NAMES
+        }
         paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        env["CYCLONE_AMQP_URI"] = self.amqp_uri
-        # the log ingest queue's type as the logs service declares it (shared/brokers.py)
-        quorum = brokers.quorum_wanted(self._env, self.amqp_uri)
-        env[brokers.QUORUM_ENV] = brokers.ON if quorum else brokers.OFF
-        env["CYCLONE_RECORD_ID"] = record_id
-        env.pop(tracing.ENV, None)
-        env.update(tracing.launch_env())  # the worker's spans are children of this start
-        if self._tokens is not None:
-            env[workertoken.TOKEN_ENV] = self._tokens.issue(record_id)
-        env.pop(BUILD_USER_ENV, None)
-        if self.build_user:
-            env[BUILD_USER_ENV] = self.build_user
+        env.update(launched.to_env())
         return env
 
     def _info(self, worker: _Worker) -> WorkerInfo:
@@ -323,46 +336,6 @@ class LocalDriver:
         return True
 
 
-# --- the build user ----------------------------------------------------------------------------
-
-
-def build_user_of(env: Mapping[str, str]) -> str | None:
-    """Who a Local cloud's build commands run as: `CYCLONE_BUILD_USER`, by default
-    `cyclone-build` when the services run as root (made here when missing), else nobody else
-    (None: the services' own user, which the cloud service warns about at start)."""
-    name = env.get(BUILD_USER_ENV)
-    if name is None:
-        name = DEFAULT_BUILD_USER if os.geteuid() == 0 else ""
-    name = name.strip()
-    if not name or name == pwd.getpwuid(os.geteuid()).pw_name:
-        log.warning(
-            "builds on the Local cloud run as the services' own user (%s) and can read "
-            "their keys: run untrusted code on a Docker or Kubernetes cloud (docs/security.md)",
-            pwd.getpwuid(os.geteuid()).pw_name,
-        )
-        return None
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        log.info("made the build user %s", name)
-    return name
-
-
 # --- /proc -------------------------------------------------------------------------------------
 
 
@@ -413,7 +386,7 @@ def is_worker_process(pid: int, record_id: str) -> bool:
                 return True
         # A shell may exec its last command; the environment survives exec.
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return f"CYCLONE_RECORD_ID={record_id}".encode() in f.read().split(b"\0")
+            return f"{launch.RECORD_ID}={record_id}".encode() in f.read().split(b"\0")
     except OSError:
         return False
 
