@@ -14,12 +14,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from shared.envvars import Env
 
@@ -70,6 +71,16 @@ class _Noise(logging.Filter):
         return not (record.name == "amqp" and "during closing channel" in record.getMessage())
 
 
+# The password of a URL with credentials (a broker or database URL): kombu masks only the
+# first node's of a `;`-separated list, a traceback may show any.
+_URL_PASSWORD: Final = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s;]+:)([^@\s;]+)(@)", re.I)
+
+
+def masked(text: str) -> str:
+    """`text` with the password of every URL in it replaced by ********."""
+    return _URL_PASSWORD.sub(r"\1********\3", text)
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self, service: str, colour: bool) -> None:
         super().__init__()
@@ -90,7 +101,7 @@ class TextFormatter(logging.Formatter):
         line = f"{stamp} {name} {level} {record.getMessage()}" + (f"  {ids}" if ids else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return masked(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -105,11 +116,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": masked(record.getMessage()),
         }
         entry.update({k: v for k in IDS if (v := getattr(record, k, ""))})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = masked(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -81,7 +81,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     proc = StackProcess(tmp_path_factory.mktemp("stack") / "data").start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

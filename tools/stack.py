@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -173,17 +174,19 @@ def _run_mongo(storage: Path, log_dir: Path, port: int, *flags: str) -> subproce
 
 def _make_mongo_user(storage: Path, log_dir: Path, password: str) -> None:
     """The server's one user, made once per data dir: secantusdb takes users only while it
-    runs without --auth (a few hundred ms, before any service or build exists)."""
+    runs without --auth (a few hundred ms, before any service or build exists). The user is
+    on disk once created (--sync-on-commit), so that server is killed rather than shut down
+    (an orderly stop after a write takes it two seconds)."""
     from pymongo import MongoClient
 
     port = free_port()
-    proc = _run_mongo(storage, log_dir, port)
+    proc = _run_mongo(storage, log_dir, port, "--sync-on-commit")
     try:
         url = f"mongodb://127.0.0.1:{port}/"
         with MongoClient[dict[str, object]](url, serverSelectionTimeoutMS=10000) as c:
             c.admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(30)
     (storage / ".cyclone-user").write_text(MONGO_USER + "\n")
 
@@ -251,12 +254,17 @@ class Stack:
             env["CYCLONE_SECRET_KEY"], _ = read_or_create(
                 s.data_dir / "secret-key", SecretBox.generate_key
             )
-        ensure_broker(s.amqp_uri)
-        if not env.get("CYCLONE_MONGO_URL"):
-            self.mongo, env["CYCLONE_MONGO_URL"] = start_mongo(s.data_dir, s.data_dir / "logs")
-            (s.data_dir / "mongo-url").write_text(env["CYCLONE_MONGO_URL"] + "\n")
-            shown = env["CYCLONE_MONGO_URL"].split("@", 1)[-1]  # not the password
-            say(f"embedded MongoDB (secantusdb) at {shown}")
+        # The broker check (a vhost to create takes rabbitmqctl a second or two) and the
+        # database's start (its user made on a first start) wait on other processes: side
+        # by side. A broker that cannot be had still stops the start, with its reason.
+        with ThreadPoolExecutor(1) as pool:
+            broker = pool.submit(ensure_broker, s.amqp_uri)
+            if not env.get("CYCLONE_MONGO_URL"):
+                self.mongo, env["CYCLONE_MONGO_URL"] = start_mongo(s.data_dir, s.data_dir / "logs")
+                (s.data_dir / "mongo-url").write_text(env["CYCLONE_MONGO_URL"] + "\n")
+                shown = env["CYCLONE_MONGO_URL"].split("@", 1)[-1]  # not the password
+                say(f"embedded MongoDB (secantusdb) at {shown}")
+            broker.result()
         # Every process writes its metrics here and the gateway's /metrics serves their sum
         # (shared/metrics.py); emptied at each start, as a new stack counts from zero.
         prom_dir = s.data_dir / "prometheus" / "stack"

@@ -44,7 +44,7 @@ def after_stack(
         CYCLONE_PUBLIC_URL="https://ci.example.com",
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

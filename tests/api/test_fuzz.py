@@ -181,7 +181,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProces
         CYCLONE_LOCAL_WORKER_CMD=json.dumps(["true"]),
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture(scope="module")

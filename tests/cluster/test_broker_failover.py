@@ -49,7 +49,7 @@ def cluster_stack(
         CYCLONE_MAX_RUNNING="3",
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 class Load:
@@ -88,6 +88,12 @@ class Load:
                     return
                 self.failures.append((time.monotonic(), f"{resp.status_code} {resp.text[:200]}"))
             time.sleep(0.5)
+
+
+def worker_log(stack: StackProcess, record_id: str) -> str:
+    """The end of a record's worker diagnostics (the workspaces go with the test session)."""
+    path = Path(stack.env["CYCLONE_WORKSPACES"]) / f"{record_id}.worker.log"
+    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no worker log)"
 
 
 def test_losing_the_node_every_client_is_on_loses_nothing(
@@ -140,7 +146,9 @@ def test_losing_the_node_every_client_is_on_loses_nothing(
 
         records = wait_for(all_done, 240, "every record finished", every=1)
         assert [r["status"] for r in records] == ["Success"] * len(records), [
-            (r["id"], r["status"], r.get("errorMessage")) for r in records
+            (r["id"], r["status"], r.get("errorMessage"), worker_log(cluster_stack, r["id"]))
+            for r in records
+            if r["status"] != "Success"
         ]
         for record in records:
             text = api.get(runs.url("count", record["id"]) + "/logs").text

@@ -54,7 +54,7 @@ def docker_stack(
         CYCLONE_SONAR_POLL="0.2",
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

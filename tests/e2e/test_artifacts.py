@@ -38,7 +38,7 @@ def art_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess
         tmp_path_factory.mktemp("artstack") / "data", CYCLONE_ARTIFACTS_MAX_BYTES=str(LIMIT)
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def cron_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProces
     try:
         stop_replica(replica)
     finally:
-        proc.stop()
+        proc.retire()
 
 
 def started(runs: Runs, pipeline: str) -> list[dict]:

@@ -44,7 +44,7 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProce
         CYCLONE_CLOUD_CALL_TIMEOUT="5",
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def kstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
         data, CYCLONE_KUBE_POLL_INTERVAL="0.2", CYCLONE_WORKER_START_TIMEOUT=str(START_TIMEOUT)
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

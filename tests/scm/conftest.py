@@ -36,7 +36,7 @@ def scm_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess
         CYCLONE_PUBLIC_URL=PUBLIC_URL + "/",
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 @pytest.fixture

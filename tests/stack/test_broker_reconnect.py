@@ -18,7 +18,7 @@ from tests.waiting import wait_for
 def reconnect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     proc = StackProcess(tmp_path_factory.mktemp("reconnect") / "data").start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def test_requests_after_the_broker_dropped_every_connection_are_answered(reconnect_stack, unique):

@@ -29,7 +29,7 @@ def retry_stack(mongo: MongoProcess, tmp_path_factory) -> Iterator[StackProcess]
     proc = StackProcess(data, CYCLONE_MONGO_URL=mongo.url, CYCLONE_RETRY_DELAYS="1,2,3,5,8")
     proc.start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def test_pipeline_deleted_while_the_database_is_away_is_handled_once_it_is_back(

@@ -21,7 +21,7 @@ def json_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProces
     data = tmp_path_factory.mktemp("jsonlogs") / "data"
     proc = StackProcess(data, CYCLONE_LOG_FORMAT="json", CYCLONE_ACCESS_LOG="on").start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def entries(path: Path) -> list[dict]:

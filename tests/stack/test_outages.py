@@ -18,7 +18,7 @@ def outage_stack(mongo: MongoProcess, tmp_path_factory) -> Iterator[StackProcess
     data = tmp_path_factory.mktemp("outage") / "data"
     proc = StackProcess(data, CYCLONE_MONGO_URL=mongo.url).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def unavailable(resp, what: str) -> bool:

@@ -22,7 +22,7 @@ def logged_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProc
     data = tmp_path_factory.mktemp("logged") / "data"
     proc = StackProcess(data, CYCLONE_ACCESS_LOG="on").start()  # access lines in the stack log
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def every_log(stack: StackProcess) -> str:

@@ -88,7 +88,7 @@ def traced_stack(receiver: Receiver, tmp_path_factory) -> Iterator[StackProcess]
         data, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY="100"
     ).start()
     yield proc
-    proc.stop()
+    proc.retire()
 
 
 def chain(spans: list[Span], leaf: Span) -> list[str]:
