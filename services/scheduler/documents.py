@@ -38,6 +38,19 @@ class RecordKeys(Counted):
     """What deleting records needs (RecordStore.ids_of_pipelines's projection)."""
 
     _id: ObjectId
+    pipelineSeq: int  # the number a page finds it by
+
+
+class PipelineCounts(TypedDict):
+    """`pipeline_record_counts`: per pipeline, what numbers records and finds its pages
+    (services/scheduler/domain/pages.py). `floor` and `holes` are absent in documents made
+    before pages were ranges: those pipelines' pages are found by scanning, as before."""
+
+    _id: str  # the pipeline id
+    seq: int  # the last number given out
+    stored: int  # records stored (the page total)
+    floor: NotRequired[int]  # every number up to it is gone
+    holes: NotRequired[list[int]]  # the numbers gone above the floor
 
 
 class _RecordFields(Counted):

@@ -19,12 +19,14 @@ from pymongo.errors import DuplicateKeyError
 from services.scheduler.documents import (
     NewRecord,
     PendingHead,
+    PipelineCounts,
     RecordDoc,
     RecordHead,
     RecordKeys,
     Slot,
     StoredStage,
 )
+from services.scheduler.domain import pages
 from services.scheduler.domain import records as rec
 from shared.contracts.errors import NotFound
 from shared.contracts.records import TERMINAL, RecordStatus, StageState, StageStatus
@@ -46,6 +48,9 @@ def object_id(record_id: str) -> ObjectId:
 
 
 UPSERT_TRIES = 10
+# Past this many holes over a pipeline's floor (numbers lost by a crash between numbering and
+# storing a record never join the floor), the floor is found again from the records.
+HOLES_MAX = 10_000
 
 
 class RecordStore:
@@ -117,7 +122,11 @@ class RecordStore:
             first = self.by_request_key(doc["requestKey"]) if doc.get("requestKey") else None
             if first is None:
                 raise
-            self.counts.update_one({"_id": doc["pipelineID"]}, {"$inc": {"stored": -1}})
+            self.counts.update_one(
+                {"_id": doc["pipelineID"]},
+                {"$inc": {"stored": -1}, "$push": {"holes": doc["pipelineSeq"]}},
+            )
+            self._collapse(doc["pipelineID"])
             return first, False
         return doc, True
 
@@ -135,7 +144,14 @@ class RecordStore:
             if counts is not None:
                 return int(counts["seq"])
             with contextlib.suppress(DuplicateKeyError):  # another creation made it first
-                self.counts.insert_one({"_id": pipeline_id, "seq": 0, "stored": 0})
+                made: PipelineCounts = {
+                    "_id": pipeline_id,
+                    "seq": 0,
+                    "stored": 0,
+                    "floor": 0,
+                    "holes": [],
+                }
+                self.counts.insert_one(made)
         raise RuntimeError(f"could not number a record of pipeline {pipeline_id}")
 
     def get(self, record_id: str) -> RecordDoc:
@@ -145,10 +161,42 @@ class RecordStore:
         return doc
 
     def page(self, pipeline_id: str, start: int, limit: int) -> tuple[int, list[RecordHead]]:
-        """Newest first (by sequence number, i.e. creation order)."""
-        counts = self.counts.find_one({"_id": pipeline_id})
+        """Newest first (by sequence number, i.e. creation order): one index range of
+        numbers (domain/pages.py); a scan of the newest numbers for a pipeline whose holes
+        are not all known."""
+        counts: PipelineCounts | None = self.counts.find_one({"_id": pipeline_id})
         if counts is None:
             return 0, []
+        total = max(counts.get("stored", 0), 0)
+        holes = counts.get("holes", [])
+        # Every number is stored, under the floor or a known hole: else some went missing
+        # unseen, and a range could be off by them. (A scheduler that died between numbering
+        # a record and storing it also counted it: its total is one too high, and its
+        # deeper pages one record off, until retention has deleted past that number.)
+        known = counts["seq"] - counts.get("floor", 0) - len(holes) == counts.get("stored")
+        if "floor" in counts and known and len(holes) <= HOLES_MAX:
+            span = pages.page_range(counts["seq"], counts["floor"], holes, start, limit)
+            if span is None:
+                return total, []
+            found: list[RecordHead] = list(
+                self.records.find(
+                    {
+                        "pipelineID": pipeline_id,
+                        "pipelineSeq": {"$gte": span.low, "$lte": span.high},
+                    },
+                    {"snapshot": 0},
+                )
+            )
+            if len(found) == span.expected:
+                found.sort(key=lambda d: d["pipelineSeq"], reverse=True)
+                return total, found
+            # a number lost without a trace (a crash between numbering and storing)
+        return total, self._scan(counts, pipeline_id, start, limit)
+
+    def _scan(
+        self, counts: PipelineCounts, pipeline_id: str, start: int, limit: int
+    ) -> list[RecordHead]:
+        """The page from the newest numbers, read in growing windows until it is whole."""
         need, window = start + limit, max(2 * (start + limit), 64)
         while True:
             low = counts["seq"] - window
@@ -161,7 +209,7 @@ class RecordStore:
                 break
             window *= 4  # deleted records left holes: look further back
         docs.sort(key=lambda d: d["pipelineSeq"], reverse=True)
-        return max(counts.get("stored", 0), 0), docs[start:need]
+        return docs[start:need]
 
     def recent(self, pipeline_id: str, status: str | None, count: int) -> list[RecordHead]:
         flt: dict[str, object] = {"pipelineID": pipeline_id}
@@ -411,13 +459,48 @@ class RecordStore:
         )
 
     def delete(self, docs: Sequence[RecordKeys]) -> None:
-        by_pipeline: dict[str, list[ObjectId]] = {}
+        by_pipeline: dict[str, list[RecordKeys]] = {}
         for doc in docs:
-            by_pipeline.setdefault(doc["pipelineID"], []).append(doc["_id"])
-        for pipeline_id, ids in by_pipeline.items():
+            by_pipeline.setdefault(doc["pipelineID"], []).append(doc)
+        for pipeline_id, some in by_pipeline.items():
+            ids = [d["_id"] for d in some]
             gone = self.records.delete_many({"_id": {"$in": ids}}).deleted_count
             if gone:
-                self.counts.update_one({"_id": pipeline_id}, {"$inc": {"stored": -gone}})
+                seqs = [d["pipelineSeq"] for d in some if "pipelineSeq" in d]
+                self.counts.update_one(
+                    {"_id": pipeline_id},
+                    {"$inc": {"stored": -gone}, "$push": {"holes": {"$each": seqs}}},
+                )
+                self._collapse(pipeline_id)
+
+    def _collapse(self, pipeline_id: str) -> None:
+        """Raise the pipeline's floor over the holes right above it (domain/pages.py); a
+        compare-and-set, so replicas deleting at once never lose a hole."""
+        for _ in range(UPSERT_TRIES):
+            counts: PipelineCounts | None = self.counts.find_one({"_id": pipeline_id})
+            if counts is None or "floor" not in counts:
+                return
+            holes = counts.get("holes", [])
+            floor, rest = pages.collapse(counts["floor"], holes)
+            if len(rest) > HOLES_MAX:
+                floor, rest = self._refloor(pipeline_id, rest)
+            if floor == counts["floor"] and rest == holes:
+                return
+            done = self.counts.update_one(
+                {"_id": pipeline_id, "floor": counts["floor"], "holes": holes},
+                {"$set": {"floor": floor, "holes": rest}},
+            )
+            if done.matched_count:
+                return
+
+    def _refloor(self, pipeline_id: str, holes: list[int]) -> tuple[int, list[int]]:
+        """The floor under the oldest stored record, found from the records (numbers lost
+        by a crash kept the holes above them from ever joining the floor)."""
+        oldest = self.records.find_one(
+            {"pipelineID": pipeline_id}, {"pipelineSeq": 1}, sort=[("pipelineSeq", ASCENDING)]
+        )
+        floor = int(oldest["pipelineSeq"]) - 1 if oldest else max(holes)
+        return floor, [h for h in holes if h > floor]
 
     def forget_pipelines(self, pipeline_ids: list[str]) -> None:
         self.counts.delete_many({"_id": {"$in": pipeline_ids}})
@@ -426,7 +509,14 @@ class RecordStore:
         return list(
             self.records.find(
                 {"pipelineID": {"$in": pipeline_ids}},
-                {"_id": 1, "status": 1, "startDay": 1, "projectID": 1, "pipelineID": 1},
+                {
+                    "_id": 1,
+                    "status": 1,
+                    "startDay": 1,
+                    "projectID": 1,
+                    "pipelineID": 1,
+                    "pipelineSeq": 1,
+                },
             )
         )
 

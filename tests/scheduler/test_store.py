@@ -159,3 +159,47 @@ def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):
         assert claims() == []  # claimed: not again until another lease has passed
         again = store.claim_relaunch(now + lease * 2, lease)  # that try left no trace either
         assert again is not None and str(again["_id"]) in (lost, before_launch_at)
+
+
+def test_pages_are_ranges_of_numbers_and_stay_right_through_deletes(mongo_url, unique):
+    """Pages are read as one range of sequence numbers (domain/pages.py); deleting records in
+    the middle and at the oldest end, a redelivered create that stores nothing, and a number
+    lost without a trace all leave every page what sorting the stored records gives."""
+    with MongoClient(mongo_url) as client:
+        db = client.get_default_database()
+        store = RecordStore(db)
+        store.ensure_indexes()
+        pipeline = f"{unique}-pages"
+
+        def new(n: int, key: str | None = None) -> dict:
+            doc = {"pipelineID": pipeline, "projectID": "p", "status": "Success", "n": n}
+            if key:
+                doc["requestKey"] = key
+            return store.insert(doc)[0]
+
+        made = [new(n) for n in range(40)]
+        assert new(99, key=f"{unique}-k")["n"] == 99
+        assert new(98, key=f"{unique}-k")["n"] == 99  # a redelivery: its number is a hole
+        store.delete([made[i] for i in (5, 6, 20, 33)])  # in the middle
+        store.delete(made[:4])  # the oldest, as retention does
+        counts = db.pipeline_record_counts.find_one({"_id": pipeline})
+        assert counts["floor"] == 4 and counts["holes"] == [6, 7, 21, 34, 42]
+
+        def expected(start: int, limit: int) -> list[int]:
+            docs = db.records.find({"pipelineID": pipeline}).sort("pipelineSeq", -1)
+            return [d["n"] for d in docs][start : start + limit]
+
+        def got(start: int, limit: int) -> list[int]:
+            total, docs = store.page(pipeline, start, limit)
+            assert total == db.records.count_documents({"pipelineID": pipeline})
+            return [d["n"] for d in docs]
+
+        for start in (0, 1, 5, 6, 7, 15, 30, 32, 33, 40):
+            for limit in (1, 5, 20):
+                assert got(start, limit) == expected(start, limit), (start, limit)
+
+        # a number gone without a trace: the count says so, and pages are found by scanning
+        db.pipeline_record_counts.update_one({"_id": pipeline}, {"$inc": {"seq": 1}})
+        new(100)
+        assert got(0, 3) == expected(0, 3) == [100, 99, 39]
+        assert got(2, 5) == expected(2, 5)
