@@ -292,6 +292,23 @@ def delete_vhost(uri: str) -> str | None:
 # --- one benchmark's processes --------------------------------------------------------------
 
 
+def settle(pid: int, what: str, busy: float = 0.1, every: float = 2.0, limit: float = 180) -> float:
+    """Wait until `pid` (and its children) use less than `busy` of a CPU over `every`
+    seconds, at most `limit` seconds: timing a database still writing what was just loaded
+    measures its catching up. The seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < limit:
+        time.sleep(every)
+        now = cpu_seconds(pid)
+        if (now - before) / every < busy:
+            break
+        before = now
+    waited = time.monotonic() - started
+    say(f"{what} settled after {waited:.0f}s")
+    return waited
+
+
 @dataclass
 class Lab:
     """The processes of one benchmark run (secantusdb, then the stack) on a private vhost."""

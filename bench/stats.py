@@ -50,6 +50,7 @@ from bench.common import (
     nearest_rank,
     run_and_report,
     say,
+    settle,
 )
 from services.scheduler.counters import StatsCounters
 from services.scheduler.domain import records as rec
@@ -356,6 +357,7 @@ def run(lab: Lab, n: int, batch: int, warmups: int, runs: int) -> str:
         seeded = seed(lab.mongo_url, project_ref, pipeline_refs, n, batch)
     except PyMongoError as exc:
         raise SetupError(f"seeding: {type(exc).__name__}: {exc}") from exc
+    settle(lab.children[0].proc.pid, "secantusdb (writing out what was seeded)")
     first = pipeline_refs[0]
     deep = min(DEEP, max(0, seeded.per_pipeline[first["id"]] - PAGE))
     window = {"startTime": seeded.start, "endTime": seeded.end}
