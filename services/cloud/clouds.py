@@ -8,7 +8,7 @@ pinged by its type's backend, and which driver its workers get is the supervisor
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 from services.cloud import backends
 from services.cloud.backends import pinging
@@ -18,6 +18,8 @@ from shared.contracts.catalog import Cloud
 from shared.contracts.errors import NotFound
 from shared.contracts.rpc import PingResult
 from shared.crypto import SecretBox, decrypt_all, is_encrypted
+
+C = TypeVar("C", bound=Mapping[str, object])  # a cloud, as stored or as answered
 
 
 class Store(Protocol):
@@ -71,7 +73,7 @@ class CloudCatalog:
             return pinging.error(f"cannot decrypt the secrets of cloud {name}: {exc}")
         return self._probe(cast(Cloud, cloud))
 
-    def unsealed(self, stored: Mapping[str, Any]) -> Mapping[str, Any]:
+    def unsealed(self, stored: C) -> C:
         """The cloud with its sealed secrets decrypted (ValueError when they cannot be)."""
         if not _has_sealed(stored):
             return stored

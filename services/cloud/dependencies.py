@@ -46,7 +46,7 @@ class CloudParts(SharedExtension):
             return cast("Cloud | None", clouds.find(name))
 
         def unsealed(cloud: Cloud) -> Cloud:
-            return cast(Cloud, self.catalog.unsealed(cloud))
+            return self.catalog.unsealed(cloud)
 
         context = DriverContext(
             data_dir=settings.data_dir,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any
+from typing import cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.contracts import logs
@@ -25,6 +25,7 @@ from shared.contracts.catalog import (
     PipelineStages,
     RepoSource,
     ScmSection,
+    ScriptStage,
     Sonarqube,
 )
 from shared.contracts.logs import STAGE_DESC
@@ -82,11 +83,13 @@ def stages_of(pipeline: Pipeline) -> PipelineStages:
     return pipeline.get("build", {}).get("stages", {})
 
 
-def stage_config(pipeline: Pipeline, stage: str) -> Mapping[str, Any]:
-    """The section of a stage named at run time ({} when absent); its shape is the stage's
-    (catalog.PipelineStages): a stage that knows its name reads `stages_of` instead."""
+def stage_config(pipeline: Pipeline, stage: str) -> ScriptStage:
+    """The section of a stage named at run time ({} when absent), read as the command
+    stages' shape: every stage's section but codeCheckout's has `allowFailure`, and the
+    command stages (unitTest, codeScan, package) are ScriptStages; a stage that knows its
+    name reads `stages_of` instead."""
     cfg = dict(stages_of(pipeline)).get(stage)
-    return cfg if isinstance(cfg, dict) else {}
+    return cast(ScriptStage, cfg) if isinstance(cfg, dict) else {}
 
 
 def env_vars(pipeline: Pipeline) -> dict[str, str]:

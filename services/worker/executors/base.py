@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from services.worker import imaging
 from services.worker.artifacts import SourceFile, host_files
@@ -81,7 +81,7 @@ class Setting:
     its workspace, the worker's whole environment and the Docker engine, if one is set up."""
 
     launch: WorkerLaunch
-    job: Job | Mapping[str, Any]
+    job: Job
     workspace: Path
     env: Mapping[str, str]
     engine: Engine | None = None
