@@ -109,13 +109,16 @@ class Sample:
 
 
 def worker_spawned(data_dir: Path, record: str) -> float:
-    """When the cloud started the record's worker: the first line of its worker log."""
+    """When the cloud started the record's worker: the first line of its worker log (the
+    stack logs JSON here, whose lines carry the date)."""
     try:
         with (data_dir / "workspaces" / f"{record}.worker.log").open() as f:
-            first = f.readline()
-    except OSError:
+            first = json.loads(f.readline())
+    except (OSError, ValueError):
         return math.nan
-    return parse_time(first.split(" ", 1)[0]) if " cloud: starting" in first else math.nan
+    if not str(first.get("message", "")).startswith("starting "):
+        return math.nan
+    return parse_time(first.get("time"))
 
 
 def run_one(api: httpx.Client, path: str, data_dir: Path) -> Sample:
@@ -395,6 +398,7 @@ def run(lab: Lab, records: int, batch_size: int, max_running: int) -> str:
     lab.start_stack(
         {
             "CYCLONE_MAX_RUNNING": str(max_running),
+            "CYCLONE_LOG_FORMAT": "json",  # dated lines: when each worker was started
             # keep every record of the run readable (the default keeps 50 per pipeline)
             "CYCLONE_RECORDS_PER_PIPELINE": str(records + batch_size + 10),
         }

@@ -169,6 +169,13 @@ VARIABLES: Final[tuple[Var, ...]] = (
         "what one record's stages may keep as artifacts in all; over it the stage fails and keeps nothing (read by the logs service)",
     ),
     Var(
+        ("CYCLONE_ONE_PROCESS",),
+        "`on`",
+        "`make run` runs the scheduler, scm, logs and cloud services in one process (`python -m "
+        "services`); `off`: a process each. A service with several replicas runs apart either "
+        'way (docs/architecture.md, "One process or several")',
+    ),
+    Var(
         ("CYCLONE_MAX_RUNNING",),
         "`4`",
         "records running at once, across all scheduler replicas",
@@ -307,6 +314,12 @@ VARIABLES: Final[tuple[Var, ...]] = (
         ("CYCLONE_WORKSPACES",),
         "`$CYCLONE_DATA_DIR/workspaces`",
         "the Local cloud's build workspaces, one folder per record",
+    ),
+    Var(
+        ("CYCLONE_WARM_WORKERS",),
+        "`2`",
+        "worker processes the cloud service keeps started and imported, each waiting for one "
+        "record of a Local or Docker cloud (`0`: every record starts a fresh interpreter)",
     ),
     Var(
         ("CYCLONE_BUILD_USER",),

@@ -96,6 +96,9 @@ class LogContext(DependencyProvider):  # type: ignore[misc]  # nameko ships no t
         self._tokens[id(worker_ctx)] = [
             (logsetup.IDS[k], logsetup.IDS[k].set(str(v))) for k, v in ids.items()
         ]
+        if logsetup.WORKER_SERVICE_SHOWN:  # several services in this process
+            service = logsetup.SERVICE.set(worker_ctx.service_name)
+            self._tokens[id(worker_ctx)].append((logsetup.SERVICE, service))
         self._started[id(worker_ctx)] = (time.perf_counter(), "ok")
         kind = _span_kind(worker_ctx) if tracing.enabled() else None
         if kind is not None:

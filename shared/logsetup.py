@@ -29,6 +29,10 @@ RECORD_ID: ContextVar[str] = ContextVar("cyclone_record_id", default="")
 IDS: dict[str, ContextVar[str]] = {"request_id": REQUEST_ID, "record_id": RECORD_ID}
 # Ids of the whole process (a worker runs one record), for threads that never bound any.
 PROCESS_IDS: dict[str, str] = {}
+# Several nameko services in one process (shared/runner.py): each nameko worker's lines name
+# its own service (shared/logcontext.py sets SERVICE), the rest the process's name.
+SERVICE: ContextVar[str] = ContextVar("cyclone_service", default="")
+WORKER_SERVICE_SHOWN = False
 
 # Libraries that narrate their normal work at INFO: their warnings still show.
 QUIET = ("nameko", "kombu", "amqp", "uvicorn.error", "gunicorn.error", "urllib3", "docker")
@@ -59,6 +63,7 @@ class _Ids(logging.Filter):
         for name, var in IDS.items():
             if not getattr(record, name, ""):
                 setattr(record, name, var.get() or PROCESS_IDS.get(name, ""))
+        record.cyclone_service = SERVICE.get()
         return True
 
 
@@ -86,15 +91,15 @@ class TextFormatter(logging.Formatter):
         super().__init__()
         self.service = service
         self.colour = colour
-        self.tint = COLOURS[sum(service.encode()) % len(COLOURS)]
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
         stamp += f".{int(record.msecs):03d}"
-        name = f"{self.service:<{SERVICE_WIDTH}}"
+        service = getattr(record, "cyclone_service", "") or self.service
+        name = f"{service:<{SERVICE_WIDTH}}"
         level = f"{record.levelname:<5}"
         if self.colour:
-            name = f"\x1b[{self.tint}m{name}\x1b[0m"
+            name = f"\x1b[{COLOURS[sum(service.encode()) % len(COLOURS)]}m{name}\x1b[0m"
             if record.levelname in LEVEL_COLOURS:
                 level = f"\x1b[{LEVEL_COLOURS[record.levelname]}m{level}\x1b[0m"
         ids = " ".join(f"{k.removesuffix('_id')}={v}" for k in IDS if (v := getattr(record, k, "")))
@@ -114,7 +119,7 @@ class JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
-            "service": self.service,
+            "service": getattr(record, "cyclone_service", "") or self.service,
             "logger": record.name,
             "message": masked(record.getMessage()),
         }

@@ -1,4 +1,6 @@
-"""Start one nameko service from the CYCLONE_* environment, as `python -m services.<name>`.
+"""Start nameko services from the CYCLONE_* environment: one, as `python -m services.<name>`,
+or several in one process, as `python -m services` (the single-machine default; see
+docs/architecture.md "One process or several").
 
 The caller must have run `eventlet.monkey_patch()` before importing anything else (a run
 without it hangs on the first socket read; STACK-NOTES).
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import eventlet
@@ -30,13 +33,27 @@ def run_service(service_cls: type[Service], settings: config.Settings | None = N
     settings = settings or config.load()
     # replicas tell themselves apart in the log; their service name on the bus is the same
     shown = service_cls.name if settings.replica == 1 else f"{service_cls.name}-{settings.replica}"
+    run_services([service_cls], shown, settings)
+
+
+def run_services(
+    classes: Sequence[type[Service]], shown: str, settings: config.Settings | None = None
+) -> None:
+    """Run these services in one nameko runner (one process, one eventlet hub, one broker
+    connection each, as separate processes would have), logging as `shown` outside their
+    workers; until SIGINT/SIGTERM, then stop them all gracefully."""
+    settings = settings or config.load()
     logsetup.configure(shown)
-    tracing.setup(service_cls.name)
+    if len(classes) > 1:
+        logsetup.WORKER_SERVICE_SHOWN = True  # each worker's lines name its own service
+    names = "+".join(cls.name for cls in classes)
+    tracing.setup(classes[0].name if len(classes) == 1 else shown)
     metrics.serve()
     cfg: dict[str, Any] = settings.nameko_config()
     cfg["CYCLONE"] = settings
     runner = ServiceRunner(cfg)
-    runner.add_service(service_cls)
+    for cls in classes:
+        runner.add_service(cls)
 
     stopping = eventlet.event.Event()
 
@@ -47,7 +64,7 @@ def run_service(service_cls: type[Service], settings: config.Settings | None = N
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runner.start()
-    log.info("service %s started (pid %s)", service_cls.name, os.getpid())
+    log.info("service %s started (pid %s)", names, os.getpid())
     runner_thread = eventlet.spawn(runner.wait)
     stopper = eventlet.spawn(stopping.wait)
     # Whichever finishes first: a crash of the runner, or a signal.
@@ -56,7 +73,7 @@ def run_service(service_cls: type[Service], settings: config.Settings | None = N
     stopper.link(lambda gt: done.ready() or done.send("signal"))
     why = done.wait()
     if why == "signal":
-        log.info("service %s stopping", service_cls.name)
+        log.info("service %s stopping", names)
         stopped = False
         with eventlet.Timeout(10, False):
             runner.stop()

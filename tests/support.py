@@ -120,6 +120,9 @@ class StackProcess:
             # The Local cloud's builds run as the build user when the stack runs as root: their
             # workspaces must be reachable by it, which pytest's 0700 tmp tree is not.
             "CYCLONE_WORKSPACES": _workspaces_dir(),
+            # A process per service, so that fault tests can kill one (pids.json); the stacks
+            # of tests/stack/test_one_process.py run them together, as `make run` does.
+            "CYCLONE_ONE_PROCESS": "off",
             **env,
         }
         self.proc: subprocess.Popen | None = None

@@ -2,9 +2,10 @@
 
 Starts the embedded MongoDB-compatible server (unless CYCLONE_MONGO_URL is set), makes sure
 the broker and its vhost answer, generates the API token and the secret key into the data
-dir when they are not given, then runs every service and the gateway as child processes,
-restarting any that crashes. The children's pids are written to `$CYCLONE_DATA_DIR/pids.json`
-(fault tests use it to kill or restart one service).
+dir when they are not given, then runs the services and the gateway as child processes
+(the services in one, `python -m services`, unless CYCLONE_ONE_PROCESS=off or they have
+replicas), restarting any that crashes. The children's pids are written to
+`$CYCLONE_DATA_DIR/pids.json`, one per service (fault tests use it to kill or restart one).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from shared import brokers, config, logsetup
 from shared.contracts import services
 from shared.crypto import SecretBox
+from shared.envvars import Env
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -221,13 +224,44 @@ def replica_names(counts: dict[str, int]) -> dict[str, tuple[str, int]]:
     }
 
 
+@dataclass(frozen=True)
+class Child:
+    """A process of the stack: `python -m <module> <args>`, as replica `replica`, serving
+    `members` (pids.json names each of them with its pid)."""
+
+    module: str
+    replica: int
+    members: tuple[str, ...]
+    args: tuple[str, ...] = ()
+
+
+TOGETHER = "services"  # the child running several services (python -m services)
+
+
+def plan(counts: dict[str, int], together: bool) -> dict[str, Child]:
+    """The children of the stack by name. With `together`, the services with one replica
+    share one process; a service with several replicas runs one process per replica
+    either way. The gateway is always a process tree of its own."""
+    shared = [s for s, n in counts.items() if n == 1] if together else []
+    children: dict[str, Child] = {}
+    if len(shared) > 1:
+        children[TOGETHER] = Child(TOGETHER, 1, tuple(shared), tuple(shared))
+    else:
+        shared = []
+    for name, (service, replica) in replica_names(counts).items():
+        if service not in shared:
+            children[name] = Child(f"services.{service}", replica, (name,))
+    children[services.API] = Child(f"services.{services.API}", 1, (services.API,))
+    return children
+
+
 class Stack:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.children: dict[str, subprocess.Popen] = {}
         # the gateway scales with CYCLONE_API_WORKERS inside its one process tree
         counts = config.replicas(env.get("CYCLONE_REPLICAS", ""), services.RESIDENT)
-        self.plan = {**replica_names(counts), services.API: (services.API, 1)}
+        self.plan = plan(counts, Env(env).flag("CYCLONE_ONE_PROCESS", True))
         self.mongo: subprocess.Popen | None = None
         self.stopping = False
         self.settings = config.load(env)
@@ -276,17 +310,21 @@ class Stack:
         self.settings = config.load(env)
 
     def spawn(self, name: str) -> None:
-        service, replica = self.plan[name]
+        child = self.plan[name]
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
+            [sys.executable, "-m", child.module, *child.args],
             cwd=ROOT,
-            env={**self.env, "CYCLONE_REPLICA": str(replica)},
+            env={**self.env, "CYCLONE_REPLICA": str(child.replica)},
             preexec_fn=_die_with_parent,
         )
         self._write_pids()
 
     def _write_pids(self) -> None:
-        pids = {name: p.pid for name, p in self.children.items()}
+        pids = {
+            member: proc.pid
+            for name, proc in self.children.items()
+            for member in self.plan[name].members
+        }
         if self.mongo:
             pids["mongo"] = self.mongo.pid
         # Atomically: readers (fault tests, operators) never see a half-written file.

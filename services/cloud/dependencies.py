@@ -7,6 +7,9 @@
 `CYCLONE_LOCAL_WORKER_CMD` (test/dev hook): a JSON list replacing the Local driver's worker
 command `[python, "-m", "services.worker"]`; `--record-id <id>` is still appended, so e.g.
 `["sh", "-c", "sleep 30"]` runs a stand-in. Leave it unset in real deployments.
+
+`CYCLONE_WARM_WORKERS` standbys (backends/standby.py) are kept for the drivers of workers on
+this host, only with the real worker command (a stand-in cannot be a standby).
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.cloud import backends, domain
 from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext
+from services.cloud.backends.hostworkers import host_env
+from services.cloud.backends.standby import Standbys
 from services.cloud.clouds import CloudCatalog
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
 from shared.contracts.catalog import Cloud
+from shared.envvars import Env
 from shared.mongo import connect, settings_of
 from shared.workertoken import tokens_or_none
 
 WORKER_CMD_ENV = "CYCLONE_LOCAL_WORKER_CMD"
+WARM_ENV = "CYCLONE_WARM_WORKERS"
+WARM_DEFAULT = 2
 
 
 class CloudParts(SharedExtension):
@@ -41,6 +49,9 @@ class CloudParts(SharedExtension):
         workers.ensure_indexes()
         clouds = CloudStore(database)
         clouds.ensure_indexes()
+        warm = Env().integer(WARM_ENV, WARM_DEFAULT) if command == DEFAULT_COMMAND else 0
+        workspaces = settings.workspaces or settings.data_dir / "workspaces"
+        self.standbys = Standbys(command, host_env(os.environ), workspaces, max(warm, 0))
 
         def stored(name: str) -> Cloud | None:
             return cast("Cloud | None", clouds.find(name))
@@ -60,6 +71,7 @@ class CloudParts(SharedExtension):
             find=stored,
             # Drivers that need secrets (Kubernetes) read their cloud decrypted at each use.
             unseal=unsealed,
+            standbys=self.standbys,
         )
         # Every backend's factory of drivers, made once (settings are checked now).
         factories = backends.factories(context)
@@ -81,10 +93,15 @@ class CloudParts(SharedExtension):
             if backend is not None and backend.serve_at_start:
                 self.supervisor.serve(str(cloud["name"]), backend.kind)
 
+    def start(self) -> None:
+        self.standbys.fill_later()
+
     def stop(self) -> None:
+        self.standbys.close()
         self.client.close()  # workers keep running; the next start adopts them
 
     def kill(self) -> None:
+        self.standbys.close()
         self.client.close()
 
 

@@ -13,6 +13,7 @@ and `POD_NAMESPACE` from the downward API; everything else is plain environment.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
@@ -167,3 +168,40 @@ def docker_section(env: Mapping[str, str]) -> DockerSection | None:
         certPath=str(section["certPath"]),
         insecure=bool(section["insecure"]),
     )
+
+
+# --- a standby's hand-off ----------------------------------------------------------------------
+# A warm worker (services/worker/standby.py) is started before its record is known, and is then
+# handed the record in one message on its stdin, a Unix socket: what a cold worker gets from
+# its Popen. The cloud service writes it (services/cloud/backends/standby.py), the standby
+# reads it; the record's log file travels beside it as a descriptor.
+
+STANDBY_FLAG: Final = "--standby"  # the worker's argument that makes it a standby
+HANDOFF_MAX: Final = 1 << 20  # bytes: a hand-off is a few KB (the service's environment)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """The record a standby becomes the worker of."""
+
+    argv: list[str]  # the worker's arguments (`--record-id <id>`)
+    cwd: str  # the record's workspace
+    env: dict[str, str]  # the record's whole environment, its launch included
+
+    def encode(self) -> bytes:
+        return json.dumps({"argv": self.argv, "cwd": self.cwd, "env": self.env}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Handoff:
+        """The hand-off in a message; ValueError when it is not one."""
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError("a hand-off is a JSON object")
+        argv, cwd, env = raw.get("argv"), raw.get("cwd"), raw.get("env")
+        if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
+            raise ValueError("argv must be a list of strings")
+        if not isinstance(cwd, str) or not cwd:
+            raise ValueError("cwd must be a path")
+        if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+            raise ValueError("env must map names to strings")
+        return cls(argv, cwd, {str(k): v for k, v in env.items()})

@@ -18,11 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.contracts.catalog import Cloud
 from shared.contracts.rpc import PingResult, Placement, WorkerInfo
 from shared.workertoken import WorkerTokens
+
+if TYPE_CHECKING:
+    from services.cloud.backends.standby import Standbys
 
 # What a driver keeps of a worker to find it again after a restart (pid, pgid and workspace
 # of a process; namespace and name of a pod), stored with the worker.
@@ -130,6 +133,7 @@ class DriverContext:
     command: Sequence[str] = DEFAULT_COMMAND  # a worker on this host (tests: a stand-in)
     find: Callable[[str], Cloud | None] = lambda name: None  # a stored cloud (sealed)
     unseal: Callable[[Cloud], Cloud] = lambda cloud: cloud  # its secrets decrypted
+    standbys: Standbys | None = None  # warm workers for the drivers of workers on this host
 
 
 DriverFactory = Callable[[str], Driver]  # makes the driver serving the named cloud

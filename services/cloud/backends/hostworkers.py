@@ -13,7 +13,9 @@ which is kept after the run; the workspace is removed when the worker has ended.
 Liveness comes from `waitid` for our own children, and from /proc for adopted ones (no
 longer our children after a restart; a zombie counts as ended, since pid 1 in a container may
 never reap it). A pid is only trusted while /proc shows it is still the worker of that record
-(its command line or environment names the record), because pids are reused.
+(its command line, environment or working directory names the record), because pids are
+reused. A worker may also be a standby handed its record (standby.py): the same process
+state, started earlier.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import eventlet
 
@@ -38,7 +41,7 @@ from services.cloud.backends.base import DriverContext, ExitReport, Handle, Save
 from shared import brokers, logsetup, tracing
 from shared.contracts import launch
 from shared.contracts.catalog import DockerSection
-from shared.contracts.launch import CloudType, WorkerLaunch
+from shared.contracts.launch import CloudType, Handoff, WorkerLaunch
 from shared.contracts.rpc import WorkerInfo
 from shared.timefmt import now
 
@@ -79,6 +82,15 @@ def launch_on_host(
     )
 
 
+def host_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What every worker on this host inherits: the service's environment without the
+    stack's keys and the launch variables it may have itself, the code on PYTHONPATH."""
+    env = {k: v for k, v in environ.items() if k not in WITHHELD_ENV and k not in launch.NAMES}
+    paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
 @dataclass
 class _Worker:
     record_id: str
@@ -116,6 +128,7 @@ class HostWorkers:
         self.workspaces = Path(context.workspaces or self.data_dir / "workspaces").resolve()
         self.command = list(context.command)
         self._env = dict(context.environ)
+        self._standbys = context.standbys
         self._sleep = sleep
         self._workers: dict[str, _Worker] = {}
 
@@ -145,10 +158,11 @@ class HostWorkers:
                 note = logsetup.line("cloud", f"starting {argv}", record_id=record_id)
                 out.write(note.encode())
                 out.flush()
-                popen = subprocess.Popen(
+                env = self.worker_env(launched())
+                popen = self._warm(record_id, workspace, env, out) or subprocess.Popen(
                     argv,
                     cwd=workspace,
-                    env=self.worker_env(launched()),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -163,6 +177,20 @@ class HostWorkers:
         self._workers[record_id] = worker
         log.info("started worker of %s: pid %s", record_id, popen.pid)
         return self._info(worker)
+
+    def _warm(
+        self, record_id: str, workspace: Path, env: dict[str, str], out: BinaryIO
+    ) -> subprocess.Popen[bytes] | None:
+        """A standby (standby.py) now running the record, None when there is none."""
+        if self._standbys is None:
+            return None
+        handoff = Handoff(["--record-id", record_id], str(workspace), env)
+        popen = self._standbys.hand(handoff, out)
+        if popen is not None:
+            note = logsetup.line("cloud", f"handed to standby pid {popen.pid}", record_id=record_id)
+            out.write(note.encode())
+            out.flush()
+        return popen
 
     def _orphan(self, record_id: str, project: str, pipeline: str) -> WorkerInfo | None:
         """A live worker of the record that a start killed before saving it left behind
@@ -276,13 +304,8 @@ class HostWorkers:
         return self.workspaces / f"{record_id}.worker.log"
 
     def worker_env(self, launched: WorkerLaunch) -> dict[str, str]:
-        """The service's environment without the stack's keys and the launch variables it
-        may have itself, the code on PYTHONPATH, then the worker's launch."""
-        env = {
-            k: v for k, v in self._env.items() if k not in WITHHELD_ENV and k not in launch.NAMES
-        }
-        paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        """`host_env`, then the worker's launch."""
+        env = host_env(self._env)
         env.update(launched.to_env())
         return env
 
@@ -386,7 +409,11 @@ def is_worker_process(pid: int, record_id: str) -> bool:
                 return True
         # A shell may exec its last command; the environment survives exec.
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return f"{launch.RECORD_ID}={record_id}".encode() in f.read().split(b"\0")
+            if f"{launch.RECORD_ID}={record_id}".encode() in f.read().split(b"\0"):
+                return True
+        # A standby's command line and initial environment predate its record (standby.py):
+        # it works in the record's workspace, whose name is the record id.
+        return record_id in Path(os.readlink(f"/proc/{pid}/cwd")).parts
     except OSError:
         return False
 
@@ -410,7 +437,8 @@ def _kill_leftovers(pgid: int, record_id: str | None = None) -> None:
 
     Without `record_id` (our own child, its zombie still holding the group id) the whole
     group goes. With it (an adopted worker, whose group id may be reused once empty), only
-    members that still carry the record's id in their command line or environment.
+    members that still carry the record's id in their command line, environment or working
+    directory.
     """
     members = group_members(pgid)
     if record_id is None:
