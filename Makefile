@@ -54,8 +54,8 @@ test-real: setup docker ## the others (not unit): real stacks, RabbitMQ, the dat
 	@echo "[test-real] random order seed: $(SEED) (replay: make test-real SEED=$(SEED))"
 	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) -m "not unit" $(PYTEST_ARGS)
 
-bench: setup ## API latency benchmark against a baseline (prints figures)
-	$(PY) -m bench.api
+bench: setup docker ## every bench with a target, then one table of them all (bench/README.md)
+	$(PY) -m bench.all $(BENCH_ARGS)
 
 fmt: setup ## format the code
 	$(VENV)/bin/ruff format .

@@ -65,6 +65,7 @@ from bench.common import (
     stop_children,
     wait_until,
 )
+from bench.summary import Figure, record, targets_lines
 
 PROJECT = "bench-get"  # the project the GET scenarios read
 SCM = {"type": "Github", "server": "https://github.com", "token": "t"}
@@ -475,22 +476,21 @@ def report(
     ratio = gateway_get.rps / baseline.rps if baseline.rps else math.nan
     lines += ["", f"gateway GET throughput / baseline GET throughput: {_num(ratio, '.3f')}", ""]
     p50 = gateway_get.percentile_ms(50)
-    targets = [
-        (f"GET p50 <= {TARGET_P50_MS:g} ms", f"{_num(p50, '.2f')} ms", p50 <= TARGET_P50_MS),
-        (
-            f"GET >= {TARGET_RPS:g} req/s",
-            f"{gateway_get.rps:.1f} req/s",
-            gateway_get.rps >= TARGET_RPS,
-        ),
-        (
-            f"GET throughput >= {TARGET_RATIO:g} x baseline",
-            f"{_num(ratio, '.3f')} x",
-            ratio >= TARGET_RATIO,
+    figures = [
+        Figure("api", "gateway GET p50", p50, "ms", "<=", TARGET_P50_MS),
+        Figure("api", "gateway GET throughput", gateway_get.rps, "req/s", ">=", TARGET_RPS),
+        Figure(
+            "api",
+            "gateway GET throughput / bare app",
+            ratio,
+            "x",
+            ">=",
+            TARGET_RATIO,
         ),
     ]
+    record(figures)
     lines.append("targets (gateway GET /api/v1/projects/{name}):")
-    for label, measured, ok in targets:  # a NaN compares False: no data is a FAIL
-        lines.append(f"  {label:<34} {measured:>14}  {'PASS' if ok else 'FAIL'}")
+    lines += targets_lines(figures)
     failed = [r for r in results if r.errors]
     if failed:
         lines += ["", "THIS RUN HAD ERRORS; the figures above count successful requests only:"]

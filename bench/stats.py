@@ -52,6 +52,7 @@ from bench.common import (
     say,
     settle,
 )
+from bench.summary import Figure, record, targets_lines
 from services.scheduler.counters import StatsCounters
 from services.scheduler.domain import records as rec
 from services.scheduler.domain import stats as stats_math
@@ -316,14 +317,22 @@ def report(
             lines += [f"    {e}" for e in errs if e][:3]
     lines += ["", "checks (the answers against what the bench inserted):", *checks]
     stats_p50, page_p50, deep_p50 = rows[0][1].p(50), rows[2][1].p(50), rows[3][1].p(50)
-    lines += ["", "targets (HTTP):"]
-    targets = [
-        (f"project stats, {DAYS} days, p50 <= {TARGET_STATS_MS:g} ms", stats_p50, TARGET_STATS_MS),
-        (f"records page start=0, p50 <= {TARGET_PAGE_MS:g} ms", page_p50, TARGET_PAGE_MS),
-        (f"records page start={deep}, p50 <= {DEEP_MS:g} ms", deep_p50, DEEP_MS),
+    checked = all(line.rstrip().endswith("OK") for line in checks)
+    figures = [
+        Figure("stats", f"project stats, {DAYS} days, p50", stats_p50, "ms", "<=", TARGET_STATS_MS),
+        Figure("stats", "records page start=0, p50", page_p50, "ms", "<=", TARGET_PAGE_MS),
+        Figure(
+            "stats",
+            f"records page start={deep} of {n:,}, p50",
+            deep_p50,
+            "ms",
+            "<=",
+            DEEP_MS,
+            checks=checked,
+        ),
     ]
-    for label, value, target in targets:  # NaN compares False: no data is a FAIL
-        lines.append(f"  {label:<46} {fmt(value):>9} ms  {'PASS' if value <= target else 'FAIL'}")
+    record(figures)
+    lines += ["", "targets (HTTP):", *targets_lines(figures)]
     if deep != DEEP:
         lines.append(f"(the deep page starts at {deep}: the pipeline has fewer than {DEEP + PAGE})")
     return "\n".join(lines)
