@@ -65,6 +65,7 @@ from bench.common import (
 from bench.summary import Figure, record, targets_lines
 from services.logs.domain import MAX_READ_LIMIT
 from shared.contracts import rpc, services
+from shared.workertoken import WorkerTokens
 from tests.repos import make_git_repo
 
 PROJECT = "bench-logs"
@@ -94,13 +95,15 @@ def rpc_proxy(amqp_uri: str) -> Any:
     return ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=RPC_TIMEOUT)
 
 
-def log_publisher(amqp_uri: str, record_id: str) -> Any:
-    """The worker's LogPublisher, made as BusSink makes it (the default batch of 200 / 50 ms)."""
+def log_publisher(amqp_uri: str, record_id: str, token: str) -> Any:
+    """The worker's LogPublisher, made as BusSink makes it (the default batch of 200 / 50 ms),
+    signing its batches with the record's worker token as a worker does (the logs service
+    drops unsigned ones)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from services.worker.publisher import LogPublisher
 
-    return LogPublisher(amqp_uri, record_id)
+    return LogPublisher(amqp_uri, record_id, token=token)
 
 
 def make_lines(n: int) -> list[str]:
@@ -220,13 +223,15 @@ class Ingest:
         return out
 
 
-def ingest(amqp_uri: str, read: Callable[..., Any], lines: list[str]) -> Ingest:
+def ingest(
+    amqp_uri: str, read: Callable[..., Any], lines: list[str], tokens: WorkerTokens
+) -> Ingest:
     result = Ingest(len(lines))
     expected = Digest()
     expected.add(lines)
     result.expected_sha = expected.hexdigest()
     record_id = secrets.token_hex(12)  # no such record: the logs service stores any id's lines
-    publisher = log_publisher(amqp_uri, record_id)
+    publisher = log_publisher(amqp_uri, record_id, tokens.issue(record_id))
     published: dict[str, float] = {}
     failed: list[str] = []
 
@@ -797,7 +802,9 @@ def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int) -> str:
     with rpc_proxy(lab.amqp_uri) as cluster:
         read = getattr(getattr(cluster, services.LOGS), rpc.READ_LOG)
         read("0" * 24, None, None, 0, 1)  # the proxy and the service answer
-        ing = ingest(lab.amqp_uri, read, lines)
+        # the key the launcher made: the bench signs its made-up worker's batches with it
+        tokens = WorkerTokens((lab.data_dir / "secret-key").read_text().strip())
+        ing = ingest(lab.amqp_uri, read, lines, tokens)
         for child in lab.children:
             child.check()
         raw = raw_broker(lab.amqp_uri, lines, 200)
