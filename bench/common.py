@@ -97,6 +97,39 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_process(roots: list[int]) -> dict[int, tuple[str, float, float]]:
+    """pid -> (name, own CPU seconds, CPU seconds of its reaped children) for `roots` and every
+    live process below them: a worker that has ended shows in its parent's second figure."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, float, float]] = {}
+    for pid in {*roots, *(p for root in roots for p, _ in _descendants(root))}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        words = [a.decode(errors="replace") for a in argv if a]
+        shown = words[words.index("-m") + 1 :][:3] if "-m" in words else words[:2]
+        name = " ".join(shown)
+        own = (int(fields[11]) + int(fields[12])) / tick
+        children = (int(fields[13]) + int(fields[14])) / tick
+        found[pid] = (name[:48], own, children)
+    return found
+
+
+def cpu_spent(
+    before: dict[int, tuple[str, float, float]], after: dict[int, tuple[str, float, float]]
+) -> list[tuple[str, float, float]]:
+    """(name, own, reaped children) CPU seconds spent between two `cpu_by_process` snapshots,
+    per process alive at both (the services, the gateway, the database), largest first."""
+    spent = [
+        (name, own - before[pid][1], kids - before[pid][2])
+        for pid, (name, own, kids) in after.items()
+        if pid in before and before[pid][0] == name
+    ]
+    return sorted(spent, key=lambda row: -(row[1] + row[2]))
+
+
 class Child:
     """One process the benchmark started, its output in a log file."""
 

@@ -411,7 +411,9 @@ def paced_printer(n: int, per_s: int) -> str:
         "print('%.6f %d'%(time.time(),i),flush=True))"
         f" for i in range({n})]"
     )
-    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    # The system's python3, not this venv's: builds run as the build user when the stack runs
+    # as root, and the venv need not be theirs to execute (docs/security.md).
+    return f"python3 -c {shlex.quote(code)}"
 
 
 def latency(api: httpx.Client, base: str, path: str, n: int, per_s: int) -> Latency:

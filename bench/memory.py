@@ -3,10 +3,10 @@
 Starts, one after the other, two stacks (`python -m tools.stack`, each with its own secantusdb
 and private RabbitMQ vhost), lets each sit idle for `--idle` seconds after it is healthy, and
 sums the memory of all their processes: the launcher, the services, the gateway's master and
-workers, secantusdb, and the warm standby workers the cloud service keeps.
+workers, secantusdb, and the cloud service's fork server.
 
-- baseline: the previous layout, a process per service and no standby workers
-  (CYCLONE_ONE_PROCESS=off, CYCLONE_WARM_WORKERS=0);
+- baseline: the previous layout, a process per service and no fork server
+  (CYCLONE_ONE_PROCESS=off, CYCLONE_FORK_SERVER=off);
 - now: the defaults of `make run`.
 
 RSS counts every page a process maps, shared ones (the interpreter, libraries, pages a fork
@@ -47,7 +47,7 @@ PROJECT = "bench-memory"
 SCM = {"type": "Github", "server": "https://scm.example.com", "token": "t"}
 TARGET_IDLE_MB = 300.0
 TARGET_WORKER_MB = 40.0
-BASELINE_ENV = {"CYCLONE_ONE_PROCESS": "off", "CYCLONE_WARM_WORKERS": "0"}
+BASELINE_ENV = {"CYCLONE_ONE_PROCESS": "off", "CYCLONE_FORK_SERVER": "off"}
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def run(work: Path, labs: list[Lab], seconds: float) -> str:
     (work / "now").mkdir()
     before_lab = Lab(work / "baseline", f"cyclone-bench-memory-a-{os.getpid()}")
     labs.append(before_lab)
-    say("baseline: a process per service, no standby workers")
+    say("baseline: a process per service, no fork server")
     before = idle(before_lab, BASELINE_ENV, seconds)
     for line in before_lab.stop_all():
         say(line)

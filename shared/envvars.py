@@ -316,10 +316,10 @@ VARIABLES: Final[tuple[Var, ...]] = (
         "the Local cloud's build workspaces, one folder per record",
     ),
     Var(
-        ("CYCLONE_WARM_WORKERS",),
-        "`2`",
-        "worker processes the cloud service keeps started and imported, each waiting for one "
-        "record of a Local or Docker cloud (`0`: every record starts a fresh interpreter)",
+        ("CYCLONE_FORK_SERVER",),
+        "`on`",
+        "the workers of Local and Docker clouds are forked from a process that has imported "
+        "them once (`off`: each record starts a fresh interpreter)",
     ),
     Var(
         ("CYCLONE_BUILD_USER",),

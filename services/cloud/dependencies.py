@@ -8,8 +8,9 @@
 command `[python, "-m", "services.worker"]`; `--record-id <id>` is still appended, so e.g.
 `["sh", "-c", "sleep 30"]` runs a stand-in. Leave it unset in real deployments.
 
-`CYCLONE_WARM_WORKERS` standbys (backends/standby.py) are kept for the drivers of workers on
-this host, only with the real worker command (a stand-in cannot be a standby).
+With `CYCLONE_FORK_SERVER` on (the default) the drivers of workers on this host fork them
+from a fork server (backends/forkserver.py), only with the real worker command (a stand-in
+cannot be forked that way).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from nameko.extensions import DependencyProvider, SharedExtension
 
 from services.cloud import backends, domain
 from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext
+from services.cloud.backends.forkserver import ForkServer
 from services.cloud.backends.hostworkers import host_env
-from services.cloud.backends.standby import Standbys
 from services.cloud.clouds import CloudCatalog
 from services.cloud.store import CloudStore, WorkerStore
 from services.cloud.supervisor import Supervisor
@@ -33,8 +34,7 @@ from shared.mongo import connect, settings_of
 from shared.workertoken import tokens_or_none
 
 WORKER_CMD_ENV = "CYCLONE_LOCAL_WORKER_CMD"
-WARM_ENV = "CYCLONE_WARM_WORKERS"
-WARM_DEFAULT = 2
+FORK_SERVER_ENV = "CYCLONE_FORK_SERVER"
 
 
 class CloudParts(SharedExtension):
@@ -49,9 +49,10 @@ class CloudParts(SharedExtension):
         workers.ensure_indexes()
         clouds = CloudStore(database)
         clouds.ensure_indexes()
-        warm = Env().integer(WARM_ENV, WARM_DEFAULT) if command == DEFAULT_COMMAND else 0
-        workspaces = settings.workspaces or settings.data_dir / "workspaces"
-        self.standbys = Standbys(command, host_env(os.environ), workspaces, max(warm, 0))
+        self.fork_server: ForkServer | None = None
+        if command == DEFAULT_COMMAND and Env().flag(FORK_SERVER_ENV, True):
+            workspaces = settings.workspaces or settings.data_dir / "workspaces"
+            self.fork_server = ForkServer(command, host_env(os.environ), workspaces)
 
         def stored(name: str) -> Cloud | None:
             return cast("Cloud | None", clouds.find(name))
@@ -71,7 +72,7 @@ class CloudParts(SharedExtension):
             find=stored,
             # Drivers that need secrets (Kubernetes) read their cloud decrypted at each use.
             unseal=unsealed,
-            standbys=self.standbys,
+            fork_server=self.fork_server,
         )
         # Every backend's factory of drivers, made once (settings are checked now).
         factories = backends.factories(context)
@@ -94,15 +95,16 @@ class CloudParts(SharedExtension):
                 self.supervisor.serve(str(cloud["name"]), backend.kind)
 
     def start(self) -> None:
-        self.standbys.fill_later()
+        if self.fork_server is not None:
+            self.fork_server.start()
 
     def stop(self) -> None:
-        self.standbys.close()
+        if self.fork_server is not None:
+            self.fork_server.close()  # it reaps its workers, then exits by itself
         self.client.close()  # workers keep running; the next start adopts them
 
     def kill(self) -> None:
-        self.standbys.close()
-        self.client.close()
+        self.stop()
 
 
 class Workers(DependencyProvider):

@@ -170,19 +170,20 @@ def docker_section(env: Mapping[str, str]) -> DockerSection | None:
     )
 
 
-# --- a standby's hand-off ----------------------------------------------------------------------
-# A warm worker (services/worker/standby.py) is started before its record is known, and is then
-# handed the record in one message on its stdin, a Unix socket: what a cold worker gets from
-# its Popen. The cloud service writes it (services/cloud/backends/standby.py), the standby
-# reads it; the record's log file travels beside it as a descriptor.
+# --- a hand-off to the fork server -------------------------------------------------------------
+# The fork server (services/worker/forkserver.py) is started before any record is known, and is
+# handed each record in one message on its stdin, a Unix socket: what a cold worker gets from
+# its Popen. The cloud service writes it (services/cloud/backends/forkserver.py), the server
+# reads it and forks the record's worker; the record's log file travels beside it as a
+# descriptor.
 
-STANDBY_FLAG: Final = "--standby"  # the worker's argument that makes it a standby
+FORK_SERVER_FLAG: Final = "--fork-server"  # the worker's argument that makes it the server
 HANDOFF_MAX: Final = 1 << 20  # bytes: a hand-off is a few KB (the service's environment)
 
 
 @dataclass(frozen=True)
 class Handoff:
-    """The record a standby becomes the worker of."""
+    """The record a forked worker runs."""
 
     argv: list[str]  # the worker's arguments (`--record-id <id>`)
     cwd: str  # the record's workspace

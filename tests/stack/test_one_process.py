@@ -1,5 +1,5 @@
 """`make run`'s default layout: the four nameko services in one process (`python -m
-services`), Local records started on warm standby workers. The other test stacks run a process
+services`), Local records forked by the fork server. The other test stacks run a process
 per service (tests/support.py), so that fault tests can kill one."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ def together_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackPr
     stack = StackProcess(
         tmp_path_factory.mktemp("together") / "data",
         CYCLONE_ONE_PROCESS="on",
-        CYCLONE_WARM_WORKERS="2",
     )
     stack.start()
     yield stack
@@ -38,8 +37,8 @@ def runs(together_stack: StackProcess) -> Iterator[Runs]:
         yield Runs(api, "together")
 
 
-def standbys(data_dir: Path) -> list[int]:
-    """The pids of the standby workers waiting (`--standby` on their command line)."""
+def fork_servers(data_dir: Path) -> list[int]:
+    """The pids of this stack's fork servers (`--fork-server` on their command line)."""
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
@@ -47,7 +46,7 @@ def standbys(data_dir: Path) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if b"--standby" in argv and str(data_dir).encode() in environ:
+        if b"--fork-server" in argv and str(data_dir).encode() in environ:
             found.append(int(entry.name))
     return found
 
@@ -60,22 +59,19 @@ def test_the_services_share_one_process_and_answer(together_stack: StackProcess)
     assert health.status_code == 200, health.text
 
 
-def test_records_run_on_standby_workers_with_their_logs(
+def test_records_run_on_forked_workers_with_their_logs(
     together_stack: StackProcess, runs: Runs, git_repo
 ):
-    wait_for(lambda: len(standbys(together_stack.data_dir)) == 2, 30, "two standby workers")
-    waiting = set(standbys(together_stack.data_dir))
+    (server,) = wait_for(lambda: fork_servers(together_stack.data_dir), 30, "the fork server")
     runs.pipeline(pipeline_body("warm", git_repo.url, package=["echo warm-build-ran"]))
     record = runs.run("warm")
     assert record["status"] == "Success", record
     log = runs.log_through("warm", record["id"], "Stage: Package status: finish")
     assert "\nwarm-build-ran" in log or log.startswith("warm-build-ran"), log
-    # Its worker was one of the standbys waiting before it (the cloud's note in its log).
+    # Its worker was forked by the server (the cloud's note in its own log).
     worker_log = Path(together_stack.env["CYCLONE_WORKSPACES"]) / f"{record['id']}.worker.log"
-    handed = [pid for pid in waiting if f"handed to standby pid {pid}" in worker_log.read_text()]
-    assert len(handed) == 1, worker_log.read_text()
-    # The pool is topped up again.
-    wait_for(lambda: len(standbys(together_stack.data_dir)) == 2, 30, "the pool topped up")
+    assert "forked by the fork server: pid" in worker_log.read_text()
+    assert fork_servers(together_stack.data_dir) == [server]  # one server for every record
 
 
 def test_a_crashed_services_process_is_restarted_and_runs_records(

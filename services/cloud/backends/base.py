@@ -25,7 +25,7 @@ from shared.contracts.rpc import PingResult, Placement, WorkerInfo
 from shared.workertoken import WorkerTokens
 
 if TYPE_CHECKING:
-    from services.cloud.backends.standby import Standbys
+    from services.cloud.backends.forkserver import ForkServer
 
 # What a driver keeps of a worker to find it again after a restart (pid, pgid and workspace
 # of a process; namespace and name of a pod), stored with the worker.
@@ -133,7 +133,7 @@ class DriverContext:
     command: Sequence[str] = DEFAULT_COMMAND  # a worker on this host (tests: a stand-in)
     find: Callable[[str], Cloud | None] = lambda name: None  # a stored cloud (sealed)
     unseal: Callable[[Cloud], Cloud] = lambda cloud: cloud  # its secrets decrypted
-    standbys: Standbys | None = None  # warm workers for the drivers of workers on this host
+    fork_server: ForkServer | None = None  # forks the workers of the drivers on this host
 
 
 DriverFactory = Callable[[str], Driver]  # makes the driver serving the named cloud

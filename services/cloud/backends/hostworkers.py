@@ -14,8 +14,8 @@ Liveness comes from `waitid` for our own children, and from /proc for adopted on
 longer our children after a restart; a zombie counts as ended, since pid 1 in a container may
 never reap it). A pid is only trusted while /proc shows it is still the worker of that record
 (its command line, environment or working directory names the record), because pids are
-reused. A worker may also be a standby handed its record (standby.py): the same process
-state, started earlier.
+reused. With a fork server (forkserver.py), a worker is forked from it rather than started:
+the same process state, but the server's child, whose exit status the server reports.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TERM_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a worker's process group
 KILL_WAIT = 2.0  # seconds to wait for the group to vanish after SIGKILL
 CHECK_EVERY = 0.05
+EXIT_REPORT_GRACE = 2.0  # seconds a forked worker's exit status may take to be reported
 # Workers run build commands and need only the broker and their record id (architecture.md):
 # the keys of the stack stay with the services.
 WITHHELD_ENV = ("CYCLONE_SECRET_KEY", "CYCLONE_API_TOKEN", "CYCLONE_MONGO_URL")
@@ -101,7 +102,9 @@ class _Worker:
     workspace: Path
     started_at: datetime
     seen_at: datetime
-    popen: subprocess.Popen[bytes] | None = None  # None when adopted after a restart
+    popen: subprocess.Popen[bytes] | None = None  # None when forked, or adopted after a restart
+    forked: bool = False  # by our fork server, which reports its exit status
+    gone_at: float | None = None  # when a forked worker was first seen gone (monotonic)
     stop_requested: bool = False
     discarded: bool = False  # its record was deleted: keep no log either
 
@@ -128,7 +131,7 @@ class HostWorkers:
         self.workspaces = Path(context.workspaces or self.data_dir / "workspaces").resolve()
         self.command = list(context.command)
         self._env = dict(context.environ)
-        self._standbys = context.standbys
+        self._forks = context.fork_server
         self._sleep = sleep
         self._workers: dict[str, _Worker] = {}
 
@@ -159,38 +162,43 @@ class HostWorkers:
                 out.write(note.encode())
                 out.flush()
                 env = self.worker_env(launched())
-                popen = self._warm(record_id, workspace, env, out) or subprocess.Popen(
-                    argv,
-                    cwd=workspace,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group; outlives our restarts
-                )
+                forked = self._forked(record_id, workspace, env, out)
+                popen = None
+                if forked is None:
+                    popen = subprocess.Popen(
+                        argv,
+                        cwd=workspace,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # its own process group; outlives our restarts
+                    )
         except BaseException:
             shutil.rmtree(workspace, ignore_errors=True)
             raise
-        worker = _Worker(
-            record_id, project, pipeline, popen.pid, popen.pid, workspace, started, started, popen
-        )
+        pid = forked if popen is None else popen.pid
+        assert pid is not None
+        worker = _Worker(record_id, project, pipeline, pid, pid, workspace, started, started, popen)
+        worker.forked = popen is None
         self._workers[record_id] = worker
-        log.info("started worker of %s: pid %s", record_id, popen.pid)
+        log.info("started worker of %s: pid %s", record_id, pid)
         return self._info(worker)
 
-    def _warm(
+    def _forked(
         self, record_id: str, workspace: Path, env: dict[str, str], out: BinaryIO
-    ) -> subprocess.Popen[bytes] | None:
-        """A standby (standby.py) now running the record, None when there is none."""
-        if self._standbys is None:
+    ) -> int | None:
+        """The pid of the record's worker forked by the fork server, None without one."""
+        if self._forks is None:
             return None
-        handoff = Handoff(["--record-id", record_id], str(workspace), env)
-        popen = self._standbys.hand(handoff, out)
-        if popen is not None:
-            note = logsetup.line("cloud", f"handed to standby pid {popen.pid}", record_id=record_id)
+        pid = self._forks.hand(Handoff(["--record-id", record_id], str(workspace), env), out)
+        if pid is not None:
+            note = logsetup.line(
+                "cloud", f"forked by the fork server: pid {pid}", record_id=record_id
+            )
             out.write(note.encode())
             out.flush()
-        return popen
+        return pid
 
     def _orphan(self, record_id: str, project: str, pipeline: str) -> WorkerInfo | None:
         """A live worker of the record that a start killed before saving it left behind
@@ -327,10 +335,18 @@ class HostWorkers:
     def _ended(self, worker: _Worker) -> tuple[bool, int | None]:
         """Whether the worker ended, and its Popen-style return code when we can know it."""
         if worker.popen is None:
-            if is_worker_process(worker.pid, worker.record_id):
+            code = self._forks.exit_of(worker.pid) if worker.forked and self._forks else None
+            if code is None and is_worker_process(worker.pid, worker.record_id):
                 return False, None
+            if code is None and worker.forked and self._forks and self._forks.running():
+                # Gone, and its server reaps it and reports within a moment: wait for that.
+                worker.gone_at = worker.gone_at or time.monotonic()
+                if time.monotonic() - worker.gone_at < EXIT_REPORT_GRACE:
+                    return False, None
             _kill_leftovers(worker.pgid, worker.record_id)
-            return True, None
+            if self._forks is not None:
+                self._forks.forget(worker.pid)
+            return True, code
         if worker.popen.returncode is not None:
             return True, worker.popen.returncode
         exited = _child_exited(worker.pid)
@@ -411,8 +427,8 @@ def is_worker_process(pid: int, record_id: str) -> bool:
         with open(f"/proc/{pid}/environ", "rb") as f:
             if f"{launch.RECORD_ID}={record_id}".encode() in f.read().split(b"\0"):
                 return True
-        # A standby's command line and initial environment predate its record (standby.py):
-        # it works in the record's workspace, whose name is the record id.
+        # A forked worker's command line and initial environment are its fork server's
+        # (forkserver.py): it works in the record's workspace, whose name is the record id.
         return record_id in Path(os.readlink(f"/proc/{pid}/cwd")).parts
     except OSError:
         return False

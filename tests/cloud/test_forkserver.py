@@ -1,0 +1,215 @@
+"""Forked workers (services/cloud/backends/forkserver.py, services/worker/forkserver.py): a
+real fork server of the real worker, handed records directly and by a real Local driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext, SavedWorker
+from services.cloud.backends.forkserver import ForkServer
+from services.cloud.backends.hostworkers import host_env, is_worker_process
+from services.cloud.backends.local.driver import LocalDriver
+from shared.contracts.launch import FORK_SERVER_FLAG, Handoff
+from tests.cloud.helpers import new_record_id, pid_alive
+from tests.waiting import wait_for
+
+SECRET = "the stack's secret key"
+NOWHERE = "amqp://x:y@127.0.0.1:1/"  # no broker answers there
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+def service_env(data_dir: Path, amqp_uri: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CYCLONE_DATA_DIR": str(data_dir),
+        "CYCLONE_SECRET_KEY": SECRET,
+        "CYCLONE_AMQP_URI": amqp_uri,
+    }
+
+
+def in_thread(fn, *args) -> None:
+    threading.Thread(target=fn, args=args, daemon=True).start()
+
+
+@pytest.fixture
+def servers(data_dir: Path) -> Iterator[list[ForkServer]]:
+    """Fork servers made by a test, closed afterwards (each exits once its workers have)."""
+    made: list[ForkServer] = []
+    yield made
+    for server in made:
+        server.close()
+
+
+def make_server(data_dir: Path, servers: list[ForkServer]) -> ForkServer:
+    env = host_env(service_env(data_dir, NOWHERE))
+    server = ForkServer(DEFAULT_COMMAND, env, data_dir / "workspaces", spawn=in_thread)
+    servers.append(server)
+    assert server.start()
+    return server
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = [item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item]
+    return {k.decode(): v.decode() for k, v in pairs}
+
+
+def exit_of(server: ForkServer, pid: int, timeout: float = 30) -> int:
+    wait_for(lambda: server.exit_of(pid) is not None, timeout, f"the exit of {pid}")
+    code = server.exit_of(pid)
+    assert code is not None
+    return code
+
+
+def check_broker(server: ForkServer, tmp_path: Path, uri: str) -> tuple[int, str]:
+    """A worker forked to run `--check` against `uri`: its exit status and its log."""
+    log = tmp_path / f"check-{time.monotonic_ns()}.log"
+    handoff = Handoff(["--check"], str(tmp_path), {**host_env(os.environ), "CYCLONE_AMQP_URI": uri})
+    with open(log, "ab") as out:
+        pid = server.hand(handoff, out)
+    assert pid is not None
+    code = exit_of(server, pid)
+    return code, log.read_text()
+
+
+def test_a_forked_worker_runs_its_handoff_and_its_exit_is_reported(
+    data_dir, amqp_uri, servers, tmp_path
+):
+    server = make_server(data_dir, servers)
+    assert "CYCLONE_SECRET_KEY" not in environ_of(server._popen.pid)  # the stack's keys stay
+    # `--check` checks the broker its environment names: the handed one, not the server's.
+    assert check_broker(server, tmp_path, amqp_uri) == (0, "broker ok\n")
+    code, log = check_broker(server, tmp_path, NOWHERE)
+    assert code == 1 and "broker unreachable" in log
+
+
+def test_a_forked_worker_has_its_own_session_workspace_and_environment(data_dir, servers, tmp_path):
+    server = make_server(data_dir, servers)
+    workspace = tmp_path / new_record_id()
+    workspace.mkdir()
+    env = {**host_env(os.environ), "CYCLONE_AMQP_URI": NOWHERE, "MARK": "handed"}
+    record_id = workspace.name
+    with open(tmp_path / "w.log", "ab") as out:
+        # No broker answers: the worker keeps asking for its job meanwhile.
+        pid = server.hand(Handoff(["--record-id", record_id], str(workspace), env), out)
+    assert pid is not None
+    try:
+        assert os.getsid(pid) == pid == os.getpgid(pid)
+        assert os.readlink(f"/proc/{pid}/cwd") == str(workspace)
+        assert is_worker_process(pid, record_id)
+        assert not is_worker_process(pid, new_record_id())
+        os.kill(pid, signal.SIGKILL)
+        assert exit_of(server, pid) == -signal.SIGKILL
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_malformed_handoff_is_refused_and_the_server_goes_on(data_dir, servers, tmp_path):
+    server = make_server(data_dir, servers)
+    assert server._channel is not None
+    with open(os.devnull, "rb") as null:
+        socket.send_fds(server._channel, [b'{"argv": "not a list"}'], [null.fileno()])
+    answer = server._answers.get(timeout=30)
+    assert answer is not None and "argv must be a list" in str(answer["refused"])
+    assert check_broker(server, tmp_path, NOWHERE)[0] == 1
+
+
+def test_a_dead_server_is_restarted_by_the_next_handoff(data_dir, servers, tmp_path):
+    server = make_server(data_dir, servers)
+    first = server._popen
+    assert first is not None
+    first.kill()
+    first.wait(10)
+    assert check_broker(server, tmp_path, NOWHERE)[0] == 1
+    assert server._popen is not first and server.running()
+
+
+def test_a_closed_server_exits_once_its_workers_have(data_dir, servers, tmp_path):
+    server = make_server(data_dir, servers)
+    workspace = tmp_path / new_record_id()
+    workspace.mkdir()
+    env = {**host_env(os.environ), "CYCLONE_AMQP_URI": NOWHERE}
+    with open(tmp_path / "w.log", "ab") as out:
+        pid = server.hand(Handoff(["--record-id", workspace.name], str(workspace), env), out)
+    assert pid is not None
+    popen = server._popen
+    assert popen is not None
+    server.close()
+    time.sleep(1)
+    assert popen.poll() is None  # still reaping its worker, which runs on
+    assert pid_alive(pid)
+    os.kill(pid, signal.SIGTERM)
+    assert popen.wait(30) == 0
+    with open(tmp_path / "w.log", "ab") as out:
+        assert server.hand(Handoff(["--check"], str(tmp_path), env), out) is None  # closed
+
+
+def test_a_server_on_a_non_blocking_channel_waits(data_dir, tmp_path):
+    """The cloud service's sockets are eventlet's, non-blocking: the server still waits."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    theirs.setblocking(False)
+    env = host_env(service_env(data_dir, NOWHERE))
+    with open(tmp_path / "server.log", "ab") as out:
+        popen = subprocess.Popen(
+            [*DEFAULT_COMMAND, FORK_SERVER_FLAG], env=env, stdin=theirs, stdout=out, stderr=out
+        )
+    theirs.close()
+    try:
+        time.sleep(3)  # imported and waiting by now
+        assert popen.poll() is None, (tmp_path / "server.log").read_text()
+        handoff = Handoff(["--check"], str(tmp_path), {"CYCLONE_AMQP_URI": NOWHERE})
+        with open(tmp_path / "log", "ab") as log:
+            socket.send_fds(ours, [handoff.encode()], [log.fileno()])
+        answers = [json.loads(ours.recv(4096)) for _ in range(2)]
+        assert "started" in answers[0] and answers[1]["code"] == 1, answers
+    finally:
+        ours.close()
+        popen.wait(30)
+
+
+def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, amqp_uri, servers):
+    env = service_env(data_dir, amqp_uri)
+    server = make_server(data_dir, servers)
+    context = DriverContext(data_dir, amqp_uri, environ=env, fork_server=server)
+    driver = LocalDriver("local", context, build_user="")
+    record_id = new_record_id()
+    # No scheduler answers on this vhost: the worker keeps asking for its job meanwhile.
+    driver.start(record_id, "proj", "pipe", {})
+    handle = driver.handle(record_id)
+    pid = int(handle["pid"])
+    assert pid == handle["pgid"] and pid != server._popen.pid
+    assert is_worker_process(pid, record_id)
+    log = data_dir / "workspaces" / f"{record_id}.worker.log"
+    assert f"forked by the fork server: pid {pid}" in log.read_text()
+    # The driver hears its end, with its exit status, from the server.
+    os.kill(pid, signal.SIGKILL)
+    reports = wait_for(lambda: driver.poll(), 10, "the exit report")
+    assert [(r.record_id, r.exit_code) for r in reports] == [(record_id, -signal.SIGKILL)]
+    # A worker forked before a restart of the service is adopted by its workspace.
+    other = new_record_id()
+    driver.start(other, "proj", "pipe", {})
+    saved = SavedWorker(other, "proj", "pipe", datetime.now(UTC), driver.handle(other), "local")
+    after = LocalDriver("local", DriverContext(data_dir, amqp_uri, environ=env), build_user="")
+    after.adopt([saved])
+    assert [w["recordID"] for w in after.list()] == [other]
+    assert after.stop(other)
+    (report,) = wait_for(lambda: after.poll(), 10, "the adopted worker's end")
+    assert report.record_id == other
