@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlsplit
 
-from kombu import Queue
-
 from shared.envvars import Env
+
+if TYPE_CHECKING:  # kombu is not imported by what only reads the URL (the launcher)
+    from kombu import Queue
 
 QUORUM_ENV: Final = "CYCLONE_QUORUM_QUEUES"
 QUORUM_CONFIG_KEY: Final = "QUORUM_QUEUES"  # in the nameko config (shared/config.py)

@@ -32,7 +32,6 @@ from urllib.parse import unquote, urlsplit
 
 from shared import brokers, config, logsetup
 from shared.contracts import services
-from shared.crypto import SecretBox
 from shared.envvars import Env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,6 +284,8 @@ class Stack:
             else:
                 say(f"API token: the one kept in {token_file}")
         if not env.get("CYCLONE_SECRET_KEY"):
+            from shared.crypto import SecretBox  # the launcher's only use of cryptography
+
             env["CYCLONE_SECRET_KEY"], _ = read_or_create(
                 s.data_dir / "secret-key", SecretBox.generate_key
             )

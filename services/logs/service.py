@@ -59,7 +59,8 @@ class Store(mongo.MongoDatabase):
 
     def setup(self) -> None:
         super().setup()
-        self.store = LogStore(self.database)
+        # group commits: the deliveries ready at the same moment share one insert
+        self.store = LogStore(self.database, pause=lambda: eventlet.sleep(0))
 
     def start(self) -> None:
         self.store.ensure_indexes()

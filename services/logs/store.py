@@ -2,18 +2,25 @@
 
 `_id` is record_id:seq (zero-padded), so a batch the broker delivers twice is inserted once;
 the worker's end marker is a document with `eof: true`, `n: 0` and `seq` = total + 1.
+
+Writes are group-committed (`GroupWriter`): the batches being stored at the same moment (the
+logs service takes up to 20 deliveries at once) go to the database as one unordered
+`insert_many`, which the embedded server takes about three times faster per document than one
+insert each. Each delivery still waits for its own documents' outcome before it is acked, so a
+batch is acked only once stored, and a duplicate key still means "stored before".
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator, Mapping
+import threading
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import NotRequired, cast
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, InvalidDocument, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidDocument, PyMongoError
 from typing_extensions import TypedDict
 
 from services.logs.domain import (
@@ -77,10 +84,116 @@ def _chunk(doc: ChunkDoc, lines: list[str] | None) -> Chunk:
     )
 
 
+DUPLICATE_KEY = 11000
+
+
+@dataclasses.dataclass
+class _Pending:
+    """One caller's documents, waiting in a group; `outcome` is how many were new, or the
+    error to raise in the caller."""
+
+    docs: list[ChunkDoc]
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    outcome: int | Exception = 0
+
+
+class GroupWriter:
+    """Inserts of concurrent callers become one `insert_many` (see the module docstring).
+
+    The first caller of a moment leads: it yields once (`pause`) so that the callers ready at
+    the same time add theirs, takes the group and writes it; the others wait for its outcome.
+    Callers arriving during the write form the next group. Works with green threads (eventlet
+    patches `threading`) and with plain threads alike.
+    """
+
+    def __init__(
+        self,
+        insert_many: Callable[[list[ChunkDoc]], object],
+        insert_one: Callable[[ChunkDoc], object],
+        pause: Callable[[], object],
+    ) -> None:
+        self._insert_many = insert_many
+        self._insert_one = insert_one
+        self._pause = pause
+        self._lock = threading.Lock()
+        self._group: list[_Pending] = []
+        self._leading = False
+
+    def write(self, docs: Sequence[ChunkDoc]) -> int:
+        """Insert `docs`; how many were new (a duplicate key was stored before)."""
+        mine = _Pending(list(docs))
+        with self._lock:
+            self._group.append(mine)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._pause()
+            with self._lock:
+                group, self._group = self._group, []
+                self._leading = False
+            self._commit(group)
+        mine.done.wait()
+        if isinstance(mine.outcome, Exception):
+            raise mine.outcome
+        return mine.outcome
+
+    def _commit(self, group: list[_Pending]) -> None:
+        try:
+            self._settle(group)
+        except Exception as exc:  # noqa: BLE001 - every waiter must be woken, with the cause
+            for pending in group:
+                pending.outcome = exc
+        for pending in group:
+            pending.done.set()
+
+    def _settle(self, group: list[_Pending]) -> None:
+        docs = [doc for pending in group for doc in pending.docs]
+        owner = [pending for pending in group for _ in pending.docs]
+        for pending in group:
+            pending.outcome = len(pending.docs)
+        if not docs:
+            return
+        try:
+            self._insert_many(docs)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                pending = owner[error["index"]]
+                if error.get("code") == DUPLICATE_KEY:
+                    if isinstance(pending.outcome, int):
+                        pending.outcome -= 1  # delivered before: the stored copy is the same
+                else:
+                    pending.outcome = StoreRejected(str(error.get("errmsg", error)))
+        except InvalidDocument:
+            for pending in group:  # one bad document: find it, store the others
+                pending.outcome = self._one_by_one(pending.docs)
+        except PyMongoError as exc:
+            for pending in group:
+                pending.outcome = StoreUnavailable(str(exc))
+
+    def _one_by_one(self, docs: list[ChunkDoc]) -> int | Exception:
+        new = 0
+        for doc in docs:
+            try:
+                self._insert_one(doc)
+                new += 1
+            except DuplicateKeyError:
+                pass
+            except InvalidDocument as exc:
+                return StoreRejected(str(exc))
+            except PyMongoError as exc:
+                return StoreUnavailable(str(exc))
+        return new
+
+
 class LogStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, pause: Callable[[], object] | None = None) -> None:
         # Only this class writes the collection, always whole ChunkDocs.
         self._coll = cast("Collection[ChunkDoc]", database[COLLECTION])
+        self._writer = GroupWriter(
+            lambda docs: self._coll.insert_many(docs, ordered=False),
+            self._coll.insert_one,
+            pause or (lambda: None),
+        )
 
     def ensure_indexes(self) -> None:
         self._coll.create_index([("record_id", ASCENDING), ("seq", ASCENDING)])
@@ -90,7 +203,7 @@ class LogStore:
     def add(self, batch: LogBatch) -> int:
         """Store a batch; returns how many documents were new (0 for a redelivery)."""
         record_id = batch["record_id"]
-        new = 0
+        docs = []
         for chunk in chunks_of(batch):
             doc = ChunkDoc(
                 _id=chunk_id(record_id, chunk.seq),
@@ -105,16 +218,8 @@ class LogStore:
                 doc["task"] = chunk.task
             if chunk.eof:
                 doc["eof"] = True
-            try:
-                self._coll.insert_one(doc)
-                new += 1
-            except DuplicateKeyError:
-                pass  # delivered before: the stored copy is the same batch
-            except InvalidDocument as exc:
-                raise StoreRejected(str(exc)) from exc
-            except PyMongoError as exc:
-                raise StoreUnavailable(str(exc)) from exc
-        return new
+            docs.append(doc)
+        return self._writer.write(docs)
 
     def delete(self, record_ids: list[str]) -> int:
         if not record_ids:
