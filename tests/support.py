@@ -257,16 +257,22 @@ def pid_alive(pid: int) -> bool:
 
 
 def worker_pid(record_id: str) -> int | None:
-    """The process of the worker (`python -m services.worker`) running `record_id`, if any."""
+    """The process of the worker (`python -m services.worker`) running `record_id`, if any:
+    a cold worker names the record on its command line; one forked by the fork server has
+    the server's, and works in the record's workspace."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"services.worker" not in cmd:
+                continue
+            if record_id.encode() in cmd:
+                return int(entry.name)
+            if b"--fork-server" in cmd and record_id in Path(os.readlink(entry / "cwd")).parts:
+                return int(entry.name)
         except OSError:
             continue
-        if b"services.worker" in cmd and record_id.encode() in cmd:
-            return int(entry.name)
     return None
 
 

@@ -88,13 +88,14 @@ def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
     if pid == 0:  # the worker: never returns into the server's loop
         code = 70  # EX_SOFTWARE: the worker could not take on its record
         try:
-            # Its own session and process group, before the server names its pid: the cloud
-            # service may stop the group at once.
+            # Its own session and process group and its workspace before the server names its
+            # pid: the cloud service may stop the group at once, and another replica starting
+            # the same record must find it by its working directory (hostworkers.py).
             os.setsid()
             os.close(ready)
-            os.close(done)
             channel.close()
             become(handoff, log_fd)
+            os.close(done)
             code = worker_main.main(handoff.argv)
         except BaseException as exc:  # noqa: BLE001 - reported in the record's log, then exit
             print(f"worker: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -104,7 +105,7 @@ def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
             os._exit(code)
     os.close(log_fd)
     os.close(done)
-    os.read(ready, 1)  # end of file once the child has its session (or has died)
+    os.read(ready, 1)  # end of file once the child has its session and workspace (or died)
     os.close(ready)
     return pid
 
