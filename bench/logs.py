@@ -50,6 +50,7 @@ import kombu
 import websocket
 
 from bench.common import (
+    ROOT,
     TOKEN,
     Lab,
     SetupError,
@@ -80,10 +81,12 @@ RPC_TIMEOUT = 60.0
 PREFETCH = 20  # the raw consumer's prefetch: nameko's max_workers in the services' config
 RSS_EVERY = 0.01  # seconds between RSS samples of the gateway's workers
 RECORD_TIMEOUT = 900.0
+FOLLOWER_PROCS = 5  # processes the fan-out's followers are spread over (bench/followers.py)
 LATENCY_LINE = re.compile(r"(\d+\.\d{6}) (\d+)")
 
 TARGET_INGEST_RATIO = 0.8  # of the raw broker's lines/s in the same run
 TARGET_P99_MS = 30.0
+TARGET_FANOUT_P99_MS = 100.0
 
 
 def rpc_proxy(amqp_uri: str) -> Any:
@@ -468,6 +471,64 @@ def latency(api: httpx.Client, base: str, path: str, n: int, per_s: int) -> Late
     return result
 
 
+@dataclass
+class Fanout:
+    """Many followers of one record (step 3b)."""
+
+    followers: int
+    procs: int
+    lines: int
+    record: str = ""
+    status: str = ""
+    ms: list[float] = field(default_factory=list)
+    exact: int = 0  # followers that got every line once, in order
+    cpu: list[float] = field(default_factory=list)  # per follower process: CPU s / wall s
+    errors: list[str] = field(default_factory=list)
+
+    def p(self, q: float) -> float:
+        return nearest_rank(self.ms, q)
+
+    @property
+    def all_exact(self) -> bool:
+        return self.exact == self.followers and not self.errors and self.status == "Success"
+
+
+def fan_out(api: httpx.Client, base: str, path: str, n: int, count: int, procs: int) -> Fanout:
+    """`count` WebSocket followers of one paced record, in `procs` processes of their own
+    (bench/followers.py), connected before its first line (its command sleeps first)."""
+    result = Fanout(count, procs, n)
+    record = create(api, path, {"ref": "main"})
+    result.record = record["id"]
+    url = base.replace("http://", "ws://", 1) + f"{path}/{result.record}/logstream?token={TOKEN}"
+    shares = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+    say(f"fan-out: {count} followers of {result.record} in {procs} processes")
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.followers", url, str(k), str(n)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in shares
+        if k
+    ]
+    for child in children:
+        assert child.stdout is not None
+        out, _ = child.communicate(timeout=RECORD_TIMEOUT)
+        last = out.strip().splitlines()[-1] if out.strip() else "{}"
+        report = json.loads(last)
+        for follower in report.get("followers", []):
+            result.ms.extend(follower.get("ms", []))
+            result.exact += bool(follower.get("exact"))
+            if follower.get("error"):
+                result.errors.append(str(follower["error"]))
+        if report.get("wall_s"):
+            result.cpu.append(report["cpu_s"] / report["wall_s"])
+    doc = wait_finished(api, f"{path}/{result.record}", RECORD_TIMEOUT)
+    result.status = doc.get("status", "")
+    return result
+
+
 def wait_finished(api: httpx.Client, path: str, timeout: float) -> dict[str, Any]:
     """GET the record every 200 ms until it has finished; its last view."""
     deadline = time.monotonic() + timeout
@@ -640,7 +701,9 @@ def mark(ok: bool) -> str:
     return "OK" if ok else "MISMATCH"
 
 
-def report(ing: Ingest, raw: Raw, lat: Latency, big: Big, load: tuple[float, float]) -> str:
+def report(
+    ing: Ingest, raw: Raw, lat: Latency, fan: Fanout, big: Big, load: tuple[float, float]
+) -> str:
     follow = ing.follow
     back = ing.readback
     back_s = back.seconds if back else math.nan
@@ -698,6 +761,22 @@ def report(ing: Ingest, raw: Raw, lat: Latency, big: Big, load: tuple[float, flo
     ]
     if lat.error:
         lines.append(f"  error: {lat.error}")
+    cpu = ", ".join(f"{c * 100:.0f}%" for c in fan.cpu) or "-"
+    lines += [
+        "",
+        f"3b) fan-out: {fan.followers} WebSocket followers of one record at {lat.target_rate:,} "
+        f"lines/s ({fan.lines:,} lines),",
+        f"   in {fan.procs} processes of their own (bench/followers.py), connected before its "
+        "first line",
+        f"  record {fan.record} {fan.status}",
+        f"  receive - write, ms   p50 {fmt(fan.p(50))}   p90 {fmt(fan.p(90))}   "
+        f"p99 {fmt(fan.p(99))}   max {fmt(max(fan.ms) if fan.ms else math.nan)}",
+        f"  followers with every line once, in order: {fan.exact} of {fan.followers}",
+        f"  the followers' own CPU, per process (CPU s / wall s; 100% = one core): {cpu}",
+        "  (the machine's cores are shared by the stack and these clients: a client process near",
+        "   100% would be the bottleneck, not the stack)",
+    ]
+    lines += [f"  error: {e}" for e in fan.errors[:5]]
     rss = big.rss
     lines += [
         "",
@@ -750,6 +829,15 @@ def report(ing: Ingest, raw: Raw, lat: Latency, big: Big, load: tuple[float, flo
         ),
         Figure(
             "logs",
+            f"live log, {fan.followers} followers of one record, 1,000 lines/s, p99",
+            fan.p(99),
+            "ms",
+            "<=",
+            TARGET_FANOUT_P99_MS,
+            checks=fan.all_exact,
+        ),
+        Figure(
+            "logs",
             "log ingest / raw broker publish+consume",
             ratio,
             "x",
@@ -777,7 +865,7 @@ def report(ing: Ingest, raw: Raw, lat: Latency, big: Big, load: tuple[float, flo
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int) -> str:
+def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int, n_followers: int) -> str:
     try:
         repo = make_git_repo(lab.work / "git")
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -790,6 +878,8 @@ def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int) -> str:
         create(api, "/api/v1/projects", {"name": PROJECT, "scm": SCM})
         for name, command in (
             ("latency", paced_printer(n_latency, per_s)),
+            # its followers connect while it sleeps, before its first line
+            ("fanout", f"sleep 3 && {paced_printer(n_latency, per_s)}"),
             ("big", f"seq 1 {n_big}"),
         ):
             stages = {"codeCheckout": checkout, STAGE: {"command": [command], "outputs": []}}
@@ -814,10 +904,12 @@ def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int) -> str:
             api.timeout = httpx.Timeout(RPC_TIMEOUT)
             lat = latency(api, lab.api, paths["latency"], n_latency, per_s)
             say(f"latency: p99 {fmt(lat.p(99))} ms")
+            fan = fan_out(api, lab.api, paths["fanout"], n_latency, n_followers, FOLLOWER_PROCS)
+            say(f"fan-out: p99 {fmt(fan.p(99))} ms")
             big = big_log(api, lab.api, paths["big"], read, n_big, lab.data_dir)
     for child in lab.children:
         child.check()
-    return report(ing, raw, lat, big, (load_at_start, os.getloadavg()[0]))
+    return report(ing, raw, lat, fan, big, (load_at_start, os.getloadavg()[0]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -832,15 +924,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--big-lines", type=int, default=1_000_000, help="lines of the large record"
     )
+    parser.add_argument("--followers", type=int, default=50, help="followers of the fan-out")
     args = parser.parse_args(argv)
-    if min(args.lines, args.latency_lines, args.rate, args.big_lines) < 1:
-        parser.error("--lines, --latency-lines, --rate and --big-lines must be >= 1")
+    if min(args.lines, args.latency_lines, args.rate, args.big_lines, args.followers) < 1:
+        parser.error("--lines, --latency-lines, --rate, --big-lines, --followers must be >= 1")
     interrupt_on_sigterm()
     work = Path(tempfile.mkdtemp(prefix="cyclone-bench-logs-"))
     lab = Lab(work, f"cyclone-bench-logs-{os.getpid()}")
     return run_and_report(
         work,
-        lambda: run(lab, args.lines, args.latency_lines, args.rate, args.big_lines),
+        lambda: run(lab, args.lines, args.latency_lines, args.rate, args.big_lines, args.followers),
         lab.stop_all,
     )
 
