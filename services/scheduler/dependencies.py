@@ -31,7 +31,7 @@ class RunsParts:
     crons: CronStore
     counters: StatsCounters
     tokens: WorkerTokens | None
-    spawn: Callable[[Callable[[], None]], None]
+    spawn: Callable[[Callable[[], object]], None]
 
     def build(self, cloud_rpc: object, publish: Publish) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy (seen as its Protocol) and

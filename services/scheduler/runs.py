@@ -82,7 +82,7 @@ class Cloud:
         self,
         start: Callable[[str, str, str, Placement], WorkerInfo],
         stop: Callable[[str], object],
-        spawn: Callable[[Callable[[], None]], None] | None = None,
+        spawn: Callable[[Callable[[], object]], None] | None = None,
     ) -> None:
         self.start = start
         self.stop = stop
@@ -136,11 +136,15 @@ class Runs:
                 request["params"].get("ref"),
                 ", ".join(stages),
             )
+        return self._queued(doc)
+
+    def _queued(self, doc: RecordDoc) -> RecordView:
+        """A record just stored, counted and dispatched apart from the answer (as the cloud
+        calls are): a POST waits for its own insert, not for the slot claims of a dispatch,
+        which queue behind the running records' writes when the database is busy. It is
+        answered Pending and starts at once when a slot is free."""
         self.counters.created(doc)
         metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
-        # Apart from the answer (as the cloud calls are): the POST waits for its own insert,
-        # not for the slot claims of a dispatch, which queue behind the running records'
-        # writes when the database is busy. The record is answered Pending; it starts at once.
         self.cloud.spawn(self.dispatch)
         return rec.view(doc)
 
@@ -164,13 +168,7 @@ class Runs:
         except rec.RerunRefused as exc:
             raise Conflict(str(exc)) from exc
         doc, _ = self.store.insert(new)  # no request key: always stored
-        self.counters.created(doc)
-        metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
-        # Apart from the answer (as the cloud calls are): the POST waits for its own insert,
-        # not for the slot claims of a dispatch, which queue behind the running records'
-        # writes when the database is busy. The record is answered Pending; it starts at once.
-        self.cloud.spawn(self.dispatch)
-        return rec.view(doc)
+        return self._queued(doc)
 
     def page(self, pipeline_id: str, start: int, limit: int) -> Page:
         total, docs = self.store.page(pipeline_id, start, limit)
