@@ -97,9 +97,13 @@ def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
             become(handoff, log_fd)
             os.close(done)
             code = worker_main.main(handoff.argv)
+        except SystemExit as exc:  # as the interpreter would exit with it
+            code = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # noqa: BLE001 - reported in the record's log, then exit
             print(f"worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
+            # os._exit, as a forked child must (the server's buffers and handlers are not its
+            # own); the worker starts only daemon threads and registers no atexit handler.
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)

@@ -22,7 +22,7 @@ from services.cloud.backends.hostworkers import host_env, is_worker_process
 from services.cloud.backends.local.driver import LocalDriver
 from shared.contracts.launch import FORK_SERVER_FLAG, Handoff
 from tests.cloud.helpers import new_record_id, pid_alive
-from tests.waiting import wait_for
+from tests.waiting import holds_for, wait_for
 
 SECRET = "the stack's secret key"
 NOWHERE = "amqp://x:y@127.0.0.1:1/"  # no broker answers there
@@ -153,10 +153,9 @@ def test_a_closed_server_exits_once_its_workers_have(data_dir, servers, tmp_path
     popen = server._popen
     assert popen is not None
     server.close()
-    time.sleep(1)
-    assert popen.poll() is None  # still reaping its worker, which runs on
-    assert pid_alive(pid)
-    os.kill(pid, signal.SIGTERM)
+    # still reaping its worker, which runs on
+    holds_for(lambda: popen.poll() is None and pid_alive(pid), 1, "the server and its worker")
+    os.kill(pid, signal.SIGKILL)
     assert popen.wait(30) == 0
     with open(tmp_path / "w.log", "ab") as out:
         assert server.hand(Handoff(["--check"], str(tmp_path), env), out) is None  # closed
@@ -173,8 +172,8 @@ def test_a_server_on_a_non_blocking_channel_waits(data_dir, tmp_path):
         )
     theirs.close()
     try:
-        time.sleep(3)  # imported and waiting by now
-        assert popen.poll() is None, (tmp_path / "server.log").read_text()
+        # Imported and waiting by then (a failed read would end it within a second).
+        holds_for(lambda: popen.poll() is None, 3, "the server waiting")
         handoff = Handoff(["--check"], str(tmp_path), {"CYCLONE_AMQP_URI": NOWHERE})
         with open(tmp_path / "log", "ab") as log:
             socket.send_fds(ours, [handoff.encode()], [log.fileno()])
