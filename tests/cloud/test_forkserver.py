@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext, SavedWo
 from services.cloud.backends.forkserver import ForkServer
 from services.cloud.backends.hostworkers import host_env, is_worker_process
 from services.cloud.backends.local.driver import LocalDriver
-from shared.contracts.launch import FORK_SERVER_FLAG, Handoff
+from shared.contracts.launch import FORK_SERVER_FLAG, Handoff, WorkerLaunch
 from tests.cloud.helpers import new_record_id, pid_alive
 from tests.waiting import holds_for, wait_for
 
@@ -212,3 +213,31 @@ def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, 
     assert after.stop(other)
     (report,) = wait_for(lambda: after.poll(), 10, "the adopted worker's end")
     assert report.record_id == other
+
+
+def test_the_server_loads_a_docker_clouds_executor_for_its_first_docker_record_only():
+    """What a hand-off's cloud type needs is imported in the server before it forks (once):
+    a Local hand-off loads nothing more, a Docker one the executor and the docker SDK."""
+    local = WorkerLaunch(cloud_type="Local", record_id=new_record_id()).to_env()
+    on_docker = WorkerLaunch(
+        cloud_type="Docker", record_id=new_record_id(), docker={"host": "unix:///nowhere.sock"}
+    ).to_env()
+    script = (
+        "import json, sys\n"
+        "from services.worker import forkserver\n"
+        "from shared.contracts.launch import Handoff\n"
+        "seen = []\n"
+        "for env in json.loads(sys.argv[1]):\n"
+        "    forkserver.prepare_for(Handoff([], '/', env))\n"
+        "    mods = sys.modules\n"
+        "    seen.append(['services.worker.executors.docker' in mods, 'docker' in mods])\n"
+        "print(json.dumps(seen))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps([local, on_docker])],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == [[False, False], [True, True]]
