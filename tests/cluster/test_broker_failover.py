@@ -60,6 +60,7 @@ class Load:
     def __init__(self, api: httpx.Client, runs: Runs, every: float = 1.0) -> None:
         self.api, self.runs, self.every = api, runs, every
         self.created: list[str] = []
+        self.created_at: list[float] = []  # monotonic time of each 201
         self.failures: list[tuple[float, str]] = []  # (monotonic time, what)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -85,6 +86,7 @@ class Load:
             else:
                 if resp.status_code == 201:
                     self.created.append(resp.json()["id"])
+                    self.created_at.append(time.monotonic())
                     return
                 self.failures.append((time.monotonic(), f"{resp.status_code} {resp.text[:200]}"))
             time.sleep(0.5)
@@ -128,7 +130,13 @@ def test_losing_the_node_every_client_is_on_loses_nothing(
             load.thread.join(60)
         timeline = [(round(at - stopped, 1), what[:90]) for at, what in load.failures]
         print(f"failover: {len(load.created)} records, failures (s after the stop): {timeline}")
-        assert len(load.created) >= 8, timeline
+        # The load went on through the failover: runs were created before node a stopped and
+        # after it (a count alone depended on the CPU: a POST caught by the stop waits for the
+        # gateway's RPC timeout, 10 of the 16 seconds of load).
+        before = sum(at < stopped for at in load.created_at)
+        after = sum(at > stopped for at in load.created_at)
+        print(f"failover: {before} runs created before the stop, {after} after")
+        assert before >= 2 and after >= 2, (before, after, timeline)
 
         late = [
             (round(at - stopped, 1), what)
