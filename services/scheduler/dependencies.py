@@ -8,19 +8,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import eventlet
+from amqp.exceptions import AMQPError
 from eventlet import greenthread
 from eventlet.greenpool import GreenPool
+from kombu.exceptions import KombuError
 from nameko.extensions import DependencyProvider
 
 from services.scheduler import settings
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.runs import Cloud, Limits, Publish, Runs
+from services.scheduler.runs import CallCut, Cloud, Limits, Publish, Runs
 from services.scheduler.store import RecordStore
 from shared import mongo, rpcclients
 from shared.crypto import SecretBox
 from shared.deadline import bounded
 from shared.workertoken import WorkerTokens, tokens_or_none
+
+# What a call raises when its broker connection breaks under it (not a silent peer: that is
+# shared.deadline's TimeoutError)
+BROKER_ERRORS = (AMQPError, KombuError, ConnectionError)
+
+
+def cut_as_call_cut(call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call`, raising CallCut when the broker connection broke during it."""
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except BROKER_ERRORS as exc:
+            raise CallCut(f"{type(exc).__name__}: {exc}") from exc
+
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -39,7 +57,9 @@ class RunsParts:
         within = self.limits.cloud_call_timeout
         service = rpcclients.cloud(cloud_rpc)
         cloud = Cloud(
-            start=bounded(service.start_worker, within, "the cloud service did not start a worker"),
+            start=cut_as_call_cut(
+                bounded(service.start_worker, within, "the cloud service did not start a worker")
+            ),
             stop=bounded(service.stop_worker, within, "the cloud service did not stop a worker"),
             spawn=self.spawn,
         )

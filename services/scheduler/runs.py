@@ -45,6 +45,17 @@ EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its ex
 CLEAN_EXIT_GRACE = timedelta(seconds=20)
 AFTER_END_GRACE = timedelta(seconds=5)  # an ending still in progress is not taken over
 CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits this long
+# A start whose call the broker cut waits this long: should the call have reached the cloud
+# service after all, the worker it started is refused its job meanwhile (the record is
+# Pending), exits, and is reaped before the record is dispatched again.
+CUT_CALL_RETRY = timedelta(seconds=5)
+
+
+class CallCut(Exception):
+    """The broker connection of a call to the cloud service broke (a node lost, a restart):
+    the call may or may not have reached it, and its answer is lost."""
+
+
 # A start still unanswered this long after the cloud call's own deadline was lost with the
 # replica that made it: another try (the cloud answers the worker it has, if any).
 RELAUNCH_AFTER = timedelta(seconds=5)
@@ -319,6 +330,12 @@ class Runs:
         except CapacityExceeded as exc:
             log.info("no room for the worker of %s yet: %s", record_id, exc)
             self.store.requeue(record_id, str(exc), self.clock() + CAPACITY_RETRY)
+            self.store.release_slot(record_id)
+            return
+        except CallCut as exc:
+            log.warning("the call starting the worker of %s was cut: %r", record_id, exc)
+            why = "the call to start its worker was cut by the broker; trying again"
+            self.store.requeue(record_id, why, self.clock() + CUT_CALL_RETRY)
             self.store.release_slot(record_id)
             return
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
