@@ -97,6 +97,20 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cmdline(pid: int) -> list[str]:
+    """The command line of a live process, word by word; empty when it is gone."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in argv if a]
+
+
+def module_args(words: list[str]) -> list[str] | None:
+    """What follows `-m` on a Python command line (the module and its arguments), if any."""
+    return words[words.index("-m") + 1 :] if "-m" in words else None
+
+
 def cpu_by_process(roots: list[int]) -> dict[int, tuple[str, float, float]]:
     """pid -> (name, own CPU seconds, CPU seconds of its reaped children) for `roots` and every
     live process below them: a worker that has ended shows in its parent's second figure."""
@@ -105,12 +119,11 @@ def cpu_by_process(roots: list[int]) -> dict[int, tuple[str, float, float]]:
     for pid in {*roots, *(p for root in roots for p, _ in _descendants(root))}:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError):
             continue
-        words = [a.decode(errors="replace") for a in argv if a]
-        shown = words[words.index("-m") + 1 :][:3] if "-m" in words else words[:2]
-        name = " ".join(shown)
+        words = cmdline(pid)
+        module = module_args(words)
+        name = " ".join(module[:3] if module is not None else words[:2])
         own = (int(fields[11]) + int(fields[12])) / tick
         children = (int(fields[13]) + int(fields[14])) / tick
         found[pid] = (name[:48], own, children)

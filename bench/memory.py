@@ -33,9 +33,11 @@ from bench.common import (
     Lab,
     SetupError,
     client,
+    cmdline,
     create,
     descendant_pids,
     interrupt_on_sigterm,
+    module_args,
     run_and_report,
     say,
 )
@@ -59,13 +61,12 @@ class Usage:
 
 
 def name_of(pid: int) -> str:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+    words = cmdline(pid)
+    if not words:
         return "?"
-    words = [a.decode(errors="replace") for a in argv if a]
-    if "-m" in words and words.index("-m") + 1 < len(words):
-        return " ".join(words[words.index("-m") + 1 :])[:60]
+    module = module_args(words)
+    if module:
+        return " ".join(module)[:60]
     return " ".join(Path(w).name if i == 0 else w for i, w in enumerate(words))[:60]
 
 
@@ -125,15 +126,14 @@ def worker_while_running(lab: Lab) -> Usage:
 
     def sleeping_worker() -> Usage | None:
         """The worker once its package stage's `sleep` runs below it."""
-        below = descendant_pids(stack)
-        for pid in below:
+        for pid in descendant_pids(stack):
             try:
                 cwd = os.readlink(f"/proc/{pid}/cwd")
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            running = any(b"sleep" in _cmdline(p) for p in descendant_pids(pid))
-            if cwd == workspace and b"services.worker" in argv and running:
+            if cwd != workspace or "services.worker" not in cmdline(pid):
+                continue
+            if any("sleep" in " ".join(cmdline(p)) for p in descendant_pids(pid)):
                 return usage(pid)
         return None
 
@@ -143,13 +143,6 @@ def worker_while_running(lab: Lab) -> Usage:
         return wait_for(sleeping_worker, 5, "the worker running its stage")
     except NotYet as exc:
         raise SetupError(f"the record's worker: {exc}") from exc
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def run(work: Path, labs: list[Lab], seconds: float) -> str:
