@@ -25,3 +25,22 @@ def bounded(call: Callable[..., Any], seconds: float, what: str) -> Callable[...
             return call(*args, **kwargs)
 
     return within
+
+
+def again_when_silent(call: Callable[..., Any], log: Callable[[str], object]) -> Callable[..., Any]:
+    """`call` (a bounded one), asked once more when its peer was silent, raising the second
+    PeerSilent: for idempotent calls only. A broker failover can lose a call's answer after
+    the peer acted on it; the second ask then gets that same outcome at once, while a hung
+    peer is still given up, after twice the deadline."""
+
+    def twice(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except PeerSilent as exc:
+            log(f"{exc}; asking once more")
+        try:
+            return call(*args, **kwargs)
+        except PeerSilent as exc:
+            raise PeerSilent(f"{exc} (asked twice)") from exc
+
+    return twice

@@ -198,7 +198,7 @@ VARIABLES: Final[tuple[Var, ...]] = (
     Var(
         ("CYCLONE_CLOUD_CALL_TIMEOUT",),
         "`8`",
-        'seconds the scheduler waits for the cloud service to start or stop a worker; past it the record fails ("the cloud service did not start a worker within 8s"); the call runs apart, so neither a POST nor the scheduler\'s upkeep waits for it',
+        'seconds the scheduler waits for the cloud service to start or stop a worker; a start not answered in time is asked once more (it is idempotent: a failover may have lost the answer), then the record fails ("the cloud service did not start a worker within 8s (asked twice)"); the call runs apart, so neither a POST nor the scheduler\'s upkeep waits for it',
     ),
     Var(
         ("CYCLONE_WORKER_START_TIMEOUT",),

@@ -39,6 +39,13 @@ def record_id_in(arguments: Mapping[str, Any]) -> str:
     return ""
 
 
+def record_of(context: Mapping[str, Any], arguments: Mapping[str, Any]) -> str:
+    """The record a worker is about: the one its call names, else its caller's. A caller's
+    context can be another record's (the scheduler dispatches the oldest Pending record from
+    whichever record's worker got there), so the call's own arguments come first."""
+    return record_id_in(arguments) or str(context.get("record_id") or "")
+
+
 def _arguments(worker_ctx: WorkerContext) -> dict[str, Any]:
     """The call's arguments by parameter name (positional ones too)."""
     method = getattr(worker_ctx.service, worker_ctx.entrypoint.method_name, None)
@@ -89,7 +96,7 @@ class LogContext(DependencyProvider):  # type: ignore[misc]  # nameko ships no t
 
     def worker_setup(self, worker_ctx: WorkerContext) -> None:
         data = worker_ctx.data
-        record = data.get("record_id") or record_id_in(_arguments(worker_ctx))
+        record = record_of(data, _arguments(worker_ctx))
         if record:
             data["record_id"] = record
         ids = {"request_id": data.get("request_id") or "", "record_id": record}

@@ -39,9 +39,13 @@ def ping(service: str, timeout: float) -> str | None:
     from nameko.standalone.rpc import ClusterRpcProxy
 
     from shared import config
+    from shared.rpcreply import StandaloneReplyListener
 
+    settings = config.load().nameko_config()
     try:
-        with ClusterRpcProxy(config.load().nameko_config(), timeout=timeout) as proxy:
+        with ClusterRpcProxy(
+            settings, timeout=timeout, reply_listener_cls=StandaloneReplyListener
+        ) as proxy:
             reply: Any = getattr(getattr(proxy, service), rpc.PING)()
     except RpcTimeout:
         return f"no answer within {timeout:g}s"

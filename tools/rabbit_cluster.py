@@ -97,6 +97,16 @@ def queues(vhost: str) -> dict[str, str]:
     return dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
 
 
+def transient_queues(vhost: str) -> set[str]:
+    """The names of a vhost's non-durable queues (they go with their node, not wait for it)."""
+    out = ctl("list_queues", "-p", vhost, "name", "durable", "--no-table-headers")
+    return {
+        name
+        for name, durable in (line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
+        if durable == "false"
+    }
+
+
 def connections_by_node(vhost: str) -> dict[str, int]:
     """How many client connections of `vhost` each node (letter) holds now, by the port
     the client connected to."""

@@ -32,6 +32,7 @@ from shared.contracts import rpc, services
 from shared.contracts.catalog import Cloud, Project
 from shared.contracts.records import RecordView, Stats
 from shared.publish import EventDispatcher
+from shared.rpcreply import StandaloneReplyListener
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class _ProxyPool:
         try:
             runner = self._idle.get_nowait()
         except queue.Empty:
-            runner = ClusterRpcProxy(self._config, timeout=self._timeout)
+            runner = ClusterRpcProxy(
+                self._config, timeout=self._timeout, reply_listener_cls=StandaloneReplyListener
+            )
             try:
                 runner.start()
             except BROKER_ERRORS as exc:

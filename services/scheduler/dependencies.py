@@ -3,6 +3,7 @@ green threads its calls to the cloud service run in."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,10 @@ from services.scheduler.runs import CallCut, Cloud, Limits, Publish, Runs
 from services.scheduler.store import RecordStore
 from shared import mongo, rpcclients
 from shared.crypto import SecretBox
-from shared.deadline import bounded
+from shared.deadline import again_when_silent, bounded
 from shared.workertoken import WorkerTokens, tokens_or_none
+
+log = logging.getLogger(__name__)
 
 # What a call raises when its broker connection breaks under it (not a silent peer: that is
 # shared.deadline's TimeoutError)
@@ -57,8 +60,15 @@ class RunsParts:
         within = self.limits.cloud_call_timeout
         service = rpcclients.cloud(cloud_rpc)
         cloud = Cloud(
+            # a start is idempotent on the cloud service: a second ask answers with the worker
+            # the first started, when a failover lost the first answer
             start=cut_as_call_cut(
-                bounded(service.start_worker, within, "the cloud service did not start a worker")
+                again_when_silent(
+                    bounded(
+                        service.start_worker, within, "the cloud service did not start a worker"
+                    ),
+                    log.warning,
+                )
             ),
             stop=bounded(service.stop_worker, within, "the cloud service did not stop a worker"),
             spawn=self.spawn,

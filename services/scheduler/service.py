@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nameko.events import EventDispatcher
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.scheduler.dependencies import RunsParts, RunsProvider
@@ -14,6 +13,7 @@ from shared.contracts.rpc import Job, Page, RecordRequest
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
 from shared.rpcqueue import rpc
+from shared.rpcreply import RpcProxy
 
 EXPECTED = errors.EXPECTED
 

@@ -4,7 +4,6 @@ import logging
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from services.scm import ingress, vetting
@@ -31,6 +30,7 @@ from shared.deadline import bounded
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
 from shared.rpcqueue import rpc
+from shared.rpcreply import RpcProxy
 
 log = logging.getLogger(__name__)
 

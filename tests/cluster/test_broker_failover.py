@@ -107,6 +107,8 @@ def test_losing_the_node_every_client_is_on_loses_nothing(
     durable = {name: kind for name, kind in types.items() if name not in classic}
     assert len(durable) > 20 and set(durable.values()) == {"quorum"}, types
     assert {types[name] for name in classic} == {"classic"}
+    # and transient: a durable one would be refused to its caller until its node came back
+    assert classic <= rabbit_cluster.transient_queues(cluster_vhost), classic
     assert rabbit_cluster.connections_by_node(cluster_vhost).keys() == {"a"}  # all on node a
 
     repo = make_git_repo(tmp_path)

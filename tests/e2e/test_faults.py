@@ -235,9 +235,10 @@ def test_a_hung_cloud_service_fails_the_start_and_does_not_stall_the_scheduler(
     runs: Runs, git_repo, fault_stack, drop
 ):
     """The cloud service stops answering (SIGSTOP). A POST still answers at once; each start
-    is given up after CYCLONE_CLOUD_CALL_TIMEOUT (5 s here), the starts side by side, not one
-    behind another; and the upkeep timer, which must stop the worker it finds lost meanwhile,
-    goes on every second without waiting for the cloud (no pass of 2.5 s or more)."""
+    is given up after CYCLONE_CLOUD_CALL_TIMEOUT (5 s here, asked twice), the starts side by
+    side, not one behind another; and the upkeep timer, which must stop the worker it finds
+    lost meanwhile, goes on every second without waiting for the cloud (no pass of 2.5 s or
+    more)."""
     marker = drop / "started"
     runs.pipeline(pipeline_body("mute2", git_repo.url, package=[f"touch {marker}; sleep 60"]))
     runs.pipeline(pipeline_body("hung", git_repo.url, package=["echo never"]))

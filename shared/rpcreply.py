@@ -1,0 +1,53 @@
+"""The queues RPC answers come back on (`rpc.reply-<caller>-<uuid>`), made transient.
+
+nameko declares a caller's reply queue durable, under one name for the life of the process.
+On a cluster, a durable classic queue lives on one node: when that node goes, the caller's
+redeclaration is refused (404 "home node ... is down") until the node is back, so every
+call the caller makes meanwhile goes unanswered, though the callee carried it out. A
+non-durable, auto-delete queue goes with its node instead, and the caller's reconnection
+declares it again on the node it reached (docs/architecture.md "Failover, client by client").
+Answers in flight on the lost node are lost either way: the scheduler asks a start again
+(shared/deadline.again_when_silent).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kombu import Queue
+from nameko import rpc as nameko_rpc
+from nameko.standalone.rpc import SingleThreadedReplyListener
+
+
+def reply_queue(listener: nameko_rpc.ReplyListener) -> Queue:
+    """A fresh reply queue for `listener`'s container, named and bound as nameko does; sets
+    the listener's routing key."""
+    key = str(uuid.uuid4())
+    listener.routing_key = key
+    return Queue(
+        nameko_rpc.RPC_REPLY_QUEUE_TEMPLATE.format(listener.container.service_name, key),
+        exchange=nameko_rpc.get_rpc_exchange(listener.container.config),
+        routing_key=key,
+        durable=False,
+        auto_delete=True,
+    )
+
+
+class ReplyListener(nameko_rpc.ReplyListener):  # type: ignore[misc]  # nameko is untyped
+    def setup(self) -> None:
+        self.queue = reply_queue(self)
+        self.queue_consumer.register_provider(self)
+
+
+class StandaloneReplyListener(SingleThreadedReplyListener):  # type: ignore[misc]
+    """The gateway's (a standalone proxy declares its queue as it registers)."""
+
+    def setup(self) -> None:
+        self.queue = reply_queue(self)
+        self.queue_consumer.register_provider(self)
+
+
+class RpcProxy(nameko_rpc.RpcProxy):  # type: ignore[misc]
+    """nameko's `RpcProxy`, its answers on a transient reply queue."""
+
+    rpc_reply_listener = ReplyListener()

@@ -1,0 +1,22 @@
+"""A service's log lines name the record a call is about (shared/logcontext.py `record_of`):
+the scheduler's dispatch of one record runs from another record's worker, whose record id
+travels in the call's context; the cloud service's "started worker of X" was labelled with
+that other record."""
+
+from __future__ import annotations
+
+from shared.logcontext import record_of
+
+
+def test_the_record_a_call_names_comes_before_its_callers():
+    context = {"record_id": "caller-record", "request_id": "r1"}
+    assert record_of(context, {"record_id": "started-record", "project": "p"}) == "started-record"
+
+
+def test_a_payload_naming_a_record_comes_before_the_callers():
+    assert record_of({"record_id": "a"}, {"payload": {"record_id": "b"}}) == "b"
+
+
+def test_without_one_in_the_call_the_callers_record_is_kept():
+    assert record_of({"record_id": "a"}, {"name": "p", "payload": {"x": 1}}) == "a"
+    assert record_of({}, {"name": "p"}) == ""
