@@ -5,7 +5,7 @@ Starts everything it measures and stops it again:
 1. its own secantusdb (MongoDB-compatible) server in a fresh temp dir;
 2. a whole Cyclone stack (`python -m tools.stack`, as `make run`) on that server, on a free
    port, with a fixed API token, no access log and CYCLONE_API_WORKERS gunicorn workers
-   (default 2), on the broker of CYCLONE_AMQP_URI (default: the launcher's);
+   (default 1, as `make run`), on the broker of CYCLONE_AMQP_URI (default: the launcher's);
 3. the baseline (bench/baseline_app.py) under the same server, `gunicorn -k asgi` with the same
    number of workers, reading the same Mongo server.
 
@@ -677,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.load == "auto" and wrk is None:
         say("no wrk on PATH (apt-get install wrk): the load comes from python threads")
     try:
-        workers = int(os.environ.get("CYCLONE_API_WORKERS") or 2)
+        workers = int(os.environ.get("CYCLONE_API_WORKERS") or 1)
     except ValueError:
         parser.error("CYCLONE_API_WORKERS must be an integer")
 

@@ -710,7 +710,7 @@ def report(
     ratio = rate(ing.lines_per_s, rate(raw.lines, raw.total_s))
     lines = [
         f"bench.logs: CPUs {os.cpu_count()}, CYCLONE_API_WORKERS="
-        f"{os.environ.get('CYCLONE_API_WORKERS') or 2}; one stack, its own RabbitMQ vhost",
+        f"{os.environ.get('CYCLONE_API_WORKERS') or 1}; one stack, its own RabbitMQ vhost",
         f"load average (1 min) at the start {load[0]:.2f}, at the end {load[1]:.2f}: other work on"
         " the machine moves every figure",
         "",

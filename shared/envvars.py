@@ -120,8 +120,8 @@ VARIABLES: Final[tuple[Var, ...]] = (
     ),
     Var(
         ("CYCLONE_API_WORKERS",),
-        "`2`",
-        "gunicorn worker processes of the gateway",
+        "`1`",
+        'gunicorn worker processes of the gateway; one is about 80 MB of memory and serves about 1,000 requests/s on one core (docs/architecture.md "One process or several"); more use more cores',
     ),
     Var(
         ("CYCLONE_RPC_TIMEOUT",),

@@ -13,10 +13,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes.client import Configuration
+
+if TYPE_CHECKING:
+    from kubernetes.client import Configuration
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 WORKER, BUILDER, DIND = "worker", "builder", "dind"  # the worker pod's containers
@@ -47,6 +49,9 @@ def configuration(
     env = os.environ if environ is None else environ
     sa_dir = Path(SERVICE_ACCOUNT_DIR if service_account_dir is None else service_account_dir)
     tls = section.get("tlsClientConfig") or {}
+    # the client's package loads every API model (about 30 MB): only where a cluster is used
+    from kubernetes.client import Configuration
+
     config = Configuration()
     if section.get("inCluster"):
         host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")

@@ -4,10 +4,19 @@ nameko declares a caller's reply queue durable, under one name for the life of t
 On a cluster, a durable classic queue lives on one node: when that node goes, the caller's
 redeclaration is refused (404 "home node ... is down") until the node is back, so every
 call the caller makes meanwhile goes unanswered, though the callee carried it out. A
-non-durable, auto-delete queue goes with its node instead, and the caller's reconnection
-declares it again on the node it reached (docs/architecture.md "Failover, client by client").
-Answers in flight on the lost node are lost either way: the scheduler asks a start again
+non-durable queue goes with its node instead, and the caller's reconnection declares it
+again on the node it reached (docs/architecture.md "Failover, client by client").
+
+Not auto-delete: when only the caller's connection drops (a broker restart closing every
+connection, a network blip), an answer published meanwhile waits in the queue for the
+caller's reconnection; an auto-delete queue would have gone with the last consumer, and the
+answer with it. Unused, it expires as nameko's does (`x-expires`, 5 minutes). Answers in
+flight on a lost node are lost either way: the scheduler asks a start again
 (shared/deadline.again_when_silent).
+
+RabbitMQ 4 deprecates non-exclusive transient queues (`transient_nonexcl_queues`, still
+permitted by default); an exclusive queue would go with a dropped connection, so it is not
+used here.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ def reply_queue(listener: nameko_rpc.ReplyListener) -> Queue:
         exchange=nameko_rpc.get_rpc_exchange(listener.container.config),
         routing_key=key,
         durable=False,
-        auto_delete=True,
+        queue_arguments={"x-expires": nameko_rpc.RPC_REPLY_QUEUE_TTL},
     )
 
 

@@ -31,7 +31,9 @@ from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
-API_WORKERS = 2  # the gateway's processes in a test stack (CYCLONE_API_WORKERS' default)
+# The gateway's processes in a test stack: two (the default is one), so that what spans them
+# (live logs, health, the proxies' pools) is tested as a deployment that scales them has it.
+API_WORKERS = 2
 
 # The test being set up or run when it is marked `unit`, else None (tests/conftest.py sets it).
 unit_test: str | None = None
@@ -112,6 +114,7 @@ class StackProcess:
             "CYCLONE_AMQP_URI": f"{BROKER}/{self.vhost}",
             "CYCLONE_API_TOKEN": self.token,
             "CYCLONE_ACCESS_LOG": "off",
+            "CYCLONE_API_WORKERS": str(API_WORKERS),
             "CYCLONE_WS_PING_INTERVAL": "2",
             "CYCLONE_WS_PING_TIMEOUT": "60",
             # Test projects name SCM servers that do not exist (scm.example.com); the tests of

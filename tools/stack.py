@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from shared import brokers, config, logsetup
 from shared.contracts import services
 from shared.envvars import Env
+from tools import probes
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -74,14 +75,8 @@ def read_or_create(path: Path, make: Callable[[], str]) -> tuple[str, bool]:
 
 
 def _amqp_problem(uri: str) -> str | None:
-    from kombu import Connection
-
-    try:
-        with Connection(uri, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:  # noqa: BLE001 - reported to the operator as is
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    answer = probes.ask({"probe": "amqp", "uri": uri})
+    return None if answer is None else str(answer)
 
 
 def ensure_broker(uri: str) -> None:
@@ -179,14 +174,11 @@ def _make_mongo_user(storage: Path, log_dir: Path, password: str) -> None:
     runs without --auth (a few hundred ms, before any service or build exists). The user is
     on disk once created (--sync-on-commit), so that server is killed rather than shut down
     (an orderly stop after a write takes it two seconds)."""
-    from pymongo import MongoClient
-
     port = free_port()
     proc = _run_mongo(storage, log_dir, port, "--sync-on-commit")
     try:
         url = f"mongodb://127.0.0.1:{port}/"
-        with MongoClient[dict[str, object]](url, serverSelectionTimeoutMS=10000) as c:
-            c.admin.command("createUser", MONGO_USER, pwd=password, roles=["root"])
+        probes.ask({"probe": "mongo-user", "url": url, "user": MONGO_USER, "password": password})
     finally:
         proc.kill()
         proc.wait(30)
@@ -284,10 +276,9 @@ class Stack:
             else:
                 say(f"API token: the one kept in {token_file}")
         if not env.get("CYCLONE_SECRET_KEY"):
-            from shared.crypto import SecretBox  # the launcher's only use of cryptography
-
+            # made by SecretBox in a child: cryptography would stay in the launcher's memory
             env["CYCLONE_SECRET_KEY"], _ = read_or_create(
-                s.data_dir / "secret-key", SecretBox.generate_key
+                s.data_dir / "secret-key", lambda: str(probes.ask({"probe": "secret-key"}))
             )
         # The broker check (a vhost to create takes rabbitmqctl a second or two) and the
         # database's start (its user made on a first start) wait on other processes: side

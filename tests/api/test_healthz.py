@@ -13,7 +13,7 @@ import httpx
 from services.api.resources.meta import HEALTH_MAX_AGE
 
 BURST = 300
-API_WORKERS = 2  # CYCLONE_API_WORKERS of the test stack (the default)
+API_WORKERS = 2  # CYCLONE_API_WORKERS of the test stack (tests/support.py)
 
 
 def checks_made(stack) -> float:

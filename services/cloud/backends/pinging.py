@@ -11,16 +11,26 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
-
-import docker.errors
-import requests
+from typing import TYPE_CHECKING, cast
 
 from shared.contracts.rpc import PingResult
 from shared.dockerengine import CloudUnusable
 
+if TYPE_CHECKING:
+    from docker.errors import APIError
+
 TIMEOUT = 3  # seconds for a cloud to connect and answer
 _MAX_MESSAGE = 200
+
+
+def _error(module: str, name: str) -> type[BaseException] | tuple[()]:
+    """A client library's exception class, only once the library is loaded: before that none
+    of its errors can have been raised, and the cloud service need not load the Docker SDK
+    and requests (5 MB) to start (docs/architecture.md "Memory")."""
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name) if loaded is not None else ()
 
 
 def ok(version: str) -> PingResult:
@@ -36,9 +46,9 @@ def reason(exc: BaseException) -> str:
     for cause in reversed(list(_chain(exc))):
         if isinstance(cause, CloudUnusable):
             return str(cause)
-        if isinstance(cause, docker.errors.TLSParameterError):
+        if isinstance(cause, _error("docker.errors", "TLSParameterError")):
             return f"TLS: {str(cause).split('. ')[0]} (under certPath)"
-        if isinstance(cause, TimeoutError | socket.timeout | requests.Timeout):
+        if isinstance(cause, (TimeoutError, _error("requests.exceptions", "Timeout"))):
             return f"no answer within {TIMEOUT} s"
         if isinstance(cause, ConnectionRefusedError):
             return "connection refused"
@@ -56,10 +66,13 @@ def reason(exc: BaseException) -> str:
             if cause.reason == "WRONG_VERSION_NUMBER":
                 return "TLS: the host does not speak TLS"
             return f"TLS: {cause.reason or cause}"
-        if isinstance(cause, docker.errors.APIError):
-            said = cause.response.reason if cause.response is not None else ""
-            return shorten(f"HTTP {cause.status_code}: {cause.explanation or said}")
-        if isinstance(cause, json.JSONDecodeError | requests.exceptions.JSONDecodeError):
+        if isinstance(cause, _error("docker.errors", "APIError")):
+            api = cast("APIError", cause)
+            said = api.response.reason if api.response is not None else ""
+            return shorten(f"HTTP {api.status_code}: {api.explanation or said}")
+        if isinstance(
+            cause, (json.JSONDecodeError, _error("requests.exceptions", "JSONDecodeError"))
+        ):
             return "the answer is not a Docker engine's"
     return shorten(str(exc) or type(exc).__name__)
 

@@ -36,7 +36,6 @@ from kubernetes.client.exceptions import ApiException
 from services.cloud import domain
 from services.cloud.backends.base import (
     DriverContext,
-    DriverFactory,
     ExitReport,
     Handle,
     SavedWorker,
@@ -50,7 +49,7 @@ from shared.workertoken import WorkerTokens
 
 log = logging.getLogger(__name__)
 
-KIND = "kubernetes"
+KIND = kube.KIND
 
 REQUEST_TIMEOUT = 10.0  # seconds for one API request
 # What each worker pod comes with, all named as the pod, in the order they are deleted.
@@ -369,21 +368,16 @@ class KubernetesDriver:
         return info
 
 
-def drivers(context: DriverContext) -> DriverFactory:
-    """The factory of Kubernetes drivers: each reads its stored cloud, secrets decrypted,
-    whenever it talks to the cluster. The pod settings are read once, here (a bad one stops
-    the service at its start)."""
-    settings, interval = kube.settings_from_env(context.environ, context.amqp_uri)
+def driver(
+    context: DriverContext, cloud: str, settings: kube.PodSettings, interval: float
+) -> KubernetesDriver:
+    """The driver of one stored cloud: it reads the cloud, secrets decrypted, whenever it
+    talks to the cluster."""
 
-    def make(cloud: str) -> KubernetesDriver:
-        def source() -> Cloud:
-            stored = context.find(cloud)
-            if stored is None:
-                raise InvalidRequest(f"cloud {cloud} not found")
-            return context.unseal(stored)
+    def source() -> Cloud:
+        stored = context.find(cloud)
+        if stored is None:
+            raise InvalidRequest(f"cloud {cloud} not found")
+        return context.unseal(stored)
 
-        return KubernetesDriver(
-            cloud, source, settings, poll_interval=interval, tokens=context.tokens
-        )
-
-    return make
+    return KubernetesDriver(cloud, source, settings, poll_interval=interval, tokens=context.tokens)

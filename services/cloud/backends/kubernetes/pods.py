@@ -36,6 +36,7 @@ from shared.kubeclient import (  # noqa: F401 - the driver's and probes' names f
     in_cluster_namespace,
 )
 
+KIND = "kubernetes"  # the driver kind its workers are stored with
 WORKSPACE = "/workspace"
 DIND_HOST = "tcp://localhost:2375"
 DONE_FILE = f"{WORKSPACE}/.cyclone/done"  # the worker may create it to let `builder` end
