@@ -12,11 +12,12 @@ id into the context so the calls it makes carry it too.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from contextvars import Token
-from typing import Any
+from typing import Any, cast
 
 from nameko.containers import WorkerContext
 from nameko.events import EventHandler
@@ -48,14 +49,29 @@ def record_of(context: Mapping[str, Any], arguments: Mapping[str, Any]) -> str:
 
 def _arguments(worker_ctx: WorkerContext) -> dict[str, Any]:
     """The call's arguments by parameter name (positional ones too)."""
-    method = getattr(worker_ctx.service, worker_ctx.entrypoint.method_name, None)
-    if method is None:
+    service = cast(Hashable, type(worker_ctx.service))  # a class is hashable; mypy doubts it
+    signature = _signature(service, worker_ctx.entrypoint.method_name)
+    if signature is None:
         return dict(worker_ctx.kwargs)
     try:
-        bound = inspect.signature(method).bind_partial(*worker_ctx.args, **worker_ctx.kwargs)
-    except (TypeError, ValueError):
+        bound = signature.bind_partial(*worker_ctx.args, **worker_ctx.kwargs)
+    except TypeError:
         return dict(worker_ctx.kwargs)
     return dict(bound.arguments)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(service: Hashable, method: str) -> inspect.Signature | None:
+    """A service method's signature without `self`, made once: `inspect.signature` took a
+    quarter of the logs service's CPU when made per log batch."""
+    function = getattr(service, method, None)
+    if function is None:
+        return None
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
 
 
 class Binder:

@@ -154,7 +154,9 @@ class LogsService(PingMixin):
     store: LogStore = Store()
     artifacts: ArtifactStore = Artifacts()
     tokens: workertoken.WorkerTokens | None = Tokens()
-    live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1)  # transient: followers only
+    # Transient and unconfirmed: followers only, and a lost announcement only delays them
+    # (they read storage); a confirm per batch was a broker round trip in every ingest.
+    live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1, use_confirms=False)
 
     # Idempotent: a batch is stored under its (record, seq), so a redelivered one changes
     # nothing. A failed store is retried later (shared/redelivery); a batch no retry can store

@@ -4,6 +4,13 @@ Log lines go in `LogBatch` messages on a durable queue the worker declares itsel
 published before the logs service starts wait in the broker. Messages are persistent and
 confirmed by the broker: once `flush()` returns, the lines are safe, which is why a stage's
 lines are flushed before its STAGE_FINISHED event is sent.
+
+Confirms are pipelined: up to WINDOW batches are in flight at once, not one round trip per
+batch (bench/logs.py: the ingest was half the raw broker's rate waiting for each). A batch
+stays held until the broker confirms it; when the connection breaks or the broker refuses
+one, every batch not yet confirmed is published again, in order, on a new connection. The
+logs service stores a batch once whatever the copies (by its first line number), so a line
+is stored once, in order, whichever copy arrives.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 
+from amqp.exceptions import AMQPError
 from kombu import Connection, Exchange, Producer, Queue
+from kombu.exceptions import KombuError
 
 from services.worker.bus import EventSender
 from shared import brokers, timefmt, workertoken
@@ -29,6 +39,14 @@ BATCH_DELAY = 0.01
 # past the broker's limit (a line alone is at most 4 MiB: services/worker/lines.py)
 BATCH_CHARS = 1024 * 1024
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+WINDOW = 16  # batches published and not yet confirmed, at most
+CONFIRM_TIMEOUT = 30.0  # seconds without a confirm before the connection is taken as broken
+# What a broken connection, or a refused batch, raises: the unconfirmed batches go again
+RECOVERABLE = (OSError, AMQPError, KombuError)
+
+
+class Refused(Exception):
+    """The broker nacked a batch (it could not take it): published again."""
 
 
 class LogPublisher:
@@ -55,15 +73,18 @@ class LogPublisher:
         self.batch_chars = batch_chars
         self._pending_chars = 0
         self.messages = 0  # messages published so far (the eof marker included)
-        self._conn = Connection(
-            amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
-        )
+        self.recoveries = 0  # times the unconfirmed batches went again on a new connection
+        self._conn = Connection(amqp_uri, connect_timeout=10)
         exchange = Exchange(logs.EXCHANGE, type="direct", durable=True)
         queue = Queue(logs.QUEUE, exchange, routing_key=logs.ROUTING_KEY, durable=True)
         # of the type the logs service declares: the cloud service sets CYCLONE_QUORUM_QUEUES
         self._queue = brokers.durable(queue, brokers.quorum_wanted(os.environ, amqp_uri))
         self._exchange = exchange
         self._producer: Producer | None = None
+        # delivery tag -> batch, in publish order, until the broker confirms it
+        self._unconfirmed: OrderedDict[int, logs.LogBatch] = OrderedDict()
+        self._next_tag = 1
+        self._refused = False
         self._cond = threading.Condition()
         self._pending: list[str] = []
         self._stage = ""
@@ -104,6 +125,7 @@ class LogPublisher:
         with self._cond:
             self._raise_error()
             self._flush_locked()
+            self._settle(0)
 
     def end(self, stage: str) -> int:
         """Flush, publish the end-of-log marker and close; returns how many lines there were."""
@@ -120,6 +142,7 @@ class LogPublisher:
                 "eof": True,
             }
             self._publish(marker)
+            self._settle(0)
             self._closed = True
             self._cond.notify()
         self._conn.release()
@@ -141,19 +164,80 @@ class LogPublisher:
         self._deadline = None
 
     def _publish(self, batch: logs.LogBatch) -> None:
+        """Publish a batch, held until confirmed; waits for confirms past WINDOW in flight."""
         signed: logs.LogBatch = {**batch, "worker_mac": workertoken.batch_mac(self.token, batch)}
+        try:
+            self._send(signed)
+        except RECOVERABLE:  # sent again after those in flight, in order
+            self._recover([*self._unconfirmed.values(), signed])
+        self.messages += 1
+        if len(self._unconfirmed) >= WINDOW:
+            self._settle(WINDOW - 1)
+
+    def _send(self, signed: logs.LogBatch) -> None:
+        """Publish without waiting; held in `_unconfirmed` once the publish returned."""
         if self._producer is None:
-            self._producer = Producer(self._conn.default_channel, exchange=self._exchange)
+            self._open()
+        assert self._producer is not None
         self._producer.publish(
             signed,
             routing_key=logs.ROUTING_KEY,
             serializer="json",
             delivery_mode=2,  # persistent
-            declare=[self._queue],  # the exchange, the queue and its binding
-            retry=True,
-            retry_policy=RETRY_POLICY,
         )
-        self.messages += 1
+        self._unconfirmed[self._next_tag] = signed
+        self._next_tag += 1
+
+    def _open(self) -> None:
+        """A channel in confirm mode, its delivery tags counted from 1, the queue declared."""
+        channel = self._conn.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._acked)
+        channel.events["basic_nack"].add(self._nacked)
+        self._queue(channel).declare()  # the exchange, the queue and its binding
+        self._producer = Producer(channel, exchange=self._exchange)
+        self._next_tag = 1
+
+    def _acked(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            while self._unconfirmed and next(iter(self._unconfirmed)) <= tag:
+                self._unconfirmed.popitem(last=False)
+        else:
+            self._unconfirmed.pop(tag, None)
+
+    def _nacked(self, _tag: int, _multiple: bool) -> None:
+        self._refused = True
+
+    def _settle(self, most: int) -> None:
+        """Wait until at most `most` batches are unconfirmed, publishing them again on a new
+        connection when it breaks or the broker refuses one."""
+        while len(self._unconfirmed) > most:
+            try:
+                self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+                if self._refused:
+                    raise Refused("the broker refused a log batch")
+            except (*RECOVERABLE, Refused):
+                self._recover(list(self._unconfirmed.values()))
+
+    def _recover(self, pending: list[logs.LogBatch]) -> None:
+        """A new connection, and the batches not confirmed published again in order (the logs
+        service keeps one copy); gives up after RETRY_POLICY's tries."""
+        self.recoveries += 1
+        for attempt in range(int(RETRY_POLICY["max_retries"]) + 1):
+            self._unconfirmed.clear()
+            self._refused = False
+            self._producer = None
+            self._conn.collect()  # the broken connection's resources, without talking to it
+            try:
+                self._conn.ensure_connection(max_retries=1)
+                for signed in pending:
+                    self._send(signed)
+                return
+            except RECOVERABLE:
+                if attempt == RETRY_POLICY["max_retries"]:
+                    raise
+                pause = RETRY_POLICY["interval_start"] + attempt * RETRY_POLICY["interval_step"]
+                time.sleep(min(pause, RETRY_POLICY["interval_max"]))
 
     def _flush_when_due(self) -> None:
         with self._cond:

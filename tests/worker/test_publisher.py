@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
+import time
 
 from services.worker.publisher import BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
@@ -146,3 +148,54 @@ def test_every_batch_and_event_carries_the_worker_token(bus: Bus, workspace, git
     finally:
         beat.stop()
     assert kind == "heartbeat" and payload["worker_token"] == "the-token"
+
+
+def _close_connection_of(publisher: LogPublisher) -> None:
+    """Close the publisher's broker connection from the broker's side, as a node restart or
+    a network cut does."""
+    port = publisher._conn.connection.sock.getsockname()[1]
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_connections", "pid", "peer_port", "--no-table-headers", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    (pid,) = [line.split()[0] for line in listed if line.split()[1:] == [str(port)]]
+    subprocess.run(
+        ["rabbitmqctl", "close_connection", pid, "test"], check=True, capture_output=True
+    )
+
+
+def test_lines_in_flight_when_the_connection_breaks_are_sent_again_in_order(bus: Bus):
+    """Confirms are pipelined (WINDOW batches in flight): the batches the broker had not
+    confirmed when the connection broke go again, in order, on a new connection. Copies
+    may reach the queue (the logs service keeps one, by first line number); no line is
+    lost and none is out of order."""
+    record_id = new_record_id()
+    publisher = LogPublisher(bus.uri, record_id)
+    sent = [f"line {i}" for i in range(60_000)]
+    writing = threading.Event()
+
+    def write() -> None:
+        for i, line in enumerate(sent):
+            publisher.line("package", line)
+            if i % 500 == 0:
+                writing.set()
+                time.sleep(0.01)  # about 3 s of output, so that the cuts land mid-stream
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writing.wait(10)
+    for _ in range(2):
+        time.sleep(0.5)
+        _close_connection_of(publisher)
+    writer.join(60)
+    assert publisher.end("package") == len(sent)
+    assert publisher.recoveries >= 2, "the connection was not broken under the publisher"
+    batches = bus.batches(record_id, timeout=30)
+    first: dict[int, dict] = {}
+    for batch in batches:  # one copy of each (the logs service stores the first)
+        kept = first.setdefault(batch["seq"], batch)
+        assert kept == batch, "a copy differs from its batch"
+    ordered = [first[seq] for seq in sorted(first)]
+    assert [line for _, line in check_stream(ordered, record_id)] == sent
