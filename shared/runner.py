@@ -53,7 +53,9 @@ def run_services(
     cfg["CYCLONE"] = settings
     runner = ServiceRunner(cfg)
     for cls in classes:
-        runner.add_service(cls)
+        # a service may run more workers at once than the default (its CONCURRENCY)
+        own = {**cfg, "max_workers": getattr(cls, "CONCURRENCY", cfg["max_workers"])}
+        runner.service_map[cls.name] = runner.container_cls(cls, own)
 
     stopping = eventlet.event.Event()
 

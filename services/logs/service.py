@@ -150,6 +150,12 @@ class LogsService(PingMixin):
     """Owns log lines: ingests worker log streams and serves stored logs."""
 
     name = services.LOGS
+    # Workers at once (nameko's max_workers, and the prefetch of each queue): the log batches
+    # stored together in one insert (store.GroupWriter) are those in hand at once, and each
+    # insert costs the database a commit: 50 instead of the default 20 took bench.logs' ingest
+    # of 200,000 lines from about 1.5 s to 1.3 s. A batch is at most 1 MiB, so at most 50 MiB
+    # held at once.
+    CONCURRENCY = 50
 
     store: LogStore = Store()
     artifacts: ArtifactStore = Artifacts()
