@@ -1,9 +1,10 @@
 """One process of bench.logs' WebSocket followers: `python -m bench.followers URL K N`.
 
 Opens K WebSocket followers of one record's logstream (a thread each), reads until each is
-closed, and prints one JSON object: every line's receive time minus the write time it carries
-(ms), per follower whether it got lines 0..N-1 once each and in order, and this process's CPU
-seconds and wall seconds, so the parent can tell whether the clients were the bottleneck.
+closed (frames of one line, or batch frames: JSON arrays of lines), and prints one JSON
+object: every line's receive time minus the write time it carries (ms), per follower whether
+it got lines 0..N-1 once each and in order, and this process's CPU seconds and wall seconds,
+so the parent can tell whether the clients were the bottleneck.
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ def follow(url: str, n: int, out: dict[str, object], connected: threading.Event)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 break
             if opcode == websocket.ABNF.OPCODE_TEXT:
-                match = LINE.fullmatch(data.decode("utf-8", "replace"))
-                if match:
-                    latencies.append(round((now - float(match[1])) * 1000, 2))
-                    seen.append(int(match[2]))
+                text = data.decode("utf-8", "replace")
+                # a batch frame (`?batch=true`) is a JSON array of lines; a line never
+                # starts with "[" here
+                for line in json.loads(text) if text.startswith("[") else [text]:
+                    match = LINE.fullmatch(line)
+                    if match:
+                        latencies.append(round((now - float(match[1])) * 1000, 2))
+                        seen.append(int(match[2]))
     except (OSError, websocket.WebSocketException) as exc:
         error = f"{type(exc).__name__}: {exc}"
     finally:

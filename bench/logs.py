@@ -536,7 +536,11 @@ def fan_out(api: httpx.Client, base: str, path: str, n: int, count: int, procs: 
     result = Fanout(count, procs, n)
     record = create(api, path, {"ref": "main"})
     result.record = record["id"]
-    url = base.replace("http://", "ws://", 1) + f"{path}/{result.record}/logstream?token={TOKEN}"
+    # batch frames, as the web UI and the CLI follow (docs/api.md "Live logs")
+    url = (
+        base.replace("http://", "ws://", 1)
+        + f"{path}/{result.record}/logstream?batch=true&token={TOKEN}"
+    )
     shares = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
     say(f"fan-out: {count} followers of {result.record} in {procs} processes")
     children = [
@@ -804,7 +808,7 @@ def report(
         f"3b) fan-out: {fan.followers} WebSocket followers of one record at {lat.target_rate:,} "
         f"lines/s ({fan.lines:,} lines),",
         f"   in {fan.procs} processes of their own (bench/followers.py), connected before its "
-        "first line",
+        "first line, with batch frames (?batch=true, as the web UI and the CLI)",
         f"  record {fan.record} {fan.status}",
         f"  receive - write, ms   p50 {fmt(fan.p(50))}   p90 {fmt(fan.p(90))}   "
         f"p99 {fmt(fan.p(99))}   max {fmt(max(fan.ms) if fan.ms else math.nan)}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 
@@ -135,6 +136,7 @@ def test_twenty_followers_and_a_slow_one(stack, runs: Runs, git_repo):
         ({}, [], 401),
         ({"token": "wrong"}, [], 401),
         ({"stage": "bogus"}, None, 400),
+        ({"batch": "maybe"}, None, 400),
         ({"stage": "imageBuild"}, None, 404),
     ],
 )
@@ -242,3 +244,41 @@ def test_secrets_never_reach_stored_or_streamed_logs(stack, runs: Runs, git_repo
     assert "key=******" in streamed and "token ****** here" in streamed
     assert streamed == stored.splitlines()
     assert runs.wait("secret", rec["id"])["status"] == "Success"
+
+
+def flat(frames: list[str]) -> list[str]:
+    """The lines of batch frames (each a JSON array of one or more lines)."""
+    out: list[str] = []
+    for frame in frames:
+        lines = json.loads(frame)
+        assert isinstance(lines, list) and lines and all(isinstance(x, str) for x in lines), frame
+        out += lines
+    return out
+
+
+def test_batch_frames_carry_the_same_lines_in_far_fewer_frames(stack, runs: Runs, git_repo):
+    """`?batch=true`: a frame per group of lines that arrived together (a JSON array), the
+    same lines in the same order; `from` counts lines, so a resume mid-run has no gap and no
+    duplicate whatever the frames were."""
+    runs.pipeline(pipeline_body("batched", git_repo.url, package=[counted(3000, 100, 0.05)]))
+    rec = runs.start("batched")
+    url = ws_url(stack, runs, "batched", rec["id"], token=stack.token, batch="true")
+    first, _, _ = collect(url, limit=5)
+    got = flat(first)
+    rest, code, _ = collect(url + f"&from={len(got)}")
+    assert code == 1000
+    stored = runs.log("batched", rec["id"]).text.splitlines()
+    assert got + flat(rest) == stored
+    assert numbers(got + flat(rest)) == list(range(3000))
+    assert len(first) + len(rest) < len(stored) / 5, "not batched"
+    # a big line goes alone in its frame (frames hold at most 1 MiB of lines), JSON-escaped
+    odd = ["head -c 1048576 /dev/zero | tr '\\0' x; echo", "printf 'q\"\\\\ \\377\\n'"]
+    runs.pipeline(pipeline_body("oddbatch", git_repo.url, package=odd))
+    done = runs.run("oddbatch")
+    frames, code, _ = collect(
+        ws_url(stack, runs, "oddbatch", done["id"], token=stack.token, batch="1", stage="package")
+    )
+    assert code == 1000
+    assert flat(frames) == runs.log("oddbatch", done["id"], stage="package").text.splitlines()
+    assert ["x" * 1048576] in [json.loads(f) for f in frames]
+    assert 'q"\\ \ufffd' in flat(frames)

@@ -84,9 +84,15 @@ DOWNLOAD = _param(
 )
 LOG = (STAGE, TASK, DOWNLOAD)
 FROM = _param("from", integer(), "resume after this many lines already received")
+BATCH = _param(
+    "batch",
+    {"type": "string", "pattern": any_case(TRUE_VALUES + FALSE_VALUES, empty=True)},
+    "true (or 1): each text frame is a JSON array of one or more lines (as they were stored "
+    "together) instead of one line; `from` still counts lines",
+)
 TICKET = _param("ticket", {"type": "string"}, "a single-use ticket (POST /api/v1/tickets)")
 TOKEN = _param("token", {"type": "string"}, "the API token (for scripts)")
-LOGSTREAM = (STAGE, TASK, FROM, TICKET, TOKEN)
+LOGSTREAM = (STAGE, TASK, FROM, BATCH, TICKET, TOKEN)
 STATS = tuple(
     _param(
         name,

@@ -165,12 +165,13 @@ function follow(attempt = 0) {
     let opened = false;
     ticket().then((t) => {
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      const ws = new WebSocket(`${proto}//${location.host}${BASE}${path}/logstream?ticket=${encodeURIComponent(t)}&from=${view.lines.length}`);
+      const ws = new WebSocket(`${proto}//${location.host}${BASE}${path}/logstream?batch=true&ticket=${encodeURIComponent(t)}&from=${view.lines.length}`);
       let batch = [];
       let queued = false;
       ws.onopen = () => { opened = true; clearProblem('log'); };
       ws.onmessage = (ev) => {
-        batch.push(ev.data);
+        // batch frames: a JSON array of the lines that arrived together
+        for (const line of JSON.parse(ev.data)) batch.push(line);
         if (!queued) {
           queued = true;
           requestAnimationFrame(() => { queued = false; const b = batch; batch = []; view.append(b); });
