@@ -271,21 +271,26 @@ class RecordStore:
         """A Running record whose start was asked `lease` ago or more and left no trace (no
         worker saved, no heartbeat): the replica that asked died before the cloud's answer,
         or the cloud before its own. Claimed for one new try (`launchAt` moved), so exactly
-        one replica tries; the cloud's start answers a worker it already has."""
+        one replica tries; the cloud's start answers a worker it already has.
+
+        The candidates come from the status index, each claimed by a compare-and-set on the
+        time read: an `$or` in the filter made the embedded server scan every record, a
+        second of its CPU per upkeep pass over 100,000 records (bench/stats.py)."""
         before = now - lease
-        return self.records.find_one_and_update(
-            {
-                "status": RecordStatus.RUNNING,
-                "worker": None,
-                "heartbeatAt": None,
-                "$or": [
-                    {"launchAt": {"$lt": before}},
-                    {"launchAt": None, "dispatchedAt": {"$lt": before}},  # before launchAt
-                ],
-            },
-            {"$set": {"launchAt": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        unknown = {"status": RecordStatus.RUNNING, "worker": None, "heartbeatAt": None}
+        for seen in self.records.find(unknown, {"launchAt": 1, "dispatchedAt": 1}):
+            asked = "launchAt" if seen.get("launchAt") is not None else "dispatchedAt"
+            at = seen.get(asked)
+            if at is None or at >= before:
+                continue
+            claimed: RecordDoc | None = self.records.find_one_and_update(
+                {"_id": seen["_id"], **unknown, "launchAt": seen.get("launchAt"), asked: at},
+                {"$set": {"launchAt": now}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if claimed is not None:
+                return claimed
+        return None
 
     def set_worker(self, record_id: str, worker: WorkerInfo) -> None:
         self.records.update_one(
@@ -322,14 +327,17 @@ class RecordStore:
         key = f"stageStatus.{stage}"
         update: dict[str, object] = {f"{key}.status": status, f"{key}.endTime": time}
         update.update({f"{key}.{name}": value for name, value in fields.items()})
-        before: RecordDoc | None = self.records.find_one_and_update(  # its stageStatus only
-            {
-                "_id": object_id(record_id),
-                "$or": [{f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}],
-            },
-            {"$set": update, "$unset": {f"{key}.assumed": ""}},
-            projection={"stageStatus": 1},
-        )
+        # Not yet reported, or only assumed by the run's end: two conditional updates in turn,
+        # not one with `$or`, which the embedded server answers by scanning every record.
+        before: RecordDoc | None = None
+        for unreported in ({f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}):
+            before = self.records.find_one_and_update(  # its stageStatus only
+                {"_id": object_id(record_id), **unreported},
+                {"$set": update, "$unset": {f"{key}.assumed": ""}},
+                projection={"stageStatus": 1},
+            )
+            if before is not None:
+                break
         if before is None:
             return None
         # A stage that finished before its start was seen still gets a start time.
