@@ -340,12 +340,12 @@ class RecordStore:
                 break
         if before is None:
             return None
-        # A stage that finished before its start was seen still gets a start time.
-        self.records.update_one(
-            {"_id": object_id(record_id), f"{key}.startTime": None},
-            {"$set": {f"{key}.startTime": started or time}},
-        )
         stored = before.get("stageStatus", {}).get(stage, {}).get("startTime")
+        if not stored:  # a stage that finished before its start was seen still gets one
+            self.records.update_one(
+                {"_id": object_id(record_id), f"{key}.startTime": None},
+                {"$set": {f"{key}.startTime": started or time}},
+            )
         return stored or started
 
     def name_if_unnamed(self, record_id: str, name: str) -> None:
@@ -419,27 +419,33 @@ class RecordStore:
         )
         if doc is None:
             return None
-        self._settle_stages(doc, status)
+        if not self._settle_stages(doc, status):
+            return doc  # as it is stored: nothing was left to settle (a whole run's end)
         return self.records.find_one({"_id": doc["_id"]})
 
-    def _settle_stages(self, doc: RecordDoc, final: str) -> None:
+    def _settle_stages(self, doc: RecordDoc, final: str) -> bool:
         """Never-started stages are dropped; Running ones take the run's end, marked `assumed`
-        so the worker's own late report of that stage still wins."""
+        so the worker's own late report of that stage still wins. Whether any was changed."""
         stage_status: dict[str, StoredStage] = doc.get("stageStatus", {})
         settled = rec.finished_stage_status(stage_status, final)
+        changed = False
         for stage, before in stage_status.items():
             key = f"stageStatus.{stage}"
             state = before.get("status")
             if stage not in settled:
-                self.records.update_one(
+                done = self.records.update_one(
                     {"_id": doc["_id"], f"{key}.status": StageStatus.PENDING},
                     {"$unset": {key: ""}},
                 )
             elif state == StageStatus.RUNNING:
-                self.records.update_one(
+                done = self.records.update_one(
                     {"_id": doc["_id"], f"{key}.status": StageStatus.RUNNING},
                     {"$set": {f"{key}.status": settled[stage]["status"], f"{key}.assumed": True}},
                 )
+            else:
+                continue
+            changed = changed or done.modified_count > 0
+        return changed
 
     def waiting_for_room(self) -> list[RecordHead]:
         """Pending records their cloud had no room for (requeued: `waitingFor` says why)."""
