@@ -40,7 +40,7 @@ def record_id_in(arguments: Mapping[str, Any]) -> str:
     return ""
 
 
-def record_of(context: Mapping[str, Any], arguments: Mapping[str, Any]) -> str:
+def record_of(context: Mapping[str, object], arguments: Mapping[str, object]) -> str:
     """The record a worker is about: the one its call names, else its caller's. A caller's
     context can be another record's (the scheduler dispatches the oldest Pending record from
     whichever record's worker got there), so the call's own arguments come first."""
