@@ -22,6 +22,7 @@ used here.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from kombu import Queue
 from nameko import rpc as nameko_rpc
@@ -42,18 +43,24 @@ def reply_queue(listener: nameko_rpc.ReplyListener) -> Queue:
     )
 
 
-class ReplyListener(nameko_rpc.ReplyListener):  # type: ignore[misc]  # nameko is untyped
-    def setup(self) -> None:
-        self.queue = reply_queue(self)
-        self.queue_consumer.register_provider(self)
+class _Transient:
+    """nameko's `ReplyListener.setup` with `reply_queue`: the queue is made before it is
+    registered (a standalone proxy declares its queue as it registers)."""
 
-
-class StandaloneReplyListener(SingleThreadedReplyListener):  # type: ignore[misc]
-    """The gateway's (a standalone proxy declares its queue as it registers)."""
+    queue: Queue
+    queue_consumer: Any  # the listener's (nameko's QueueConsumer, or the standalone one)
 
     def setup(self) -> None:
         self.queue = reply_queue(self)
         self.queue_consumer.register_provider(self)
+
+
+class ReplyListener(_Transient, nameko_rpc.ReplyListener):  # type: ignore[misc]  # untyped
+    """A service's (nameko's `RpcProxy`)."""
+
+
+class StandaloneReplyListener(_Transient, SingleThreadedReplyListener):  # type: ignore[misc]
+    """The gateway's and tools.ping's (nameko's standalone `ClusterRpcProxy`)."""
 
 
 class RpcProxy(nameko_rpc.RpcProxy):  # type: ignore[misc]

@@ -279,12 +279,12 @@ class RecordStore:
         before = now - lease
         unknown = {"status": RecordStatus.RUNNING, "worker": None, "heartbeatAt": None}
         for seen in self.records.find(unknown, {"launchAt": 1, "dispatchedAt": 1}):
-            asked = "launchAt" if seen.get("launchAt") is not None else "dispatchedAt"
-            at = seen.get(asked)
-            if at is None or at >= before:
+            times = {"launchAt": seen.get("launchAt"), "dispatchedAt": seen.get("dispatchedAt")}
+            asked = times["launchAt"] or times["dispatchedAt"]  # launchAt is newer when set
+            if asked is None or asked >= before:
                 continue
             claimed: RecordDoc | None = self.records.find_one_and_update(
-                {"_id": seen["_id"], **unknown, "launchAt": seen.get("launchAt"), asked: at},
+                {"_id": seen["_id"], **unknown, **times},
                 {"$set": {"launchAt": now}},
                 return_document=ReturnDocument.AFTER,
             )

@@ -18,7 +18,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from amqp.exceptions import AMQPError
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.exceptions import KombuError
 from kombu.message import Message
 from nameko.exceptions import deserialize  # no eventlet on this path
 
@@ -27,6 +29,8 @@ import shared.contracts.errors  # noqa: F401 - registers the contract's exceptio
 RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 PERSISTENT = 2
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+# What a broken or refused connection raises (TimeoutError, no answer, is an OSError)
+BROKER_ERRORS = (OSError, KombuError, AMQPError)
 
 
 def event_exchange(source: str) -> Exchange:

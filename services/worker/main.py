@@ -18,9 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
-from amqp.exceptions import AMQPError
 from kombu import Connection
-from kombu.exceptions import KombuError
 
 from services.worker import bus, domain
 from services.worker.artifacts import ArtifactClient
@@ -37,7 +35,6 @@ JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
 RPC_TIMEOUT = 10.0
 RETRY_PAUSE = 1.0
 RECORD_ID = re.compile(r"[0-9a-f]{24}")
-RETRYABLE = (OSError, KombuError, AMQPError)  # TimeoutError (no answer) is an OSError
 
 
 class JobUnavailable(Exception):
@@ -177,7 +174,7 @@ def fetch_job(
             try:
                 box["job"] = get_job(uri, record_id, wait, token)
                 break
-            except RETRYABLE as exc:
+            except bus.BROKER_ERRORS as exc:
                 last = exc
             except Exception as exc:  # noqa: BLE001 - the scheduler's answer: no retry
                 box["error"] = f"{type(exc).__name__}: {exc}"

@@ -22,11 +22,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from amqp.exceptions import AMQPError
 from kombu import Connection, Exchange, Producer, Queue
-from kombu.exceptions import KombuError
 
-from services.worker.bus import EventSender
+from services.worker.bus import BROKER_ERRORS, RETRY_POLICY, EventSender
 from shared import brokers, timefmt, workertoken
 from shared.contracts import events, logs
 
@@ -38,11 +36,8 @@ BATCH_DELAY = 0.01
 # ...or when they hold this many characters: 200 lines of up to 4 MiB each would be a message
 # past the broker's limit (a line alone is at most 4 MiB: services/worker/lines.py)
 BATCH_CHARS = 1024 * 1024
-RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 WINDOW = 16  # batches published and not yet confirmed, at most
 CONFIRM_TIMEOUT = 30.0  # seconds without a confirm before the connection is taken as broken
-# What a broken connection, or a refused batch, raises: the unconfirmed batches go again
-RECOVERABLE = (OSError, AMQPError, KombuError)
 
 
 class Refused(Exception):
@@ -168,7 +163,7 @@ class LogPublisher:
         signed: logs.LogBatch = {**batch, "worker_mac": workertoken.batch_mac(self.token, batch)}
         try:
             self._send(signed)
-        except RECOVERABLE:  # sent again after those in flight, in order
+        except BROKER_ERRORS:  # sent again after those in flight, in order
             self._recover([*self._unconfirmed.values(), signed])
         self.messages += 1
         if len(self._unconfirmed) >= WINDOW:
@@ -216,7 +211,7 @@ class LogPublisher:
                 self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
                 if self._refused:
                     raise Refused("the broker refused a log batch")
-            except (*RECOVERABLE, Refused):
+            except (*BROKER_ERRORS, Refused):
                 self._recover(list(self._unconfirmed.values()))
 
     def _recover(self, pending: list[logs.LogBatch]) -> None:
@@ -233,7 +228,7 @@ class LogPublisher:
                 for signed in pending:
                     self._send(signed)
                 return
-            except RECOVERABLE:
+            except BROKER_ERRORS:
                 if attempt == RETRY_POLICY["max_retries"]:
                     raise
                 pause = RETRY_POLICY["interval_start"] + attempt * RETRY_POLICY["interval_step"]

@@ -150,10 +150,21 @@ def test_every_batch_and_event_carries_the_worker_token(bus: Bus, workspace, git
     assert kind == "heartbeat" and payload["worker_token"] == "the-token"
 
 
-def _close_connection_of(publisher: LogPublisher) -> None:
-    """Close the publisher's broker connection from the broker's side, as a node restart or
-    a network cut does."""
-    port = publisher._conn.connection.sock.getsockname()[1]
+def _port_of(publisher: LogPublisher) -> int | None:
+    """The local port of the publisher's connection; None while it has none (reconnecting).
+    Read without connecting (kombu's `connection` would connect, from this thread)."""
+    conn = publisher._conn
+    if publisher.messages == 0 or not conn.connected:
+        return None
+    try:
+        return int(conn.connection.sock.getsockname()[1])
+    except (AttributeError, OSError):
+        return None
+
+
+def _close_connection_on(port: int) -> None:
+    """Close the broker connection from that local port from the broker's side, as a node
+    restart or a network cut does."""
     listed = subprocess.run(
         ["rabbitmqctl", "list_connections", "pid", "peer_port", "--no-table-headers", "-q"],
         capture_output=True,
@@ -173,22 +184,33 @@ def test_lines_in_flight_when_the_connection_breaks_are_sent_again_in_order(bus:
     lost and none is out of order."""
     record_id = new_record_id()
     publisher = LogPublisher(bus.uri, record_id)
-    sent = [f"line {i}" for i in range(60_000)]
-    writing = threading.Event()
+    sent: list[str] = []
+    cutting = threading.Event()
+    cutting.set()
 
-    def write() -> None:
-        for i, line in enumerate(sent):
+    def write() -> None:  # output goes on until both cuts are done and recovered from
+        while cutting.is_set() or len(sent) < 20_000:
+            line = f"line {len(sent)}"
             publisher.line("package", line)
-            if i % 500 == 0:
-                writing.set()
-                time.sleep(0.01)  # about 3 s of output, so that the cuts land mid-stream
+            sent.append(line)
+            if len(sent) % 500 == 0:
+                time.sleep(0.01)
 
     writer = threading.Thread(target=write)
     writer.start()
-    writing.wait(10)
-    for _ in range(2):
-        time.sleep(0.5)
-        _close_connection_of(publisher)
+
+    def new_port(cut: int | None) -> int | None:
+        port = _port_of(publisher)
+        return port if port != cut else None
+
+    cut: int | None = None
+    for n in (1, 2):
+        # the connection the publisher uses now (a new one after the first cut)
+        cut = wait_for(lambda: new_port(cut), 20, "a connection")  # noqa: B023 - waited for now
+        time.sleep(0.2)  # batches in flight on it
+        _close_connection_on(cut)
+        wait_for(lambda: publisher.recoveries >= n, 20, f"the recovery from cut {n}")  # noqa: B023
+    cutting.clear()
     writer.join(60)
     assert publisher.end("package") == len(sent)
     assert publisher.recoveries >= 2, "the connection was not broken under the publisher"
