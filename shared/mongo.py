@@ -6,10 +6,12 @@ may be touched (docs/architecture.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from shared import config
@@ -33,6 +35,31 @@ def connect(settings: config.Settings) -> MongoClient[dict[str, Any]]:
     return MongoClient(
         settings.mongo_url, tz_aware=True, serverSelectionTimeoutMS=10000, journal=JOURNALED
     )
+
+
+# Candidates read per round by claim_first: a few more than the callers racing for them.
+CLAIM_BATCH = 8
+
+
+def claim_first(
+    coll: Collection[Any],
+    condition: Mapping[str, object],
+    update: Mapping[str, object],
+    sort: Sequence[tuple[str, int]],
+) -> object | None:
+    """The `_id` of the first document matching `condition` in `sort` order that this call
+    changed by `update` (which must make `condition` false), or None when none matches.
+
+    A compare-and-set per candidate, not findAndModify: the embedded server answers a
+    findAndModify by scanning the whole collection (tests/unit/test_query_shapes.py)."""
+    while True:
+        seen = list(coll.find(condition, {"_id": 1}).sort(list(sort)).limit(CLAIM_BATCH))
+        for doc in seen:
+            taken: object = doc["_id"]
+            if coll.update_one({**condition, "_id": taken}, update).matched_count:
+                return taken
+        if len(seen) < CLAIM_BATCH:
+            return None  # every candidate went to another caller, and there are no more
 
 
 class MongoDatabase(DependencyProvider):  # type: ignore[misc]  # nameko ships no type information

@@ -16,7 +16,7 @@ from typing import Generic, TypeVar, cast
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 from services.api import views
 from services.api.domain.errors import Conflict, NotFound
 from services.api.domain.names import with_suffix
-from shared import timefmt
+from shared import mongo, timefmt
 from shared.contracts.catalog import Integration, Pipeline, Project
 
 # The server is out of reach (not answering, or the connection broke): 503, not 500.
@@ -128,12 +128,12 @@ class Repository(Generic[D]):
         )
         if self._scope_field:
             raw[self._scope_field] = stored[self._scope_field]
-        new = await self._coll.find_one_and_replace(
-            {"_id": raw["_id"]}, raw, return_document=ReturnDocument.AFTER
-        )
-        if new is None:
+        # replace_one, not findAndModify: the embedded server scans the whole collection for
+        # one (services/scheduler/store.py); what is stored now is `raw` itself.
+        replaced = await self._coll.replace_one({"_id": raw["_id"]}, raw)
+        if replaced.matched_count == 0:
             raise NotFound(f"{self.kind} {stored['name']} not found")
-        return self._doc(new)
+        return self._doc(raw)
 
     async def delete(self, doc: D) -> None:
         result = await self._coll.delete_one({"_id": _oid(doc)})
@@ -149,6 +149,16 @@ class Repository(Generic[D]):
 
     async def delete_scope(self, scope: str) -> int:
         return (await self._coll.delete_many(self._filter(scope))).deleted_count
+
+
+class OutboxEvent(TypedDict):
+    """One `outbox` document: an event waiting to be published."""
+
+    _id: ObjectId
+    source: str
+    type: str
+    payload: Mapping[str, object]
+    claimedUntil: datetime
 
 
 class Outbox:
@@ -185,11 +195,7 @@ class Outbox:
         sent = 0
         while True:
             now = timefmt.now()
-            doc = await self._coll.find_one_and_update(
-                {"claimedUntil": {"$lte": now}},
-                {"$set": {"claimedUntil": now + self.LEASE}},
-                sort=[("_id", ASCENDING)],
-            )
+            doc = await self._claim(now)
             if doc is None:
                 return sent
             try:
@@ -203,6 +209,20 @@ class Outbox:
             await self._coll.delete_one({"_id": doc["_id"]})
             sent += 1
 
+    async def _claim(self, now: datetime) -> OutboxEvent | None:
+        """The oldest due event, leased by a compare-and-set (as shared.mongo.claim_first,
+        which is synchronous: no findAndModify, which the embedded server answers by a scan)."""
+        due = {"claimedUntil": {"$lte": now}}
+        lease = {"$set": {"claimedUntil": now + self.LEASE}}
+        while True:
+            found = self._coll.find(due).sort("_id", ASCENDING).limit(mongo.CLAIM_BATCH)
+            seen = await found.to_list()
+            for doc in seen:
+                if (await self._coll.update_one({**due, "_id": doc["_id"]}, lease)).matched_count:
+                    return doc
+            if len(seen) < mongo.CLAIM_BATCH:
+                return None
+
     async def pending(self) -> int:
         return await self._coll.count_documents({})
 
@@ -213,7 +233,7 @@ class Tickets:
     Browsers cannot set headers on a WebSocket, and a long-lived API token in a URL ends up in
     histories and proxies' logs; a ticket is good once, for TICKET_TTL. Only its SHA-256 is
     kept, so the collection holds nothing a reader could use; a taken ticket is deleted in the
-    same atomic step (find_one_and_delete), whichever gateway process redeems it.
+    same atomic step (a conditional delete_one), whichever gateway process redeems it.
     """
 
     def __init__(self, coll: AsyncCollection) -> None:
@@ -228,10 +248,8 @@ class Tickets:
         await self._coll.delete_many({"expiresAt": {"$lte": timefmt.now()}})
 
     async def redeem(self, digest: str) -> bool:
-        found = await self._coll.find_one_and_delete(
-            {"_id": digest, "expiresAt": {"$gt": timefmt.now()}}
-        )
-        return found is not None
+        taken = await self._coll.delete_one({"_id": digest, "expiresAt": {"$gt": timefmt.now()}})
+        return taken.deleted_count == 1
 
 
 class UiSession(TypedDict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import eventlet
@@ -18,7 +18,7 @@ from nameko.extensions import DependencyProvider
 from services.scheduler import settings
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.runs import CallCut, Cloud, Limits, Publish, Runs
+from services.scheduler.runs import CallCut, Cloud, Limits, OneAtATime, Publish, Runs
 from services.scheduler.store import RecordStore
 from shared import mongo, rpcclients
 from shared.crypto import SecretBox
@@ -53,6 +53,7 @@ class RunsParts:
     counters: StatsCounters
     tokens: WorkerTokens | None
     spawn: Callable[[Callable[[], object]], None]
+    one_dispatch: OneAtATime = field(default_factory=OneAtATime)
 
     def build(self, cloud_rpc: object, publish: Publish) -> Runs:
         """A `Runs` for one worker: the service's cloud proxy (seen as its Protocol) and
@@ -82,6 +83,7 @@ class RunsParts:
             self.crons,
             self.counters,
             tokens=self.tokens,
+            one_dispatch=self.one_dispatch,
         )
 
 

@@ -100,6 +100,28 @@ class Cloud:
         self.spawn = spawn or (lambda call: call())
 
 
+class OneAtATime:
+    """Runs a pass at a time: a call made while one runs returns 0 at once and makes that one
+    go round again (green threads of one process: no lock is needed between the checks)."""
+
+    def __init__(self) -> None:
+        self.running = self.again = False
+
+    def __call__(self, one_pass: Callable[[], int]) -> int:
+        if self.running:
+            self.again = True
+            return 0
+        self.running, done = True, 0
+        try:
+            while True:
+                self.again = False
+                done += one_pass()
+                if not self.again:
+                    return done
+        finally:
+            self.running = False
+
+
 class Runs:
     def __init__(
         self,
@@ -112,6 +134,7 @@ class Runs:
         counters: StatsCounters,
         clock: Callable[[], datetime] = timefmt.now,
         tokens: WorkerTokens | None = None,
+        one_dispatch: OneAtATime | None = None,
     ) -> None:
         self.tokens = tokens
         self.crons = crons
@@ -122,6 +145,7 @@ class Runs:
         self.limits = limits
         self.box = box
         self.clock = clock
+        self.one_dispatch = one_dispatch or OneAtATime()  # shared by a replica's workers
 
     # --- API ------------------------------------------------------------------------------
 
@@ -231,9 +255,13 @@ class Runs:
         """The record's job, secrets decrypted: only for the worker launched for it."""
         if not self.from_its_worker(record_id, token):
             raise Unauthorized(f"no valid worker token for record {record_id}")
-        doc = self.store.get(record_id)
-        if doc["status"] != RecordStatus.RUNNING:
-            raise Conflict(f"record {record_id} is {doc['status']}, not Running")
+        # Asking for its job is the worker's first sign of life: its first heartbeat, which
+        # it sends itself only once the job is late (services/worker/main.py).
+        found = self.store.beat_and_get(record_id, self.clock())
+        if found is None:
+            status = self.store.get(record_id)["status"]
+            raise Conflict(f"record {record_id} is {status}, not Running")
+        doc = found
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
@@ -270,7 +298,14 @@ class Runs:
     # --- dispatch ---------------------------------------------------------------------------
 
     def dispatch(self) -> int:
-        """Start Pending records, oldest first, while a dispatch slot is free."""
+        """Start Pending records, oldest first, while a dispatch slot is free.
+
+        One dispatch at a time per replica: a call while one runs only asks it to go round
+        once more (a burst of POSTs or ends is one pass, not one read of the queue and one
+        try at every slot each). Replicas still race, safely, through the slots' claims."""
+        return self.one_dispatch(self._dispatch_pass)
+
+    def _dispatch_pass(self) -> int:
         started = skipped = 0
         while True:
             candidate = self.store.oldest_pending(skip=skipped)
@@ -394,8 +429,6 @@ class Runs:
         status = payload["status"]
         if status not in TERMINAL:
             status = RecordStatus.FAILED
-        if payload.get("record_name"):  # named before it is seen finished
-            self.store.name_if_unnamed(payload["record_id"], payload["record_name"])
         self._end(
             payload["record_id"],
             status,
@@ -403,6 +436,7 @@ class Runs:
             (RecordStatus.RUNNING,),
             extra={"logLines": payload.get("log_lines", 0)},
             stop_worker=False,
+            name=payload.get("record_name", ""),
         )
 
     def heartbeat(self, payload: events.Heartbeat) -> None:
@@ -527,23 +561,25 @@ class Runs:
         expected: tuple[str, ...] | frozenset[str],
         extra: Mapping[str, object] | None = None,
         stop_worker: bool = True,
+        name: str = "",
     ) -> None:
-        doc = self.store.finish(record_id, status, error, self.clock(), tuple(expected), extra)
+        doc = self.store.finish(
+            record_id, status, error, self.clock(), tuple(expected), extra, name
+        )
         if doc is None:
             return
         with logsetup.bound(record_id=record_id):
             log.info("record ended: %s%s", status, f" ({error})" if error else "")
         if stop_worker and doc.get("dispatchedAt"):
             self._stop(record_id)
+        metrics.RECORDS_FINISHED.labels(status, rec.cloud_of(doc)).inc()
+        self.counters.finished(doc, status)  # once: only the call that ended it gets here
         self._after_end(doc)
 
     def _after_end(self, doc: RecordDoc) -> None:
-        """Count the ended record once, free its slot, announce it (at least once: the scm
-        service keys what it sends by record), apply retention, start what waits."""
+        """Free the ended record's slot, announce it (at least once: the scm service keys
+        what it sends by record), apply retention, start what waits."""
         record_id, status = str(doc["_id"]), str(doc["status"])
-        if self.store.claim_count(record_id):
-            metrics.RECORDS_FINISHED.labels(status, rec.cloud_of(doc)).inc()
-            self.counters.finished(doc, status)
         self.store.release_slot(record_id)
         self.publish(
             events.RECORD_FINISHED[1],

@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NotRequired, cast
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 from typing_extensions import TypedDict
 
 from services.scm.domain.notify import Body, Delivery, Kind, Target
+from shared.mongo import claim_first
 
 PENDING = "pending"
 DONE = "done"
@@ -96,12 +97,13 @@ class Outbox:
 
     def claim(self, now: datetime, lease: timedelta) -> OutboxItem | None:
         """The oldest due delivery, leased to the caller and its attempt counted."""
-        return self.items.find_one_and_update(
+        taken = claim_first(
+            self.items,
             {"state": PENDING, "nextAt": {"$lte": now}, "leaseUntil": {"$lte": now}},
             {"$set": {"leaseUntil": now + lease}, "$inc": {"attempts": 1}},
-            sort=[("nextAt", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
+            [("nextAt", ASCENDING)],
         )
+        return None if taken is None else self.items.find_one({"_id": taken})
 
     def finish(self, item_id: str, state: str, now: datetime, note: str = "") -> None:
         self.items.update_one(
@@ -118,10 +120,12 @@ class Outbox:
     def supersede(self, record_id: str, key: str, now: datetime) -> datetime | None:
         """Drop a delivery not sent yet; returns when a send in flight may still land (its
         lease), so what replaces it can wait until then."""
-        doc = self.items.find_one_and_update(
-            {"_id": f"{record_id}:{key}", "state": PENDING},
-            {"$set": {"state": SUPERSEDED, "doneAt": now}},
+        item_id = f"{record_id}:{key}"
+        dropped = self.items.update_one(
+            {"_id": item_id, "state": PENDING}, {"$set": {"state": SUPERSEDED, "doneAt": now}}
         )
+        # its lease can no longer move: only a pending delivery is leased
+        doc = self.items.find_one({"_id": item_id}) if dropped.matched_count else None
         if doc is None or doc["leaseUntil"] <= now:
             return None
         return doc["leaseUntil"]

@@ -101,10 +101,13 @@ def run_record(
     the job request carry it)."""
     abort = threading.Event()
     install_stop_handlers(abort)
-    heartbeat = Heartbeat(uri, record_id, token=token).start()
+    job_came = threading.Event()  # asking for it was the first beat (scheduler's Runs.job)
+    heartbeat = Heartbeat(uri, record_id, token=token, quiet_until=job_came).start()
     try:
         try:
             job = fetch_job(uri, record_id, abort, job_timeout, token)
+            if job is not None:
+                job_came.set()
         except JobUnavailable as exc:
             say(f"could not get the job of {record_id}: {exc}")
             failed = f"could not get the job: {exc}"

@@ -289,7 +289,12 @@ class BusSink:
 
 class Heartbeat:
     """Sends HEARTBEAT every `interval` seconds from a thread, from `start()` to `stop()`, so the
-    scheduler can tell a silent worker from a lost one."""
+    scheduler can tell a silent worker from a lost one.
+
+    With `quiet_until` (an event), the first beat waits for it: when it is set within `late`
+    seconds (the worker's job arrived, and the scheduler counted asking for it as a beat),
+    beating starts one interval later, so a short record opens no connection for beats; if
+    it is not, beating starts at once (a scheduler slow to answer still hears the worker)."""
 
     def __init__(
         self,
@@ -297,10 +302,13 @@ class Heartbeat:
         record_id: str,
         interval: float = events.HEARTBEAT_INTERVAL,
         token: str = "",
+        quiet_until: threading.Event | None = None,
+        late: float = 1.0,
     ) -> None:
         self.record_id = record_id
         self.token = token
         self.interval = interval
+        self.quiet_until, self.late = quiet_until, late
         self.sent = 0
         self._dispatch = EventSender(amqp_uri)  # its own connection: another thread
         self._stop = threading.Event()
@@ -314,6 +322,8 @@ class Heartbeat:
         self._stop.set()
 
     def _beat(self) -> None:
+        if self.quiet_until is not None and self.quiet_until.wait(self.late):
+            self._stop.wait(self.interval)
         while not self._stop.is_set():
             payload = events.Heartbeat(
                 record_id=self.record_id, time=timefmt.rfc3339(timefmt.now()) or ""

@@ -58,6 +58,18 @@ def test_records_waiting_for_room_are_found(mongo_url, unique):
         assert found == [waiting["_id"]]
 
 
+def test_indexes_of_older_versions_no_query_uses_are_dropped(mongo_url):
+    """Each index costs every write of a record; older versions made two no query uses."""
+    with MongoClient(mongo_url) as client:
+        store = RecordStore(client.get_default_database())
+        store.records.create_index([("projectID", 1), ("startTime", 1)])
+        store.records.create_index([("pipelineID", 1), ("startTime", 1)])
+        store.ensure_indexes()
+        names = set(store.records.index_information())
+        assert names.isdisjoint({"projectID_1_startTime_1", "pipelineID_1_startTime_1"})
+        assert "pipelineID_1_startTime_-1__id_-1" in names  # what pages of recent records use
+
+
 def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):
     """Deliveries of one create_record request reaching two replicas at once store one record
     (a unique index); the loser answers the winner's record, and the count stays right. An
@@ -85,7 +97,7 @@ def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):
 def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique):
     """An end is stored with `afterEnd` in the same update: if the ending call dies before
     counting, freeing the slot and announcing it (a crash, the database gone), the reaper of
-    any replica finds the record and does them; the count is claimed once whoever does."""
+    any replica finds the record and does them; the count is the ending call's alone."""
     from datetime import UTC, datetime, timedelta
 
     with MongoClient(mongo_url, tz_aware=True) as client:
@@ -96,12 +108,11 @@ def test_the_after_effects_of_an_end_stay_marked_until_done(mongo_url, unique):
         now = datetime.now(UTC)
         ended = store.finish(record_id, "Success", "", now, ("Running",))
         assert ended is not None and ended["afterEnd"] is True
+        assert ended["counted"] is True  # by the one call that ended it: no reaper counts it
         assert store.finish(record_id, "Failed", "", now, ("Running",)) is None  # ends once
         later = now + timedelta(seconds=6)
         assert record_id in [str(d["_id"]) for d in store.after_end_pending(later)]
         assert record_id not in [str(d["_id"]) for d in store.after_end_pending(now - timedelta(1))]
-        assert store.claim_count(record_id) is True
-        assert store.claim_count(record_id) is False  # a second taker does not count it again
         store.after_end_done(record_id)
         assert record_id not in [str(d["_id"]) for d in store.after_end_pending(later)]
 

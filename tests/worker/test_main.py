@@ -52,8 +52,9 @@ def test_no_scheduler_means_exit_4_and_a_failed_run_report(bus: Bus, tmp_path):
     assert "could not get the job" in err
     assert time.monotonic() - started < 15
     events = bus.events(record_id)
-    # Beating from the start: the heartbeat thread and the report are on separate connections,
-    # so the first beat may reach the bus after the report (the process is gone: all is there).
+    # Beating once the job is late (1 s): the heartbeat thread and the report are on separate
+    # connections, so the first beat may reach the bus after the report (the process is gone:
+    # all is there).
     kinds = [kind for kind, _ in events + bus.queued_events(record_id)]
     assert "heartbeat" in kinds
     finished = events[-1][1]

@@ -129,6 +129,27 @@ def test_heartbeats_are_sent_until_stopped(bus: Bus):
     assert len(first) + len(bus.queued_events(record_id)) == beat.sent
 
 
+def test_a_worker_whose_job_came_beats_only_an_interval_later(bus: Bus):
+    """Asking for its job was the worker's first beat (the scheduler's Runs.job): no beat,
+    and no connection for beats, until an interval after; a job that is late starts them."""
+    record_id, came = new_record_id(), threading.Event()
+    beat = Heartbeat(bus.uri, record_id, interval=1.5, quiet_until=came, late=0.5).start()
+    came.set()
+    time.sleep(1.0)
+    assert beat.sent == 0 and bus.queued_events(record_id) == []
+    wait_for(lambda: beat.sent >= 1, 5, "the first beat, an interval after the job")
+    beat.stop()
+    late_id = new_record_id()
+    started = time.monotonic()
+    late = Heartbeat(bus.uri, late_id, interval=30, quiet_until=threading.Event(), late=0.3)
+    late.start()
+    try:
+        bus.events(late_id, until="heartbeat")
+    finally:
+        late.stop()
+    assert time.monotonic() - started < 5  # not an interval (30 s): the job is late
+
+
 def test_every_batch_and_event_carries_the_worker_token(bus: Bus, workspace, git_repo: GitRepo):
     record_id = new_record_id()
     job = make_job(git_repo.url, stages=["codeCheckout"])
