@@ -78,6 +78,10 @@ RPC_TIMEOUT = 60.0
 TARGET_STATS_MS = 300.0
 TARGET_PAGE_MS = 20.0
 DEEP_MS = 50.0  # issue 20: a page at any offset, read as one index range
+# A record's whole life in the scheduler's store, over the seeded collection: each write by
+# `_id`, so it must cost what it costs over an empty one (a findAndModify scanned them all).
+LIFECYCLE_MS = 50.0
+FAM_RUNS = 3  # findAndModify by _id over the seeded records, the baseline: ~1 s each
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -237,6 +241,43 @@ def http_get(api: httpx.Client, path: str, params: dict[str, int]) -> Callable[[
     return call
 
 
+def lifecycle(store: RecordStore, project: dict[str, str]) -> Callable[[], Any]:
+    """A record created, dispatched, given a worker, through two stages to its end, its
+    after-effects done, then deleted: the scheduler's store calls, in Runs' order, in a
+    pipeline of its own (`bench-lifecycle`, which no catalog knows)."""
+    pipeline = {"id": "bench-lifecycle", "name": "bench-lifecycle"}
+
+    def call() -> Any:
+        now = timefmt.now()
+        request = {"project": project, "pipeline": pipeline, "params": {}, "trigger": "bench"}
+        doc, _ = store.insert(rec.new_record(request, STAGES, now, 7200))
+        rid = str(doc["_id"])
+        store.mark_dispatched(rid, -1, now, 7200, 300.0)
+        store.set_worker(rid, {"name": "bench", "cloud": "local"})
+        store.beat_and_get(rid, now)
+        at = timefmt.rfc3339(now) or ""
+        for stage in STAGES:
+            store.stage_started(rid, stage, at)
+            store.stage_finished(rid, stage, RecordStatus.SUCCESS, at, {})
+        ended = store.finish(rid, RecordStatus.SUCCESS, "", now, (RecordStatus.RUNNING,))
+        store.after_end_done(rid)
+        store.worker_exited(rid, "exit 0", now, True)
+        store.delete([doc])
+        return ended
+
+    return call
+
+
+def find_and_modify(store: RecordStore) -> Callable[[], Any]:
+    """The baseline: one findAndModify by `_id`, as the store made six per record before."""
+    some = store.records.find_one({}, {"_id": 1})
+
+    def call() -> Any:
+        return store.records.find_one_and_update({"_id": some["_id"]}, {"$set": {"bench": 1}})
+
+    return call
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -281,6 +322,7 @@ def report(
     ids: list[str],
     warmups: int,
     runs: int,
+    life: tuple[Timing, Timing],
 ) -> str:
     rate = n / seeded.seconds if seeded.seconds else math.nan
     sizes = ", ".join(
@@ -315,6 +357,16 @@ def report(
         for label, errs in errors:
             lines.append(f"  {label}: {len(errs)} errors, e.g.")
             lines += [f"    {e}" for e in errs if e][:3]
+    life_t, fam_t = life
+    lines += [
+        "",
+        f"a record's whole life in the scheduler's store over these {n:,} records (insert,",
+        "  dispatch, worker, two stages, end, after-effects, exit, delete; ~23 operations):",
+        f"  p50 {fmt(life_t.p(50))} ms, p95 {fmt(life_t.p(95))} ms ({runs} lives);"
+        f" errors {len(life_t.errors)}",
+        f"  baseline: ONE findAndModify by _id on the same collection, p50 {fmt(fam_t.p(50))} ms"
+        f" ({FAM_RUNS} calls; the store made six per record before)",
+    ]
     lines += ["", "checks (the answers against what the bench inserted):", *checks]
     stats_p50, page_p50, deep_p50 = rows[0][1].p(50), rows[2][1].p(50), rows[3][1].p(50)
     checked = all(line.rstrip().endswith("OK") for line in checks)
@@ -329,6 +381,16 @@ def report(
             "<=",
             DEEP_MS,
             checks=checked,
+        ),
+        Figure(
+            "stats",
+            f"a record's life in the store over {n:,} records, p50",
+            life_t.p(50),
+            "ms",
+            "<=",
+            LIFECYCLE_MS,
+            baseline=fam_t.p(50),  # one findAndModify
+            checks=not life_t.errors,
         ),
     ]
     record(figures)
@@ -429,6 +491,11 @@ def run(lab: Lab, n: int, batch: int, warmups: int, runs: int) -> str:
                 direct_page(deep),
             ),
         ]
+        say("timing a record's life in the store, then the findAndModify baseline")
+        life = (
+            timed("a record's life in the store", lifecycle(store, project_ref), warmups, runs),
+            timed("one findAndModify by _id", find_and_modify(store), 1, FAM_RUNS),
+        )
         for label, via_http, via_rpc, direct in measures:
             say(f"timing {label}")
             rows.append(
@@ -480,7 +547,7 @@ def run(lab: Lab, n: int, batch: int, warmups: int, runs: int) -> str:
         ),
     ]
     ids = [p["id"] for p in pipeline_refs]
-    return report(n, batch, seeded, rows, checks, deep, ids, warmups, runs)
+    return report(n, batch, seeded, rows, checks, deep, ids, warmups, runs, life)
 
 
 def main(argv: list[str] | None = None) -> int:
