@@ -1,10 +1,11 @@
 """Live log batches for the WebSocket followers of one gateway process.
 
 One kombu consumer thread per process holds an exclusive queue bound to the logs service's
-live exchange, one binding per followed record. Batches are handed to the followers' asyncio
-queues without waiting: a slow follower overflows its own queue (and then catches up from
-storage) instead of holding up the others. A message that is not a LogBatch (shared/
-contracts/logs.py) is dropped where it arrives, with a warning.
+live exchange, one binding per followed record. Each message carries one record's batches
+stored together (shared/contracts/logs.LiveBatches); they are handed to the followers' asyncio
+queues in order without waiting: a slow follower overflows its own queue (and then catches up
+from storage) instead of holding up the others. A message that is not a LiveBatches is
+dropped where it arrives, with a warning.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import kombu
 from shared import metrics
 from shared.contracts import logs
 from shared.contracts.boundary import MalformedPayload, check
-from shared.contracts.logs import LogBatch
+from shared.contracts.logs import LiveBatches, LogBatch
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,11 @@ class LiveHub:
         if not done.done():
             done.set_result(None)
 
-    def _deliver(self, batch: LogBatch) -> None:
-        for follower in list(self._followers.get(batch["record_id"], ())):
-            follower.offer(batch)
+    def _deliver(self, live: LiveBatches) -> None:
+        followers = list(self._followers.get(live["record_id"], ()))
+        for batch in live["batches"]:
+            for follower in followers:
+                follower.offer(batch)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -126,12 +129,12 @@ class LiveHub:
 
             def on_message(body: object, message: kombu.Message) -> None:
                 try:
-                    batch = check(LogBatch, body, "live log batch")
+                    live = check(LiveBatches, body, "live log batches")
                 except MalformedPayload as exc:
                     log.warning("dropped a live log message: %s", exc)
                 else:
                     if self._loop is not None:
-                        self._loop.call_soon_threadsafe(self._deliver, batch)
+                        self._loop.call_soon_threadsafe(self._deliver, live)
                 message.ack()
 
             with conn.Consumer(bound, callbacks=[on_message], accept=["json"]):

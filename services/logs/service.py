@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import eventlet
 import kombu
 from nameko.extensions import DependencyProvider
-from nameko.messaging import Publisher
 
 from services.logs import artifacts, domain
 from services.logs.artifact_store import ArtifactStore
+from services.logs.live import Announcer
 from services.logs.store import LogStore, StoreRejected, StoreUnavailable
 from shared import metrics, mongo, timefmt, workertoken
 from shared.contracts import artifacts as art
@@ -161,8 +161,11 @@ class LogsService(PingMixin):
     artifacts: ArtifactStore = Artifacts()
     tokens: workertoken.WorkerTokens | None = Tokens()
     # Transient and unconfirmed: followers only, and a lost announcement only delays them
-    # (they read storage); a confirm per batch was a broker round trip in every ingest.
-    live = Publisher(exchange=LIVE_EXCHANGE, delivery_mode=1, use_confirms=False)
+    # (they read storage); a confirm per batch was a broker round trip in every ingest. The
+    # batches stored meanwhile go out together, one message per record (live.py).
+    announce: Callable[[LogBatch], None] = Announcer(
+        exchange=LIVE_EXCHANGE, delivery_mode=1, use_confirms=False
+    )
 
     # Idempotent: a batch is stored under its (record, seq), so a redelivered one changes
     # nothing. A failed store is retried later (shared/redelivery); a batch no retry can store
@@ -189,14 +192,7 @@ class LogsService(PingMixin):
         metrics.LOG_LINES.inc(len(batch["lines"]))
         if batch.get("eof"):
             log.info("log complete: %d lines", batch["seq"] - 1)
-        self._announce(batch)
-
-    def _announce(self, batch: LogBatch) -> None:
-        """Tell live followers; a lost announcement only delays them (they re-read storage)."""
-        try:
-            self.live(dict(batch), routing_key=batch["record_id"])
-        except Exception:  # noqa: BLE001 - the batch is stored; followers poll as a fallback
-            log.warning("could not announce %s:%s", batch["record_id"], batch["seq"])
+        self.announce(batch)  # stored first: a follower that sees it can read what precedes it
 
     @rpc(expected_exceptions=ValueError)
     def read_log(

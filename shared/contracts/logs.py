@@ -60,6 +60,15 @@ def skip_line(stage: str, why: str) -> str:
 
 
 # After storing a batch, the logs service republishes it here (topic exchange, routing key =
-# record id, transient messages) for gateways that follow that record live. Stored first, then
-# announced: a follower that sees a batch can always fetch every line before it.
+# record id, transient messages) for gateways that follow that record live, in a LiveBatches
+# with the record's other batches stored meanwhile. Stored first, then announced: a follower
+# that sees a batch can always fetch every line before it.
 LIVE_EXCHANGE: Final = "cyclone.logs.live"
+
+
+class LiveBatches(TypedDict):
+    """One live announcement: batches of one record, in the order the logs service stored
+    them (not always line order: it stores several at once)."""
+
+    record_id: str
+    batches: list[LogBatch]

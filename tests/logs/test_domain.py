@@ -237,3 +237,17 @@ def test_check_read_and_filter_accept_the_bounds():
     for bad in [("", None, None), (None, None, None), ("r", 1, None), ("r", None, ["t"])]:
         with pytest.raises(ValueError):
             domain.check_filter(*bad)
+
+
+def test_live_announcements_group_batches_per_record_in_their_order():
+    from services.logs.live import grouped
+
+    def batch(record: str, seq: int) -> LogBatch:
+        return {"record_id": record, "seq": seq, "stage": "package", "lines": ["x"]}
+
+    came = [batch("a", 11), batch("b", 1), batch("a", 1), batch("a", 21), batch("b", 2)]
+    assert grouped(came) == [
+        {"record_id": "a", "batches": [came[0], came[2], came[3]]},
+        {"record_id": "b", "batches": [came[1], came[4]]},
+    ]
+    assert grouped([]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import kombu
 import pytest
 from nameko.exceptions import RemoteError
 
@@ -88,6 +90,32 @@ def test_batches_out_of_order_and_twice_are_read_once_in_order(rpc, publish):
         0.5,
         "the log as it was",
     )
+
+
+def test_stored_batches_are_announced_live_grouped_per_record_each_once(amqp_uri, rpc, publish):
+    """What the gateways following a record get (services/logs/live.py): every stored batch,
+    once, in LiveBatches of that record alone; a burst goes out in fewer messages than it had
+    batches."""
+    record, other = new_id(), new_id()
+    exchange = kombu.Exchange(logs.LIVE_EXCHANGE, type="topic", durable=True)
+    got: list[dict[str, Any]] = []
+    with kombu.Connection(amqp_uri) as conn:
+        queue = kombu.Queue(f"test-live-{record}", exchange, routing_key=record, exclusive=True)
+        with conn.Consumer(queue, callbacks=[lambda body, msg: (got.append(body), msg.ack())]):
+            publish(*batches(record, 2000, 10), *batches(other, 50, 10))
+
+            def all_there() -> bool:
+                with contextlib.suppress(TimeoutError):
+                    conn.drain_events(timeout=0.2)
+                return sum(len(m["batches"]) for m in got) >= 201
+
+            wait_for(all_there, 30, "every batch of the record announced")
+            with contextlib.suppress(TimeoutError):
+                conn.drain_events(timeout=0.5)  # nothing more may come
+    assert {m["record_id"] for m in got} == {record}
+    announced = sorted(b["seq"] for m in got for b in m["batches"])
+    assert announced == [*range(1, 2001, 10), 2001]  # each once, the end marker included
+    assert len(got) < 201, "a burst of batches should share messages"
 
 
 def test_a_gap_is_never_skipped(rpc, publish):
