@@ -70,7 +70,7 @@ from bench.common import (
 from shared import brokers
 from tests.repos import make_git_repo
 from tools import rabbit_cluster
-from tools.stack import free_port
+from tools.stack import MONGO_FLAGS, free_port
 
 PROJECT = "chaos"
 RUNS, HOOKED, CRON = "runs", "hooked", "cron"
@@ -194,6 +194,7 @@ class Database:
             "secantus",
             *("--host", "127.0.0.1", "--port", str(self.port)),
             *("--storage-path", str(lab.work / "mongo"), "--log-level", "WARNING"),
+            *MONGO_FLAGS,
             "--sync-on-commit",  # as the launcher runs it: what it acknowledged is on disk
         ]
         self.url = f"mongodb://127.0.0.1:{self.port}/cyclone?retryWrites=false"

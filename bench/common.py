@@ -25,7 +25,7 @@ import httpx
 
 from shared import brokers, config
 from tools import rabbit_cluster
-from tools.stack import free_port
+from tools.stack import MONGO_FLAGS, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-" + "x" * 26  # fixed: the stack is private to this run
@@ -266,6 +266,7 @@ def start_database(start: Starter, work: Path, env: dict[str, str]) -> tuple[Chi
             str(work / "mongo"),
             "--log-level",
             "WARNING",
+            *MONGO_FLAGS,
         ],
         env,
     )

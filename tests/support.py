@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.waiting import NotYet, wait_for
-from tools.stack import free_port
+from tools.stack import MONGO_FLAGS, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = "amqp://guest:guest@127.0.0.1:5672"
@@ -315,7 +315,7 @@ class MongoProcess:
                 [
                     *(sys.executable, "-m", "secantus", "--host", "127.0.0.1"),
                     *("--port", str(self.port), "--storage-path", str(self.tmp / "data")),
-                    *("--log-level", "WARNING"),
+                    *("--log-level", "WARNING", *MONGO_FLAGS),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
