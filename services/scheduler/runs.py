@@ -418,12 +418,11 @@ class Runs:
             payload["time"],
             fields,
             payload.get("started"),
+            payload.get("record_name", ""),
         )
         took = rec.stage_seconds(began, payload["time"])
         if took is not None:
             metrics.STAGE_DURATION.labels(payload["stage"], payload["status"]).observe(took)
-        if payload.get("record_name"):
-            self.store.name_if_unnamed(record_id, payload["record_name"])
 
     def run_finished(self, payload: events.RunFinished) -> None:
         status = payload["status"]

@@ -347,11 +347,16 @@ class RecordStore:
         time: str,
         fields: StageState,
         started: str | None = None,
+        name: str = "",
     ) -> str | None:
         """Store the stage's end; its start time (as stored, else `started`, the worker's own
-        note of it), for its duration; None when this end was already reported."""
+        note of it), for its duration; None when this end was already reported. `name` names
+        the record in the same update: a worker sends one only when its job came without a
+        name (the checkout's commit names the run), so it overwrites nothing."""
         key = f"stageStatus.{stage}"
         update: dict[str, object] = {f"{key}.status": status, f"{key}.endTime": time}
+        if name:
+            update["name"] = name
         update.update({f"{key}.{name}": value for name, value in fields.items()})
         # Not yet reported, or only assumed by the run's end: two conditional updates in turn,
         # not one with `$or`, which the embedded server answers by scanning every record.
@@ -372,11 +377,6 @@ class RecordStore:
                 {"$set": {f"{key}.startTime": started or time}},
             )
         return stored or started
-
-    def name_if_unnamed(self, record_id: str, name: str) -> None:
-        self.records.update_one(
-            {"_id": object_id(record_id), "name": {"$in": ["", None]}}, {"$set": {"name": name}}
-        )
 
     def heartbeat(self, record_id: str, now: datetime) -> None:
         self.records.update_one(
