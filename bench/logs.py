@@ -12,7 +12,7 @@ launcher with rabbitmqctl, deleted at the end). Then, in one run:
    line checked (count, sha256, in order). The probe reads the database directly: following
    the log through read_log while it was written (as this bench did) made the logs service
    encode every line to JSON a second time, a reader's load, not the ingest's.
-2. baseline: raw kombu, the same messages (batches of 200 lines, persistent, confirmed) to a
+2. baseline: raw kombu, the same messages (batches of BATCH_LINES, persistent, confirmed) to a
    temporary durable queue of the same vhost, consumed and acked at the same time.
 3. latency: a real record whose package command prints `--latency-lines` lines at `--rate`
    lines/s, each with its write time; a WebSocket follower (`.../logstream?token=`) connected
@@ -71,6 +71,10 @@ from bench.common import (
 from bench.summary import Figure, record, targets_lines
 from services.logs.domain import MAX_READ_LIMIT, chunk_id
 from services.logs.store import COLLECTION as LOG_CHUNKS
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from services.worker.publisher import BATCH_DELAY, BATCH_LINES, LogPublisher
 from shared.contracts import rpc, services
 from shared.workertoken import WorkerTokens
 from tests.repos import make_git_repo
@@ -105,14 +109,10 @@ def rpc_proxy(amqp_uri: str) -> Any:
     return ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=RPC_TIMEOUT)
 
 
-def log_publisher(amqp_uri: str, record_id: str, token: str) -> Any:
-    """The worker's LogPublisher, made as BusSink makes it (the default batch of 200 / 50 ms),
-    signing its batches with the record's worker token as a worker does (the logs service
-    drops unsigned ones)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from services.worker.publisher import LogPublisher
-
+def log_publisher(amqp_uri: str, record_id: str, token: str) -> LogPublisher:
+    """The worker's LogPublisher, made as BusSink makes it (the default batch: BATCH_LINES
+    lines or BATCH_DELAY), signing its batches with the record's worker token as a worker
+    does (the logs service drops unsigned ones)."""
     return LogPublisher(amqp_uri, record_id, token=token)
 
 
@@ -756,7 +756,8 @@ def report(
         f"load average (1 min) at the start {load[0]:.2f}, at the end {load[1]:.2f}: other work on"
         " the machine moves every figure",
         "",
-        "1) ingest, worker -> storage: the worker's LogPublisher (batches of 200 lines or 50 ms,",
+        "1) ingest, worker -> storage: the worker's LogPublisher (batches of "
+        f"{BATCH_LINES} lines or {BATCH_DELAY * 1000:g} ms,",
         "   persistent, confirmed) -> cyclone.logs.ingest -> logs service -> secantusdb",
         f"  {ing.lines:,} lines of {LINE_BYTES} bytes, {ing.messages} messages "
         "(the end-of-log marker included), one made-up record id",
@@ -776,7 +777,8 @@ def report(
         lines.append(f"  error: {ing.error}")
     lines += [
         "",
-        "2) baseline, raw broker: kombu, the same messages (200 lines each, JSON, persistent,",
+        f"2) baseline, raw broker: kombu, the same messages ({BATCH_LINES} lines each, JSON, "
+        "persistent,",
         f"   confirmed one by one) to a temporary durable queue, consumed at the same time "
         f"(prefetch {PREFETCH}, acked)",
         f"  {raw.messages} messages, {raw.lines:,} lines",
@@ -942,7 +944,7 @@ def run(lab: Lab, n_ingest: int, n_latency: int, per_s: int, n_big: int, n_follo
             ing = ingest(lab.amqp_uri, read, chunks, lines, tokens)
         for child in lab.children:
             child.check()
-        raw = raw_broker(lab.amqp_uri, lines, 200)
+        raw = raw_broker(lab.amqp_uri, lines, BATCH_LINES)
         with client(lab.api) as api:
             api.timeout = httpx.Timeout(RPC_TIMEOUT)
             lat = latency(api, lab.api, paths["latency"], n_latency, per_s)

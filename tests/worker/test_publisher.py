@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from services.worker.publisher import BusSink, Heartbeat, LogPublisher
+from services.worker.publisher import BATCH_LINES, BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
 from shared import workertoken
 from tests.repos import GitRepo
@@ -34,13 +34,13 @@ def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):
         ("package", f"pkg {i}") for i in range(6000)
     ]
     assert batches[-1]["stage"] == "package"
-    assert len(batches) <= 10000 // 200 + 5  # batched: about 50 messages, not 10,000
-    assert max(len(b["lines"]) for b in batches) == 200
+    assert len(batches) <= 10000 // BATCH_LINES + 5  # batched: about 10 messages, not 10,000
+    assert max(len(b["lines"]) for b in batches) == BATCH_LINES
     assert publisher.messages == len(batches)
 
 
 def test_big_lines_go_in_batches_of_bounded_size(bus: Bus):
-    """200 lines of 4 MiB would make an 800 MiB message, past the broker's limit: a batch
+    """1,000 lines of 4 MiB would make a 4 GiB message, past the broker's limit: a batch
     holds at most BATCH_CHARS characters, or one longer line alone."""
     record_id = new_record_id()
     publisher = LogPublisher(bus.uri, record_id, batch_chars=100_000)
