@@ -85,6 +85,8 @@ def parse_batch(body: LogBatch) -> LogBatch:
 
 def _utf8_size(line: str) -> tuple[str, int]:
     """The line as storable text (lone surrogates replaced) and its UTF-8 size."""
+    if line.isascii():  # most lines: their size without encoding them (a C scan)
+        return line, len(line)
     try:
         return line, len(line.encode("utf-8"))
     except UnicodeEncodeError:
