@@ -257,11 +257,10 @@ class Runs:
             raise Unauthorized(f"no valid worker token for record {record_id}")
         # Asking for its job is the worker's first sign of life: its first heartbeat, which
         # it sends itself only once the job is late (services/worker/main.py).
-        found = self.store.beat_and_get(record_id, self.clock())
-        if found is None:
+        doc = self.store.beat_and_get(record_id, self.clock())
+        if doc is None:
             status = self.store.get(record_id)["status"]
             raise Conflict(f"record {record_id} is {status}, not Running")
-        doc = found
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage

@@ -64,6 +64,13 @@ CAS_TRIES = 1000
 HOLES_MAX = 10_000
 
 
+def _beat(record_id: str, now: datetime) -> tuple[dict[str, object], dict[str, object]]:
+    """A heartbeat: the filter (the record, while Running) and the update."""
+    return {"_id": object_id(record_id), "status": RecordStatus.RUNNING}, {
+        "$set": {"heartbeatAt": now}
+    }
+
+
 class RecordStore:
     def __init__(self, db: Database) -> None:
         self.records = db.records
@@ -74,18 +81,19 @@ class RecordStore:
         self.counts = db.pipeline_record_counts
 
     def ensure_indexes(self) -> None:
+        existing = self.records.index_information()
         self.records.create_index([("pipelineID", ASCENDING), *NEWEST_FIRST])
         self.records.create_index([("pipelineID", ASCENDING), ("pipelineSeq", ASCENDING)])
         # Indexes of older versions no query uses any more (stats read `stats_days`): each
         # index costs every write of a record on the embedded server, used or not.
         for unused in OBSOLETE_INDEXES:
-            if unused in self.records.index_information():
+            if unused in existing:
                 self.records.drop_index(unused)
         self.records.create_index([("status", ASCENDING), *OLDEST_FIRST])
         self.records.create_index([("afterEnd", ASCENDING)])
         # One record per request, whichever replica a redelivered request reaches. (Indexes
         # of older versions were not unique: replaced, as options cannot change in place.)
-        old = self.records.index_information().get(REQUEST_KEY_INDEX)
+        old = existing.get(REQUEST_KEY_INDEX)
         if old is not None and not old.get("unique"):
             self.records.drop_index(REQUEST_KEY_INDEX)
         self.records.create_index(
@@ -379,17 +387,11 @@ class RecordStore:
         return stored or started
 
     def heartbeat(self, record_id: str, now: datetime) -> None:
-        self.records.update_one(
-            {"_id": object_id(record_id), "status": RecordStatus.RUNNING},
-            {"$set": {"heartbeatAt": now}},
-        )
+        self.records.update_one(*_beat(record_id, now))
 
     def beat_and_get(self, record_id: str, now: datetime) -> RecordDoc | None:
         """A heartbeat of a Running record, and the record; None when it is not Running."""
-        return self._set_and_get(
-            {"_id": object_id(record_id), "status": RecordStatus.RUNNING},
-            {"$set": {"heartbeatAt": now}},
-        )
+        return self._set_and_get(*_beat(record_id, now))
 
     def worker_exited(self, record_id: str, reason: str, now: datetime, clean: bool) -> None:
         """`clean`: the worker exited 0, after it sent its run report (which may come late).
