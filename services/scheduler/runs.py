@@ -7,6 +7,7 @@ service class (service.py) only forwards calls and events here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,25 +102,17 @@ class Cloud:
 
 
 class OneAtATime:
-    """Runs a pass at a time: a call made while one runs returns 0 at once and makes that one
-    go round again (green threads of one process: no lock is needed between the checks)."""
+    """Runs one pass at a time: a caller waits for the pass under way, then runs its own, in
+    its own context (the request id of a POST travels on to the cloud call its pass makes;
+    a pass run for another caller would carry that caller's). Reentrant: a pass may end a
+    record and so dispatch again (in line when the cloud calls run in line)."""
 
     def __init__(self) -> None:
-        self.running = self.again = False
+        self._turn = threading.RLock()  # green under eventlet's monkey patching
 
     def __call__(self, one_pass: Callable[[], int]) -> int:
-        if self.running:
-            self.again = True
-            return 0
-        self.running, done = True, 0
-        try:
-            while True:
-                self.again = False
-                done += one_pass()
-                if not self.again:
-                    return done
-        finally:
-            self.running = False
+        with self._turn:
+            return one_pass()
 
 
 class Runs:
@@ -299,9 +292,9 @@ class Runs:
     def dispatch(self) -> int:
         """Start Pending records, oldest first, while a dispatch slot is free.
 
-        One dispatch at a time per replica: a call while one runs only asks it to go round
-        once more (a burst of POSTs or ends is one pass, not one read of the queue and one
-        try at every slot each). Replicas still race, safely, through the slots' claims."""
+        One pass at a time per replica: concurrent passes raced for the same slots and the
+        same oldest record, each lost try a write. Replicas still race, safely, through the
+        slots' claims."""
         return self.one_dispatch(self._dispatch_pass)
 
     def _dispatch_pass(self) -> int:
