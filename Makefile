@@ -55,6 +55,7 @@ test-real: setup docker ## the others (not unit): real stacks, RabbitMQ, the dat
 	$(PY) -m pytest -q -p randomly --randomly-seed=$(SEED) -m "not unit" $(PYTEST_ARGS)
 
 bench: setup docker ## every bench with a target, then one table of them all (bench/README.md)
+	bash tools/bench-tools.sh
 	$(PY) -m bench.all $(BENCH_ARGS)
 
 fmt: setup ## format the code

@@ -239,7 +239,7 @@ def test_check_read_and_filter_accept_the_bounds():
             domain.check_filter(*bad)
 
 
-def test_live_announcements_group_batches_per_record_in_their_order():
+def test_live_announcements_group_batches_per_record_in_line_order():
     from services.logs.live import grouped
 
     def batch(record: str, seq: int) -> LogBatch:
@@ -247,7 +247,7 @@ def test_live_announcements_group_batches_per_record_in_their_order():
 
     came = [batch("a", 11), batch("b", 1), batch("a", 1), batch("a", 21), batch("b", 2)]
     assert grouped(came) == [
-        {"record_id": "a", "batches": [came[0], came[2], came[3]]},
+        {"record_id": "a", "batches": [came[2], came[0], came[3]]},  # stored 11 before 1
         {"record_id": "b", "batches": [came[1], came[4]]},
     ]
     assert grouped([]) == []
