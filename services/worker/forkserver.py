@@ -20,6 +20,7 @@ service adopts them), and exits when the last has ended.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -140,6 +141,9 @@ def serve(channel: socket.socket) -> int:
                     send(channel, {"refused": str(exc)})
                 else:
                     prepare_for(handoff)
+                    # What the server holds moves out of the collector's sight: a worker's
+                    # collections then never walk (and so never copy) the server's objects.
+                    gc.freeze()
                     pid = fork_worker(channel, handoff, fds[0])
                     children.add(pid)
                     send(channel, {"started": pid})

@@ -82,6 +82,13 @@ def test_checkout_by_ref(git_repo: GitRepo, workspace, sink, ref, sha, content):
     assert sink.finished("codeCheckout")["details"]["commits"]["mainRepo"]["ID"] == expected
 
 
+def test_a_plain_name_is_resolved_by_the_clone_itself(git_repo: GitRepo, workspace, sink):
+    job = make_job(git_repo.url, ref="feature", stages=["codeCheckout"])
+    assert run(job, workspace, sink) == "Success", sink.lines
+    commands = [line for line in sink.text() if line.startswith("$ git")]
+    assert commands == [f"$ git clone --branch feature {git_repo.url} code"], sink.text()
+
+
 def test_params_ref_wins_over_the_source_ref_which_wins_over_the_default(
     git_repo: GitRepo, tmp_path
 ):

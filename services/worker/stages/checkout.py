@@ -1,7 +1,9 @@
 """codeCheckout: the main repository into ./code, dependent repositories into code/<folder>.
 
 Git sources are cloned in full, then the ref is resolved locally, so any ref shape works
-without knowing the remote's branches in advance (no `master` is assumed). SVN sources are
+without knowing the remote's branches in advance (no `master` is assumed). A plain name (a
+branch, else a tag, the usual ref) is resolved by the clone itself (`--branch`): two git
+processes per checkout instead of five. SVN sources are
 checked out at a revision or a path under the repository URL.
 """
 
@@ -72,6 +74,9 @@ def _checkout(ctx: Context, repo: CodeSource, dest: Path, ref: str, pin: str = "
 
 # --- git --------------------------------------------------------------------------------------
 
+# git's words when `clone --branch` names neither a branch nor a tag of the remote
+NO_SUCH_BRANCH = "not found in upstream"
+
 
 def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path) -> Commit:
     target = domain.classify_ref(ref)
@@ -81,7 +86,12 @@ def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: 
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     shown = domain.display_url(url)
     where = dest.relative_to(ctx.workspace).as_posix()
-    opts = [] if target.kind is RefKind.DEFAULT else ["--no-checkout"]
+    if target.kind is RefKind.NAME:
+        # A branch, else a tag: what `clone --branch` resolves itself, in one git process
+        # instead of a clone, up to two lookups and a checkout (the common case of a run).
+        opts = ["--branch", target.name]
+    else:
+        opts = [] if target.kind is RefKind.DEFAULT else ["--no-checkout"]
     out = ctx.execute(
         ["git", "clone", *opts, "--", url, where],
         cwd=ctx.workspace,
@@ -89,11 +99,14 @@ def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: 
         env=env,
     )
     if not out.ok:
+        if opts[:1] == ["--branch"] and any(NO_SUCH_BRANCH in line for line in out.tail):
+            raise StageFailed(f'ref "{ref.strip()}" not found in {shown}')
         raise StageFailed(f"git clone of {shown} failed (exit code {out.code}): {_reason(out)}")
-    _switch(ctx, dest, target, ref.strip(), shown, env)
-    if _query(["git", "rev-parse", "--verify", "-q", "HEAD"], dest, env, check=False) is None:
-        raise StageFailed(f"{shown} has no commits")
+    if target.kind is not RefKind.NAME:
+        _switch(ctx, dest, target, ref.strip(), shown, env)
     commit = _git_commit(dest, env)
+    if commit is None:
+        raise StageFailed(f"{shown} has no commits")
     subject = (commit["Message"].splitlines() or [""])[0]
     ctx.log(f"Checked out {commit['ID']} ({commit['Author']}: {subject})")
     return commit
@@ -162,8 +175,12 @@ def _switch(
     raise not_found
 
 
-def _git_commit(dest: Path, env: dict[str, str]) -> Commit:
-    raw = _query(["git", "log", "-1", "--format=%H%x1f%an%x1f%aI%x1f%B"], dest, env) or ""
+def _git_commit(dest: Path, env: dict[str, str]) -> Commit | None:
+    """HEAD's commit; None when there is none (an empty repository)."""
+    fmt = "--format=%H%x1f%an%x1f%aI%x1f%B"
+    raw = _query(["git", "log", "-1", fmt], dest, env, check=False)
+    if raw is None:
+        return None
     sha, author, date, message = [*raw.split("\x1f", 3), "", "", ""][:4]
     return Commit(
         ID=sha.strip(), Author=author, Date=_rfc3339(date.strip()), Message=message.strip()
