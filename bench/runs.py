@@ -183,6 +183,7 @@ class Batch:
     last_end_s: float = math.nan  # the last record's endTime - the first POST
     records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> last view seen
     errors: list[str] = field(default_factory=list)
+    post_ms: list[float] = field(default_factory=list)  # each POST's response time
 
     def statuses(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -199,8 +200,11 @@ def run_batch(api_url: str, path: str, size: int, timeout: float) -> Batch:
     def post_share(share: int) -> None:
         with client(api_url) as api:
             for _ in range(share):
+                sent = time.perf_counter()
                 try:
                     resp = api.post(path, json={"ref": "main"})
+                    with lock:
+                        batch.post_ms.append((time.perf_counter() - sent) * 1000)
                 except httpx.HTTPError as exc:
                     problem = f"POST: {type(exc).__name__}: {exc}"
                 else:
@@ -345,6 +349,8 @@ def report(
         f"b) throughput: {batch.size} records POSTed at once from {POSTERS} threads",
         f"   (finished as seen by a GET of the records page every {POLL_PAGE * 1000:g} ms)",
         f"  all POSTs answered after          {batch.posts_s:8.2f} s",
+        f"  {'ms':<58} {'p50':>8} {'p95':>8} {'max':>8}",
+        row("a POST's response time, under this load", batch.post_ms),
         f"  all records finished after        {fmt(batch.wall_s, '8.2f')} s"
         f"  ({fmt(rate, '.2f')} records/s)",
         f"  last endTime - first POST         {fmt(batch.last_end_s, '8.2f')} s",

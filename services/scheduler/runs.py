@@ -168,12 +168,20 @@ class Runs:
 
     def _queued(self, doc: RecordDoc) -> RecordView:
         """A record just stored, counted and dispatched apart from the answer (as the cloud
-        calls are): a POST waits for its own insert, not for the slot claims of a dispatch,
-        which queue behind the running records' writes when the database is busy. It is
-        answered Pending and starts at once when a slot is free."""
-        self.counters.created(doc)
+        calls are): a POST waits for its own insert, not for the count's write or the slot
+        claims of a dispatch, which queue behind the running records' writes when the
+        database is busy (bench.runs: a POST under load waits for every write on its way).
+        It is answered Pending and starts at once when a slot is free."""
         metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
-        self.cloud.spawn(self.dispatch)
+
+        def count_and_dispatch() -> None:
+            try:
+                self.counters.created(doc)
+            except Exception:  # the database away: the record runs anyway, uncounted
+                log.exception("could not count the new record %s", doc["_id"])
+            self.dispatch()
+
+        self.cloud.spawn(count_and_dispatch)
         return rec.view(doc)
 
     def get(self, record_id: str) -> RecordView:
