@@ -62,13 +62,16 @@ def skip_line(stage: str, why: str) -> str:
 # After storing a batch, the logs service republishes it here (topic exchange, routing key =
 # record id, transient messages) for gateways that follow that record live, in a LiveBatches
 # with the record's other batches stored meanwhile. Stored first, then announced: a follower
-# that sees a batch can always fetch every line before it.
+# that sees a batch finds every line before it in storage, once the batches stored at the same
+# time are in.
 LIVE_EXCHANGE: Final = "cyclone.logs.live"
 
 
 class LiveBatches(TypedDict):
-    """One live announcement: batches of one record, in the order the logs service stored
-    them (not always line order: it stores several at once)."""
+    """One live announcement: batches of one record stored since the last one, in line
+    order. The logs service stores several batches at once, so a later batch can still be
+    announced before an earlier one (in the next announcement): a follower copes with any
+    order (services/api/domain/livelines.py)."""
 
     record_id: str
     batches: list[LogBatch]

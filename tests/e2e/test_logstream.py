@@ -7,9 +7,11 @@ import json
 import threading
 import time
 
+import kombu
 import pytest
 import websocket
 
+from shared.contracts.logs import LIVE_EXCHANGE
 from tests.e2e.conftest import Runs, counted, numbers, pipeline_body
 from tests.waiting import wait_for
 
@@ -282,3 +284,43 @@ def test_batch_frames_carry_the_same_lines_in_far_fewer_frames(stack, runs: Runs
     assert flat(frames) == runs.log("oddbatch", done["id"], stage="package").text.splitlines()
     assert ["x" * 1048576] in [json.loads(f) for f in frames]
     assert 'q"\\ \ufffd' in flat(frames)
+
+
+def test_a_live_batch_after_a_gap_waits_for_the_batch_before_it(stack, runs: Runs, git_repo):
+    """The logs service stores batches concurrently, so a batch can be announced before the
+    one ahead of it. The follower holds it until the earlier one comes instead of dropping
+    it: these lines are announced but never stored, so only that wait can deliver all of
+    them, in order (sending a follower to storage at each reordered batch made 200 followers
+    fall 40 s behind; bench/logs.py)."""
+    runs.pipeline(pipeline_body("reorder", git_repo.url, package=["echo parked", "sleep 30"]))
+    rec = runs.start("reorder")
+    rid = rec["id"]
+
+    def parked() -> bool:
+        resp = runs.log("reorder", rid)
+        return resp.status_code == 200 and resp.text.splitlines()[-1:] == ["$ sleep 30"]
+
+    wait_for(parked, 30, "the record sleeping in its package stage")
+    ws = websocket.create_connection(
+        ws_url(stack, runs, "reorder", rid, token=stack.token), timeout=20
+    )
+    try:
+        replay, _, _ = receive(ws, until="$ sleep 30")
+        k = len(replay)
+
+        def batch(seq: int) -> dict[str, object]:
+            lines = [f"live {n}" for n in range(seq, seq + 10)]
+            return {"record_id": rid, "seq": seq, "stage": "package", "lines": lines}
+
+        exchange = kombu.Exchange(LIVE_EXCHANGE, type="topic", durable=True)
+        with kombu.Connection(stack.amqp_uri) as conn:
+            producer = conn.Producer(serializer="json")
+            for first in (k + 11, k + 1):  # the later batch first
+                body = {"record_id": rid, "batches": [batch(first)]}
+                producer.publish(body, exchange=exchange, routing_key=rid)
+                time.sleep(0.01)
+        got, _, _ = receive(ws, limit=20)
+        assert got == [f"live {n}" for n in range(k + 1, k + 21)]
+    finally:
+        ws.close()
+        runs.api.patch(runs.url("reorder", rid, "/status"), json={"status": "Aborted"})
