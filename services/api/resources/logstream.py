@@ -185,7 +185,10 @@ class RecordLogStream(_Scoped):
                 if held:  # what they wait for did not come live: storage has it (or will)
                     complete, _ = await self._catch_up(record_id, stream)
                     complete = complete or await self._release(stream, held)
-                    gap_until = loop.time() + REORDER_WAIT if held else None
+                    # Still a gap: storage lacks it too (a store being retried). Ask again
+                    # only after IDLE_CHECK: every follower asking every REORDER_WAIT would
+                    # be the storm the wait is there to avoid.
+                    gap_until = loop.time() + IDLE_CHECK if held else None
                     continue
                 complete, got = await self._catch_up(record_id, stream)
                 if complete:

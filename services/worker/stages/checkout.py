@@ -3,8 +3,8 @@
 Git sources are cloned in full, then the ref is resolved locally, so any ref shape works
 without knowing the remote's branches in advance (no `master` is assumed). A plain name (a
 branch, else a tag, the usual ref) is resolved by the clone itself (`--branch`): two git
-processes per checkout instead of five. SVN sources are
-checked out at a revision or a path under the repository URL.
+processes per checkout instead of five. SVN sources are checked out at a revision or a path
+under the repository URL.
 """
 
 from __future__ import annotations
