@@ -36,7 +36,8 @@ from shared.contracts.records import TERMINAL
 
 READ_CHUNK = 2000
 IDLE_CHECK = 1.0  # seconds without live batches before storage and the record are checked
-REORDER_WAIT = 0.05  # seconds a live batch after a gap waits for the batches before it
+REORDER_WAIT = 0.5  # seconds a live batch after a gap waits for the batches before it
+# (they came up to ~300 ms late with 200 followers; a lost announcement costs this much)
 
 
 class _Stream:
@@ -230,9 +231,10 @@ class RecordLogStream(_Scoped):
         True once the log is complete.
 
         A batch after a gap used to send the follower to storage at once: every follower
-        called the logs service per reordered batch (50 followers: 50 reads each time, and a
-        gateway that fell further behind; bench/logs.py fan-out). The batch before it is
-        usually milliseconds behind, so one after a gap waits up to REORDER_WAIT first."""
+        called the logs service per reordered batch, the reads queued and loaded the
+        database storing the batches, and the lag grew (200 followers: 20-49 s behind;
+        bench/logs.py fan-out). Under that load the batch before it came up to about 300 ms
+        later, so one after a gap waits up to REORDER_WAIT first."""
         out = livelines.in_line(held, stream.after, stream.wanted)
         stream.after = out.after
         await stream.send(out.lines)
