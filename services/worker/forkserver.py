@@ -167,9 +167,11 @@ def prepare_for(handoff: Handoff) -> None:
 
 def prepare() -> None:
     """What every worker would otherwise do on first use, after its fork: build the Job's
-    checker (about 70 ms) and load kombu's AMQP transport (a few ms). No connection is opened."""
+    checker (about 70 ms), load kombu's AMQP transport and the IDNA codec a connection's
+    host name goes through (a few ms). No connection is opened."""
     boundary.prepare(rpc.Job)
     _ = Connection("amqp://127.0.0.1//").transport
+    "localhost".encode("idna")
 
 
 def main() -> int:
