@@ -5,8 +5,8 @@ Every stored batch is announced on the live exchange for the gateways that follo
 A message per batch cost the service about a fifth of its ingest (bench.logs with the
 announcements left out: ~250,000 lines/s against ~190,000). The announcer instead takes every
 batch stored since its last publish and sends one message per record, its batches in line order
-(shared/contracts/logs.LiveBatches). Under a light load that is one batch per
-message, sent at once; under a heavy one, tens per message.
+(shared/contracts/logs.LiveBatches). Under a light load that is one batch per message, sent at
+once; under a heavy one, tens per message.
 
 Announcements are transient and unconfirmed, and one that is lost (the broker away) only
 delays followers: they read storage when live batches stop or skip lines.

@@ -201,21 +201,16 @@ class RecordLogStream(_Scoped):
                 if quiet_after_end >= 2:
                     return
                 continue
-            if follower.overflowed:  # this client is slow: drop the backlog, read storage
-                follower.overflowed = False
-                while not follower.batches.empty():
-                    follower.batches.get_nowait()
-                held.clear()
-                gap_until = None
-                complete, _ = await self._catch_up(record_id, stream)
-                continue
             # Everything that arrived goes out together: a follower that fell behind sends
             # fewer, bigger frames and so catches up, instead of a frame per batch.
             held[int(batch["seq"])] = batch
             while not follower.batches.empty():
                 more = follower.batches.get_nowait()
                 held[int(more["seq"])] = more
-            if len(held) > FOLLOWER_BACKLOG:  # a gap storage has not filled for long
+            if follower.overflowed or len(held) > FOLLOWER_BACKLOG:
+                # A slow client (its queue overflowed), or a gap storage has not filled for
+                # long: drop what is held and read storage instead.
+                follower.overflowed = False
                 held.clear()
                 complete, _ = await self._catch_up(record_id, stream)
             else:

@@ -86,9 +86,10 @@ def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: 
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     shown = domain.display_url(url)
     where = dest.relative_to(ctx.workspace).as_posix()
-    if target.kind is RefKind.NAME:
-        # A branch, else a tag: what `clone --branch` resolves itself, in one git process
-        # instead of a clone, up to two lookups and a checkout (the common case of a run).
+    # A plain name, a branch else a tag, is what `clone --branch` resolves itself: one git
+    # process instead of a clone, up to two lookups and a checkout (the common case of a run).
+    named = target.kind is RefKind.NAME
+    if named:
         opts = ["--branch", target.name]
     else:
         opts = [] if target.kind is RefKind.DEFAULT else ["--no-checkout"]
@@ -99,10 +100,10 @@ def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: 
         env=env,
     )
     if not out.ok:
-        if opts[:1] == ["--branch"] and any(NO_SUCH_BRANCH in line for line in out.tail):
+        if named and any(NO_SUCH_BRANCH in line for line in out.tail):
             raise StageFailed(f'ref "{ref.strip()}" not found in {shown}')
         raise StageFailed(f"git clone of {shown} failed (exit code {out.code}): {_reason(out)}")
-    if target.kind is not RefKind.NAME:
+    if not named:
         _switch(ctx, dest, target, ref.strip(), shown, env)
     commit = _git_commit(dest, env)
     if commit is None:
