@@ -46,20 +46,30 @@ def claim_first(
     condition: Mapping[str, object],
     update: Mapping[str, object],
     sort: Sequence[tuple[str, int]],
+    seen: Sequence[object] = (),
 ) -> object | None:
     """The `_id` of the first document matching `condition` in `sort` order that this call
     changed by `update` (which must make `condition` false), or None when none matches.
+    `seen`: the ids first_matching just read for the same condition, tried before reading
+    again (a caller that needed to know whether any matched does not pay the read twice).
 
     A compare-and-set per candidate, not findAndModify: the embedded server answers a
     findAndModify by scanning the whole collection (tests/unit/test_query_shapes.py)."""
+    ids = list(seen) or first_matching(coll, condition, sort)
     while True:
-        seen = list(coll.find(condition, {"_id": 1}).sort(list(sort)).limit(CLAIM_BATCH))
-        for doc in seen:
-            taken: object = doc["_id"]
+        for taken in ids:
             if coll.update_one({**condition, "_id": taken}, update).matched_count:
                 return taken
-        if len(seen) < CLAIM_BATCH:
+        if len(ids) < CLAIM_BATCH:
             return None  # every candidate went to another caller, and there are no more
+        ids = first_matching(coll, condition, sort)
+
+
+def first_matching(
+    coll: Collection[Any], condition: Mapping[str, object], sort: Sequence[tuple[str, int]]
+) -> list[object]:
+    """The ids of the first CLAIM_BATCH documents matching `condition`, in `sort` order."""
+    return [d["_id"] for d in coll.find(condition, {"_id": 1}).sort(list(sort)).limit(CLAIM_BATCH)]
 
 
 class MongoDatabase(DependencyProvider):  # type: ignore[misc]  # nameko ships no type information

@@ -51,6 +51,7 @@ class PipelineCounts(TypedDict):
     stored: int  # records stored (the page total)
     floor: NotRequired[int]  # every number up to it is gone
     holes: NotRequired[list[int]]  # the numbers gone above the floor
+    tickets: NotRequired[list[ObjectId]]  # of the last numberings, oldest first (store._next_seq)
 
 
 class _RecordFields(Counted):

@@ -143,7 +143,7 @@ class Runs:
     # --- API ------------------------------------------------------------------------------
 
     def create(self, request: RecordRequest) -> RecordView:
-        if request.get("key"):
+        if request.get("key") and request.get("key_given"):
             made = self.store.by_request_key(request["key"])
             if made is not None:  # this request again: its first delivery made the record
                 return rec.view(made)
@@ -306,8 +306,16 @@ class Runs:
         return self.one_dispatch(self._dispatch_pass)
 
     def _dispatch_pass(self) -> int:
+        """Free slots are read before the oldest Pending record, not after: under load most
+        passes (one per POST and per end) find every slot held, and then read nothing else
+        (bench.runs: two reads of the Pending records per record saved, each queued behind
+        the running records' writes)."""
         started = skipped = 0
+        free: list[int] = []
         while True:
+            free = free or self.store.free_slots()
+            if not free:
+                return started
             candidate = self.store.oldest_pending(skip=skipped)
             if candidate is None:
                 return started
@@ -315,7 +323,8 @@ class Runs:
             if candidate.get("retryAt") and candidate["retryAt"] > self.clock():
                 skipped += 1  # its cloud had no room a moment ago (see _launch)
                 continue
-            slot = self.store.claim_slot(record_id, self.clock())
+            slot = self.store.claim_slot(record_id, self.clock(), free)
+            free = []  # taken, or others took them: read again
             if slot is None:
                 return started
             timeout = candidate.get("timeoutSeconds", self.limits.record_timeout)

@@ -57,6 +57,7 @@ def receive(
         # The provider's retry of a delivery whose first try made the record but got no
         # answer (a timeout, a restart) answers that record rather than making a second.
         request["key"] = key
+        request["key_given"] = True
     try:
         event, untrusted = vetting.untrusted_reason(
             event, delivery["project"], delivery["pipeline"], accounts

@@ -60,6 +60,11 @@ class RecordRequest(TypedDict):
     # One per request the gateway makes: a create_record delivered again (the scheduler that
     # took it died before answering) answers the record the first delivery made.
     key: NotRequired[str]
+    # True when a client or a provider chose the key (Idempotency-Key, a delivery id): their
+    # retries are common, so the scheduler looks it up before numbering a record. A key of the
+    # gateway's own comes again only with a redelivered call, which the insert's unique index
+    # catches (its number is given back as a hole); looking it up cost every POST a read.
+    key_given: NotRequired[bool]
 
 
 class Page(TypedDict):

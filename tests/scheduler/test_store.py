@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pymongo import MongoClient
 
+from services.scheduler import store as store_module
 from services.scheduler.store import RecordStore
 
 
@@ -214,3 +215,24 @@ def test_pages_are_ranges_of_numbers_and_stay_right_through_deletes(mongo_url, u
         new(100)
         assert got(0, 3) == expected(0, 3) == [100, 99, 39]
         assert got(2, 5) == expected(2, 5)
+
+
+def test_numbers_stay_unique_and_counted_when_tickets_fall_off(mongo_url, unique, monkeypatch):
+    """A numbering whose ticket others pushed off the counter before its read (more than
+    TICKETS at once; 1 here) loses that number, as a crash would, and takes another: every
+    record still gets its own number, and the count is the records stored."""
+    monkeypatch.setattr(store_module, "TICKETS", 1)
+    with MongoClient(mongo_url) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+
+        def create(n: int) -> int:
+            doc, _ = store.insert({"pipelineID": unique, "status": "Pending", "n": n})
+            return doc["pipelineSeq"]
+
+        with ThreadPoolExecutor(8) as pool:
+            seqs = list(pool.map(create, range(40)))
+        assert len(set(seqs)) == 40
+        counts = store.counts.find_one({"_id": unique})
+        assert counts["stored"] == 40 == store.records.count_documents({"pipelineID": unique})
+        assert counts["seq"] >= max(seqs)

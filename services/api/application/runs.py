@@ -51,6 +51,7 @@ class Runs:
             trigger=user or "user",
             owner=user,
             key=key,
+            key_given=bool(given_key),
         )
         return await self._scheduler.create_record(request)
 
