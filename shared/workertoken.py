@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from shared import fastjson
 
 TOKEN_ENV = "CYCLONE_WORKER_TOKEN"
 FIELD = "worker_token"  # in event payloads (the events exchange is the services' to read)
@@ -63,19 +64,17 @@ def batch_mac(token: str, batch: Mapping[str, Any]) -> str:
     batches; a copied signature proves nothing for another batch (and a replayed batch is a
     duplicate the logs service drops by its sequence number).
     """
-    canonical = json.dumps(
-        [
+    canonical = fastjson.ascii_dumps(  # ASCII: lone surrogates (from JSON escapes) serialise
+        [  # the same both ends
             batch.get("record_id"),
             batch.get("seq"),
             batch.get("stage"),
             batch.get("task") or "",
             batch.get("lines"),
             bool(batch.get("eof")),
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,  # lone surrogates (from JSON escapes) serialise the same both ends
+        ]
     )
-    return hmac.new(token.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(token.encode(), canonical, hashlib.sha256).hexdigest()
 
 
 def batch_signed(tokens: WorkerTokens | None, batch: object) -> bool:

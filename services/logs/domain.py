@@ -104,17 +104,41 @@ def _storable(line: str) -> tuple[str, int]:
     return text, len(text.encode("utf-8"))
 
 
+def _plain_size(lines: list[str]) -> int | None:
+    """The UTF-8 size of `lines` when they fit one chunk as they are (every line ASCII, none
+    too long), else None. Sized by loops in C: the pass per line in Python that other lines
+    need took 0.28 ms per 1,000 lines, about a sixth of the service's CPU in an ingest."""
+    if not lines or not all(map(str.isascii, lines)):
+        return None
+    size = sum(map(len, lines))
+    if size > MAX_CHUNK_BYTES or max(map(len, lines)) > MAX_LINE_BYTES:
+        return None
+    return size
+
+
 def chunks_of(batch: LogBatch) -> list[Chunk]:
     """The documents to store for a batch: usually one chunk, plus the end marker if any.
 
     A batch too big for one document is cut at line boundaries; the cut depends only on the
     batch, so a redelivered batch produces the same ids (and is ignored as a duplicate).
     """
-    stage, task = batch["stage"], batch.get("task")
+    stage, task, lines, seq = batch["stage"], batch.get("task"), batch["lines"], batch["seq"]
+    plain = _plain_size(lines)
+    if plain is not None:  # the usual batch: one chunk of the lines as they came
+        chunks = [Chunk(seq, len(lines), stage, task, list(lines), size=plain)]
+    else:
+        chunks = _cut(lines, seq, stage, task)
+    if batch.get("eof"):
+        chunks.append(Chunk(seq + len(lines), 0, stage, task, [], eof=True))
+    return chunks
+
+
+def _cut(lines: list[str], seq: int, stage: str, task: str | None) -> list[Chunk]:
+    """Storable lines (see _storable) in chunks of at most MAX_CHUNK_BYTES."""
     chunks: list[Chunk] = []
     current: list[str] = []
-    seq, size = batch["seq"], 0
-    for line in batch["lines"]:
+    size = 0
+    for line in lines:
         text, n = _storable(line)
         if current and size + n > MAX_CHUNK_BYTES:
             chunks.append(Chunk(seq, len(current), stage, task, current, size=size))
@@ -123,9 +147,6 @@ def chunks_of(batch: LogBatch) -> list[Chunk]:
         size += n
     if current:
         chunks.append(Chunk(seq, len(current), stage, task, current, size=size))
-        seq += len(current)
-    if batch.get("eof"):
-        chunks.append(Chunk(seq, 0, stage, task, [], eof=True))
     return chunks
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.worker.bus import BROKER_ERRORS, RETRY_POLICY, EventSender
-from shared import brokers, timefmt, workertoken
+from shared import brokers, fastjson, timefmt, workertoken
 from shared.contracts import events, logs
 
 # Flush when this many lines are pending... 1,000, not 200: the logs service's and the
@@ -178,10 +178,10 @@ class LogPublisher:
             self._open()
         assert self._producer is not None
         self._producer.publish(
-            signed,
+            fastjson.dumps(signed),
             routing_key=logs.ROUTING_KEY,
-            serializer="json",
             delivery_mode=2,  # persistent
+            **fastjson.CONTENT,
         )
         self._unconfirmed[self._next_tag] = signed
         self._next_tag += 1

@@ -117,6 +117,17 @@ def test_huge_lines_are_truncated_and_lone_surrogates_replaced(monkeypatch):
     assert ok == "ok"
 
 
+def test_a_long_ascii_line_is_truncated_too(monkeypatch):
+    """ASCII lines take a path of their own (sized without a pass per line): one too long is
+    still cut, and the chunk's size is what is stored."""
+    monkeypatch.setattr(domain, "MAX_LINE_BYTES", 100)
+    batch = parse_batch({"record_id": "r", "seq": 1, "stage": "s", "lines": ["a" * 200, "ok"]})
+    [chunk] = chunks_of(batch)
+    long, ok = chunk.lines or []
+    assert long.endswith(domain.TRUNCATED) and len(long) <= 100 and ok == "ok"
+    assert chunk.size == len(long) + 2
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 
