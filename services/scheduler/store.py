@@ -377,26 +377,33 @@ class RecordStore:
         started: str | None = None,
         name: str = "",
     ) -> str | None:
-        """Store the stage's end; its start time (as stored, else `started`, the worker's own
-        note of it), for its duration; None when this end was already reported. `name` names
+        """Store the stage's end; its start time (`started`, the worker's own note of it, else
+        as stored), for its duration; None when this end was already reported. `name` names
         the record in the same update: a worker sends one only when its job came without a
-        name (the checkout's commit names the run), so it overwrites nothing."""
+        name (the checkout's commit names the run), so it overwrites nothing.
+
+        With `started`, the same update keeps the earlier of it and the stored start (`$min`:
+        both are the worker's rfc3339 times, which sort as text), so a stage whose start was
+        not seen still gets one, without reading the record after (two reads per record in
+        bench.runs)."""
         key = f"stageStatus.{stage}"
         update: dict[str, object] = {f"{key}.status": status, f"{key}.endTime": time}
         if name:
             update["name"] = name
         update.update({f"{key}.{name}": value for name, value in fields.items()})
+        change: dict[str, object] = {"$set": update, "$unset": {f"{key}.assumed": ""}}
+        if started:
+            change["$min"] = {f"{key}.startTime": started}
         # Not yet reported, or only assumed by the run's end: two conditional updates in turn,
         # not one with `$or`, which the embedded server answers by scanning every record.
         for unreported in ({f"{key}.status": {"$in": UNREPORTED}}, {f"{key}.assumed": True}):
-            done = self.records.update_one(
-                {"_id": object_id(record_id), **unreported},
-                {"$set": update, "$unset": {f"{key}.assumed": ""}},
-            )
+            done = self.records.update_one({"_id": object_id(record_id), **unreported}, change)
             if done.matched_count:
                 break
         else:
             return None
+        if started:
+            return started
         after = self.records.find_one({"_id": object_id(record_id)}, {f"{key}.startTime": 1})
         stored = (after or {}).get("stageStatus", {}).get(stage, {}).get("startTime")
         if not stored:  # a stage that finished before its start was seen still gets one

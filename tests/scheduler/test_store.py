@@ -136,6 +136,22 @@ def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, un
         assert stage["startTime"] == start and stage["status"] == "Failed"
 
 
+def test_a_stage_end_keeps_the_start_stored_before_it(mongo_url, unique):
+    """The usual order: the start stored first stays (an end noting a later one, or none as
+    an older worker sends it, does not move it), and the end gives its duration's start."""
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        stages = {"checkout": {}, "package": {}}
+        doc, _ = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": stages})
+        rid, start, end = str(doc["_id"]), "2026-12-05T01:00:00.000Z", "2026-12-05T01:00:07.000Z"
+        for stage, noted in (("checkout", "2026-12-05T01:00:00.004Z"), ("package", None)):
+            store.stage_started(rid, stage, start)
+            began = store.stage_finished(rid, stage, "Success", end, {}, started=noted)
+            assert began == (noted or start)
+            assert store.get(rid)["stageStatus"][stage]["startTime"] == start
+
+
 def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):
     """A Running record with no worker saved and no heartbeat a lease after its start was
     asked (the replica asking died) is claimed for one more try, by one replica at a time;
