@@ -50,19 +50,21 @@ def claim_first(
 ) -> object | None:
     """The `_id` of the first document matching `condition` in `sort` order that this call
     changed by `update` (which must make `condition` false), or None when none matches.
-    `seen`: the ids first_matching just read for the same condition, tried before reading
-    again (a caller that needed to know whether any matched does not pay the read twice).
+    `seen`: ids first_matching read for the same condition, tried before reading again (a
+    caller that needed to know whether any matched does not pay the read twice); they may be
+    stale, so only a read made here ends the search empty-handed.
 
     A compare-and-set per candidate, not findAndModify: the embedded server answers a
     findAndModify by scanning the whole collection (tests/unit/test_query_shapes.py)."""
     ids = list(seen) or first_matching(coll, condition, sort)
+    fresh = not seen  # only a read made here says there are no more
     while True:
         for taken in ids:
             if coll.update_one({**condition, "_id": taken}, update).matched_count:
                 return taken
-        if len(ids) < CLAIM_BATCH:
+        if fresh and len(ids) < CLAIM_BATCH:
             return None  # every candidate went to another caller, and there are no more
-        ids = first_matching(coll, condition, sort)
+        ids, fresh = first_matching(coll, condition, sort), True
 
 
 def first_matching(

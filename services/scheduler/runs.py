@@ -324,9 +324,9 @@ class Runs:
                 skipped += 1  # its cloud had no room a moment ago (see _launch)
                 continue
             slot = self.store.claim_slot(record_id, self.clock(), free)
-            free = []  # taken, or others took them: read again
             if slot is None:
                 return started
+            free = [f for f in free if f != slot]  # maybe stale: the next claim reads again
             timeout = candidate.get("timeoutSeconds", self.limits.record_timeout)
             doc = self.store.mark_dispatched(
                 record_id, slot, self.clock(), timeout, self.limits.start_timeout
