@@ -113,10 +113,20 @@ class RecordDoc(RecordHead):
     snapshot: Snapshot
 
 
-class PendingHead(TypedDict):
-    """What dispatch reads of the oldest Pending record."""
+class Launchable(TypedDict):
+    """What starting a record's worker reads of the record (runs._launch)."""
 
     _id: ObjectId
+    projectName: str
+    pipelineName: str
+    startTime: datetime
+    snapshot: Snapshot
+
+
+class PendingHead(Launchable):
+    """What dispatch reads of the oldest Pending record: what it checks, and what launching
+    it takes, so that no read follows the record's move to Running."""
+
     timeoutSeconds: int
     retryAt: NotRequired[datetime]
 

@@ -15,7 +15,7 @@ from typing import cast
 
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.documents import CronTrigger, RecordDoc, RecordKeys
+from services.scheduler.documents import CronTrigger, Launchable, RecordDoc, RecordKeys
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
@@ -330,20 +330,19 @@ class Runs:
                 return started
             free = [f for f in free if f != slot]  # maybe stale: the next claim reads again
             timeout = candidate.get("timeoutSeconds", self.limits.record_timeout)
-            doc = self.store.mark_dispatched(
+            if not self.store.mark_dispatched(
                 record_id, slot, self.clock(), timeout, self.limits.start_timeout
-            )
-            if doc is None:  # another replica took it, or it was aborted meanwhile
+            ):  # another replica took it, or it was aborted meanwhile
                 self.store.release_slot(record_id)
                 continue  # it left the Pending list: the same skip finds the next one
-            self._spawn_launch(doc)
+            self._spawn_launch(candidate)
             started += 1
 
-    def _spawn_launch(self, doc: RecordDoc) -> None:
+    def _spawn_launch(self, doc: Launchable) -> None:
         """Start the record's worker apart (Cloud.spawn), not in the caller's green thread."""
         self.cloud.spawn(lambda: self._launch(doc))
 
-    def _launch(self, doc: RecordDoc) -> None:
+    def _launch(self, doc: Launchable) -> None:
         """Start the worker of a record just marked Running. When the cloud has no room now,
         the record is Pending again until CAPACITY_RETRY has passed (dispatch skips it until
         then); any other failure fails the record. Runs apart (Cloud.spawn): never raises."""
@@ -352,7 +351,7 @@ class Runs:
         except Exception:  # the database away: a reaper asks again (claim_relaunch)
             log.exception("launching the worker of %s failed", doc["_id"])
 
-    def _start_worker(self, doc: RecordDoc) -> None:
+    def _start_worker(self, doc: Launchable) -> None:
         record_id = str(doc["_id"])
         worker = doc["snapshot"]["project"].get("worker", {})
         placement: Placement = {**worker.get("location", {})}
@@ -365,7 +364,7 @@ class Runs:
         cloud = placement.get("cloudName") or "local"
         with logsetup.bound(record_id=record_id):
             log.info("dispatching to cloud %s", cloud)
-        waited = rec.seconds_pending(doc, self.clock())
+        waited = rec.seconds_pending(doc["startTime"], self.clock())
         if waited is not None:
             metrics.QUEUE_WAIT.observe(waited)
         try:

@@ -47,6 +47,7 @@ OLDEST_FIRST = [("startTime", ASCENDING), ("_id", ASCENDING)]
 # A stage status the scheduler filled in itself (run ended, abort) and a late report may correct.
 UNREPORTED = [StageStatus.PENDING, StageStatus.RUNNING, None]
 FREE_SLOT = {"record": None, "_id": {"$gte": 0}}
+PENDING_HEAD = dict.fromkeys(PendingHead.__annotations__, 1)  # a projection
 LOWEST_SLOT = [("_id", ASCENDING)]
 
 
@@ -266,9 +267,7 @@ class RecordStore:
 
     def oldest_pending(self, skip: int = 0) -> PendingHead | None:
         found: list[PendingHead] = list(
-            self.records.find(
-                {"status": RecordStatus.PENDING}, {"_id": 1, "timeoutSeconds": 1, "retryAt": 1}
-            )
+            self.records.find({"status": RecordStatus.PENDING}, PENDING_HEAD)
             .sort(OLDEST_FIRST)
             .skip(skip)
             .limit(1)
@@ -277,10 +276,11 @@ class RecordStore:
 
     def mark_dispatched(
         self, record_id: str, slot: int, now: datetime, timeout: int, start_timeout: float
-    ) -> RecordDoc | None:
-        """Pending -> Running, atomically: exactly one replica wins a record. `heartbeatAt`
-        stays unset until the worker's first beat; `startBy` bounds the wait for it."""
-        return self._set_and_get(
+    ) -> bool:
+        """Pending -> Running, atomically: exactly one replica wins a record (True for it).
+        `heartbeatAt` stays unset until the worker's first beat; `startBy` bounds the wait
+        for it."""
+        return self._changed(
             {"_id": object_id(record_id), "status": RecordStatus.PENDING},
             {
                 "$set": {
@@ -294,13 +294,17 @@ class RecordStore:
             },
         )
 
+    def _changed(self, condition: Mapping[str, object], update: Mapping[str, object]) -> bool:
+        """A compare-and-set on one record (`condition` names its `_id`): whether it held."""
+        return bool(self.records.update_one(condition, update).matched_count)
+
     def _set_and_get(
         self, condition: Mapping[str, object], update: Mapping[str, object]
     ) -> RecordDoc | None:
         """A compare-and-set on one record (`condition` names its `_id`), then the record as
         stored; None when the condition did not hold. What it returns may already carry a
         later change too, never an earlier state."""
-        if self.records.update_one(condition, update).matched_count == 0:
+        if not self._changed(condition, update):
             return None
         return self.records.find_one({"_id": condition["_id"]})
 

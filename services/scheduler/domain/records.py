@@ -277,9 +277,8 @@ def rerun_record(
 # --- figures for the metrics (shared/metrics.py) ------------------------------------------------
 
 
-def seconds_pending(doc: RecordHead, now: datetime) -> float | None:
-    """How long a record waited from its creation to its dispatch."""
-    created = doc.get("startTime")
+def seconds_pending(created: object, now: datetime) -> float | None:
+    """How long a record waited from its creation (its startTime) to its dispatch."""
     return (now - created).total_seconds() if isinstance(created, datetime) else None
 
 
