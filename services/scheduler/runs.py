@@ -258,12 +258,15 @@ class Runs:
         """The record's job, secrets decrypted: only for the worker launched for it."""
         if not self.from_its_worker(record_id, token):
             raise Unauthorized(f"no valid worker token for record {record_id}")
-        # Asking for its job is the worker's first sign of life: its first heartbeat, which
-        # it sends itself only once the job is late (services/worker/main.py).
-        doc = self.store.beat_and_get(record_id, self.clock())
+        doc = self.store.running_doc(record_id)
         if doc is None:
             status = self.store.get(record_id)["status"]
             raise Conflict(f"record {record_id} is {status}, not Running")
+        # Asking for its job is the worker's first sign of life: its first heartbeat, which
+        # it sends itself only once the job is late (services/worker/main.py). Stored apart
+        # from the answer, which waited for that write on every start (a lost one is only a
+        # beat: the worker's own come an interval later, well within the start timeout).
+        self.cloud.spawn(lambda: self._first_beat(record_id))
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
@@ -296,6 +299,12 @@ class Runs:
                 if self.tokens is not None
             ]
         return job
+
+    def _first_beat(self, record_id: str) -> None:
+        try:
+            self.store.heartbeat(record_id, self.clock())
+        except Exception:  # the database away: the worker's own beats follow
+            log.exception("could not store the first beat of %s", record_id)
 
     # --- dispatch ---------------------------------------------------------------------------
 

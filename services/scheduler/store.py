@@ -420,9 +420,9 @@ class RecordStore:
     def heartbeat(self, record_id: str, now: datetime) -> None:
         self.records.update_one(*_beat(record_id, now))
 
-    def beat_and_get(self, record_id: str, now: datetime) -> RecordDoc | None:
-        """A heartbeat of a Running record, and the record; None when it is not Running."""
-        return self._set_and_get(*_beat(record_id, now))
+    def running_doc(self, record_id: str) -> RecordDoc | None:
+        """The record while it is Running; None otherwise."""
+        return self.records.find_one({"_id": object_id(record_id), "status": RecordStatus.RUNNING})
 
     def worker_exited(self, record_id: str, reason: str, now: datetime, clean: bool) -> None:
         """`clean`: the worker exited 0, after it sent its run report (which may come late).
