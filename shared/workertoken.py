@@ -64,8 +64,9 @@ def batch_mac(token: str, batch: Mapping[str, Any]) -> str:
     batches; a copied signature proves nothing for another batch (and a replayed batch is a
     duplicate the logs service drops by its sequence number).
     """
-    canonical = fastjson.ascii_dumps(  # ASCII: lone surrogates (from JSON escapes) serialise
-        [  # the same both ends
+    # ASCII, so lone surrogates (from JSON escapes) serialise the same at both ends
+    canonical = fastjson.ascii_dumps(
+        [
             batch.get("record_id"),
             batch.get("seq"),
             batch.get("stage"),

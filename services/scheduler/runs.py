@@ -175,16 +175,21 @@ class Runs:
         dispatch go apart from each other too: the start does not wait for the count's
         write (counters only add, so a record that ends first is still counted right)."""
         metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
-
-        def count() -> None:
-            try:
-                self.counters.created(doc)
-            except Exception:  # the database away: the record runs anyway, uncounted
-                log.exception("could not count the new record %s", doc["_id"])
-
         self.cloud.spawn(self.dispatch)
-        self.cloud.spawn(count)
+        # the database away: the record runs anyway, uncounted
+        self._apart(lambda: self.counters.created(doc), f"count the new record {doc['_id']}")
         return rec.view(doc)
+
+    def _apart(self, write: Callable[[], object], what: str) -> None:
+        """A write no answer waits for, run apart (Cloud.spawn); a failure is logged."""
+
+        def run() -> None:
+            try:
+                write()
+            except Exception:  # logged: nobody waits for it
+                log.exception("could not %s", what)
+
+        self.cloud.spawn(run)
 
     def get(self, record_id: str) -> RecordView:
         return rec.view(self.store.get(record_id))
@@ -266,7 +271,10 @@ class Runs:
         # it sends itself only once the job is late (services/worker/main.py). Stored apart
         # from the answer, which waited for that write on every start (a lost one is only a
         # beat: the worker's own come an interval later, well within the start timeout).
-        self.cloud.spawn(lambda: self._first_beat(record_id))
+        self._apart(
+            lambda: self.store.heartbeat(record_id, self.clock()),
+            f"store the first beat of {record_id}",
+        )
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
@@ -299,12 +307,6 @@ class Runs:
                 if self.tokens is not None
             ]
         return job
-
-    def _first_beat(self, record_id: str) -> None:
-        try:
-            self.store.heartbeat(record_id, self.clock())
-        except Exception:  # the database away: the worker's own beats follow
-            log.exception("could not store the first beat of %s", record_id)
 
     # --- dispatch ---------------------------------------------------------------------------
 

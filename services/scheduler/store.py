@@ -71,13 +71,6 @@ TICKETS = 256
 NO_TICKETS = {"tickets": 0}  # a projection: what reads of the counter other than _next_seq want
 
 
-def _beat(record_id: str, now: datetime) -> tuple[dict[str, object], dict[str, object]]:
-    """A heartbeat: the filter (the record, while Running) and the update."""
-    return {"_id": object_id(record_id), "status": RecordStatus.RUNNING}, {
-        "$set": {"heartbeatAt": now}
-    }
-
-
 class RecordStore:
     def __init__(self, db: Database) -> None:
         self.records = db.records
@@ -184,8 +177,8 @@ class RecordStore:
             )
             if taken.matched_count == 1:
                 counts = self.counts.find_one({"_id": pipeline_id}, {"seq": 1, "tickets": 1})
-                tickets = counts.get("tickets", []) if counts is not None else []
-                if counts is not None and ticket in tickets:
+                tickets = (counts or {}).get("tickets", [])
+                if counts and ticket in tickets:
                     return int(counts["seq"]) - (len(tickets) - 1 - tickets.index(ticket))
                 # TICKETS others numbered in between (or the pipeline went): this number is
                 # lost as a crash would lose it (pages scan), the count kept right
@@ -418,7 +411,11 @@ class RecordStore:
         return stored or started
 
     def heartbeat(self, record_id: str, now: datetime) -> None:
-        self.records.update_one(*_beat(record_id, now))
+        """A beat of the record while it is Running."""
+        self.records.update_one(
+            {"_id": object_id(record_id), "status": RecordStatus.RUNNING},
+            {"$set": {"heartbeatAt": now}},
+        )
 
     def running_doc(self, record_id: str) -> RecordDoc | None:
         """The record while it is Running; None otherwise."""
