@@ -358,3 +358,13 @@ def test_a_killed_local_worker_leaves_nothing_on_the_engine(
     wait_for(lambda: no_leftovers(engine, record["id"]), 20)
     for image in engine.images.list(name=f"{unique}-k9"):  # whatever the record is named
         engine.images.remove(image.id, force=True)
+
+
+def test_a_failed_checkout_leaves_no_builder_started_early(druns: DockerRuns, app_repo, engine):
+    """The builder is made while the checkout runs; when the checkout fails, the run still
+    ends Failed at codeCheckout and what was made goes (druns checks every record it ran)."""
+    druns.pipeline(pipeline("badref", app_repo, {"package": {"command": ["true"]}}))
+    record = druns.wait("badref", druns.start("badref", ref="no-such-branch")["id"], timeout=60)
+    assert record["status"] == "Failed"
+    assert record["stageStatus"]["codeCheckout"]["status"] == "Failed"
+    assert "no-such-branch" in record["errorMessage"]

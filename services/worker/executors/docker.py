@@ -51,24 +51,40 @@ class ContainerExecutor:
         self.local_code = workspace / "code"
         self._builder: Container | None = None
         self._has_code = False
+        self._early: EarlyStart | None = None
+
+    def start_early(self) -> None:
+        """Begin making the builder on a thread now: its half second or more on the engine
+        (volume, network, create, start) then overlaps the worker's own start and the
+        checkout on the host, which come before the builder's first use."""
+        if self._early is None and self._builder is None:
+            self._early = EarlyStart(self._make_builder)
 
     def builder(self, say: Callable[[str], None]) -> Container:
-        """The builder container, started on first use."""
+        """The builder container, started on first use (or waited for, if started early:
+        what it said so far, and says from now on, goes to `say`)."""
+        early, self._early = self._early, None
+        if early is not None:
+            self._builder = early.result(say)  # raises what the early start raised
         if self._builder is None:
-            if not self.image:
-                raise EngineError("the pipeline names no builder image")
-            self.engine.ensure_image(self.image, say)
-            self._builder = self.engine.run_detached(
-                self.image,
-                "builder",
-                imaging.KEEP_ALIVE,
-                env=self.image_env,
-                workspace=True,
-                limits=self.limits,
-                working_dir=imaging.WORKSPACE,
-            )
-            say(f"builder container {self._builder.name} ({self.image}) started")
+            self._builder = self._make_builder(say)
         return self._builder
+
+    def _make_builder(self, say: Callable[[str], None]) -> Container:
+        if not self.image:
+            raise EngineError("the pipeline names no builder image")
+        self.engine.ensure_image(self.image, say)
+        builder = self.engine.run_detached(
+            self.image,
+            "builder",
+            imaging.KEEP_ALIVE,
+            env=self.image_env,
+            workspace=True,
+            limits=self.limits,
+            working_dir=imaging.WORKSPACE,
+        )
+        say(f"builder container {builder.name} ({self.image}) started")
+        return builder
 
     def after_checkout(self, log: Callable[[str], None]) -> None:
         builder = self.builder(log)
@@ -127,7 +143,11 @@ class ContainerExecutor:
         return None  # the container mounts the workspace volume, code included
 
     def close(self) -> None:
-        return None  # Engine.remove_all takes the builder with the rest
+        """Wait for an early start still under way, so that Engine.remove_all, which takes
+        the builder with the rest, comes after it."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.wait()
 
     def listing(self) -> list[str]:
         """The code's paths in the builder, relative, `/`-separated."""
@@ -154,10 +174,53 @@ def set_up(setting: Setting) -> ContainerExecutor:
         limits = imaging.container_limits((project.get("worker") or {}).get("quota"))
     except imaging.QuotaError as exc:
         raise SetupError(f"the project's worker quota: {exc}") from exc
-    return ContainerExecutor(
+    executor = ContainerExecutor(
         setting.engine,
         str(image.get("image") or ""),
         domain.env_vars(pipeline),
         limits,
         setting.workspace,
     )
+    executor.start_early()
+    return executor
+
+
+class EarlyStart:
+    """A builder being made on a thread. What it says before anyone waits for it is kept,
+    then handed to the first waiter's `say`, which also gets the rest as it comes."""
+
+    def __init__(self, make: Callable[[Callable[[str], None]], Container]) -> None:
+        self._lock = threading.Lock()
+        self._said: list[str] = []
+        self._say: Callable[[str], None] | None = None
+        self._made: Container | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(make,), daemon=True, name="builder")
+        self._thread.start()
+
+    def result(self, say: Callable[[str], None]) -> Container:
+        with self._lock:  # the kept lines first, then the rest as they come: in order
+            for text in self._said:
+                say(text)
+            self._said, self._say = [], say
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._made is not None  # _run sets one of the two
+        return self._made
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def _tell(self, text: str) -> None:
+        with self._lock:
+            if self._say is None:
+                self._said.append(text)
+            else:
+                self._say(text)
+
+    def _run(self, make: Callable[[Callable[[str], None]], Container]) -> None:
+        try:
+            self._made = make(self._tell)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiter, raised there
+            self._error = exc
