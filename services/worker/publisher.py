@@ -83,7 +83,9 @@ class LogPublisher:
         self._unconfirmed: OrderedDict[int, logs.LogBatch] = OrderedDict()
         self._next_tag = 1
         self._refused = False
-        self._cond = threading.Condition()
+        # line() takes the lock itself: the Condition's own `with` adds a Python call per line
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._pending: list[str] = []
         self._stage = ""
         self._next_seq = 1
@@ -100,22 +102,26 @@ class LogPublisher:
             return self._next_seq - 1 + len(self._pending)
 
     def line(self, stage: str, text: str) -> None:
-        with self._cond:
-            self._raise_error()
-            if self._closed:
+        # Called once per line (a million in bench.logs' ingest): kept to plain local reads.
+        size = len(text)
+        with self._lock:
+            if self._error is not None or self._closed:
+                self._raise_error()
                 raise RuntimeError("the log is closed")
-            if self._pending and (
+            pending = self._pending
+            if pending and (
                 stage != self._stage  # a batch holds the lines of one stage
-                or self._pending_chars + len(text) > self.batch_chars
+                or self._pending_chars + size > self.batch_chars
             ):
                 self._flush_locked()
-            if not self._pending:
+                pending = self._pending
+            if not pending:
                 self._stage = stage
                 self._deadline = time.monotonic() + self.batch_delay
                 self._cond.notify()
-            self._pending.append(text)
-            self._pending_chars += len(text)
-            if len(self._pending) >= self.batch_lines or self._pending_chars >= self.batch_chars:
+            pending.append(text)
+            chars = self._pending_chars = self._pending_chars + size
+            if len(pending) >= self.batch_lines or chars >= self.batch_chars:
                 self._flush_locked()
 
     def flush(self) -> None:
