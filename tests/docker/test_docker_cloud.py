@@ -368,3 +368,18 @@ def test_a_failed_checkout_leaves_no_builder_started_early(druns: DockerRuns, ap
     assert record["status"] == "Failed"
     assert record["stageStatus"]["codeCheckout"]["status"] == "Failed"
     assert "no-such-branch" in record["errorMessage"]
+
+
+def test_an_abort_while_the_builder_is_being_made_leaves_nothing(
+    druns: DockerRuns, app_repo, dapi: httpx.Client, engine
+):
+    """Aborted as soon as the builder exists on the engine (made on a thread while the
+    worker starts and checks out): the record ends Aborted and what was made goes (druns
+    checks)."""
+    druns.pipeline(pipeline("quick-abort", app_repo, {"package": {"command": ["sleep 30"]}}))
+    record = druns.start("quick-abort")
+    made = {"label": [f"{RECORD_LABEL}={record['id']}"]}  # created, maybe not started yet
+    wait_for(lambda: engine.containers.list(all=True, filters=made, sparse=True), 30, every=0.01)
+    resp = dapi.patch(druns.url("quick-abort", record["id"], "/status"), json={"status": "Aborted"})
+    assert resp.status_code == 200, resp.text
+    assert druns.wait("quick-abort", record["id"], timeout=60)["status"] == "Aborted"
