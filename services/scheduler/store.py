@@ -401,14 +401,15 @@ class RecordStore:
             return None
         if started:
             return started
+        # No start with the end (an older worker): the start as stored, else the end's time.
         after = self.records.find_one({"_id": object_id(record_id)}, {f"{key}.startTime": 1})
         stored = (after or {}).get("stageStatus", {}).get(stage, {}).get("startTime")
         if not stored:  # a stage that finished before its start was seen still gets one
             self.records.update_one(
                 {"_id": object_id(record_id), f"{key}.startTime": None},
-                {"$set": {f"{key}.startTime": started or time}},
+                {"$set": {f"{key}.startTime": time}},
             )
-        return stored or started
+        return stored or None
 
     def heartbeat(self, record_id: str, now: datetime) -> None:
         """A beat of the record while it is Running."""
