@@ -254,12 +254,11 @@ def lifecycle(store: RecordStore, project: dict[str, str]) -> Callable[[], Any]:
         rid = str(doc["_id"])
         store.mark_dispatched(rid, -1, now, 7200, 300.0)
         store.set_worker(rid, {"name": "bench", "cloud": "local"})
-        store.running_doc(rid)  # get_job: the job, then its first beat
-        store.heartbeat(rid, now)
+        store.running_doc(rid)  # get_job: the job (the first stage's start is the first beat)
         at = timefmt.rfc3339(now) or ""
         for stage in STAGES:
-            store.stage_started(rid, stage, at)
-            store.stage_finished(rid, stage, RecordStatus.SUCCESS, at, {}, started=at)
+            store.stage_started(rid, stage, at, now)
+            store.stage_finished(rid, stage, RecordStatus.SUCCESS, at, {}, now, started=at)
         ended = store.finish(rid, RecordStatus.SUCCESS, "", now, (RecordStatus.RUNNING,))
         store.after_end_done(rid)
         store.worker_exited(rid, "exit 0", now, True)

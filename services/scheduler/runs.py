@@ -267,14 +267,10 @@ class Runs:
         if doc is None:
             status = self.store.get(record_id)["status"]
             raise Conflict(f"record {record_id} is {status}, not Running")
-        # Asking for its job is the worker's first sign of life: its first heartbeat, which
-        # it sends itself only once the job is late (services/worker/main.py). Stored apart
-        # from the answer, which waited for that write on every start (a lost one is only a
-        # beat: the worker's own come an interval later, well within the start timeout).
-        self._apart(
-            lambda: self.store.heartbeat(record_id, self.clock()),
-            f"store the first beat of {record_id}",
-        )
+        # No beat is stored here: the worker's first report, its first stage's start a few
+        # ms after this answer, is its first sign of life, as every stage report is (the
+        # store sets `heartbeatAt` in the same update); its own beats come an interval
+        # later (services/worker/main.py). A write of a record fewer per run.
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
@@ -422,7 +418,9 @@ class Runs:
         getattr(self, kind)(payload)
 
     def stage_started(self, payload: events.StageStarted) -> None:
-        self.store.stage_started(payload["record_id"], payload["stage"], payload["time"])
+        self.store.stage_started(
+            payload["record_id"], payload["stage"], payload["time"], self.clock()
+        )
 
     def stage_finished(self, payload: events.StageFinished) -> None:
         # The contract's details only (a newer worker's other fields are not stored): the
@@ -438,6 +436,7 @@ class Runs:
             payload["status"],
             payload["time"],
             fields,
+            self.clock(),
             payload.get("started"),
             payload.get("record_name", ""),
         )

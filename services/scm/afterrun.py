@@ -64,8 +64,10 @@ class AfterRun:
             return 0  # from a scheduler older than these fields
         finished = notify.Finished(record=record, project=project, pipeline=pipeline)
         record_id, now = payload["record_id"], self.clock()
-        pending = self.outbox.get(record_id, PENDING_STATUS)
-        sha = pending["target"].get("sha") if pending else None
+        sha = None
+        if not notify.commit_of(record):  # the pending status's commit stands in for it
+            pending = self.outbox.get(record_id, PENDING_STATUS)
+            sha = pending["target"].get("sha") if pending else None
         planned = notify.plan(finished, self.settings.public_url, pending_sha=sha)
         scm = project.get("scm", {})
         for d in planned:

@@ -101,7 +101,7 @@ def run_record(
     the job request carry it)."""
     abort = threading.Event()
     install_stop_handlers(abort)
-    job_came = threading.Event()  # asking for it was the first beat (scheduler's Runs.job)
+    job_came = threading.Event()  # its first stage's start, at once, is the first beat
     heartbeat = Heartbeat(uri, record_id, token=token, quiet_until=job_came).start()
     try:
         try:

@@ -301,9 +301,10 @@ class Heartbeat:
     scheduler can tell a silent worker from a lost one.
 
     With `quiet_until` (an event), the first beat waits for it: when it is set within `late`
-    seconds (the worker's job arrived, and the scheduler counted asking for it as a beat),
-    beating starts one interval later, so a short record opens no connection for beats; if
-    it is not, beating starts at once (a scheduler slow to answer still hears the worker)."""
+    seconds (the worker's job arrived: its first stage's start follows at once, which the
+    scheduler counts as a beat, as every stage report), beating starts one interval later,
+    so a short record opens no connection for beats; if it is not, beating starts at once
+    (a scheduler slow to answer still hears the worker)."""
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 from pymongo import MongoClient
 
@@ -60,15 +61,28 @@ def test_records_waiting_for_room_are_found(mongo_url, unique):
 
 
 def test_indexes_of_older_versions_no_query_uses_are_dropped(mongo_url):
-    """Each index costs every write of a record; older versions made two no query uses."""
+    """Each index costs every write of a record; older versions made two no query uses, and
+    one on `afterEnd` that held every record (it is sparse now: only records whose
+    after-effects are pending are in it)."""
     with MongoClient(mongo_url) as client:
         store = RecordStore(client.get_default_database())
+        store.records.drop_indexes()
         store.records.create_index([("projectID", 1), ("startTime", 1)])
         store.records.create_index([("pipelineID", 1), ("startTime", 1)])
+        store.records.create_index([("afterEnd", 1)])
         store.ensure_indexes()
-        names = set(store.records.index_information())
-        assert names.isdisjoint({"projectID_1_startTime_1", "pipelineID_1_startTime_1"})
-        assert "pipelineID_1_startTime_-1__id_-1" in names  # what pages of recent records use
+        indexes = store.records.index_information()
+        assert set(indexes) == {
+            "_id_",
+            "pipelineID_1_startTime_-1__id_-1",
+            "pipelineID_1_pipelineSeq_1",
+            "status_1_startTime_1__id_1",
+            "afterEnd_1",
+            "requestKey_1",
+        }
+        assert indexes["afterEnd_1"].get("sparse") is True
+        store.ensure_indexes()  # again, as every start does: nothing to replace
+        assert store.records.index_information() == indexes
 
 
 def test_one_record_per_request_key_whatever_the_race(mongo_url, unique):
@@ -128,10 +142,11 @@ def test_a_stage_end_seen_before_its_start_keeps_the_workers_start(mongo_url, un
             {"pipelineID": unique, "status": "Running", "stageStatus": {"package": {}}}
         )
         rid, start, end = str(doc["_id"]), "2026-12-05T01:00:00Z", "2026-12-05T01:00:07Z"
-        began = store.stage_finished(rid, "package", "Failed", end, {}, started=start)
+        now = datetime.now(UTC)
+        began = store.stage_finished(rid, "package", "Failed", end, {}, now, started=start)
         assert began == start
-        assert store.stage_finished(rid, "package", "Failed", end, {}, started=start) is None
-        store.stage_started(rid, "package", "2026-12-05T01:00:09Z")  # late: changes nothing
+        assert store.stage_finished(rid, "package", "Failed", end, {}, now, started=start) is None
+        store.stage_started(rid, "package", "2026-12-05T01:00:09Z", now)  # late: changes nothing
         stage = store.get(rid)["stageStatus"]["package"]
         assert stage["startTime"] == start and stage["status"] == "Failed"
 
@@ -145,11 +160,33 @@ def test_a_stage_end_keeps_the_start_stored_before_it(mongo_url, unique):
         stages = {"checkout": {}, "package": {}}
         doc, _ = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": stages})
         rid, start, end = str(doc["_id"]), "2026-12-05T01:00:00.000Z", "2026-12-05T01:00:07.000Z"
+        now = datetime.now(UTC)
         for stage, noted in (("checkout", "2026-12-05T01:00:00.004Z"), ("package", None)):
-            store.stage_started(rid, stage, start)
-            began = store.stage_finished(rid, stage, "Success", end, {}, started=noted)
+            store.stage_started(rid, stage, start, now)
+            began = store.stage_finished(rid, stage, "Success", end, {}, now, started=noted)
             assert began == (noted or start)
             assert store.get(rid)["stageStatus"][stage]["startTime"] == start
+
+
+def test_a_stage_report_is_a_beat_of_its_worker(mongo_url, unique):
+    """The worker's job request stores no beat: its first stage's start, sent a few ms
+    later, is its first sign of life (no write of its own), and each stage report after it
+    is a beat too; a report the record no longer takes (it ended) is none."""
+    with MongoClient(mongo_url, tz_aware=True) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        stages = {"checkout": {}, "package": {}}
+        doc, _ = store.insert({"pipelineID": unique, "status": "Running", "stageStatus": stages})
+        rid, at = str(doc["_id"]), "2026-12-05T01:00:00.000Z"
+        assert store.running_doc(rid) is not None and "heartbeatAt" not in store.get(rid)
+        first, second = (datetime(2026, 12, 5, 1, 0, s, tzinfo=UTC) for s in (1, 2))
+        store.stage_started(rid, "checkout", at, first)
+        assert store.get(rid)["heartbeatAt"] == first
+        store.stage_finished(rid, "checkout", "Success", at, {}, second, started=at)
+        assert store.get(rid)["heartbeatAt"] == second
+        store.finish(rid, "Success", "", second, ("Running",))
+        store.stage_started(rid, "package", at, second + timedelta(seconds=5))
+        assert store.get(rid)["heartbeatAt"] == second
 
 
 def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):

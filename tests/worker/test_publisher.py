@@ -130,8 +130,9 @@ def test_heartbeats_are_sent_until_stopped(bus: Bus):
 
 
 def test_a_worker_whose_job_came_beats_only_an_interval_later(bus: Bus):
-    """Asking for its job was the worker's first beat (the scheduler's Runs.job): no beat,
-    and no connection for beats, until an interval after; a job that is late starts them."""
+    """Once its job came, the worker's first stage report is its first beat (the scheduler's
+    store): no beat, and no connection for beats, until an interval after; a job that is
+    late starts them."""
     record_id, came = new_record_id(), threading.Event()
     beat = Heartbeat(bus.uri, record_id, interval=1.5, quiet_until=came, late=0.5).start()
     came.set()
