@@ -284,6 +284,7 @@ class Runs:
             "pipeline": snapshot["pipeline"],
             "params": doc["performParams"],
             "stages": doc["stages"],
+            "end_takes_stage": True,  # run_finished applies `stage`
         }
         if doc.get("untrusted"):
             job["untrusted"], job["withheld"] = doc["untrusted"], withheld
@@ -445,6 +446,17 @@ class Runs:
             metrics.STAGE_DURATION.labels(payload["stage"], payload["status"]).observe(took)
 
     def run_finished(self, payload: events.RunFinished) -> None:
+        last = payload.get("stage")
+        if last is not None:  # the last stage's end, first: the end settles only the others
+            if last["record_id"] == payload["record_id"]:
+                self.stage_finished(last)
+            else:
+                log.warning(
+                    "ignored the end of stage %r of record %r in the run end of %r",
+                    last["stage"],
+                    last["record_id"],
+                    payload["record_id"],
+                )
         status = payload["status"]
         if status not in TERMINAL:
             status = RecordStatus.FAILED

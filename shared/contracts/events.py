@@ -95,6 +95,9 @@ class RunFinished(TypedDict):
     # The name the worker gave the record at checkout (also in that stage's STAGE_FINISHED):
     # set before the status, since the two events may be handled in either order.
     record_name: NotRequired[str]
+    # The last stage's end, instead of its own STAGE_FINISHED, when the job said the
+    # scheduler takes it here (rpc.Job.end_takes_stage): applied before the run's end.
+    stage: NotRequired[StageFinished]
     worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 

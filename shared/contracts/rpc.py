@@ -92,6 +92,10 @@ class Job(TypedDict):
     reused: NotRequired[list[str]]
     restore: NotRequired[list[Restore]]
     pin: NotRequired[Pin]
+    # The scheduler takes the last stage's end inside RUN_FINISHED (events.RunFinished.stage)
+    # rather than as a STAGE_FINISHED of its own: a worker sends it so only when told, so
+    # either may be older than the other.
+    end_takes_stage: NotRequired[bool]
 
 
 class SchedulerRpc(Protocol):

@@ -52,13 +52,17 @@ class MemorySink:
     def event(self, event: tuple[str, str], payload: Mapping[str, Any]) -> None:
         with self._lock:
             self.events.append((event[1], dict(payload)))
-            self.timeline.append((event[1], str(payload.get("stage", ""))))
+            stage = payload.get("stage")  # RUN_FINISHED may carry a stage's end (a dict)
+            self.timeline.append((event[1], stage if isinstance(stage, str) else ""))
 
     def text(self, stage: str | None = None) -> list[str]:
         return [t for s, t in self.lines if stage is None or s == stage]
 
     def finished(self, stage: str) -> dict[str, Any]:
-        found = [p for k, p in self.events if k == "stage_finished" and p["stage"] == stage]
+        """The stage's end: its STAGE_FINISHED, or the one RUN_FINISHED carries."""
+        ends = [p for k, p in self.events if k == "stage_finished"]
+        ends += [p["stage"] for k, p in self.events if k == "run_finished" and "stage" in p]
+        found = [p for p in ends if p["stage"] == stage]
         assert len(found) == 1, self.events
         return found[0]
 

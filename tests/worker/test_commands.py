@@ -205,6 +205,35 @@ def test_each_stage_is_flushed_before_its_finish_event(git_repo, workspace, sink
     assert sink.run_finished["log_lines"] == len(sink.lines)
 
 
+@pytest.mark.parametrize("unit", [["echo u"], ["exit 3"]])
+def test_the_last_stage_ends_inside_the_run_end_when_the_job_says_so(
+    git_repo, workspace, sink, unit
+):
+    """With `end_takes_stage` (the scheduler's jobs), the last stage that ran ends inside
+    RUN_FINISHED; the others' ends still go out before the next stage starts, in order."""
+    job = make_job(git_repo.url, unit=unit, package=["echo p"])
+    status = Runner({**job, "end_takes_stage": True}, sink, workspace, threading.Event()).run()
+    last = "package" if status == "Success" else "unitTest"
+    kinds = [(k, s) for k, s in sink.timeline if k not in ("line", "flush", "end")]
+    ran = ["codeCheckout", "unitTest", "package"][: 3 if last == "package" else 2]
+    expected = []
+    for stage in ran:
+        expected += [("stage_started", stage), ("stage_finished", stage)]
+    assert kinds == [*expected[:-1], ("run_finished", "")]
+    carried = sink.run_finished["stage"]
+    assert carried["stage"] == last and carried["record_id"] == sink.run_finished["record_id"]
+    assert carried["status"] == ("Success" if status == "Success" else "Failed")
+    assert carried["started"] <= carried["time"] <= sink.run_finished["time"]
+    if status != "Success":
+        assert carried["error"] == 'command "exit 3" exited with code 3'
+    # without it (a job of an older scheduler), every stage's end is an event of its own
+    plain, again = MemorySink(), workspace / "again"
+    again.mkdir()
+    Runner(job, plain, again, threading.Event()).run()
+    assert "stage" not in plain.run_finished
+    assert [s for k, s in plain.timeline if k == "stage_finished"] == ran
+
+
 @pytest.mark.parametrize(
     ("stage", "needs"),
     [
