@@ -93,9 +93,9 @@ class Runs:
         """The ended record once its stageStatus holds exactly `stages` (name: status).
 
         A worker's STAGE_* events and its RUN_FINISHED reach the scheduler on separate queues,
-        so a record may be seen ended before the report of its last stage: that stage is then
-        missing (its start was not seen either) or holds a status the scheduler assumed
-        (Failed for a Running stage of a successful run), without its details.
+        so a record may be seen ended before the report of a stage before its last (the last
+        one's end comes inside RUN_FINISHED): that stage is then missing (its start was not
+        seen either) or holds a status the scheduler assumed, without its details.
         """
 
         def check() -> dict[str, Any]:

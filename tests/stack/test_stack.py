@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,8 +50,8 @@ def test_two_stacks_side_by_side_and_sigint_stops_all(tmp_path: Path):
     b = StackProcess(tmp_path / "b")
     b.env = {**env, **{k: v for k, v in b.env.items() if k != "CYCLONE_API_TOKEN"}}
     try:
-        a.start()
-        b.start()
+        with ThreadPoolExecutor(2) as pool:  # side by side from their start, and sooner
+            list(pool.map(StackProcess.start, (a, b)))
         # b generated its token into its data dir and printed it.
         b.token = (b.data_dir / "api-token").read_text().strip()
         assert len(b.token) >= 32 and b.token in b.log_path.read_text()
