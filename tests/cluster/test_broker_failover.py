@@ -98,6 +98,10 @@ def worker_log(stack: StackProcess, record_id: str) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else "(no worker log)"
 
 
+# The module's fixtures (three RabbitMQ nodes started on a fresh machine, then a stack) count
+# toward this test's time, and the records it makes may take up to 240 s to finish: the
+# default 120 s ended a whole CI session on a slower machine (63 s on a fast one).
+@pytest.mark.timeout(600)
 def test_losing_the_node_every_client_is_on_loses_nothing(
     cluster_stack: StackProcess, cluster_vhost: str, tmp_path: Path
 ) -> None:
