@@ -9,6 +9,8 @@ from tests.docker.conftest import pipeline, settled_log
 from tests.docker.fakesonar import FakeSonar
 
 TOKEN = "sq-token-9f8e7d6c"
+# Longer than the 120 s waits for a record below (see tests/docker/test_docker_cloud.py).
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture

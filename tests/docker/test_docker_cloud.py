@@ -10,6 +10,7 @@ from typing import Any
 
 import docker
 import httpx
+import pytest
 
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
 from tests.docker.conftest import (
@@ -27,6 +28,10 @@ from tests.docker.conftest import (
 )
 from tests.e2e.conftest import Runs
 from tests.waiting import wait_for
+
+# Longer than the waits for a record below (up to 180 s): a slow engine fails the wait with
+# its message rather than ending the whole session (pytest-timeout's thread method).
+pytestmark = pytest.mark.timeout(300)
 
 
 def containers_of(engine: docker.DockerClient, record_id: str) -> list[Any]:

@@ -86,6 +86,7 @@ def test_package_outputs_are_kept_listed_and_downloaded(aruns: Runs, unique, git
     assert "artifact: dist/link-to-app left out (a symbolic link)" in log
 
 
+@pytest.mark.timeout(420)  # longer than its 300 s wait for the record: that wait says why
 def test_a_200_mib_artifact_moves_in_constant_memory(
     aruns: Runs, unique, git_repo, drop, art_stack
 ):

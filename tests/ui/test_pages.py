@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support import StackProcess
@@ -161,6 +162,7 @@ def test_the_stats_chart_of_a_project_with_runs(
     expect(page.locator("#pipelines")).to_contain_text("Failed")
 
 
+@pytest.mark.timeout(240)  # longer than its waits (110 s for the record, 60 s for the log)
 def test_a_hundred_thousand_line_log(
     signed_in: Page, stack: StackProcess, catalog: Catalog, git_repo
 ):
