@@ -9,7 +9,7 @@ server decodes and stores one string about twice as fast as a list of a thousand
 of 200 chunks of 1,000 lines: 85 -> 48 ms; a read of 20: 44 -> 22 ms).
 
 Writes are group-committed (`GroupWriter`): the batches being stored at the same moment (the
-logs service takes up to 20 deliveries at once) go to the database as one unordered
+logs service takes up to 50 deliveries at once) go to the database as one unordered
 `insert_many`, which the embedded server takes about three times faster per document than one
 insert each. Each delivery still waits for its own documents' outcome before it is acked, so a
 batch is acked only once stored, and a duplicate key still means "stored before".
