@@ -159,6 +159,10 @@ def test_losing_the_node_every_client_is_on_loses_nothing(
             return got
 
         records = wait_for(all_done, 240, "every record finished", every=1)
+        for r in records:  # whole, in the captured output (an assertion message is cut short)
+            if r["status"] != "Success":
+                print(f"--- worker log of {r['id']} ({r['status']}):")
+                print(worker_log(cluster_stack, r["id"]))
         assert [r["status"] for r in records] == ["Success"] * len(records), [
             (r["id"], r["status"], r.get("errorMessage"), worker_log(cluster_stack, r["id"]))
             for r in records
