@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from amqp.exceptions import AMQPError
+from amqp.exceptions import AMQPError, MessageNacked
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import KombuError
 from kombu.message import Message
@@ -54,14 +55,29 @@ class EventSender:
             if self._producer is None:
                 self._producer = Producer(self._conn.default_channel)
             publish = self._conn.ensure(self._producer, self._producer.publish, **RETRY_POLICY)
-            publish(
-                dict(payload),
-                exchange=exchange,
-                routing_key=event_type,
-                serializer="json",
-                delivery_mode=PERSISTENT,
-                declare=[exchange],
-            )
+            # A nack (a quorum queue whose leader is moving to another node) is no connection
+            # error, so `ensure` does not retry it: the event is sent again here, as a
+            # broker restart would have it sent (the scheduler takes an event twice safely).
+            # Without this, a worker lost its stage's end in one of 17 failover runs.
+            for attempt in range(int(RETRY_POLICY["max_retries"]) + 1):
+                try:
+                    publish(
+                        dict(payload),
+                        exchange=exchange,
+                        routing_key=event_type,
+                        serializer="json",
+                        delivery_mode=PERSISTENT,
+                        declare=[exchange],
+                    )
+                    return
+                except (MessageNacked, KombuError) as exc:
+                    nacked = isinstance(exc, MessageNacked) or isinstance(
+                        exc.__cause__, MessageNacked
+                    )
+                    if not nacked or attempt == RETRY_POLICY["max_retries"]:
+                        raise
+                pause = RETRY_POLICY["interval_start"] + attempt * RETRY_POLICY["interval_step"]
+                time.sleep(min(pause, RETRY_POLICY["interval_max"]))
 
     def close(self) -> None:
         with self._lock:
