@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from kombu import Connection, Queue
 
 from services.worker import bus
 from shared.contracts.errors import NotFound
@@ -86,3 +88,40 @@ def test_events_reach_a_nameko_handler(service):
     sender.close()
     assert proc.stdout is not None
     assert [proc.stdout.readline().strip() for _ in range(2)] == ['{"n": 1}', '{"n": 2}']
+
+
+def test_an_event_the_broker_nacks_is_sent_again_until_taken(amqp_uri: str):
+    """RabbitMQ nacks a publish to a full `reject-publish` queue, as it does while a quorum
+    queue's leader moves to another node: the sender tries again instead of losing it."""
+    name = f"bus-nack-{time.monotonic_ns()}"
+    full = Queue(
+        name,
+        bus.event_exchange("busnack"),
+        routing_key="said",
+        queue_arguments={"x-max-length": 1, "x-overflow": "reject-publish"},
+        auto_delete=False,
+    )
+    with Connection(amqp_uri) as conn:
+        full(conn.default_channel).declare()
+        sender = bus.EventSender(amqp_uri)
+        try:
+            sender("busnack", "said", {"n": 1})  # fills the queue
+            taken: list[object] = []
+
+            def make_room() -> None:
+                time.sleep(0.5)  # the second event is nacked at least once meanwhile
+                message = full(conn.default_channel).get(no_ack=True)
+                taken.append(message.payload if message else None)
+
+            room = threading.Thread(target=make_room)
+            room.start()
+            began = time.monotonic()
+            sender("busnack", "said", {"n": 2})  # nacked until there is room
+            room.join()
+            assert time.monotonic() - began >= 0.5
+            assert taken == [{"n": 1}]
+            left = full(conn.default_channel).get(no_ack=True)
+            assert left is not None and left.payload == {"n": 2}
+        finally:
+            sender.close()
+            full(conn.default_channel).delete()
