@@ -80,13 +80,13 @@ class _StageGroup(TypedDict):
     lines: int  # how many lines it has
 
 
-def _stored_lines(doc: ChunkDoc, lines: list[str]) -> None:
+def _stored_lines(doc: ChunkDoc, lines: Sequence[str]) -> None:
     """Put `lines` into `doc` as `text` when joining them can be undone by splitting."""
     text = "\n".join(lines)
     if lines and text.count("\n") == len(lines) - 1:
         doc["text"] = text
     else:
-        doc["lines"] = lines
+        doc["lines"] = list(lines)
 
 
 def _lines_of(doc: ChunkDoc) -> list[str]:
@@ -235,7 +235,7 @@ class LogStore:
                 bytes=chunk.size,
                 stage=chunk.stage,
             )
-            _stored_lines(doc, list(chunk.lines or []))
+            _stored_lines(doc, chunk.lines or [])
             if chunk.task is not None:
                 doc["task"] = chunk.task
             if chunk.eof:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from kombu import Connection, Exchange, Producer, Queue
 
-from services.worker.bus import BROKER_ERRORS, RETRY_POLICY, EventSender
+from services.worker.bus import BROKER_ERRORS, MAX_RETRIES, EventSender, retry_pause
 from shared import brokers, fastjson, timefmt, workertoken
 from shared.contracts import events, logs
 
@@ -227,7 +227,7 @@ class LogPublisher:
         """A new connection, and the batches not confirmed published again in order (the logs
         service keeps one copy); gives up after RETRY_POLICY's tries."""
         self.recoveries += 1
-        for attempt in range(int(RETRY_POLICY["max_retries"]) + 1):
+        for attempt in range(MAX_RETRIES + 1):
             self._unconfirmed.clear()
             self._refused = False
             self._producer = None
@@ -238,10 +238,9 @@ class LogPublisher:
                     self._send(signed)
                 return
             except BROKER_ERRORS:
-                if attempt == RETRY_POLICY["max_retries"]:
+                if attempt == MAX_RETRIES:
                     raise
-                pause = RETRY_POLICY["interval_start"] + attempt * RETRY_POLICY["interval_step"]
-                time.sleep(min(pause, RETRY_POLICY["interval_max"]))
+                retry_pause(attempt)
 
     def _flush_when_due(self) -> None:
         with self._cond:
