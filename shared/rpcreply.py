@@ -17,6 +17,10 @@ flight on a lost node are lost either way: the scheduler asks a start again
 RabbitMQ 4 deprecates non-exclusive transient queues (`transient_nonexcl_queues`, still
 permitted by default); an exclusive queue would go with a dropped connection, so it is not
 used here.
+
+A call also carries the ids bound where it is made (shared/logsetup.bound) over those of the
+nameko worker whose proxy makes it: a record launched from a green thread of the upkeep's
+worker carries its own record and request ids to the cloud service, not the upkeep's none.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Any
 from kombu import Queue
 from nameko import rpc as nameko_rpc
 from nameko.standalone.rpc import SingleThreadedReplyListener
+
+from shared import logsetup
 
 
 def reply_queue(listener: nameko_rpc.ReplyListener) -> Queue:
@@ -63,7 +69,28 @@ class StandaloneReplyListener(_Transient, SingleThreadedReplyListener):  # type:
     """The gateway's and tools.ping's (nameko's standalone `ClusterRpcProxy`)."""
 
 
+class _MethodProxy(nameko_rpc.MethodProxy):  # type: ignore[misc]
+    def get_message_headers(self, worker_ctx: Any) -> dict[str, object]:
+        headers: dict[str, object] = super().get_message_headers(worker_ctx)
+        bound = logsetup.current_ids()
+        headers.update((self._get_header_name(k), v) for k, v in bound.items())
+        return headers
+
+
+class _ServiceProxy(nameko_rpc.ServiceProxy):  # type: ignore[misc]
+    def __getattr__(self, name: str) -> _MethodProxy:
+        return _MethodProxy(
+            self.worker_ctx, self.service_name, name, self.reply_listener, **self.options
+        )
+
+
 class RpcProxy(nameko_rpc.RpcProxy):  # type: ignore[misc]
-    """nameko's `RpcProxy`, its answers on a transient reply queue."""
+    """nameko's `RpcProxy`, its answers on a transient reply queue, the ids bound where a
+    call is made in its headers."""
 
     rpc_reply_listener = ReplyListener()
+
+    def get_dependency(self, worker_ctx: Any) -> _ServiceProxy:
+        return _ServiceProxy(
+            worker_ctx, self.target_service, self.rpc_reply_listener, **self.options
+        )

@@ -70,6 +70,7 @@ class _RecordFields(Counted):
     # Set when created, for some records only.
     untrusted: NotRequired[str]  # why a fork's run goes without the project's secrets
     requestKey: NotRequired[str]  # the create_record request's key (a unique index)
+    requestId: NotRequired[str]  # the X-Request-ID of the call that made it (its launch's too)
     rerunOf: NotRequired[str]  # a rerun: the record it runs again
     reused: NotRequired[list[str]]  # a rerun's stages taken over, not run again
     restore: NotRequired[list[Kept]]  # the artifacts those stages kept
@@ -121,6 +122,7 @@ class Launchable(TypedDict):
     pipelineName: str
     startTime: datetime
     snapshot: Snapshot
+    requestId: NotRequired[str]
 
 
 class PendingHead(Launchable):

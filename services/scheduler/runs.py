@@ -15,7 +15,7 @@ from typing import cast
 
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.documents import CronTrigger, Launchable, RecordDoc, RecordKeys
+from services.scheduler.documents import CronTrigger, Launchable, NewRecord, RecordDoc, RecordKeys
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
@@ -101,11 +101,17 @@ class Cloud:
         self.spawn = spawn or (lambda call: call())
 
 
+def traced(doc: NewRecord) -> NewRecord:
+    """A new record with the request id of the call making it, kept for its launch: the
+    pass that starts it may run for another caller (the upkeep, a record's end)."""
+    request_id = logsetup.REQUEST_ID.get()
+    return {**doc, "requestId": request_id} if request_id else doc
+
+
 class OneAtATime:
-    """Runs one pass at a time: a caller waits for the pass under way, then runs its own, in
-    its own context (the request id of a POST travels on to the cloud call its pass makes;
-    a pass run for another caller would carry that caller's). Reentrant: a pass may end a
-    record and so dispatch again (in line when the cloud calls run in line)."""
+    """Runs one pass at a time: a caller waits for the pass under way, then runs its own.
+    Reentrant: a pass may end a record and so dispatch again (in line when the cloud calls
+    run in line)."""
 
     def __init__(self) -> None:
         self._turn = threading.RLock()  # green under eventlet's monkey patching
@@ -153,7 +159,7 @@ class Runs:
         except rec.StageSelectionError as exc:
             raise InvalidRequest(str(exc)) from exc
         fresh = rec.new_record(request, stages, self.clock(), self.limits.record_timeout)
-        doc, stored = self.store.insert(fresh)
+        doc, stored = self.store.insert(traced(fresh))
         if not stored:  # another delivery of this request stored its record first
             return rec.view(doc)
         with logsetup.bound(record_id=str(doc["_id"])):
@@ -210,7 +216,7 @@ class Runs:
             )
         except rec.RerunRefused as exc:
             raise Conflict(str(exc)) from exc
-        doc, _ = self.store.insert(new)  # no request key: always stored
+        doc, _ = self.store.insert(traced(new))  # no request key: always stored
         return self._queued(doc)
 
     def page(self, pipeline_id: str, start: int, limit: int) -> Page:
@@ -370,13 +376,15 @@ class Runs:
         if builder:
             placement["builderImage"] = str(builder)
         cloud = placement.get("cloudName") or "local"
-        with logsetup.bound(record_id=record_id):
-            log.info("dispatching to cloud %s", cloud)
         waited = rec.seconds_pending(doc["startTime"], self.clock())
         if waited is not None:
             metrics.QUEUE_WAIT.observe(waited)
+        # the record's own ids, whichever caller's pass started it (the upkeep's, another
+        # record's end): its log lines and its call to the cloud carry them
+        ids = logsetup.bound(record_id=record_id, request_id=doc.get("requestId"))
         try:
-            with metrics.DISPATCH.labels(cloud).time():
+            with ids, metrics.DISPATCH.labels(cloud).time():
+                log.info("dispatching to cloud %s", cloud)
                 started = self.cloud.start(
                     record_id, doc["projectName"], doc["pipelineName"], placement
                 )
