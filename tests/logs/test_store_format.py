@@ -1,6 +1,6 @@
 """How the logs store keeps a chunk's lines (services/logs/store.py) on the real server: as one
-newline-joined `text` when that can be split back exactly, as a list otherwise, and documents
-stored the older way (a list) still read."""
+compressed newline-joined text (`zst`) when that can be split back exactly, as a list
+otherwise, and documents stored the older ways (a list, a plain `text`) still read."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pymongo
 import pytest
+import zstandard
 
 from services.logs.domain import chunk_id
 from services.logs.store import COLLECTION, LogStore
@@ -26,13 +27,38 @@ def read_all(store: LogStore, record: str) -> list[str]:
     return store.read(record, None, None, 0, 1000)["lines"]
 
 
-def test_plain_lines_are_one_text_and_read_back_the_same(db):
+def old_chunk(record: str, seq: int, **lines: object) -> dict[str, object]:
+    """A chunk as an earlier version stored it (`lines` or `text`)."""
+    n = len(lines["lines"]) if "lines" in lines else str(lines["text"]).count("\n") + 1
+    return {
+        "_id": chunk_id(record, seq),
+        "record_id": record,
+        "seq": seq,
+        "n": n,
+        "bytes": 2,
+        "stage": "package",
+        **lines,
+    }
+
+
+def test_plain_lines_are_one_compressed_text_and_read_back_the_same(db):
     store = LogStore(db)
-    lines = ["first", "", "  indented", "last \r"]
+    lines = ["first", "", "  indented", "last \r", "ünïcode ✓"]
     store.add({"record_id": "r1", "seq": 1, "stage": "package", "lines": lines, "eof": True})
     stored = db[COLLECTION].find_one({"_id": chunk_id("r1", 1)})
-    assert stored["text"] == "first\n\n  indented\nlast \r" and "lines" not in stored
+    assert "lines" not in stored and "text" not in stored
+    joined = zstandard.decompress(stored["zst"]).decode("utf-8")
+    assert joined == "first\n\n  indented\nlast \r\nünïcode ✓"
     assert read_all(store, "r1") == lines
+
+
+def test_a_log_is_stored_in_a_fraction_of_its_size(db):
+    store = LogStore(db)
+    lines = [f"line {i:09d} compiling module_{i % 50}.py ... ok" for i in range(1000)]
+    store.add({"record_id": "r5", "seq": 1, "stage": "package", "lines": lines, "eof": True})
+    stored = db[COLLECTION].find_one({"_id": chunk_id("r5", 1)})
+    assert len(stored["zst"]) * 5 < stored["bytes"]
+    assert read_all(store, "r5") == lines
 
 
 def test_a_single_empty_line_stays_one_line(db):
@@ -47,23 +73,16 @@ def test_lines_holding_a_newline_are_kept_as_a_list(db):
     lines = ["one", "two\nstill two", "three"]
     store.add({"record_id": "r3", "seq": 1, "stage": "package", "lines": lines, "eof": True})
     stored = db[COLLECTION].find_one({"_id": chunk_id("r3", 1)})
-    assert stored["lines"] == lines and "text" not in stored
+    assert stored["lines"] == lines and "text" not in stored and "zst" not in stored
     assert read_all(store, "r3") == lines
 
 
-def test_chunks_stored_as_lists_before_still_read(db):
-    db[COLLECTION].insert_one(
-        {
-            "_id": chunk_id("r4", 1),
-            "record_id": "r4",
-            "seq": 1,
-            "n": 2,
-            "bytes": 2,
-            "stage": "package",
-            "lines": ["a", "b"],
-        }
+def test_chunks_stored_the_older_ways_still_read(db):
+    db[COLLECTION].insert_many(
+        [old_chunk("r4", 1, lines=["a", "b"]), old_chunk("r4", 3, text="c\n\nd")]
     )
     store = LogStore(db)
-    store.add({"record_id": "r4", "seq": 3, "stage": "package", "lines": ["c"], "eof": True})
-    assert read_all(store, "r4") == ["a", "b", "c"]
+    store.add({"record_id": "r4", "seq": 6, "stage": "package", "lines": ["e"], "eof": True})
+    assert read_all(store, "r4") == ["a", "b", "c", "", "d", "e"]
     assert store.read("r4", None, None, 1, 1)["lines"] == ["b"]
+    assert store.read("r4", None, None, 3, 2)["lines"] == ["", "d"]
