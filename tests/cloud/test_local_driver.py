@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.cloud.backends.base import DriverContext, ExitReport, SavedWorker
-from services.cloud.backends.hostworkers import ROOT, group_members
+from services.cloud.backends.hostworkers import ROOT, find_worker_leader, group_members
 from services.cloud.backends.local.driver import LocalDriver
 from tests.cloud.helpers import (
     STANDIN_COMMAND,
@@ -208,6 +209,39 @@ def test_a_start_redelivered_after_a_crash_before_saving_takes_over_the_first_wo
     crashed.processes._workers.clear()  # the crashed one is gone: only the new service watches it
     release(data_dir, rid)
     assert exit_of(restarted, rid).record_id == rid
+
+
+def test_one_start_delivered_to_two_replicas_at_once_starts_one_worker(data_dir, drivers):
+    """A replica took the start, and its broker connection was cut before the ack: the call
+    is delivered again to another replica while the first is still starting the worker (the
+    first has made the workspace, its worker is not in it yet). Before the host-wide start
+    lock, the second removed that workspace and started a second worker (bench.chaos)."""
+    first, second = make_driver(data_dir), make_driver(data_dir)
+    drivers.extend([first, second])
+    rid = new_record_id()
+    plan(data_dir, rid, 600)
+    launch_of = first.launch_of
+
+    def slow_launch(record_id: str):
+        time.sleep(0.5)  # the workspace is there, the worker not yet
+        return launch_of(record_id)
+
+    first.launch_of = slow_launch  # type: ignore[method-assign]
+    answers: list[dict] = []
+    taking = threading.Thread(target=lambda: answers.append(first.start(rid, "p", "p", {})))
+    taking.start()
+    wait_for((data_dir / "workspaces" / rid).exists, 5, "the first replica's workspace")
+    again = second.start(rid, "p", "p", {})
+    taking.join(10)
+    pid = seen(data_dir, rid)["pid"]
+    assert answers and answers[0]["recordID"] == again["recordID"] == rid
+    assert first.handle(rid)["pid"] == second.handle(rid)["pid"] == pid
+    leaders = [p for p in group_members(pid) if p == pid]
+    assert leaders == [pid] and find_worker_leader(rid) == pid
+    holds_for(lambda: seen(data_dir, rid)["pid"] == pid, 0.5, "the one stand-in's start")
+    second.processes._workers.clear()  # one watcher is enough for the exit below
+    release(data_dir, rid)
+    assert exit_of(first, rid).record_id == rid
 
 
 def test_an_adopted_pid_now_used_by_another_process_is_left_alone(data_dir, drivers):

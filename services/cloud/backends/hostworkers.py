@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -113,8 +114,9 @@ class HostWorkers:
     """The worker processes of one cloud on this host; see the module docstring.
 
     `context.command` is the worker's argv without the record id (`--record-id <id>` is
-    appended), so tests can run a stand-in. Calls to `start` must not overlap (the service
-    serialises them); `stop` and `discard` may run concurrently with anything.
+    appended), so tests can run a stand-in. Starts on this host go one at a time, across the
+    service's replicas too (one_start_at_a_time); `stop` and `discard` may run concurrently
+    with anything.
     """
 
     def __init__(
@@ -146,11 +148,17 @@ class HostWorkers:
         domain.check_record_id(record_id)
         if (known := self._workers.get(record_id)) is not None:
             return self._info(known)
+        self._ensure_workspaces()
+        with one_start_at_a_time(self.workspaces / START_LOCK, self._sleep):
+            return self._start(record_id, project, pipeline, launched)
+
+    def _start(
+        self, record_id: str, project: str, pipeline: str, launched: Callable[[], WorkerLaunch]
+    ) -> WorkerInfo:
         workspace = self.workspaces / record_id
         if workspace.exists() and (orphan := self._orphan(record_id, project, pipeline)):
             return orphan
         shutil.rmtree(workspace, ignore_errors=True)
-        self._ensure_workspaces()
         workspace.mkdir()
         if self.build_user:
             workspace.chmod(0o711)  # the build user may pass, not list (it owns ./code)
@@ -400,6 +408,31 @@ def group_members(pgid: int) -> list[int]:
         if found and found[1] == pgid and found[0] not in ("Z", "X"):
             members.append(int(entry))
     return members
+
+
+START_LOCK = ".start.lock"  # in the workspaces folder (0600: a build cannot take it)
+
+
+@contextlib.contextmanager
+def one_start_at_a_time(lock_path: Path, sleep: Callable[[float], object]) -> Iterator[None]:
+    """Starts on this host one at a time across the service's replicas (an flock, let go if
+    its holder dies). A start another replica took first and had not acked when its broker
+    connection was cut is delivered again: without this, both replicas found no workspace,
+    or the second one the first's before its worker was in it, and each started a worker for
+    the record (bench.chaos: the second's clone found the first's code and failed the run).
+    Now the second waits, then finds the first's worker by its workspace and takes it over.
+    A replica serialises its own starts already; a start takes tens of milliseconds."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                sleep(0.005)  # green: a blocking flock would stop the whole service
+        yield
+    finally:
+        os.close(fd)  # lets the lock go
 
 
 def find_worker_leader(record_id: str) -> int | None:
