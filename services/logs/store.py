@@ -93,14 +93,10 @@ def _stored_lines(doc: ChunkDoc, lines: Sequence[str]) -> None:
     """Put `lines` into `doc` as `zst` when joining them can be undone by splitting."""
     text = "\n".join(lines)
     if lines and text.count("\n") == len(lines) - 1:
-        try:
-            raw = text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: domain.chunks_of replaces them first
-            pass
-        else:
-            doc["zst"] = zstandard.compress(raw, ZSTD_LEVEL)
-            return
-    doc["lines"] = list(lines)
+        # UTF-8 always: domain.chunks_of has replaced any lone surrogate
+        doc["zst"] = zstandard.compress(text.encode("utf-8"), ZSTD_LEVEL)
+    else:
+        doc["lines"] = list(lines)
 
 
 def _lines_of(doc: ChunkDoc) -> list[str]:
