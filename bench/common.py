@@ -111,12 +111,29 @@ def module_args(words: list[str]) -> list[str] | None:
     return words[words.index("-m") + 1 :] if "-m" in words else None
 
 
-def cpu_by_process(roots: list[int]) -> dict[int, tuple[str, float, float]]:
+def broker_pids() -> list[int]:
+    """The local RabbitMQ's Erlang VM (beam.smp), when it runs on this machine: its CPU is
+    part of what a record costs here, though no process of the stack spends it."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() == "beam.smp":
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def cpu_by_process(
+    roots: list[int], alone: list[int] | None = None
+) -> dict[int, tuple[str, float, float]]:
     """pid -> (name, own CPU seconds, CPU seconds of its reaped children) for `roots` and every
-    live process below them: a worker that has ended shows in its parent's second figure."""
+    live process below them (a worker that has ended shows in its parent's second figure), and
+    for the processes `alone` without theirs (the broker's VM)."""
     tick = os.sysconf("SC_CLK_TCK")
     found: dict[int, tuple[str, float, float]] = {}
-    for pid in {*roots, *(p for root in roots for p, _ in _descendants(root))}:
+    pids = {*roots, *(p for root in roots for p, _ in _descendants(root)), *(alone or [])}
+    for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
@@ -124,6 +141,8 @@ def cpu_by_process(roots: list[int]) -> dict[int, tuple[str, float, float]]:
         words = cmdline(pid)
         module = module_args(words)
         name = " ".join(module[:3] if module is not None else words[:2])
+        if words and words[0].endswith("beam.smp"):
+            name = "rabbitmq (beam.smp, the whole broker)"
         own = (int(fields[11]) + int(fields[12])) / tick
         children = (int(fields[13]) + int(fields[14])) / tick
         found[pid] = (name[:48], own, children)

@@ -322,6 +322,12 @@ VARIABLES: Final[tuple[Var, ...]] = (
         "them once (`off`: each record starts a fresh interpreter)",
     ),
     Var(
+        ("CYCLONE_WORKER_NICE",),
+        "`10`",
+        "the niceness a worker gives itself and its build's commands (0-19; `0` keeps the "
+        "services' own): on a busy host the API, the scheduler and the database come first",
+    ),
+    Var(
         ("CYCLONE_BUILD_USER",),
         "`cyclone-build` when the services run as root, else the services' own user",
         "who a Local cloud's build commands run as (made when missing); set it empty to run "

@@ -8,6 +8,7 @@ goes to ./code). Exit codes: 0 Success, 1 Failed, 2 bad usage, 3 Aborted, 4 no j
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -28,6 +29,7 @@ from shared import config, logsetup, timefmt, tracing
 from shared.contracts import events, launch, rpc, services
 from shared.contracts.boundary import MalformedPayload, check
 from shared.contracts.records import RecordStatus
+from shared.envvars import Env, SettingError
 
 log = logging.getLogger("cyclone.worker")
 
@@ -35,6 +37,8 @@ JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
 RPC_TIMEOUT = 10.0
 RETRY_PAUSE = 1.0
 RECORD_ID = re.compile(r"[0-9a-f]{24}")
+NICE_ENV = "CYCLONE_WORKER_NICE"
+DEFAULT_NICE = 10
 
 
 class JobUnavailable(Exception):
@@ -56,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
         return 0 if not exc.code else domain.EXIT_USAGE
     logsetup.configure("worker")
+    try:
+        lower_priority(Env().integer(NICE_ENV, DEFAULT_NICE))
+    except SettingError as exc:
+        say(str(exc))
+        return domain.EXIT_USAGE
     tracing.setup("worker")
     uri = config.load().amqp_uri
     if args.check:
@@ -77,6 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         root.end()
         tracing.detach(token_)
         tracing.flush()
+
+
+def lower_priority(niceness: int) -> None:
+    """Give way to the control plane on a shared host: the worker and its build's commands
+    (which inherit it) take the CPU the API, the scheduler, the logs service and the database
+    leave, so a POST or a stage report does not queue behind a build that uses every core
+    (docs/architecture.md, "Builds give way"). Raising one's own niceness needs no privilege;
+    0 changes nothing.
+
+    Where the kernel schedules sessions as groups (autogroup), a niceness counts only within
+    the group: the worker's session (its own, for stopping it whole) is given the niceness as
+    a group too, so a record weighs less than the services' session, not the same."""
+    wanted = min(max(niceness, 0), 19)
+    current = os.nice(0)
+    if wanted > current:
+        os.nice(wanted - current)
+    if wanted and os.getsid(0) == os.getpid():  # the group is the session's: only its leader's
+        with contextlib.suppress(OSError):  # no autogroup in this kernel, or not allowed
+            Path("/proc/self/autogroup").write_text(str(wanted))
 
 
 def check_broker(uri: str) -> int:

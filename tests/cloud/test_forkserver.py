@@ -72,6 +72,10 @@ def environ_of(pid: int) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in pairs}
 
 
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def exit_of(server: ForkServer, pid: int, timeout: float = 30) -> int:
     wait_for(lambda: server.exit_of(pid) is not None, timeout, f"the exit of {pid}")
     code = server.exit_of(pid)
@@ -114,6 +118,8 @@ def test_a_forked_worker_has_its_own_session_workspace_and_environment(data_dir,
     try:
         assert os.getsid(pid) == pid == os.getpgid(pid)
         assert os.readlink(f"/proc/{pid}/cwd") == str(workspace)
+        # It gives way to the services (bench/busyhost.py), once it has started its main.
+        wait_for(lambda: niceness(pid) == 10, 10, "the worker's niceness")
         assert is_worker_process(pid, record_id)
         assert not is_worker_process(pid, new_record_id())
         os.kill(pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -370,3 +371,23 @@ def test_a_post_retried_with_its_idempotency_key_starts_one_run(runs: Runs, git_
         )
         assert resp.status_code == 400 and "Idempotency-Key" in resp.json()["message"], bad
     assert runs.api.get(runs.url("keyed")).json()["metadata"]["total"] == 3
+
+
+def test_a_local_build_runs_at_the_workers_niceness_and_its_session_weighs_less(
+    runs: Runs, git_repo
+):
+    """A build that uses every core must not starve the services (bench/busyhost.py): its
+    commands run at CYCLONE_WORKER_NICE (10), and so does its session's scheduling group."""
+    runs.pipeline(
+        pipeline_body(
+            "nice",
+            git_repo.url,
+            package=["echo niceness=$(nice)", "cat /proc/self/autogroup || true"],
+        )
+    )
+    rec = runs.run("nice")
+    assert rec["status"] == "Success", rec
+    lines = package_log(runs, "nice", rec["id"]).splitlines()
+    assert "niceness=10" in lines
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        assert any(line.startswith("/autogroup-") and line.endswith(" nice 10") for line in lines)

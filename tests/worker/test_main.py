@@ -37,6 +37,19 @@ def test_bad_usage_exits_2(args):
     assert proc.returncode == 2, err
 
 
+def test_a_niceness_that_is_not_a_number_is_refused_with_its_name(amqp_uri):
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.worker", "--check"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_WORKER_NICE": "low"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "CYCLONE_WORKER_NICE must be an integer, got 'low'" in proc.stderr
+
+
 def test_check_mode_is_kept(amqp_uri):
     proc = worker("--check", uri=amqp_uri)
     out, _ = proc.communicate(timeout=30)
