@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared import brokers
-from shared.envvars import Env
+from shared.envvars import Env, SettingError
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_PORT = 7099
@@ -70,6 +70,7 @@ class Settings:
     retry_delays: tuple[float, ...] = ()  # a failed event's delays; empty: shared/redelivery's
     replica: int = 1  # which process of its service this is (the launcher's CYCLONE_REPLICA)
     quorum_queues: bool = False  # durable queues replicated over the nodes (shared/brokers.py)
+    worker_nice: int = 10  # a worker's niceness and its session's (services/worker/main.py)
 
     @property
     def mongo_db(self) -> str:
@@ -132,7 +133,16 @@ def load(env: dict[str, str] | None = None) -> Settings:
         retry_delays=_seconds_list(read, "CYCLONE_RETRY_DELAYS"),
         replica=max(1, read.integer("CYCLONE_REPLICA", 1)),
         workspaces=Path(workspaces).resolve() if workspaces else None,
+        worker_nice=_niceness(read, "CYCLONE_WORKER_NICE", 10),
     )
+
+
+def _niceness(read: Env, name: str, default: int) -> int:
+    """A niceness a process may give itself: 0 (unchanged) to 19, the lowest priority."""
+    value = read.integer(name, default)
+    if not 0 <= value <= 19:
+        raise SettingError(f"{name} must be 0 to 19, got {value}")
+    return value
 
 
 def with_secantus_options(url: str) -> str:

@@ -29,7 +29,6 @@ from shared import config, logsetup, timefmt, tracing
 from shared.contracts import events, launch, rpc, services
 from shared.contracts.boundary import MalformedPayload, check
 from shared.contracts.records import RecordStatus
-from shared.envvars import Env, SettingError
 
 log = logging.getLogger("cyclone.worker")
 
@@ -37,8 +36,6 @@ JOB_TIMEOUT = 60.0  # the scheduler may be restarting: keep asking this long
 RPC_TIMEOUT = 10.0
 RETRY_PAUSE = 1.0
 RECORD_ID = re.compile(r"[0-9a-f]{24}")
-NICE_ENV = "CYCLONE_WORKER_NICE"
-DEFAULT_NICE = 10
 
 
 class JobUnavailable(Exception):
@@ -61,12 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not exc.code else domain.EXIT_USAGE
     logsetup.configure("worker")
     try:
-        lower_priority(Env().integer(NICE_ENV, DEFAULT_NICE))
-    except SettingError as exc:
+        settings = config.load()
+    except SystemExit as exc:  # a setting of the wrong kind, named (shared/envvars.py)
         say(str(exc))
         return domain.EXIT_USAGE
+    lower_priority(settings.worker_nice)
     tracing.setup("worker")
-    uri = config.load().amqp_uri
+    uri = settings.amqp_uri
     if args.check:
         return check_broker(uri)
     if not args.record_id:
@@ -98,7 +96,7 @@ def lower_priority(niceness: int) -> None:
     Where the kernel schedules sessions as groups (autogroup), a niceness counts only within
     the group: the worker's session (its own, for stopping it whole) is given the niceness as
     a group too, so a record weighs less than the services' session, not the same."""
-    wanted = min(max(niceness, 0), 19)
+    wanted = min(max(niceness, 0), 19)  # as shared/config.py checked it
     current = os.nice(0)
     if wanted > current:
         os.nice(wanted - current)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared import envvars
+from shared import config, envvars
 from tools import envtable
 
 
@@ -39,3 +39,14 @@ def test_unset_and_empty_mean_the_default() -> None:
     assert env.number("CYCLONE_RPC_TIMEOUT", 10.0) == 10.0
     assert env.integer("CYCLONE_MAX_RUNNING", 4) == 4
     assert not env.is_set("CYCLONE_RPC_TIMEOUT")
+
+
+@pytest.mark.parametrize(("raw", "want"), [("", 10), ("0", 0), ("19", 19), (" 5 ", 5)])
+def test_a_workers_niceness_is_0_to_19(raw: str, want: int) -> None:
+    assert config.load({"CYCLONE_WORKER_NICE": raw}).worker_nice == want
+
+
+@pytest.mark.parametrize("raw", ["-1", "20", "low"])
+def test_a_niceness_out_of_range_refuses_to_start(raw: str) -> None:
+    with pytest.raises(SystemExit, match="CYCLONE_WORKER_NICE must be"):
+        config.load({"CYCLONE_WORKER_NICE": raw})

@@ -37,17 +37,20 @@ def test_bad_usage_exits_2(args):
     assert proc.returncode == 2, err
 
 
-def test_a_niceness_that_is_not_a_number_is_refused_with_its_name(amqp_uri):
+@pytest.mark.parametrize(
+    ("raw", "said"), [("low", "must be an integer, got 'low'"), ("20", "must be 0 to 19, got 20")]
+)
+def test_a_bad_niceness_is_refused_with_its_name(raw, said):
     proc = subprocess.run(
         [sys.executable, "-m", "services.worker", "--check"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_WORKER_NICE": "low"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_WORKER_NICE": raw},
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert proc.returncode == 2
-    assert "CYCLONE_WORKER_NICE must be an integer, got 'low'" in proc.stderr
+    assert f"CYCLONE_WORKER_NICE {said}" in proc.stderr
 
 
 def test_check_mode_is_kept(amqp_uri):
