@@ -111,13 +111,23 @@ def module_args(words: list[str]) -> list[str] | None:
     return words[words.index("-m") + 1 :] if "-m" in words else None
 
 
-def broker_pids() -> list[int]:
-    """The local RabbitMQ's Erlang VM (beam.smp), when it runs on this machine: its CPU is
-    part of what a record costs here, though no process of the stack spends it."""
+def broker_pids(port: int = 5672) -> list[int]:
+    """The Erlang VM (beam.smp) of the local RabbitMQ listening on `port`, when it runs on
+    this machine: its CPU is part of what a record costs here, though no process of the stack
+    spends it. Other brokers (the test cluster's nodes) are not it."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+                    listening.add(f"socket:[{fields[9]}]")
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if (entry / "comm").read_text().strip() == "beam.smp":
+            if (entry / "comm").read_text().strip() != "beam.smp":
+                continue
+            if any(os.readlink(fd) in listening for fd in (entry / "fd").iterdir()):
                 found.append(int(entry.name))
         except (OSError, ValueError):
             continue
@@ -142,7 +152,7 @@ def cpu_by_process(
         module = module_args(words)
         name = " ".join(module[:3] if module is not None else words[:2])
         if words and words[0].endswith("beam.smp"):
-            name = "rabbitmq (beam.smp, the whole broker)"
+            name = "rabbitmq on :5672 (beam.smp, all its vhosts)"
         own = (int(fields[11]) + int(fields[12])) / tick
         children = (int(fields[13]) + int(fields[14])) / tick
         found[pid] = (name[:48], own, children)

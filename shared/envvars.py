@@ -324,8 +324,9 @@ VARIABLES: Final[tuple[Var, ...]] = (
     Var(
         ("CYCLONE_WORKER_NICE",),
         "`10`",
-        "the niceness a worker gives itself and its build's commands (0-19; `0` keeps the "
-        "services' own): on a busy host the API, the scheduler and the database come first",
+        "the niceness a Local cloud's worker gives itself and its build's commands (0-19; `0` "
+        "keeps the services' own): on a busy host the API, the scheduler and the database come "
+        "first",
     ),
     Var(
         ("CYCLONE_BUILD_USER",),

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 
 from kombu import Connection
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # a setting of the wrong kind, named (shared/envvars.py)
         say(str(exc))
         return domain.EXIT_USAGE
-    lower_priority(settings.worker_nice)
+    if runs_builds_itself(os.environ):
+        lower_priority(settings.worker_nice)
     tracing.setup("worker")
     uri = settings.amqp_uri
     if args.check:
@@ -84,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         root.end()
         tracing.detach(token_)
         tracing.flush()
+
+
+def runs_builds_itself(env: Mapping[str, str]) -> bool:
+    """Whether the build's commands will be this worker's children (a Local cloud). On a
+    Docker or Kubernetes cloud they run in containers the engine starts: a niceness of the
+    worker's would slow only the worker, which waits on the engine, and spare no one."""
+    try:
+        return launch.cloud_type_of(env.get(launch.EXECUTOR, "")) == "Local"
+    except launch.LaunchError:
+        return False  # the executor's set-up fails the record, saying why
 
 
 def lower_priority(niceness: int) -> None:

@@ -21,6 +21,7 @@ from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext, SavedWo
 from services.cloud.backends.forkserver import ForkServer
 from services.cloud.backends.hostworkers import host_env, is_worker_process
 from services.cloud.backends.local.driver import LocalDriver
+from shared.contracts import launch
 from shared.contracts.launch import FORK_SERVER_FLAG, Handoff, WorkerLaunch
 from tests.cloud.helpers import new_record_id, pid_alive
 from tests.waiting import holds_for, wait_for
@@ -127,6 +128,29 @@ def test_a_forked_worker_has_its_own_session_workspace_and_environment(data_dir,
     finally:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_docker_clouds_worker_keeps_its_priority(data_dir, servers, tmp_path):
+    """Its build's commands run in containers the engine starts, not as its children: a
+    niceness would slow only the worker."""
+    server = make_server(data_dir, servers)
+    workspace = tmp_path / new_record_id()
+    workspace.mkdir()
+    env = {**host_env(os.environ), "CYCLONE_AMQP_URI": NOWHERE, launch.EXECUTOR: "docker"}
+    with open(tmp_path / "w.log", "ab") as out:
+        pid = server.hand(Handoff(["--record-id", workspace.name], str(workspace), env), out)
+    assert pid is not None
+    try:
+        # Past its start (where it would lower its priority) it has started its threads.
+        wait_for(lambda: threads_of(pid) > 1, 10, "the worker's threads")
+        assert niceness(pid) == 0
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        exit_of(server, pid)
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
 
 
 def test_a_malformed_handoff_is_refused_and_the_server_goes_on(data_dir, servers, tmp_path):
