@@ -33,9 +33,9 @@ from pathlib import Path  # noqa: E402
 
 from services.cloud.backends.hostworkers import (  # noqa: E402
     REMOVING,
-    _stat,
     group_members,
     remove_workspace,
+    scan_group,
 )
 
 CHECKS = 200  # leftover checks timed, each way
@@ -75,16 +75,6 @@ def stall_while(delete: Callable[[], None], done: Callable[[], bool]) -> tuple[f
     return took, max(gaps)
 
 
-def scan_all(pgid: int) -> list[int]:
-    """What the leftover check was: every process of the host read."""
-    members = []
-    for entry in os.listdir("/proc"):
-        found = _stat(int(entry)) if entry.isdigit() else None
-        if found and found[1] == pgid and found[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
-
-
 def per_call_ms(check: Callable[[int], list[int]], pgid: int) -> float:
     started = time.perf_counter()
     for _ in range(CHECKS):
@@ -109,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         ended = subprocess.Popen(["true"], start_new_session=True)
         ended.wait()  # an empty group, as a worker's once it has ended
         processes = sum(1 for e in os.listdir("/proc") if e.isdigit())
-        scan_ms = per_call_ms(scan_all, ended.pid)
+        scan_ms = per_call_ms(scan_group, ended.pid)  # what the check was
         now_ms = per_call_ms(group_members, ended.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)

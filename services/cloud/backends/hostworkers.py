@@ -423,6 +423,11 @@ def group_members(pgid: int) -> list[int]:
             return []
         except PermissionError:
             pass  # someone is there, another user's: the scan tells who
+    return scan_group(pgid)
+
+
+def scan_group(pgid: int) -> list[int]:
+    """Live members of a process group, read from every process of the host."""
     members = []
     for entry in os.listdir("/proc"):
         found = _stat(int(entry)) if entry.isdigit() else None
