@@ -42,7 +42,7 @@ from bench.common import (
     run_and_report,
     say,
 )
-from bench.runs import FINISHED, SCM, ms, run_one
+from bench.runs import FINISHED, SCM, local_pipeline, ms, run_one
 from tests.repos import make_git_repo
 
 PROJECT = "bench-busy"
@@ -58,14 +58,6 @@ def burn_command(loops: int, seconds: int) -> list[str]:
     """A stage's command lines (each run by `sh -e -c`): `loops` busy loops, then their end."""
     loop = f"timeout {seconds} sh -c 'while :; do :; done' &"
     return [f"for i in $(seq {loops}); do {loop} done; wait || true"]
-
-
-def pipeline(name: str, repo_url: str, command: list[str]) -> dict[str, object]:
-    stages = {
-        "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": repo_url}}},
-        "package": {"command": command, "outputs": []},
-    }
-    return {"name": name, "build": {"builderImage": {"image": "local"}, "stages": stages}}
 
 
 def wait_burning(api: httpx.Client, path: str, ids: list[str], timeout: float = 60.0) -> None:
@@ -130,8 +122,8 @@ def run(lab: Lab) -> str:
     with client(lab.api) as api:
         create(api, "/api/v1/projects", {"name": PROJECT, "scm": SCM})
         pipes = f"/api/v1/projects/{PROJECT}/pipelines"
-        create(api, pipes, pipeline("burn", repo.url, burn_command(BURNERS, BURN_S)))
-        create(api, pipes, pipeline("trivial", repo.url, ["true"]))
+        create(api, pipes, local_pipeline("burn", repo.url, burn_command(BURNERS, BURN_S)))
+        create(api, pipes, local_pipeline("trivial", repo.url, ["true"]))
         trivial = f"{pipes}/trivial/records"
         if run_one(api, trivial, lab.data_dir).error:
             raise SetupError("the warm-up record failed")

@@ -81,6 +81,15 @@ TARGET_BATCH_RATIO = 3.0
 TARGET_POSTS_S = 3.0
 
 
+def local_pipeline(name: str, repo_url: str, package: list[str]) -> dict[str, object]:
+    """A Local cloud pipeline: a checkout of `repo_url`, then `package`'s command lines."""
+    stages = {
+        "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": repo_url}}},
+        "package": {"command": package, "outputs": []},
+    }
+    return {"name": name, "build": {"builderImage": {"image": "local"}, "stages": stages}}
+
+
 def parse_time(value: object) -> float:
     """Unix seconds of an RFC 3339 time from the API; NaN when absent or malformed."""
     if not isinstance(value, str) or not value:
@@ -473,14 +482,10 @@ def run(lab: Lab, records: int, batch_size: int, max_running: int) -> str:
     )
     with client(lab.api) as api:
         create(api, "/api/v1/projects", {"name": PROJECT, "scm": SCM})
-        stages = {
-            "codeCheckout": {"mainRepo": {"type": "other", "otherCodeSource": {"url": repo.url}}},
-            "package": {"command": ["true"], "outputs": []},
-        }
         create(
             api,
             f"/api/v1/projects/{PROJECT}/pipelines",
-            {"name": PIPELINE, "build": {"builderImage": {"image": "local"}, "stages": stages}},
+            local_pipeline(PIPELINE, repo.url, ["true"]),
         )
         path = f"/api/v1/projects/{PROJECT}/pipelines/{PIPELINE}/records"
         warm = run_one(api, path, lab.data_dir)

@@ -108,13 +108,12 @@ def lower_priority(niceness: int) -> None:
     Where the kernel schedules sessions as groups (autogroup), a niceness counts only within
     the group: the worker's session (its own, for stopping it whole) is given the niceness as
     a group too, so a record weighs less than the services' session, not the same."""
-    wanted = min(max(niceness, 0), 19)  # as shared/config.py checked it
-    current = os.nice(0)
-    if wanted > current:
-        os.nice(wanted - current)
-    if wanted and os.getsid(0) == os.getpid():  # the group is the session's: only its leader's
+    current = os.nice(0)  # `niceness` is 0-19: shared/config.py checked it
+    if niceness > current:
+        os.nice(niceness - current)
+    if niceness and os.getsid(0) == os.getpid():  # the group is the session's: its leader's
         with contextlib.suppress(OSError):  # no autogroup in this kernel, or not allowed
-            Path("/proc/self/autogroup").write_text(str(wanted))
+            Path("/proc/self/autogroup").write_text(str(niceness))
 
 
 def check_broker(uri: str) -> int:

@@ -20,6 +20,7 @@ from services.cloud.backends.hostworkers import (
     ROOT,
     find_worker_leader,
     group_members,
+    parse_stat,
     remove_workspace,
 )
 from services.cloud.backends.local.driver import LocalDriver
@@ -329,7 +330,7 @@ def test_an_empty_group_is_answered_without_reading_every_process(monkeypatch):
 
 
 def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return parse_stat(Path(f"/proc/{pid}/stat").read_bytes())[0]
 
 
 def test_a_workspace_goes_at_once_and_its_files_on_a_thread_of_their_own(tmp_path, monkeypatch):

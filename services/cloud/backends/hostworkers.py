@@ -141,7 +141,7 @@ class HostWorkers:
         self._forks = context.fork_server
         self._sleep = sleep
         self._workers: dict[str, _Worker] = {}
-        self._swept = False  # what a restart cut short of deleting (sweep_removals), once
+        sweep_removals(self.workspaces)  # what a restart cut short of deleting
 
     # --- what a driver of workers on this host delegates ------------------------------------
 
@@ -321,9 +321,6 @@ class HostWorkers:
             self.workspaces.chmod(0o711)
             if self.workspaces.parent == self.data_dir:
                 self.data_dir.chmod(0o711)
-        if not self._swept:
-            self._swept = True
-            sweep_removals(self.workspaces)
 
     def log_path(self, record_id: str) -> Path:
         return self.workspaces / f"{record_id}.worker.log"
