@@ -33,10 +33,32 @@ LABEL_PREFIX = "io.cyclone."
 RECORD_LABEL = LABEL_PREFIX + "record"
 CLOUD_LABEL = LABEL_PREFIX + "cloud"
 HOST_LABEL = LABEL_PREFIX + "host"
+# A spare builder (a Docker cloud's builder container started before its record is known,
+# services/cloud/backends/docker/spares.py) carries its token instead of a record, on its
+# container, network and volume, and the image it runs, for the operator and the taker.
+SPARE_LABEL = LABEL_PREFIX + "spare"
+IMAGE_LABEL = LABEL_PREFIX + "image"
+
+WORKSPACE = "/workspace"  # where the workspace volume is mounted in every container
+# The builder container's main process: it only has to stay up while stages exec into it.
+# Plain sh so any builder image with a shell works; docker-init (init=True) reaps and stops it.
+KEEP_ALIVE = ["sh", "-c", "while :; do sleep 3600; done"]
 
 
 class CloudUnusable(Exception):
     """The cloud's own settings cannot work; the message says why."""
+
+
+def resource_name(owner: str, part: str) -> str:
+    """Names of a record's resources (`owner` its id) and of a spare's (`spare-<token>`):
+    unique per owner, so a second worker of the same record (a restart) finds the first
+    one's leftovers by name."""
+    return f"cyclone-{owner}-{part}"
+
+
+def spare_owner(token: str) -> str:
+    """The owner part of a spare's names (record ids are hex: the two never meet)."""
+    return f"spare-{token}"
 
 
 def section_to_env(section: Mapping[str, Any]) -> dict[str, str]:

@@ -322,6 +322,13 @@ VARIABLES: Final[tuple[Var, ...]] = (
         "them once (`off`: each record starts a fresh interpreter)",
     ),
     Var(
+        ("CYCLONE_DOCKER_SPARES",),
+        "`1`",
+        "builder containers a Docker cloud keeps started ahead for each of the last 4 builder "
+        "images its records used (0-8; `0`: none): a record without a quota takes one instead "
+        "of starting its own",
+    ),
+    Var(
         ("CYCLONE_WORKER_NICE",),
         "`10`",
         "the niceness a Local cloud's worker gives itself and its build's commands (0-19; `0` "

@@ -99,6 +99,7 @@ class CloudParts(SharedExtension):
             self.fork_server.start()
 
     def stop(self) -> None:
+        self.supervisor.close()  # spare builders go; workers keep running
         if self.fork_server is not None:
             self.fork_server.close()  # it reaps its workers, then exits by itself
         self.client.close()  # workers keep running; the next start adopts them

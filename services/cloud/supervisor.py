@@ -165,8 +165,13 @@ class Supervisor:
             if running:
                 raise Conflict(f"cloud {cloud} has {running} running workers")
             yield
-            if cloud not in self._builtin:
-                self.drivers.pop(cloud, None)
+            if cloud not in self._builtin and (gone := self.drivers.pop(cloud, None)):
+                gone.close()
+
+    def close(self) -> None:
+        """The service stops: each driver lets go of what it made ahead (Driver.close)."""
+        for driver in list(self.drivers.values()):
+            driver.close()
 
     def report_exits(self, publish: Callable[[WorkerExited], Any]) -> int:
         """Publish and store the exits found since the last call; returns how many.

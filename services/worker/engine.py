@@ -23,7 +23,15 @@ from services.worker.lines import LineLog
 from services.worker.stages.process import POLL, Outcome
 from shared import dockerengine
 from shared.contracts.launch import WorkerLaunch
-from shared.dockerengine import RECORD_LABEL, explain
+from shared.dockerengine import (
+    CLOUD_LABEL,
+    IMAGE_LABEL,
+    RECORD_LABEL,
+    SPARE_LABEL,
+    explain,
+    resource_name,
+    spare_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ class Engine:
         self.labels = dict(labels)
         self._network: str | None = None
         self._volume: str | None = None
+        self._spare = ""  # the token of the spare builder taken, if one was
         self._lock = threading.Lock()
 
     @classmethod
@@ -92,7 +101,7 @@ class Engine:
         by name from the others on it."""
         with self._lock:
             if self._network is None:
-                name = imaging.resource_name(self.record_id, "net")
+                name = resource_name(self.record_id, "net")
                 with contextlib.suppress(docker.errors.NotFound):
                     self.client.networks.get(name).remove()  # a previous worker's
                 self.client.networks.create(name, driver="bridge", labels=self.labels)
@@ -103,7 +112,7 @@ class Engine:
         """The record's workspace volume (made, or found from a previous worker, once)."""
         with self._lock:
             if self._volume is None:
-                name = imaging.resource_name(self.record_id, "workspace")
+                name = resource_name(self.record_id, "workspace")
                 try:
                     self.client.volumes.get(name)
                 except docker.errors.NotFound:
@@ -127,7 +136,7 @@ class Engine:
     ) -> Container:
         """Start (or only create) a labelled container of the record on its network (or in
         `network_mode`); a leftover of the same name (a worker that died) goes first."""
-        name = imaging.resource_name(self.record_id, part)
+        name = resource_name(self.record_id, part)
         self.remove_container(name)
         kwargs: dict[str, object] = {}  # docker's create() options
         if workspace:
@@ -156,6 +165,37 @@ class Engine:
             network.connect(container, aliases=[alias])
         if start:
             container.start()
+        return container
+
+    def take_spare(self, spare: str, image: str) -> Container | None:
+        """The cloud's spare builder `spare` (services/cloud/backends/docker/spares.py) as
+        this record's builder, its network and volume as the record's; None when it cannot be
+        taken (gone, stopped, of another image or cloud), and the caller makes its own. The
+        rename is the claim: the engine lets only one taker have it."""
+        builder = resource_name(self.record_id, "builder")
+        self.remove_container(builder)  # a previous worker's
+        try:
+            self.client.api.rename(spare, builder)
+            container = self.client.containers.get(builder)
+        except docker.errors.APIError as exc:
+            log.info("spare builder %s not taken: %s", spare, explain(exc))
+            return None
+        labels = container.labels
+        token = labels.get(SPARE_LABEL, "")
+        fits = labels.get(IMAGE_LABEL) == image and labels.get(CLOUD_LABEL) == self.labels.get(
+            CLOUD_LABEL
+        )
+        if not token or not fits or container.status != "running":
+            log.info("spare builder %s not used: %s, %s", spare, container.status, labels)
+            self.remove_container(builder)
+            if token:
+                dockerengine.remove_labelled(self.client, {SPARE_LABEL: token})
+            return None
+        owner = spare_owner(token)
+        with self._lock:
+            self._spare = token
+            self._network = resource_name(owner, "net")
+            self._volume = resource_name(owner, "workspace")
         return container
 
     def remove_container(self, name_or_id: str) -> None:
@@ -199,9 +239,13 @@ class Engine:
     # --- the end ---------------------------------------------------------------------------
 
     def remove_all(self) -> list[str]:
-        """Remove every container, network and volume labelled with this record; returns
-        what went (for the log). Never raises: the cloud service sweeps what stays."""
-        return dockerengine.remove_labelled(self.client, {RECORD_LABEL: self.record_id})
+        """Remove every container, network and volume labelled with this record, and the spare
+        it took; returns what went (for the log). Never raises: the cloud service sweeps what
+        stays."""
+        removed = dockerengine.remove_labelled(self.client, {RECORD_LABEL: self.record_id})
+        if self._spare:  # after the record's own containers, which may use its network
+            removed += dockerengine.remove_labelled(self.client, {SPARE_LABEL: self._spare})
+        return removed
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.worker.outputs import match_outputs  # noqa: F401 - its name here before
-from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, LABEL_PREFIX, RECORD_LABEL
+from shared.dockerengine import (  # noqa: F401 - the engine's conventions, named here before
+    CLOUD_LABEL,
+    HOST_LABEL,
+    KEEP_ALIVE,
+    LABEL_PREFIX,
+    RECORD_LABEL,
+    WORKSPACE,
+    resource_name,
+)
 
-WORKSPACE = "/workspace"  # where the workspace volume is mounted in every container
 CODE_DIR = WORKSPACE + "/code"
-# The builder container's main process: it only has to stay up while stages exec into it.
-# Plain sh so any builder image with a shell works; docker-init (init=True) reaps and stops it.
-KEEP_ALIVE = ["sh", "-c", "while :; do sleep 3600; done"]
 INTEGRATION_SUCCESS = "IntegrationTestSuccess"
 ALWAYS = "Always"
 
@@ -55,12 +59,6 @@ def labels(project: str, pipeline: str, record_id: str, cloud: str, host: str) -
         CLOUD_LABEL: cloud,
         HOST_LABEL: host,
     }
-
-
-def resource_name(record_id: str, part: str) -> str:
-    """Names of a record's resources: unique per record, so a second worker of the same
-    record (a restart) finds the first one's leftovers by name."""
-    return f"cyclone-{record_id}-{part}"
 
 
 def cpu_quantity(raw: str) -> float:

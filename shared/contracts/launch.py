@@ -43,6 +43,7 @@ DOCKER_INSECURE: Final = dockerengine.INSECURE_ENV  # cloud)
 TRACEPARENT: Final = tracing.ENV  # the worker's spans are children of its start
 WORKSPACE: Final = "CYCLONE_WORKSPACE"  # a pod's shared workspace volume
 BUILDER_CONTAINER: Final = "CYCLONE_BUILDER_CONTAINER"  # the pod's container running commands
+SPARE_BUILDER: Final = "CYCLONE_SPARE_BUILDER"  # a started builder container to take (Docker)
 POD_NAME: Final = "CYCLONE_POD_NAME"  # the worker's own pod (downward API)
 POD_NAMESPACE: Final = "CYCLONE_POD_NAMESPACE"
 
@@ -61,6 +62,7 @@ NAMES: Final = (
     TRACEPARENT,
     WORKSPACE,
     BUILDER_CONTAINER,
+    SPARE_BUILDER,
     POD_NAME,
     POD_NAMESPACE,
 )
@@ -88,6 +90,7 @@ class WorkerLaunch:
     traceparent: str = ""
     workspace: str = ""
     builder_container: str = ""
+    spare_builder: str = ""  # a spare's container name, for the Docker executor to take
     pod_name: str = ""
     pod_namespace: str = ""
 
@@ -110,6 +113,7 @@ class WorkerLaunch:
             TRACEPARENT: self.traceparent,
             WORKSPACE: self.workspace,
             BUILDER_CONTAINER: self.builder_container,
+            SPARE_BUILDER: self.spare_builder,
             POD_NAME: self.pod_name,
             POD_NAMESPACE: self.pod_namespace,
         }
@@ -143,6 +147,7 @@ class WorkerLaunch:
             traceparent=text(TRACEPARENT),
             workspace=text(WORKSPACE),
             builder_container=text(BUILDER_CONTAINER),
+            spare_builder=text(SPARE_BUILDER),
             pod_name=text(POD_NAME),
             pod_namespace=text(POD_NAMESPACE),
         )

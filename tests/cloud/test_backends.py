@@ -89,6 +89,7 @@ def test_launch_round_trips_through_the_environment():
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         workspace="/workspace",
         builder_container="builder",
+        spare_builder="cyclone-spare-0a1b2c3d4e5f-builder",
         pod_name="cyclone-worker-x",
         pod_namespace="ci",
     )

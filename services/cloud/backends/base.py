@@ -114,6 +114,12 @@ class Driver(Protocol):
         """Stop the worker if it runs and delete whatever the driver keeps of the record."""
         ...
 
+    def close(self) -> None:
+        """The service stops or the cloud is deleted: let go of what the driver made ahead
+        (a Docker cloud's spare builders). Running workers stay (the next start adopts them);
+        never raises."""
+        ...
+
 
 # A worker on this host: the service's own interpreter runs it (`--record-id <id>` is appended).
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "services.worker")

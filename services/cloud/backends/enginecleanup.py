@@ -7,6 +7,11 @@ cannot, so the driver removes a record's things again when its worker has exited
 stopped, and sweeps, once after it is made (a start of the service), what its cloud and host
 left behind for records it no longer runs. Engine requests run in green threads of their own
 beside the poll (`spawn`), so a slow engine delays no exit report.
+
+A Docker cloud's spare builders (docker/spares.py) carry a token instead of a record: one
+taken is removed with its record (by the token the driver handed, or the one on the
+record's builder, for a worker adopted after a restart); the sweep removes those of its cloud
+and host that the driver does not keep (`kept`) and no running record took.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ import eventlet
 
 from shared import dockerengine
 from shared.contracts.catalog import DockerSection
-from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, RECORD_LABEL
+from shared.dockerengine import (
+    CLOUD_LABEL,
+    HOST_LABEL,
+    RECORD_LABEL,
+    SPARE_LABEL,
+    resource_name,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -49,18 +60,20 @@ class EngineCleanup:
         section: Callable[[], DockerSection],
         running: Callable[[], Iterable[str]],
         spawn: Callable[..., object] = eventlet.spawn_n,
+        kept: Callable[[], Iterable[str]] = frozenset,
     ) -> None:
         self.cloud = cloud
         self.host = host
         self._section = section
         self._running = running
         self._spawn = spawn
+        self._kept = kept
         self._next_sweep = 0.0  # monotonic time of the next sweep; inf once one succeeded
         self._sweeping = False
 
-    def remove_later(self, record_id: str) -> None:
+    def remove_later(self, record_id: str, spare: str = "") -> None:
         """Remove a record's things in a green thread of their own."""
-        self._spawn(self.remove, record_id)
+        self._spawn(self.remove, record_id, spare)
 
     def sweep_when_due(self) -> None:
         """Start a sweep when one is due (first after the start, again after a failure)."""
@@ -68,14 +81,19 @@ class EngineCleanup:
             self._sweeping = True
             self._spawn(self.sweep)
 
-    def remove(self, record_id: str) -> None:
-        """Remove what carries the record's and this cloud's labels; never raises (the sweep
-        after the next start retries)."""
+    def remove(self, record_id: str, spare: str = "") -> None:
+        """Remove what carries the record's and this cloud's labels, and the spare builder
+        it was handed (token `spare`) or took; never raises (the sweep after the next start
+        retries)."""
         match = {RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud}
         try:
             client = self._client()
             try:
                 removed = dockerengine.remove_labelled(client, match)
+                for token in sorted({spare, _spare_taken(client, record_id)} - {""}):
+                    removed += dockerengine.remove_labelled(
+                        client, {SPARE_LABEL: token, CLOUD_LABEL: self.cloud}
+                    )
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - the sweep after the next start retries
@@ -104,14 +122,18 @@ class EngineCleanup:
                     *client.volumes.list(filters=mine),
                 ]
                 records = {_labels(item).get(RECORD_LABEL) for item in items}
+                spares = {_labels(item).get(SPARE_LABEL) for item in items}
                 # Only now: a worker started after the listing cannot lose what it made.
                 running = set(self._running())
+                kept = set(self._kept()) | {_spare_taken(client, r) for r in running}
                 removed: list[str] = []
+                here = {CLOUD_LABEL: self.cloud, HOST_LABEL: self.host}
                 for record_id in sorted(r for r in records if r and r not in running):
                     removed += dockerengine.remove_labelled(
-                        client,
-                        {RECORD_LABEL: record_id, CLOUD_LABEL: self.cloud, HOST_LABEL: self.host},
+                        client, {RECORD_LABEL: record_id, **here}
                     )
+                for token in sorted(t for t in spares if t and t not in kept):
+                    removed += dockerengine.remove_labelled(client, {SPARE_LABEL: token, **here})
             finally:
                 client.close()
         except Exception as exc:  # noqa: BLE001 - an unreachable engine: try again later
@@ -125,6 +147,18 @@ class EngineCleanup:
 
     def _client(self) -> docker.DockerClient:
         return dockerengine.docker_client(self._section(), ENGINE_TIMEOUT, version="auto")
+
+
+def _spare_taken(client: docker.DockerClient, record_id: str) -> str:
+    """The token of the spare builder a record's worker took (renamed to the record's
+    builder), or ''."""
+    import docker.errors
+
+    try:
+        builder = client.containers.get(resource_name(record_id, "builder"))
+    except docker.errors.NotFound:
+        return ""
+    return str(_labels(builder).get(SPARE_LABEL) or "")
 
 
 def _labels(item: Labelled) -> Mapping[str, str]:

@@ -43,8 +43,10 @@ class ContainerExecutor:
         image_env: Mapping[str, str],
         limits: Mapping[str, int],
         workspace: Path,
+        spare: str = "",
     ) -> None:
         self.engine = engine
+        self.spare = spare  # the cloud's spare builder to take first, if any
         self.image = image
         self.image_env = dict(image_env)
         self.limits = dict(limits)
@@ -73,6 +75,11 @@ class ContainerExecutor:
     def _make_builder(self, say: Callable[[str], None]) -> Container:
         if not self.image:
             raise EngineError("the pipeline names no builder image")
+        if self.spare and not self.limits:  # spares have no limits (spares.py)
+            taken = self.engine.take_spare(self.spare, self.image)
+            if taken is not None:
+                say(f"builder container {taken.name} ({self.image}) taken ready-started")
+                return taken
         self.engine.ensure_image(self.image, say)
         builder = self.engine.run_detached(
             self.image,
@@ -100,6 +107,8 @@ class ContainerExecutor:
         abort: threading.Event,
     ) -> process.Outcome:
         builder = self.builder(log)
+        # The pipeline's envVars again: a spare was started before they were known.
+        env = {**self.image_env, **env}
         return self.engine.exec(builder, argv, workdir=self.code_dir, env=env, log=log, abort=abort)
 
     def command_env(self, build: Mapping[str, str]) -> dict[str, str]:
@@ -180,6 +189,7 @@ def set_up(setting: Setting) -> ContainerExecutor:
         domain.env_vars(pipeline),
         limits,
         setting.workspace,
+        setting.launch.spare_builder,
     )
     executor.start_early()
     return executor

@@ -256,6 +256,9 @@ class KubernetesDriver:
             )
             log.info("adopted worker pod %s/%s", namespace, name)
 
+    def close(self) -> None:
+        return None  # nothing is made ahead
+
     def discard(self, record_id: str) -> None:
         domain.check_record_id(record_id)
         if record_id in self._workers:

@@ -106,6 +106,9 @@ class LocalDriver:
     def adopt(self, saved: builtins.list[SavedWorker]) -> None:
         self.processes.adopt(saved)
 
+    def close(self) -> None:
+        return None  # nothing is made ahead
+
     def discard(self, record_id: str) -> None:
         self.processes.discard(record_id)
         if self.cleanup is not None:
