@@ -107,8 +107,6 @@ class ContainerExecutor:
         abort: threading.Event,
     ) -> process.Outcome:
         builder = self.builder(log)
-        # The pipeline's envVars again: a spare was started before they were known.
-        env = {**self.image_env, **env}
         return self.engine.exec(builder, argv, workdir=self.code_dir, env=env, log=log, abort=abort)
 
     def command_env(self, build: Mapping[str, str]) -> dict[str, str]:

@@ -6,6 +6,8 @@ creating it takes 15-30 ms on overlay2 (docs/architecture.md, "Spare builders").
 driver keeps `size` started builders for each of the last `images` builder images its records
 used, each made as a record's builder is (docker-init, the keep-alive command, its own
 network and its own empty workspace volume) and labelled with a token instead of a record.
+The pipeline's envVars are not in it, and need not be: each command's exec carries them in
+its build environment (services/worker/domain.py, build_env).
 
 A record of that image is handed one in its launch (`spare_builder`); its worker takes it by
 renaming it to the record's builder (services/worker/engine.py): the engine's rename is the
@@ -120,7 +122,7 @@ class SpareBuilders:
         if name:  # the record's now: removed with it (EngineCleanup)
             self._held.discard(token_of(name))
             self._engines.pop(token_of(name), None)
-        while len(pool.ready) + pool.making < self.size:
+        for _ in range(self.size - len(pool.ready) - pool.making):
             pool.making += 1
             self._making += 1
             token = secrets.token_hex(6)
