@@ -55,7 +55,7 @@ DEFAULT_SIZE = 1  # spares per image: records one after another each find one re
 MAX_SIZE = 8
 IMAGES = 4  # images kept warm: the most recently wanted
 ENGINE_TIMEOUT = 60.0  # seconds for one request making or removing a spare
-CLOSE_WAIT = 10.0  # seconds close() waits for the spares being made, to remove them
+CLOSE_WAIT = 5.0  # seconds close() waits for the spares being made, to remove them
 CLOSE_POLL = 0.05
 
 
