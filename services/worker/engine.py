@@ -188,8 +188,6 @@ class Engine:
         if not token or not fits or container.status != "running":
             log.info("spare builder %s not used: %s, %s", spare, container.status, labels)
             self.remove_container(builder)
-            if token:
-                dockerengine.remove_labelled(self.client, {SPARE_LABEL: token})
             return None
         owner = spare_owner(token)
         with self._lock:
@@ -199,8 +197,17 @@ class Engine:
         return container
 
     def remove_container(self, name_or_id: str) -> None:
+        """Remove a container; a spare builder's network and volume go with it (one that a
+        previous worker of the record took, or one this worker does not use)."""
+        try:
+            found = self.client.containers.get(name_or_id)
+        except docker.errors.NotFound:
+            return
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.api.remove_container(name_or_id, force=True, v=False)
+            found.remove(force=True, v=False)
+        token = found.labels.get(SPARE_LABEL, "")
+        if token and token != self._spare:
+            dockerengine.remove_labelled(self.client, {SPARE_LABEL: token})
 
     def exec(
         self,

@@ -117,6 +117,21 @@ def test_a_spare_is_started_as_a_builder_and_taken_only_once(engine, cloud):
     assert spare_things(engine, cloud) == of_token(waiting)
 
 
+def test_a_second_worker_of_a_record_removes_the_spare_the_first_one_took(engine, cloud):
+    spares = pool(cloud, size=2)
+    spares.take(IMAGE)
+    first_spare, second_spare = spares.take(IMAGE), spares.take(IMAGE)
+    first = record_engine(engine, cloud)
+    assert first.take_spare(first_spare, IMAGE) is not None
+    # The first worker died; its record's next worker finds its builder by name.
+    second = Engine(first.client, first.record_id, first.labels)
+    assert second.take_spare(second_spare, IMAGE) is not None
+    tokens = {line.split()[-1] for line in spare_things(engine, cloud)}
+    assert token_of(first_spare) not in tokens and token_of(second_spare) in tokens
+    second.remove_all()
+    assert {line.split()[-1] for line in spare_things(engine, cloud)} == spares.held()
+
+
 def test_a_spare_of_another_image_or_stopped_is_not_used_and_goes(engine, cloud, other_image):
     spares = pool(cloud, size=2)
     spares.take(IMAGE)

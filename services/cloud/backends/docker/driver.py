@@ -73,6 +73,8 @@ class DockerDriver:
         launched = launch_on_host(
             self.context, record_id, "Docker", self.cloud, engine=self.section()
         )
+        if previous := self._handed.pop(record_id, ""):  # a previous worker's, which died
+            self._spawn(self.spares.remove, previous)
         spare = self.spares.take(image) if image else ""
         if spare:
             self._handed[record_id] = token_of(spare)
