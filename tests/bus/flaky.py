@@ -27,11 +27,13 @@ class Flaky:
 
     @event_handler(SOURCE, EVENT)
     def poke(self, payload: dict[str, Any]) -> None:
+        away = Path(payload["fail_while"]).exists()
         with open(payload["tries"], "a") as out:
-            out.write(json.dumps({"at": time.monotonic(), "pid": os.getpid()}) + "\n")
+            try_ = {"at": time.monotonic(), "pid": os.getpid(), "away": away}
+            out.write(json.dumps(try_) + "\n")
         if payload.get("poison"):
             raise Poison("this message can never be handled")
-        if Path(payload["fail_while"]).exists():
+        if away:
             raise RuntimeError("the database is away")
 
 
