@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.contracts.catalog import DockerSection
@@ -19,6 +19,7 @@ from shared.envvars import Env
 if TYPE_CHECKING:  # the SDK is imported where it is used: a Local worker never needs it
     import docker
     import docker.tls
+    from docker.models.containers import Container
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,45 @@ def resource_name(owner: str, part: str) -> str:
     unique per owner, so a second worker of the same record (a restart) finds the first
     one's leftovers by name."""
     return f"cyclone-{owner}-{part}"
+
+
+def create_container(
+    client: docker.DockerClient,
+    image: str,
+    name: str,
+    command: Sequence[str] | None,
+    *,
+    labels: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    limits: Mapping[str, int] | None = None,
+    network: str | None = None,
+    network_mode: str | None = None,
+    volume: str | None = None,
+    working_dir: str | None = None,
+) -> Container:
+    """Create (not start) a container as every container a worker or a spare builder makes
+    is: docker-init as its first process (it reaps, and stops it at once), its labels, the
+    workspace `volume` at WORKSPACE, on `network` or in `network_mode`."""
+    kwargs: dict[str, Any] = {}  # docker's create() options
+    if volume:
+        kwargs["volumes"] = {volume: {"bind": WORKSPACE, "mode": "rw"}}
+    if working_dir:
+        kwargs["working_dir"] = working_dir
+    if network_mode:
+        kwargs["network_mode"] = network_mode
+    elif network:
+        kwargs["network"] = network
+    return client.containers.create(
+        image,
+        command=list(command) if command else None,
+        name=name,
+        detach=True,
+        init=True,
+        labels=dict(labels),
+        environment=dict(env or {}),
+        **dict(limits or {}),
+        **kwargs,
+    )
 
 
 def spare_owner(token: str) -> str:

@@ -138,25 +138,18 @@ class Engine:
         `network_mode`); a leftover of the same name (a worker that died) goes first."""
         name = resource_name(self.record_id, part)
         self.remove_container(name)
-        kwargs: dict[str, object] = {}  # docker's create() options
-        if workspace:
-            kwargs["volumes"] = {self.volume(): {"bind": imaging.WORKSPACE, "mode": "rw"}}
-        if working_dir:
-            kwargs["working_dir"] = working_dir
-        if network_mode:
-            kwargs["network_mode"] = network_mode
-        else:
-            kwargs["network"] = self.network()
-        container = self.client.containers.create(
+        container = dockerengine.create_container(
+            self.client,
             image,
-            command=list(command) if command else None,
-            name=name,
-            detach=True,
-            init=True,
+            name,
+            command,
             labels=self.labels,
-            environment=dict(env or {}),
-            **dict(limits or {}),
-            **kwargs,
+            env=env,
+            limits=limits,
+            network=None if network_mode else self.network(),
+            network_mode=network_mode,
+            volume=self.volume() if workspace else None,
+            working_dir=working_dir,
         )
         if alias and not network_mode:
             # Reachable by the service's own name on the record's network.

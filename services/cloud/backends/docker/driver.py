@@ -27,7 +27,12 @@ from services.cloud.backends.base import (
     Handle,
     SavedWorker,
 )
-from services.cloud.backends.docker.spares import SpareBuilders, size_from_env, token_of
+from services.cloud.backends.docker.spares import (
+    DEFAULT_SIZE,
+    SpareBuilders,
+    size_from_env,
+    token_of,
+)
 from services.cloud.backends.enginecleanup import EngineCleanup
 from services.cloud.backends.hostworkers import HostWorkers, launch_on_host
 from shared.contracts.catalog import DockerSection
@@ -50,14 +55,13 @@ class DockerDriver:
         *,
         sleep: Callable[[float], object] = eventlet.sleep,
         spawn: Callable[..., object] = eventlet.spawn_n,
-        spares: int | None = None,
+        spares: int = DEFAULT_SIZE,
     ) -> None:
         self.cloud = cloud
         self.context = context
         self.processes = HostWorkers(cloud, context, sleep=sleep)
         self._spawn = spawn
-        size = size_from_env(context.environ) if spares is None else spares
-        self.spares = SpareBuilders(cloud, context.host, self.section, size, spawn=spawn)
+        self.spares = SpareBuilders(cloud, context.host, self.section, spares, spawn=spawn)
         self._handed: dict[str, str] = {}  # record -> token of the spare its launch names
         self.cleanup = EngineCleanup(
             cloud, context.host, self.section, self._running, spawn, kept=self._kept_spares

@@ -67,9 +67,14 @@ def size_from_env(environ: Mapping[str, str]) -> int:
     return value
 
 
+def spare_name(token: str) -> str:
+    """A spare's container name, which the worker's launch carries."""
+    return resource_name(spare_owner(token), "builder")
+
+
 def token_of(name: str) -> str:
-    """The token in a spare's container name (`cyclone-spare-<token>-builder`), or ''."""
-    prefix, _, suffix = resource_name(spare_owner("\0"), "builder").partition("\0")
+    """The token in a spare's container name (`spare_name`), or ''."""
+    prefix, _, suffix = spare_name("\0").partition("\0")
     if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix):
         return name[len(prefix) : -len(suffix)]
     return ""
@@ -107,9 +112,6 @@ class SpareBuilders:
         self._making = 0  # spares being made, of every image
         self._pools: OrderedDict[str, _Pool] = OrderedDict()  # the most recently wanted last
         self._held: set[str] = set()  # tokens of spares ready or being made
-        # the engine each spare was made on: removed from there, with no lookup of the
-        # stored cloud (the database may be going away with the service)
-        self._engines: dict[str, DockerSection] = {}
 
     def take(self, image: str) -> str:
         """A ready spare's container name for a record of `image`, '' when there is none;
@@ -119,9 +121,7 @@ class SpareBuilders:
         pool = self._pools.pop(image, None) or _Pool()
         self._pools[image] = pool
         name = pool.ready.pop(0) if pool.ready else ""
-        if name:  # the record's now: removed with it (EngineCleanup)
-            self._held.discard(token_of(name))
-            self._engines.pop(token_of(name), None)
+        self._held.discard(token_of(name))  # the record's now: removed with it (EngineCleanup)
         for _ in range(self.size - len(pool.ready) - pool.making):
             pool.making += 1
             self._making += 1
@@ -142,12 +142,11 @@ class SpareBuilders:
     def remove(self, token: str) -> list[str]:
         """Remove a spare's container, network and volume; never raises."""
         self._held.discard(token)
-        engine = self._engines.pop(token, None)
         if not token:
             return []
         match = {SPARE_LABEL: token, CLOUD_LABEL: self.cloud, HOST_LABEL: self.host}
         try:
-            client = self._client(engine or self._section())
+            client = self._client()
             try:
                 return dockerengine.remove_labelled(client, match)
             finally:
@@ -171,57 +170,52 @@ class SpareBuilders:
 
     def _make(self, image: str, pool: _Pool, token: str) -> None:
         try:
-            name = self._start_spare(image, token)
+            made = self._start_spare(image, token)
+            if made and self._pools.get(image) is pool:
+                pool.ready.append(spare_name(token))
+                log.info("cloud %s: spare builder of %s ready", self.cloud, image)
+            elif made:
+                self.remove(token)  # its image was dropped, or the driver closed, meanwhile
+            else:
+                self._held.discard(token)  # the engine has no such image: nothing was made
         except Exception as exc:  # noqa: BLE001 - a record then makes its own builder
             log.warning("cloud %s: no spare builder of %s: %s", self.cloud, image, exc)
-            name = ""
-            self.remove(token)
-        try:
-            if name and (self._pools.get(image) is not pool or token not in self._held):
-                self.remove(token)  # its image was dropped, or the driver closed
-            elif name:
-                pool.ready.append(name)
-                log.info("cloud %s: spare builder %s of %s ready", self.cloud, name, image)
-        finally:
+            self.remove(token)  # what was made of it
+        finally:  # last: close() waits for this
             pool.making -= 1
             self._making -= 1
 
-    def _start_spare(self, image: str, token: str) -> str:
-        """Start one spare of `image` (only one the engine has: the worker pulls, with its
-        record's credentials); '' when the engine has no such image."""
+    def _start_spare(self, image: str, token: str) -> bool:
+        """Start one spare of `image` if the engine has that image (the worker pulls, with
+        its record's credentials); False when it has not."""
         import docker.errors
 
         owner = spare_owner(token)
         labels = {CLOUD_LABEL: self.cloud, HOST_LABEL: self.host, SPARE_LABEL: token}
         labels[IMAGE_LABEL] = image
-        engine = self._engines[token] = self._section()
-        client = self._client(engine)
+        client = self._client()
         try:
             try:
                 client.images.get(image)
             except docker.errors.ImageNotFound:
-                self._held.discard(token)
-                self._engines.pop(token, None)
-                return ""
+                return False
             network = client.networks.create(
                 resource_name(owner, "net"), driver="bridge", labels=labels
             )
             volume = client.volumes.create(resource_name(owner, "workspace"), labels=labels)
-            container = client.containers.create(
+            dockerengine.create_container(
+                client,
                 image,
-                command=KEEP_ALIVE,
-                name=resource_name(owner, "builder"),
-                detach=True,
-                init=True,
+                spare_name(token),
+                KEEP_ALIVE,
                 labels=labels,
                 network=network.name,
-                volumes={volume.name: {"bind": WORKSPACE, "mode": "rw"}},
+                volume=volume.name,
                 working_dir=WORKSPACE,
-            )
-            container.start()
-            return str(container.name)
+            ).start()
+            return True
         finally:
             client.close()
 
-    def _client(self, engine: DockerSection) -> docker.DockerClient:
-        return dockerengine.docker_client(engine, ENGINE_TIMEOUT, version="auto")
+    def _client(self) -> docker.DockerClient:
+        return dockerengine.docker_client(self._section(), ENGINE_TIMEOUT, version="auto")
