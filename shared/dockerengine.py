@@ -74,7 +74,7 @@ def create_container(
     """Create (not start) a container as every container a worker or a spare builder makes
     is: docker-init as its first process (it reaps, and stops it at once), its labels, the
     workspace `volume` at WORKSPACE, on `network` or in `network_mode`."""
-    kwargs: dict[str, Any] = {}  # docker's create() options
+    kwargs: dict[str, object] = {}  # docker's create() options
     if volume:
         kwargs["volumes"] = {volume: {"bind": WORKSPACE, "mode": "rw"}}
     if working_dir:
