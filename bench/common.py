@@ -278,6 +278,12 @@ def bench_env() -> dict[str, str]:
     return env
 
 
+# As the launcher runs it (tools/stack.py start_mongo): a write is acknowledged once its journal
+# is on disk, the durability every figure of make run pays for. CYCLONE_BENCH_SYNC=off measures
+# without (an A/B of what the fsyncs cost; the benches ran so until December 7).
+BENCH_DURABILITY = () if os.environ.get("CYCLONE_BENCH_SYNC") == "off" else ("--sync-on-commit",)
+
+
 def start_database(start: Starter, work: Path, env: dict[str, str]) -> tuple[Child, str]:
     """secantusdb on a free port, its storage in `work`/mongo; (its child, its Mongo URL)."""
     mongo_port = free_port()
@@ -296,6 +302,7 @@ def start_database(start: Starter, work: Path, env: dict[str, str]) -> tuple[Chi
             "--log-level",
             "WARNING",
             *MONGO_FLAGS,
+            *BENCH_DURABILITY,
         ],
         env,
     )
