@@ -53,6 +53,21 @@ def holds_for(check: Callable[[], T], seconds: float, what: str = "", every: flo
         time.sleep(every)
 
 
+def line_in(path: Path) -> Callable[[], str]:
+    """A check for `wait_for`: the file's text once a whole line is in it. A shell's
+    `echo $$ > f` creates the file before it writes: a check of its existence alone read it
+    empty once (int("") in test_abort_a_running_command)."""
+
+    def written() -> str:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return ""
+        return text if text.endswith("\n") else ""
+
+    return written
+
+
 def wait_for_file(path: Path, every: float = 0.1) -> str:
     """A shell command, for a build stage, that ends once `path` exists: the test creates it
     when it has seen what it waits for while the stage still runs."""

@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
     stop_replica,
 )
 from tests.support import ROOT, StackProcess, pid_alive, worker_pid
-from tests.waiting import holds_for, wait_for
+from tests.waiting import holds_for, line_in, wait_for
 
 RECORD_TIMEOUT = 30
 
@@ -203,8 +203,7 @@ def test_deleting_a_pipeline_stops_and_deletes_its_records(runs: Runs, git_repo,
     runs.pipeline(pipeline_body("doomed", git_repo.url, package=[f"echo $$ > {marker}; sleep 60"]))
     done = runs.run("doomed", stages=["codeCheckout"])
     running = runs.start("doomed")
-    wait_for(marker.exists, 30)
-    sleeper = int(marker.read_text())
+    sleeper = int(wait_for(line_in(marker), 30))
     # (the logs service stores a finished record's lines a moment after its end)
     wait_for(lambda: db.log_chunks.count_documents({"record_id": done["id"]}) > 0, 10)
     pipeline_id = done["pipelineID"]

@@ -14,7 +14,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.waiting import wait_for
+from tests.waiting import line_in, wait_for
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 BOTH_OK = {"codeCheckout": "Success", "package": "Success"}
@@ -172,8 +172,7 @@ def test_abort_a_running_command(runs: Runs, git_repo, drop):
     marker = drop / "sleeper.pid"
     runs.pipeline(pipeline_body("slow", git_repo.url, package=[f"echo $$ > {marker}; sleep 60"]))
     rec = runs.start("slow")
-    wait_for(marker.exists, 30)
-    pid = int(marker.read_text())
+    pid = int(wait_for(line_in(marker), 30))
     started = time.monotonic()
     resp = runs.api.patch(runs.url("slow", rec["id"], "/status"), json={"status": "Aborted"})
     assert resp.status_code == 200, resp.text
