@@ -177,25 +177,24 @@ class Runs:
         calls are): a POST waits for its own insert, not for the count's write or the slot
         claims of a dispatch, which queue behind the running records' writes when the
         database is busy (bench.runs: a POST under load waits for every write on its way).
-        It is answered Pending and starts at once when a slot is free. The count and the
-        dispatch go apart from each other too: the start does not wait for the count's
-        write (counters only add, so a record that ends first is still counted right)."""
+        It is answered Pending and starts at once when a slot is free. The count is written
+        after the dispatch pass, in the same green thread: beside it, its write slowed each
+        of the pass's four commands (bench.runs, the pass of 30 records one after another:
+        median 10-13 ms with the count beside it, 9 ms after it). Counters only add, so a
+        record that ends first is still counted right."""
         metrics.RECORDS_CREATED.labels(doc.get("trigger") or "user").inc()
-        self.cloud.spawn(self.dispatch)
-        # the database away: the record runs anyway, uncounted
-        self._apart(lambda: self.counters.created(doc), f"count the new record {doc['_id']}")
-        return rec.view(doc)
 
-    def _apart(self, write: Callable[[], object], what: str) -> None:
-        """A write no answer waits for, run apart (Cloud.spawn); a failure is logged."""
-
-        def run() -> None:
+        def dispatch_then_count() -> None:
             try:
-                write()
-            except Exception:  # logged: nobody waits for it
-                log.exception("could not %s", what)
+                self.dispatch()
+            finally:  # the database away: the record runs anyway, uncounted
+                try:
+                    self.counters.created(doc)
+                except Exception:  # logged: nobody waits for it
+                    log.exception("could not count the new record %s", doc["_id"])
 
-        self.cloud.spawn(run)
+        self.cloud.spawn(dispatch_then_count)
+        return rec.view(doc)
 
     def get(self, record_id: str) -> RecordView:
         return rec.view(self.store.get(record_id))
