@@ -187,10 +187,10 @@ class Runs:
         def dispatch_then_count() -> None:
             try:
                 self.dispatch()
-            finally:  # the database away: the record runs anyway, uncounted
+            finally:  # counted whether the pass went well or not
                 try:
                     self.counters.created(doc)
-                except Exception:  # logged: nobody waits for it
+                except Exception:  # the database away: the record runs anyway, uncounted
                     log.exception("could not count the new record %s", doc["_id"])
 
         self.cloud.spawn(dispatch_then_count)
