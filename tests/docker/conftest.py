@@ -63,14 +63,21 @@ def dapi(docker_stack: StackProcess) -> Iterator[httpx.Client]:
         yield client
 
 
+def listed(
+    engine: docker.DockerClient, filters: dict[str, Any], *, stopped: bool = True
+) -> list[tuple[str, dict[str, str]]]:
+    """(name, labels) of the containers matching `filters` (running ones only unless
+    `stopped`), from the listing itself (sparse): a full listing inspects each container
+    after, and one removed in between (by a sweep or a cleanup under test) raises NotFound."""
+    found = engine.containers.list(all=stopped, filters=filters, sparse=True)
+    return [(c.attrs["Names"][0].lstrip("/"), c.attrs.get("Labels") or {}) for c in found]
+
+
 def leftovers(engine: docker.DockerClient, record_id: str) -> list[str]:
     """Containers, networks and volumes still labelled with a record."""
     match = {"label": [f"{RECORD_LABEL}={record_id}"]}
-    # sparse: names from the list itself; a full listing inspects each container after, and
-    # one removed in between (the sweep under test removes them) raises NotFound.
-    containers = engine.containers.list(all=True, filters=match, sparse=True)
     return [
-        *(f"container {c.attrs['Names'][0].lstrip('/')}" for c in containers),
+        *(f"container {name}" for name, _ in listed(engine, match)),
         *(f"network {n.name}" for n in engine.networks.list(filters=match)),
         *(f"volume {v.name}" for v in engine.volumes.list(filters=match)),
     ]

@@ -20,7 +20,7 @@ from services.cloud.backends.enginecleanup import EngineCleanup
 from services.worker.engine import Engine
 from shared.dockerengine import CLOUD_LABEL, HOST_LABEL, IMAGE_LABEL, RECORD_LABEL, SPARE_LABEL
 from shared.envvars import SettingError
-from tests.docker.conftest import ENGINE, IMAGE, docker_project, pipeline, settled_log
+from tests.docker.conftest import ENGINE, IMAGE, docker_project, listed, pipeline, settled_log
 from tests.e2e.conftest import Runs
 from tests.waiting import wait_for
 
@@ -42,11 +42,8 @@ def section() -> dict[str, Any]:
 def spare_things(engine: docker.DockerClient, cloud: str) -> list[str]:
     """What carries a spare label of `cloud`: kind, name and token, sorted."""
     match = {"label": [SPARE_LABEL, f"{CLOUD_LABEL}={cloud}"]}
-    # ignore_removed: the SDK inspects each container it lists, and the cleanup may remove
-    # one in between (a NotFound, not a failed check, failed this test once)
-    containers = engine.containers.list(all=True, filters=match, ignore_removed=True)
     found = [
-        *(("container", c.name, c.labels) for c in containers),
+        *(("container", name, labels) for name, labels in listed(engine, match)),
         *(("network", n.name, n.attrs["Labels"]) for n in engine.networks.list(filters=match)),
         *(("volume", v.name, v.attrs["Labels"]) for v in engine.volumes.list(filters=match)),
     ]
@@ -219,9 +216,9 @@ def spare_runs(dapi: httpx.Client, unique: str) -> tuple[Runs, str]:
 def waiting_spare(engine: docker.DockerClient, cloud: str) -> str:
     """The token of the one spare of `cloud` waiting (running, not taken), for wait_for."""
     match = {"label": [SPARE_LABEL, f"{CLOUD_LABEL}={cloud}"], "name": "cyclone-spare-"}
-    found = engine.containers.list(filters=match, ignore_removed=True)
-    assert len(found) == 1, [c.name for c in found]
-    return str(found[0].labels[SPARE_LABEL])
+    found = listed(engine, match, stopped=False)
+    assert len(found) == 1, [name for name, _ in found]
+    return found[0][1][SPARE_LABEL]
 
 
 def test_a_record_takes_a_spare_with_its_envvars_and_leaves_only_the_next_one(
@@ -245,9 +242,7 @@ def test_a_record_takes_a_spare_with_its_envvars_and_leaves_only_the_next_one(
         assert waiting != token  # the one made when the second record took the first
         assert spare_things(engine, cloud) == of_token(waiting)
         for record in (first, second):
-            left = engine.containers.list(
-                all=True, filters={"name": record["id"]}, ignore_removed=True
-            )
+            left = listed(engine, {"name": record["id"]})
             assert not left, left
         return True
 
@@ -264,7 +259,7 @@ def test_a_killed_worker_in_a_spare_leaves_nothing_of_it(spare_runs, app_repo, e
     token = wait_for(lambda: waiting_spare(engine, cloud), 30)
     record = runs.start("k9")
     builder = f"cyclone-{record['id']}-builder"
-    wait_for(lambda: engine.containers.list(filters={"name": builder}, ignore_removed=True), 30)
+    wait_for(lambda: listed(engine, {"name": builder}, stopped=False), 30)
     assert engine.containers.get(builder).labels[SPARE_LABEL] == token
     pid = worker_pid(record["id"])
     assert pid
