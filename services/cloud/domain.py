@@ -19,6 +19,12 @@ from shared.timefmt import rfc3339
 LOCAL = "local"  # the built-in cloud's name (served by the Local backend)
 RUNNING = "Running"
 DISAPPEARED = "worker process disappeared"
+# How old a job sent with a start (rpc.HandedJob) may be, by this host's clock against the
+# scheduler's, for its worker to be handed it. Starts take milliseconds; the scheduler gives
+# one up after its cloud_call_timeout (8 s by default) and fails the record, so a job older
+# than this is not handed on (the worker asks get_job, which refuses an ended record). Clocks
+# would have to be 6 s apart for a given-up start's job to pass.
+JOB_FRESH_FOR = 2.0  # seconds
 _RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -33,6 +39,12 @@ def check_record_id(record_id: object) -> str:
     if not isinstance(record_id, str) or not _RECORD_ID.match(record_id):
         raise InvalidRecordId(record_id)
     return record_id
+
+
+def job_fresh(sent: float, now: float, within: float = JOB_FRESH_FOR) -> bool:
+    """Whether a job sent at `sent` (the scheduler's time.time()) may still be handed to its
+    worker at `now` (ours): neither older than `within`, nor more than that in our future."""
+    return abs(now - sent) <= within
 
 
 def cloud_of(name: str | None) -> str:

@@ -10,7 +10,7 @@ from shared.contracts.boundary import check
 from shared.contracts.catalog import Cloud
 from shared.contracts.errors import EXPECTED
 from shared.contracts.events import RECORDS_DELETED, WORKER_EXITED, RecordsDeleted
-from shared.contracts.rpc import PingResult, Placement, WorkerInfo
+from shared.contracts.rpc import HandedJob, PingResult, Placement, WorkerInfo
 from shared.ping import PingMixin
 from shared.redelivery import event_handler
 from shared.rpcqueue import rpc
@@ -61,9 +61,15 @@ class CloudService(PingMixin):
 
     @rpc(expected_exceptions=CALLER_ERRORS)
     def start_worker(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        job: HandedJob | None = None,
     ) -> WorkerInfo:
-        return self.workers.start(record_id, project, pipeline, placement)
+        handed = None if job is None else check(HandedJob, job, "start_worker job")
+        return self.workers.start(record_id, project, pipeline, placement, handed)
 
     @rpc(expected_exceptions=CALLER_ERRORS)
     def stop_worker(self, record_id: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from services.cloud.backends.base import (
 from shared import metrics
 from shared.contracts.errors import CapacityExceeded, Conflict, InvalidRequest
 from shared.contracts.events import WorkerExited
-from shared.contracts.rpc import Placement, WorkerInfo
+from shared.contracts.rpc import HandedJob, Job, Placement, WorkerInfo
 from shared.timefmt import now, rfc3339
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Supervisor:
         host: str,
         clock: Callable[[], datetime] = now,
         *,
+        wall: Callable[[], float] = time.time,
         factories: Mapping[str, DriverFactory] | None = None,
         lookup: Lookup = _no_stored_clouds,
     ) -> None:
@@ -69,6 +71,7 @@ class Supervisor:
         self.store = store
         self.host = host
         self._clock = clock
+        self._wall = wall  # to judge a handed job's age by (Unix seconds, as it is sent)
         self._pending: list[ExitReport] = []  # ended, not yet published and stored
         self._start_lock = threading.Lock()  # green under eventlet's monkey patching
 
@@ -90,10 +93,17 @@ class Supervisor:
                 driver.adopt(saved_workers)
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement | None
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement | None,
+        handed: HandedJob | None = None,
     ) -> WorkerInfo:
         """Idempotent, the record id being the request's: a record with a live worker (in any
-        cloud, started by any replica of the service) gets that worker's info."""
+        cloud, started by any replica of the service) gets that worker's info. The job sent
+        with the start goes to a driver that can hand it to its worker while it is fresh
+        (domain.job_fresh); otherwise the worker asks for it."""
         domain.check_record_id(record_id)
         name = (placement or {}).get("cloudName")
         with self._start_lock:  # also keeps a cloud from being deleted while we start in it
@@ -106,8 +116,9 @@ class Supervisor:
             stored = self.store.running_worker(record_id)
             if stored is not None and stored.host != self.host:
                 return _info_of(stored.saved)  # another replica started it; it watches it
+            job = None if handed is None else self._handable(record_id, handed)  # judged late
             try:
-                info = driver.start(record_id, project, pipeline, placement or {})
+                info = driver.start(record_id, project, pipeline, placement or {}, job=job)
             except CapacityExceeded:
                 metrics.WORKER_STARTS.labels(driver.cloud, "no_room").inc()
                 raise
@@ -129,6 +140,16 @@ class Supervisor:
                 driver.stop(record_id)
                 raise
         return info
+
+    def _handable(self, record_id: str, handed: HandedJob) -> Job | None:
+        """The job sent with a start, if its worker may be handed it."""
+        if handed["job"]["record_id"] != record_id:
+            log.warning("the job sent with the start of %s is another record's", record_id)
+            return None
+        if not domain.job_fresh(handed["sent"], self._wall()):
+            log.warning("the job sent with the start of %s is stale: its worker asks", record_id)
+            return None
+        return handed["job"]
 
     def stop(self, record_id: str) -> bool:
         """Stops the worker wherever it runs: one another replica started is adopted here

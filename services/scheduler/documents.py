@@ -114,14 +114,28 @@ class RecordDoc(RecordHead):
     snapshot: Snapshot
 
 
-class Launchable(TypedDict):
-    """What starting a record's worker reads of the record (runs._launch)."""
+class JobSource(TypedDict):
+    """What a record's job is made of (Runs.job_of): read by get_job, and by a launch, which
+    sends the job with the worker's start."""
 
     _id: ObjectId
+    name: str
+    performParams: PerformParams
+    stages: list[str]
+    snapshot: Snapshot
+    untrusted: NotRequired[str]
+    rerunOf: NotRequired[str]
+    reused: NotRequired[list[str]]
+    restore: NotRequired[list[Kept]]
+    pin: NotRequired[Pin]
+
+
+class Launchable(JobSource):
+    """What starting a record's worker reads of the record (runs._launch)."""
+
     projectName: str
     pipelineName: str
     startTime: datetime
-    snapshot: Snapshot
     requestId: NotRequired[str]
 
 

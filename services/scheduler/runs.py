@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,14 @@ from typing import cast
 
 from services.scheduler.counters import StatsCounters
 from services.scheduler.cron_store import CronStore
-from services.scheduler.documents import CronTrigger, Launchable, NewRecord, RecordDoc, RecordKeys
+from services.scheduler.documents import (
+    CronTrigger,
+    JobSource,
+    Launchable,
+    NewRecord,
+    RecordDoc,
+    RecordKeys,
+)
 from services.scheduler.domain import cron, stats
 from services.scheduler.domain import records as rec
 from services.scheduler.store import RecordStore
@@ -33,7 +41,7 @@ from shared.contracts.records import (
     StageState,
     Stats,
 )
-from shared.contracts.rpc import Job, Page, Placement, RecordRequest, WorkerInfo
+from shared.contracts.rpc import HandedJob, Job, Page, Placement, RecordRequest, WorkerInfo
 from shared.crypto import SecretBox, decrypt_all
 from shared.workertoken import FIELD as TOKEN_FIELD
 from shared.workertoken import WorkerTokens
@@ -92,7 +100,7 @@ class Cloud:
 
     def __init__(
         self,
-        start: Callable[[str, str, str, Placement], WorkerInfo],
+        start: Callable[[str, str, str, Placement, HandedJob | None], WorkerInfo],
         stop: Callable[[str], object],
         spawn: Callable[[Callable[[], object]], None] | None = None,
     ) -> None:
@@ -276,6 +284,12 @@ class Runs:
         # ms after this answer, is its first sign of life, as every stage report is (the
         # store sets `heartbeatAt` in the same update); its own beats come an interval
         # later (services/worker/main.py). A write of a record fewer per run.
+        return self.job_of(doc)
+
+    def job_of(self, doc: JobSource) -> Job:
+        """The job of a Running record: its snapshot with the secrets decrypted (withheld
+        from an untrusted record), and a rerun's reused stages and restores."""
+        record_id = str(doc["_id"])
         snapshot = rec.for_worker(doc["snapshot"])
         withheld: list[str] = []
         if doc.get("untrusted"):  # a fork's pull request: no secret leaves sealed storage
@@ -384,8 +398,14 @@ class Runs:
         try:
             with ids, metrics.DISPATCH.labels(cloud).time():
                 log.info("dispatching to cloud %s", cloud)
+                # The job goes with the start: a worker the cloud service forks gets it from
+                # its hand-off instead of asking get_job (a connection and a round trip on
+                # every record's way to its first stage). `sent` bounds its use in time (see
+                # HandedJob): a start the cloud service takes up late leaves its worker to
+                # ask, and so to be refused once the record has ended.
+                handed = HandedJob(job=self.job_of(doc), sent=time.time())
                 started = self.cloud.start(
-                    record_id, doc["projectName"], doc["pipelineName"], placement
+                    record_id, doc["projectName"], doc["pipelineName"], placement, handed
                 )
         except CapacityExceeded as exc:
             log.info("no room for the worker of %s yet: %s", record_id, exc)
@@ -401,14 +421,20 @@ class Runs:
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
             # A cloud service that did not answer would not answer a stop either; a worker it
-            # starts late is refused its job (the record has ended) and exits.
+            # starts late is not handed the job (HandedJob.sent is old by then), asks for it,
+            # is refused (the record has ended) and exits.
             silent = isinstance(exc, TimeoutError)
             why = f"could not start a worker: {exc}"
             self._end(
                 record_id, RecordStatus.FAILED, why, (RecordStatus.RUNNING,), stop_worker=not silent
             )
             return
-        self.store.set_worker(record_id, started)
+        if not self.store.set_worker(record_id, started):
+            # It ended before the start was answered. After an abort, whose stop may have
+            # come before the worker existed, the worker (its job handed) would run the build
+            # all the same: it is stopped now. A worker that already ended ignores the stop.
+            log.info("%s ended before its worker's start was answered: stopping it", record_id)
+            self._stop(record_id, wait=True)
 
     # --- what workers and the cloud report --------------------------------------------------
 

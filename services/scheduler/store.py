@@ -351,11 +351,17 @@ class RecordStore:
                 return claimed
         return None
 
-    def set_worker(self, record_id: str, worker: WorkerInfo) -> None:
-        self.records.update_one(
-            {"_id": object_id(record_id)},
-            {"$set": {"worker": worker}, "$unset": {"waitingFor": "", "retryAt": ""}},
+    def set_worker(self, record_id: str, worker: WorkerInfo) -> bool:
+        """Saves what the cloud started; whether the record is still Running (one write when
+        it is, as it nearly always is)."""
+        change = {"$set": {"worker": worker}, "$unset": {"waitingFor": "", "retryAt": ""}}
+        running = self.records.update_one(
+            {"_id": object_id(record_id), "status": RecordStatus.RUNNING}, change
         )
+        if running.matched_count:
+            return True
+        self.records.update_one({"_id": object_id(record_id)}, change)
+        return False
 
     def stage_started(self, record_id: str, stage: str, time: str, now: datetime) -> None:
         """A stage report is also a beat of its worker (`now`), in the same write: the

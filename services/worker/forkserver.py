@@ -5,7 +5,8 @@ interpreter's start nor its imports (about 250 ms of CPU each on this machine).
 The cloud service starts it (services/cloud/backends/forkserver.py) with the service's
 environment minus the stack's keys and one end of a Unix socket pair as its stdin. On that
 channel it receives hand-offs (shared/contracts/launch.Handoff: the record's argv, workspace
-and whole environment, the record's log file attached as a descriptor) and answers each with
+and whole environment, the record's log file attached as a descriptor, and usually its job on
+a second one, which the server passes on unread) and answers each with
 the pid of the worker it forked; when a worker ends it sends its exit status. A forked worker
 is the same process a cold start makes: its own session and process group, output to the
 record's log, stdin /dev/null, the workspace as working directory, the record's environment,
@@ -39,7 +40,7 @@ from services.worker import (
 from services.worker import main as worker_main
 from services.worker.executors import local  # noqa: F401 - preloaded: the Local executor
 from shared.contracts import boundary, rpc
-from shared.contracts.launch import HANDOFF_MAX, Handoff, LaunchError, WorkerLaunch
+from shared.contracts.launch import HANDOFF_MAX, JOB_FD_FLAG, Handoff, LaunchError, WorkerLaunch
 
 REAP_EVERY = 0.2  # seconds between checks for ended workers when no hand-off comes
 
@@ -84,8 +85,11 @@ def become(handoff: Handoff, log_fd: int) -> None:
     os.environ.update(handoff.env)
 
 
-def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
-    """Fork the worker of `handoff`; its pid (in the server)."""
+def fork_worker(
+    channel: socket.socket, handoff: Handoff, log_fd: int, job_fd: int | None = None
+) -> int:
+    """Fork the worker of `handoff`; its pid (in the server). With `job_fd` (the record's job,
+    which the server never reads), the worker reads its job there instead of asking for it."""
     sys.stdout.flush()
     sys.stderr.flush()
     ready, done = os.pipe()
@@ -101,7 +105,8 @@ def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
             channel.close()
             become(handoff, log_fd)
             os.close(done)
-            code = worker_main.main(handoff.argv)
+            argv = handoff.argv if job_fd is None else [*handoff.argv, JOB_FD_FLAG, str(job_fd)]
+            code = worker_main.main(argv)
         except SystemExit as exc:  # as the interpreter would exit with it
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # noqa: BLE001 - reported in the record's log, then exit
@@ -113,6 +118,8 @@ def fork_worker(channel: socket.socket, handoff: Handoff, log_fd: int) -> int:
             sys.stderr.flush()
             os._exit(code)
     os.close(log_fd)
+    if job_fd is not None:
+        os.close(job_fd)
     os.close(done)
     os.read(ready, 1)  # end of file once the child has its session and workspace (or died)
     os.close(ready)
@@ -125,15 +132,15 @@ def serve(channel: socket.socket) -> int:
     while open_ or children:
         ready, _, _ = select.select([channel] if open_ else [], [], [], REAP_EVERY)
         if ready:
-            data, fds, _flags, _addr = socket.recv_fds(channel, HANDOFF_MAX, 1)
+            data, fds, _flags, _addr = socket.recv_fds(channel, HANDOFF_MAX, 2)
             if not data:
                 open_ = False
                 for fd in fds:
                     os.close(fd)
             else:
                 try:
-                    if len(fds) != 1:
-                        raise ValueError(f"a hand-off comes with one descriptor, not {len(fds)}")
+                    if len(fds) not in (1, 2):
+                        raise ValueError(f"a hand-off has 1 or 2 descriptors, not {len(fds)}")
                     handoff = Handoff.decode(data)
                 except ValueError as exc:
                     for fd in fds:
@@ -144,7 +151,7 @@ def serve(channel: socket.socket) -> int:
                     # What the server holds moves out of the collector's sight: a worker's
                     # collections then never walk (and so never copy) the server's objects.
                     gc.freeze()
-                    pid = fork_worker(channel, handoff, fds[0])
+                    pid = fork_worker(channel, handoff, *fds)
                     children.add(pid)
                     send(channel, {"started": pid})
         reap(channel, children)

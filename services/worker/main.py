@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import re
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="check the broker and exit")
     parser.add_argument("--record-id", help="the record to run (24 hex digits)")
     parser.add_argument(
+        launch.JOB_FD_FLAG,
+        type=int,
+        dest="job_fd",
+        help="a descriptor to read the record's job from (the fork server's hand-off)",
+    )
+    parser.add_argument(
         "--job-timeout",
         type=float,
         default=JOB_TIMEOUT,
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
         return 0 if not exc.code else domain.EXIT_USAGE
+    # Read at once and closed, whatever follows: nothing the worker starts may inherit it.
+    handed = None if args.job_fd is None else read_handed(args.job_fd)
     logsetup.configure("worker")
     try:
         settings = config.load()
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     root = tracing.start(f"worker {args.record_id}", tracing.INTERNAL, tracing.from_env())
     token_ = tracing.attach(root)
     try:
-        return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token)
+        return run_record(args.record_id, uri, Path.cwd(), args.job_timeout, token, handed)
     finally:
         root.end()
         tracing.detach(token_)
@@ -127,22 +136,40 @@ def check_broker(uri: str) -> int:
     return 0
 
 
+def read_handed(fd: int) -> object:
+    """The job handed on descriptor `fd`, as JSON (run_record checks it), which is closed;
+    None when it cannot be read (the worker then asks for its job)."""
+    try:
+        with open(fd, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError) as exc:
+        say(f"the job handed on descriptor {fd} is unreadable ({exc}): asking for it")
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        return None
+
+
 def run_record(
     record_id: str,
     uri: str,
     workspace: Path,
     job_timeout: float = JOB_TIMEOUT,
     token: str = "",
+    handed: object = None,
 ) -> int:
     """Run one record; `token` is the worker token the cloud service gave (every report and
-    the job request carry it)."""
+    the job request carry it). `handed` is the job that came with the launch, if any: when it
+    is the record's, no get_job is asked."""
     abort = threading.Event()
     install_stop_handlers(abort)
     job_came = threading.Event()  # its first stage's start, at once, is the first beat
     heartbeat = Heartbeat(uri, record_id, token=token, quiet_until=job_came).start()
     try:
         try:
-            job = fetch_job(uri, record_id, abort, job_timeout, token)
+            job = None if handed is None else handed_job(handed, record_id)
+            came = "handed with its launch" if job is not None else "from the scheduler"
+            if job is None:
+                job = fetch_job(uri, record_id, abort, job_timeout, token)
             if job is not None:
                 job_came.set()
         except JobUnavailable as exc:
@@ -153,7 +180,7 @@ def run_record(
         if job is None:
             report_without_job(uri, record_id, RecordStatus.ABORTED, "aborted", token)
             return domain.exit_code(RecordStatus.ABORTED)
-        say(f"running {record_id}: stages {job['stages']} in {workspace}")
+        say(f"running {record_id} (job {came}): stages {job['stages']} in {workspace}")
         artifacts = ArtifactClient(uri, record_id, token, abort)
         try:
             return execute(job, BusSink(uri, record_id, token), workspace, abort, artifacts)
@@ -233,13 +260,29 @@ def fetch_job(
         return None  # the asker stopped because of the abort
     if "error" in box:
         raise JobUnavailable(str(box["error"]))
+    return as_job(box["job"], record_id, "the scheduler's answer")
+
+
+def as_job(value: object, record_id: str, what: str) -> rpc.Job:
+    """`value` checked against the contract (rpc.Job) before anything reads it, and found to
+    be the record's; JobUnavailable otherwise."""
     try:
-        job = check(rpc.Job, box["job"], "job")
+        job = check(rpc.Job, value, "job")
     except MalformedPayload as exc:
-        raise JobUnavailable(f"the scheduler's answer is not job {record_id}: {exc}") from exc
+        raise JobUnavailable(f"{what} is not job {record_id}: {exc}") from exc
     if job["record_id"] != record_id:
-        raise JobUnavailable(f"the scheduler answered with something else than job {record_id}")
+        raise JobUnavailable(f"{what} is another record's job, not {record_id}'s")
     return job
+
+
+def handed_job(handed: object, record_id: str) -> rpc.Job | None:
+    """The job handed with the launch; None (the worker asks instead) when it is not the
+    record's job."""
+    try:
+        return as_job(handed, record_id, "the job handed with the launch")
+    except JobUnavailable as exc:
+        say(f"{exc}: asking for it")
+        return None
 
 
 def get_job(uri: str, record_id: str, timeout: float, token: str = "") -> object:

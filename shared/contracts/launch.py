@@ -180,9 +180,12 @@ def docker_section(env: Mapping[str, str]) -> DockerSection | None:
 # handed each record in one message on its stdin, a Unix socket: what a cold worker gets from
 # its Popen. The cloud service writes it (services/cloud/backends/forkserver.py), the server
 # reads it and forks the record's worker; the record's log file travels beside it as a
-# descriptor.
+# descriptor, and so does the record's job (rpc.Job as JSON, in an anonymous file) when the
+# scheduler sent it with the start: the server gives its worker `--job-fd <n>`, and the
+# worker reads its job there instead of asking get_job.
 
 FORK_SERVER_FLAG: Final = "--fork-server"  # the worker's argument that makes it the server
+JOB_FD_FLAG: Final = "--job-fd"  # the worker's argument naming the descriptor of its job
 HANDOFF_MAX: Final = 1 << 20  # bytes: a hand-off is a few KB (the service's environment)
 
 

@@ -132,6 +132,18 @@ class Placement(TypedDict, total=False):
     builderImage: str
 
 
+class HandedJob(TypedDict):
+    """A record's job sent with the start of its worker, so that a worker the cloud service
+    can hand it to (a forked one on its host) need not ask `get_job`: `sent` is the
+    scheduler's time.time() when it sent it. The cloud service hands on only a job sent
+    moments ago (services/cloud/domain.py `job_fresh`): the scheduler gives a start up after
+    `cloud_call_timeout` and fails the record, and a worker started later must then ask, to be
+    refused."""
+
+    job: Job
+    sent: float
+
+
 class WorkerInfo(TypedDict):
     """The spec's WorkerInstance, plus where it runs."""
 
@@ -171,7 +183,12 @@ class CloudRpc(Protocol):
     def delete_cloud(self, name: str) -> None: ...  # NotFound; Conflict while workers run
     def ping_cloud(self, name: str) -> PingResult: ...  # NotFound
     def start_worker(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        job: HandedJob | None = None,
     ) -> WorkerInfo: ...
     def stop_worker(self, record_id: str) -> bool: ...
     def list_workers(self, cloud: str | None = None) -> list[WorkerInfo]: ...

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from shared.contracts.catalog import Cloud
-from shared.contracts.rpc import PingResult, Placement, WorkerInfo
+from shared.contracts.rpc import Job, PingResult, Placement, WorkerInfo
 from shared.workertoken import WorkerTokens
 
 if TYPE_CHECKING:
@@ -68,12 +68,21 @@ class Driver(Protocol):
     cloud: str  # the cloud this instance serves, as WorkerInfo.cloud
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        *,
+        job: Job | None = None,
     ) -> WorkerInfo:
         """Launch the worker of a record and return at once (the run goes on by itself).
 
         Idempotent: a record this driver already tracks returns that worker's info.
         Raises when the worker could not be launched (nothing is left behind then).
+        `job`, when given, is the record's job (secrets decrypted): a driver that can hand it
+        to its worker privately does (a forked worker gets it on a descriptor), and the
+        worker then skips `get_job`; any other driver ignores it, and its worker asks.
         """
         ...
 

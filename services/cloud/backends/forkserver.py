@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import socket
 import subprocess
@@ -34,11 +35,28 @@ from typing import BinaryIO
 import eventlet
 
 from shared.contracts.launch import FORK_SERVER_FLAG, Handoff
+from shared.contracts.rpc import Job
 
 log = logging.getLogger(__name__)
 
 HAND_TIMEOUT = 5.0  # seconds to wait for the server's pid of a handed record
 ANSWER_MAX = 1 << 16
+
+
+def job_file(job: Job) -> int:
+    """A descriptor of an anonymous file in memory holding `job` as JSON, read from its
+    start. The job carries decrypted secrets: it never touches a disk or an environment, and
+    the fork server only passes the descriptor on to the worker it forks, unread."""
+    fd = os.memfd_create("cyclone-job", os.MFD_CLOEXEC)
+    try:
+        data = memoryview(json.dumps(job).encode())
+        while data:
+            data = data[os.write(fd, data) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class ForkServer:
@@ -96,18 +114,25 @@ class ForkServer:
         log.info("fork server started: pid %s", self._popen.pid)
         return True
 
-    def hand(self, handoff: Handoff, log_file: BinaryIO) -> int | None:
-        """The pid of a worker now running `handoff` with its output to `log_file`; None when
-        the server could not take it (the caller starts a cold worker)."""
+    def hand(self, handoff: Handoff, log_file: BinaryIO, job: Job | None = None) -> int | None:
+        """The pid of a worker now running `handoff` with its output to `log_file`, and `job`
+        on a descriptor of its own when given; None when the server could not take it (the
+        caller starts a cold worker)."""
         if not self.start() or self._channel is None:
             return None
+        fds = [log_file.fileno()]
         try:
-            socket.send_fds(self._channel, [handoff.encode()], [log_file.fileno()])
+            if job is not None:
+                fds.append(job_file(job))
+            socket.send_fds(self._channel, [handoff.encode()], fds)
             answer = self._answers.get(timeout=HAND_TIMEOUT)
         except (OSError, queue.Empty) as exc:
             log.warning("the fork server did not take a record: %r", exc)
             self._restart()
             return None
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
         if answer is None or "started" not in answer:
             log.warning("the fork server refused a record: %s", answer)
             return None

@@ -46,7 +46,7 @@ from shared import brokers, logsetup, tracing
 from shared.contracts import launch
 from shared.contracts.catalog import DockerSection
 from shared.contracts.launch import CloudType, Handoff, WorkerLaunch
-from shared.contracts.rpc import WorkerInfo
+from shared.contracts.rpc import Job, WorkerInfo
 from shared.timefmt import now
 
 log = logging.getLogger(__name__)
@@ -146,20 +146,31 @@ class HostWorkers:
     # --- what a driver of workers on this host delegates ------------------------------------
 
     def start(
-        self, record_id: str, project: str, pipeline: str, launched: Callable[[], WorkerLaunch]
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        launched: Callable[[], WorkerLaunch],
+        *,
+        job: Job | None = None,
     ) -> WorkerInfo:
         """Spawn the worker of a record with the launch `launched` makes (only when one is
         spawned); a record already tracked, or left running by a start cut short, is that
-        worker."""
+        worker. A forked worker is handed `job` (Driver.start); a cold one asks for it."""
         domain.check_record_id(record_id)
         if (known := self._workers.get(record_id)) is not None:
             return self._info(known)
         self._ensure_workspaces()
         with one_start_at_a_time(self.workspaces / START_LOCK, self._sleep):
-            return self._start(record_id, project, pipeline, launched)
+            return self._start(record_id, project, pipeline, launched, job)
 
     def _start(
-        self, record_id: str, project: str, pipeline: str, launched: Callable[[], WorkerLaunch]
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        launched: Callable[[], WorkerLaunch],
+        job: Job | None,
     ) -> WorkerInfo:
         workspace = self.workspaces / record_id
         if workspace.exists() and (orphan := self._orphan(record_id, project, pipeline)):
@@ -176,7 +187,7 @@ class HostWorkers:
                 out.write(note.encode())
                 out.flush()
                 env = self.worker_env(launched())
-                forked = self._forked(record_id, workspace, env, out)
+                forked = self._forked(record_id, workspace, env, out, job)
                 popen = None
                 if forked is None:
                     popen = subprocess.Popen(
@@ -200,15 +211,22 @@ class HostWorkers:
         return self._info(worker)
 
     def _forked(
-        self, record_id: str, workspace: Path, env: dict[str, str], out: BinaryIO
+        self,
+        record_id: str,
+        workspace: Path,
+        env: dict[str, str],
+        out: BinaryIO,
+        job: Job | None,
     ) -> int | None:
         """The pid of the record's worker forked by the fork server, None without one."""
         if self._forks is None:
             return None
-        pid = self._forks.hand(Handoff(["--record-id", record_id], str(workspace), env), out)
+        handoff = Handoff(["--record-id", record_id], str(workspace), env)
+        pid = self._forks.hand(handoff, out, job)
         if pid is not None:
+            how = "its job handed" if job is not None else "it asks for its job"
             note = logsetup.line(
-                "cloud", f"forked by the fork server: pid {pid}", record_id=record_id
+                "cloud", f"forked by the fork server: pid {pid}, {how}", record_id=record_id
             )
             out.write(note.encode())
             out.flush()

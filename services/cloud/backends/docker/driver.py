@@ -37,7 +37,7 @@ from services.cloud.backends.enginecleanup import EngineCleanup
 from services.cloud.backends.hostworkers import HostWorkers, launch_on_host
 from shared.contracts.catalog import DockerSection
 from shared.contracts.launch import WorkerLaunch
-from shared.contracts.rpc import Placement, WorkerInfo
+from shared.contracts.rpc import Job, Placement, WorkerInfo
 
 KIND = "docker"
 
@@ -85,13 +85,19 @@ class DockerDriver:
         return dataclasses.replace(launched, spare_builder=spare)
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        *,
+        job: Job | None = None,
     ) -> WorkerInfo:
         # a quota's limits are set when a builder is made: spares have none
         image = "" if placement.get("quota") else placement.get("builderImage", "")
         try:
             return self.processes.start(
-                record_id, project, pipeline, lambda: self.launch_of(record_id, image)
+                record_id, project, pipeline, lambda: self.launch_of(record_id, image), job=job
             )
         except BaseException:
             if token := self._handed.pop(record_id, ""):  # no worker will take it

@@ -43,7 +43,7 @@ from services.cloud.backends.base import (
 from services.cloud.backends.kubernetes import pods as kube
 from shared.contracts.catalog import Cloud
 from shared.contracts.errors import CapacityExceeded, InvalidRequest
-from shared.contracts.rpc import Placement, WorkerInfo
+from shared.contracts.rpc import Job, Placement, WorkerInfo
 from shared.timefmt import now
 from shared.workertoken import WorkerTokens
 
@@ -121,7 +121,13 @@ class KubernetesDriver:
     # --- the Driver interface -----------------------------------------------------------------
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        *,
+        job: Job | None = None,  # not handed: a pod's worker asks get_job
     ) -> WorkerInfo:
         domain.check_record_id(record_id)
         if (known := self._workers.get(record_id)) is not None:

@@ -30,7 +30,7 @@ from services.cloud.backends.hostworkers import HostWorkers, launch_on_host
 from shared.contracts import launch
 from shared.contracts.catalog import DockerSection
 from shared.contracts.launch import WorkerLaunch
-from shared.contracts.rpc import Placement, WorkerInfo
+from shared.contracts.rpc import Job, Placement, WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,17 @@ class LocalDriver:
         )
 
     def start(
-        self, record_id: str, project: str, pipeline: str, placement: Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: Placement,
+        *,
+        job: Job | None = None,
     ) -> WorkerInfo:
-        return self.processes.start(record_id, project, pipeline, lambda: self.launch_of(record_id))
+        return self.processes.start(
+            record_id, project, pipeline, lambda: self.launch_of(record_id), job=job
+        )
 
     def stop(self, record_id: str) -> bool:
         stopped = self.processes.stop(record_id)
