@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
 
 from tests import support
 from tests.repos import GitRepo, SvnRepo, make_git_repo, make_svn_repo
@@ -88,6 +90,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 def api(stack: StackProcess) -> Iterator[httpx.Client]:
     with stack.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def db(stack: StackProcess) -> Iterator[Database]:
+    """The shared stack's database, for what the API does not show."""
+    url = (stack.data_dir / "mongo-url").read_text().strip()
+    client: MongoClient = MongoClient(url, tz_aware=True)
+    yield client.get_default_database()
+    client.close()
 
 
 @pytest.fixture

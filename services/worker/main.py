@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse's own exit: --help (0) or a usage error (2)
         return 0 if not exc.code else domain.EXIT_USAGE
-    # Read at once and closed, whatever follows: nothing the worker starts may inherit it.
-    handed = None if args.job_fd is None else read_handed(args.job_fd)
     logsetup.configure("worker")
+    # Read and closed before anything is started: nothing the worker starts may inherit it.
+    handed = None if args.job_fd is None else read_handed(args.job_fd)
     try:
         settings = config.load()
     except SystemExit as exc:  # a setting of the wrong kind, named (shared/envvars.py)

@@ -10,20 +10,10 @@ from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue, binding
-from pymongo import MongoClient
-from pymongo.database import Database
 
 from shared.crypto import SecretBox
 from tests.support import StackProcess
 from tests.waiting import NotYet, wait_for
-
-
-@pytest.fixture(scope="session")
-def db(stack: StackProcess) -> Iterator[Database]:
-    url = (stack.data_dir / "mongo-url").read_text().strip()
-    client: MongoClient = MongoClient(url, tz_aware=True)
-    yield client.get_default_database()
-    client.close()
 
 
 @pytest.fixture(scope="session")

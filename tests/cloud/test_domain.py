@@ -89,3 +89,22 @@ def test_the_service_is_the_source_of_worker_exited():
     from services.cloud.service import CloudService
 
     assert events.WORKER_EXITED[0] == services.CLOUD == CloudService.name == "cloud"
+
+
+@pytest.mark.parametrize(
+    ("age", "fresh"),
+    [
+        (0.0, True),
+        (1.5, True),
+        (domain.JOB_FRESH_FOR, True),
+        (2.5, False),
+        (60, False),
+        (-1.0, True),
+        (-2.5, False),
+    ],
+)
+def test_a_handed_job_is_fresh_for_a_moment_either_way_of_the_clocks(age, fresh):
+    """A start taken up late (the scheduler gave it up) leaves its worker to ask for its job;
+    a small skew of the two hosts' clocks (negative age) still hands it."""
+    sent = 1_800_000_000.0
+    assert domain.job_fresh(sent, sent + age) is fresh

@@ -25,6 +25,7 @@ from shared.contracts import launch
 from shared.contracts.launch import FORK_SERVER_FLAG, Handoff, WorkerLaunch
 from tests.cloud.helpers import new_record_id, pid_alive
 from tests.waiting import holds_for, wait_for
+from tests.worker.conftest import make_job
 
 SECRET = "the stack's secret key"
 NOWHERE = "amqp://x:y@127.0.0.1:1/"  # no broker answers there
@@ -243,6 +244,25 @@ def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, 
     assert after.stop(other)
     (report,) = wait_for(lambda: after.poll(), 10, "the adopted worker's end")
     assert report.record_id == other
+
+
+def test_a_local_driver_hands_a_forked_worker_its_job(data_dir, amqp_uri, servers, git_repo):
+    """No scheduler answers on this vhost: the record runs to Success only if its worker was
+    handed its job (one that asks would wait for it, then fail)."""
+    env = service_env(data_dir, amqp_uri)
+    server = make_server(data_dir, servers)
+    context = DriverContext(data_dir, amqp_uri, environ=env, fork_server=server)
+    driver = LocalDriver("local", context, build_user="")
+    record_id = new_record_id()
+    job = {**make_job(git_repo.url, package=["echo packaged"]), "record_id": record_id}
+    driver.start(record_id, "proj", "pipe", {}, job=job)  # type: ignore[arg-type]
+    pid = int(driver.handle(record_id)["pid"])
+    (report,) = wait_for(lambda: driver.poll(), 30, "the worker's end")
+    log = (data_dir / "workspaces" / f"{record_id}.worker.log").read_text()
+    assert report.exit_code == 0, log
+    assert f"forked by the fork server: pid {pid}, its job handed" in log
+    assert f"running {record_id} (job handed with its launch)" in log
+    assert "packaged" not in log  # the build's output goes to the bus, not the worker's log
 
 
 def test_the_server_loads_a_docker_clouds_executor_for_its_first_docker_record_only():

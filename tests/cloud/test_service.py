@@ -11,6 +11,7 @@ import signal
 import pytest
 from nameko.exceptions import RemoteError
 
+from shared.contracts.boundary import MalformedPayload
 from shared.contracts.errors import NotFound
 from shared.publish import EventDispatcher
 from tests.cloud.helpers import new_record_id, pid_alive, plan, release, seen
@@ -57,6 +58,15 @@ def test_unknown_cloud_and_bad_record_id(rpc):
         rpc.cloud.list_workers("k8s")
     with pytest.raises(RemoteError, match="record id must be"):
         rpc.cloud.start_worker("../../etc", "p", "q", {})
+
+
+def test_a_start_with_a_malformed_job_is_refused_and_starts_nothing(cloud, rpc):
+    record_id = new_record_id()
+    for job in ({"job": {"record_id": record_id}, "sent": 1.0}, {"sent": "now"}, "job"):
+        with pytest.raises(MalformedPayload, match="start_worker job"):
+            rpc.cloud.start_worker(record_id, "p", "q", {}, job)
+    assert record_id not in live(rpc)
+    assert not (cloud.data_dir / "workspaces" / record_id).exists()
 
 
 def test_exit_codes_and_signals_from_outside(cloud, rpc, exits):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 import re
 import time
 import uuid
@@ -11,10 +13,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from services.cloud.backends.hostworkers import START_LOCK
 from tests.e2e.conftest import Runs, pipeline_body
-from tests.waiting import line_in, wait_for
+from tests.waiting import holds_for, line_in, wait_for
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 BOTH_OK = {"codeCheckout": "Success", "package": "Success"}
@@ -186,6 +190,35 @@ def test_abort_a_running_command(runs: Runs, git_repo, drop):
     assert again.status_code == 409
     bad = runs.api.patch(runs.url("slow", rec["id"], "/status"), json={"status": "Running"})
     assert bad.status_code == 400
+
+
+def test_a_record_aborted_while_its_worker_starts_is_not_built(
+    runs: Runs, git_repo, drop, stack, db
+):
+    """The abort's stop comes while the start waits (for the host's start lock, held here as
+    another replica's start would hold it): there is no worker to stop yet. The worker then
+    starts with its job handed, and is stopped once its start is answered, its build cut
+    short: it does not run to its end."""
+    built = drop / "built"
+    runs.pipeline(pipeline_body("held", git_repo.url, package=[f"sleep 4; touch {built}"]))
+    workspaces = Path(stack.env["CYCLONE_WORKSPACES"])
+    lock = os.open(workspaces / START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rec = runs.start("held")
+        dispatched = {"_id": ObjectId(rec["id"]), "status": "Running"}  # (shown as Pending)
+        wait_for(lambda: db.records.find_one(dispatched, {"_id": 1}), 10)
+        resp = runs.api.patch(runs.url("held", rec["id"], "/status"), json={"status": "Aborted"})
+        assert resp.status_code == 200, resp.text
+        # The abort's stop reaches the cloud service and finds no worker while the lock is
+        # held (were it slower, it would stop the worker itself, and the test would prove
+        # less, not fail).
+        time.sleep(1.0)
+    finally:
+        os.close(lock)
+    final = runs.wait("held", rec["id"])
+    assert final["status"] == "Aborted"
+    holds_for(lambda: not built.exists(), 8, "the aborted record's build not running to its end")
 
 
 def _alive(pid: int) -> bool:

@@ -68,9 +68,12 @@ def test_records_run_on_forked_workers_with_their_logs(
     assert record["status"] == "Success", record
     log = runs.log_through("warm", record["id"], "Stage: Package status: finish")
     assert "\nwarm-build-ran" in log or log.startswith("warm-build-ran"), log
-    # Its worker was forked by the server (the cloud's note in its own log).
+    # Its worker was forked by the server (the cloud's note in its own log), and handed the
+    # job the scheduler sent with its start (the worker's note).
     worker_log = Path(together_stack.env["CYCLONE_WORKSPACES"]) / f"{record['id']}.worker.log"
-    assert "forked by the fork server: pid" in worker_log.read_text()
+    text = worker_log.read_text()
+    assert "forked by the fork server: pid" in text and ", its job handed" in text, text
+    assert f"running {record['id']} (job handed with its launch)" in text, text
     assert fork_servers(together_stack.data_dir) == [server]  # one server for every record
 
 

@@ -1,4 +1,5 @@
-"""`python -m services.worker` as the cloud service runs it: usage, no job, abort while waiting."""
+"""`python -m services.worker` as the cloud service runs it: usage, no job, abort while waiting,
+a job handed with the launch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker.conftest import Bus, new_record_id
+from services.cloud.backends.forkserver import job_file
+from tests.repos import GitRepo
+from tests.worker.conftest import Bus, make_job, new_record_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def worker(*args: str, uri: str = "amqp://guest:guest@127.0.0.1:5672/", **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "services.worker", *args],
+        pass_fds=kw.pop("pass_fds", ()),
         cwd=kw.pop("cwd", ROOT),
         env={**os.environ, "PYTHONPATH": str(ROOT), "CYCLONE_AMQP_URI": uri},
         stdout=subprocess.PIPE,
@@ -88,3 +92,58 @@ def test_sigterm_while_waiting_for_the_job_exits_3_at_once(bus: Bus, tmp_path):
     assert proc.returncode == 3, err
     assert time.monotonic() - started < 2
     assert bus.events(record_id)[-1][1]["status"] == "Aborted"
+
+
+def test_a_handed_job_runs_without_asking_and_its_descriptor_is_closed_first(
+    bus: Bus, tmp_path, git_repo: GitRepo
+):
+    """No scheduler answers on this vhost: a worker that asked for its job would exit 4. The
+    job's descriptor (as the cloud service makes it) is read and closed before any command
+    runs: neither the build's shell nor the worker holds it then."""
+    record_id = new_record_id()
+    fds = "ls -l /proc/$$/fd /proc/$PPID/fd"  # the shell's and the worker's open descriptors
+    job = {**make_job(git_repo.url, package=[fds, "echo ran"]), "record_id": record_id}
+    fd = job_file(job)  # type: ignore[arg-type]
+    try:
+        args = ("--record-id", record_id, "--job-fd", str(fd), "--job-timeout", "2")
+        proc = worker(*args, uri=bus.uri, cwd=tmp_path, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (err, [b["lines"] for b in bus.batches(record_id)])
+    assert f"running {record_id} (job handed with its launch)" in err
+    events = bus.events(record_id)
+    started = [p["stage"] for k, p in events if k == "stage_started"]
+    assert started == ["codeCheckout", "package"], events
+    assert events[-1][1]["status"] == "Success"
+    lines = [line for b in bus.batches(record_id) for line in b["lines"]]
+    assert "ran" in lines
+    listed = [line for line in lines if " -> " in line]
+    assert any("pipe:" in line or "socket:" in line for line in listed), lines  # it listed
+    assert not [line for line in listed if "cyclone-job" in line], listed
+
+
+@pytest.mark.parametrize("handed", ["another record's", "not a job", "unreadable"])
+def test_a_handed_job_not_the_records_is_asked_for_instead(bus: Bus, tmp_path, handed):
+    record_id = new_record_id()
+    job: object = {**make_job(package=["echo x"]), "record_id": new_record_id()}
+    if handed == "not a job":
+        job = {"record_id": record_id, "stages": "all"}
+    fd = job_file(job)  # type: ignore[arg-type]
+    if handed == "unreadable":
+        os.ftruncate(fd, 3)  # a JSON document cut short
+    try:
+        args = ("--record-id", record_id, "--job-fd", str(fd), "--job-timeout", "2")
+        proc = worker(*args, uri=bus.uri, cwd=tmp_path, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 4, err  # it asked the scheduler, which is not there
+    said = {
+        "another record's": "is another record's job",
+        "not a job": "the job handed with the launch is not job",
+        "unreadable": "is unreadable",
+    }[handed]
+    assert said in err and "asking for it" in err, err
+    assert "could not get the job" in err
+    assert list(tmp_path.iterdir()) == []  # nothing was checked out
