@@ -54,10 +54,6 @@ EXIT_GRACE = timedelta(seconds=3)  # a worker's own last events may trail its ex
 CLEAN_EXIT_GRACE = timedelta(seconds=20)
 AFTER_END_GRACE = timedelta(seconds=5)  # an ending still in progress is not taken over
 CAPACITY_RETRY = timedelta(seconds=2)  # a record whose cloud had no room waits this long
-# A start whose call the broker cut waits this long: should the call have reached the cloud
-# service after all, the worker it started is refused its job meanwhile (the record is
-# Pending), exits, and is reaped before the record is dispatched again.
-CUT_CALL_RETRY = timedelta(seconds=5)
 
 
 class CallCut(Exception):
@@ -66,7 +62,8 @@ class CallCut(Exception):
 
 
 # A start still unanswered this long after the cloud call's own deadline was lost with the
-# replica that made it: another try (the cloud answers the worker it has, if any).
+# replica that made it, or with the broker connection that carried it (CallCut): another
+# try (the cloud answers the worker it has, if any).
 RELAUNCH_AFTER = timedelta(seconds=5)
 
 # Publishes an event of the scheduler's: its type and payload (nameko's EventDispatcher).
@@ -413,10 +410,11 @@ class Runs:
             self.store.release_slot(record_id)
             return
         except CallCut as exc:
+            # The cut call may have started the worker all the same, and handed it its job:
+            # the record stays Running, so that such a worker's reports count, and when no
+            # worker shows up the upkeep asks the cloud again (claim_relaunch; a start is
+            # idempotent there, across replicas too), as after a replica died mid-call.
             log.warning("the call starting the worker of %s was cut: %r", record_id, exc)
-            why = "the call to start its worker was cut by the broker; trying again"
-            self.store.requeue(record_id, why, self.clock() + CUT_CALL_RETRY)
-            self.store.release_slot(record_id)
             return
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
