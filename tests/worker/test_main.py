@@ -94,6 +94,23 @@ def test_sigterm_while_waiting_for_the_job_exits_3_at_once(bus: Bus, tmp_path):
     assert bus.events(record_id)[-1][1]["status"] == "Aborted"
 
 
+def run_handed(
+    record_id: str, job: object, bus: Bus, cwd: Path, cut: bool = False
+) -> tuple[int, str]:
+    """A worker run with `job` handed on a descriptor as the cloud service makes it (`cut`: a
+    JSON document cut short), no scheduler on the bus: its exit code and stderr."""
+    fd = job_file(job)  # type: ignore[arg-type]
+    if cut:
+        os.ftruncate(fd, 3)
+    try:
+        args = ("--record-id", record_id, "--job-fd", str(fd), "--job-timeout", "2")
+        proc = worker(*args, uri=bus.uri, cwd=cwd, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err
+
+
 def test_a_handed_job_runs_without_asking_and_its_descriptor_is_closed_first(
     bus: Bus, tmp_path, git_repo: GitRepo
 ):
@@ -103,14 +120,8 @@ def test_a_handed_job_runs_without_asking_and_its_descriptor_is_closed_first(
     record_id = new_record_id()
     fds = "ls -l /proc/$$/fd /proc/$PPID/fd"  # the shell's and the worker's open descriptors
     job = {**make_job(git_repo.url, package=[fds, "echo ran"]), "record_id": record_id}
-    fd = job_file(job)  # type: ignore[arg-type]
-    try:
-        args = ("--record-id", record_id, "--job-fd", str(fd), "--job-timeout", "2")
-        proc = worker(*args, uri=bus.uri, cwd=tmp_path, pass_fds=(fd,))
-    finally:
-        os.close(fd)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, (err, [b["lines"] for b in bus.batches(record_id)])
+    code, err = run_handed(record_id, job, bus, tmp_path)
+    assert code == 0, (err, [b["lines"] for b in bus.batches(record_id)])
     assert f"running {record_id} (job handed with its launch)" in err
     events = bus.events(record_id)
     started = [p["stage"] for k, p in events if k == "stage_started"]
@@ -129,16 +140,8 @@ def test_a_handed_job_not_the_records_is_asked_for_instead(bus: Bus, tmp_path, h
     job: object = {**make_job(package=["echo x"]), "record_id": new_record_id()}
     if handed == "not a job":
         job = {"record_id": record_id, "stages": "all"}
-    fd = job_file(job)  # type: ignore[arg-type]
-    if handed == "unreadable":
-        os.ftruncate(fd, 3)  # a JSON document cut short
-    try:
-        args = ("--record-id", record_id, "--job-fd", str(fd), "--job-timeout", "2")
-        proc = worker(*args, uri=bus.uri, cwd=tmp_path, pass_fds=(fd,))
-    finally:
-        os.close(fd)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 4, err  # it asked the scheduler, which is not there
+    code, err = run_handed(record_id, job, bus, tmp_path, cut=handed == "unreadable")
+    assert code == 4, err  # it asked the scheduler, which is not there
     said = {
         "another record's": "is another record's job",
         "not a job": "the job handed with the launch is not job",
