@@ -243,9 +243,14 @@ class CloudClient(_Client):
         return await self._call(rpc.PING_CLOUD, name)
 
     async def start_worker(
-        self, record_id: str, project: str, pipeline: str, placement: rpc.Placement
+        self,
+        record_id: str,
+        project: str,
+        pipeline: str,
+        placement: rpc.Placement,
+        job: rpc.HandedJob | None = None,
     ) -> rpc.WorkerInfo:
-        return await self._call(rpc.START_WORKER, record_id, project, pipeline, placement)
+        return await self._call(rpc.START_WORKER, record_id, project, pipeline, placement, job)
 
     async def stop_worker(self, record_id: str) -> bool:
         return await self._call(rpc.STOP_WORKER, record_id)
