@@ -46,7 +46,7 @@ def test_default_branch_without_master_with_commit_info_and_generated_name(
     assert sink.run_finished["record_name"] == finished["record_name"]  # either event names it
     lines = sink.text()
     assert lines[0] == "Stage: Code checkout status: start"
-    assert lines[1] == f"$ git clone {git_repo.url} code"
+    assert lines[1] == f"$ git clone --template= {git_repo.url} code"
     assert lines[-1] == "Stage: Code checkout status: finish"
     assert sink.run_finished == {
         "record_id": sink.run_finished["record_id"],
@@ -86,7 +86,9 @@ def test_a_plain_name_is_resolved_by_the_clone_itself(git_repo: GitRepo, workspa
     job = make_job(git_repo.url, ref="feature", stages=["codeCheckout"])
     assert run(job, workspace, sink) == "Success", sink.lines
     commands = [line for line in sink.text() if line.startswith("$ git")]
-    assert commands == [f"$ git clone --branch feature {git_repo.url} code"], sink.text()
+    assert commands == [f"$ git clone --template= --branch feature {git_repo.url} code"], (
+        sink.text()
+    )
 
 
 def test_params_ref_wins_over_the_source_ref_which_wins_over_the_default(
@@ -165,7 +167,7 @@ def test_credentials_never_reach_the_log_or_events(workspace, sink):
     assert run(job, workspace, sink) == "Failed"
     everything = repr(sink.lines) + repr(sink.events)
     assert token not in everything and password not in everything
-    assert "$ git clone https://127.0.0.1:9/org/repo.git code" in sink.text()
+    assert "$ git clone --template= https://127.0.0.1:9/org/repo.git code" in sink.text()
     assert "git clone of https://127.0.0.1:9/org/repo.git failed" in everything
 
 

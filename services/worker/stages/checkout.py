@@ -76,6 +76,7 @@ def _checkout(ctx: Context, repo: CodeSource, dest: Path, ref: str, pin: str = "
 
 # git's words when `clone --branch` names neither a branch nor a tag of the remote
 NO_SUCH_BRANCH = "not found in upstream"
+NO_TEMPLATE = "--template="
 
 
 def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: Path) -> Commit:
@@ -89,10 +90,14 @@ def _git(ctx: Context, url: str, ref: str, creds: tuple[str, str] | None, dest: 
     # A plain name, a branch else a tag, is what `clone --branch` resolves itself: one git
     # process instead of a clone, up to two lookups and a checkout (the common case of a run).
     named = target.kind is RefKind.NAME
+    # No template: git's sample hooks and the like are 15 of a small clone's 25 files, to
+    # write and, once the record ends, to delete (bench: 19.2 -> 16.6 ms of git's CPU a clone,
+    # 1.2 -> 0.9 ms to delete it). A clone never runs hooks of its own anyway.
+    opts = [NO_TEMPLATE]
     if named:
-        opts = ["--branch", target.name]
-    else:
-        opts = [] if target.kind is RefKind.DEFAULT else ["--no-checkout"]
+        opts += ["--branch", target.name]
+    elif target.kind is not RefKind.DEFAULT:
+        opts.append("--no-checkout")
     out = ctx.execute(
         ["git", "clone", *opts, "--", url, where],
         cwd=ctx.workspace,
