@@ -418,14 +418,12 @@ class Runs:
             return
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the record clearly
             log.warning("could not start a worker for %s: %s", record_id, exc)
-            # A cloud service that did not answer would not answer a stop either; a worker it
+            # A cloud service that did not answer in time may still start the worker: one it
             # starts late is not handed the job (HandedJob.sent is old by then), asks for it,
-            # is refused (the record has ended) and exits.
-            silent = isinstance(exc, TimeoutError)
+            # is refused (the record has ended) and exits. The stop, sent apart all the same,
+            # covers a start that judged its job fresh and then took the rest of the deadline.
             why = f"could not start a worker: {exc}"
-            self._end(
-                record_id, RecordStatus.FAILED, why, (RecordStatus.RUNNING,), stop_worker=not silent
-            )
+            self._end(record_id, RecordStatus.FAILED, why, (RecordStatus.RUNNING,))
             return
         if not self.store.set_worker(record_id, started):
             # It ended before the start was answered. After an abort, whose stop may have
