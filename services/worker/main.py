@@ -140,12 +140,11 @@ def read_handed(fd: int) -> object:
     """The job handed on descriptor `fd`, as JSON (run_record checks it), which is closed;
     None when it cannot be read (the worker then asks for its job)."""
     try:
-        with open(fd, "rb") as f:
-            return json.loads(f.read())
+        # (open fails only for a descriptor that is not open: nothing to close then)
+        with open(fd, "rb") as handed:
+            return json.loads(handed.read())
     except (OSError, ValueError) as exc:
         say(f"the job handed on descriptor {fd} is unreadable ({exc}): asking for it")
-        with contextlib.suppress(OSError):
-            os.close(fd)
         return None
 
 
