@@ -189,6 +189,23 @@ def test_a_stage_report_is_a_beat_of_its_worker(mongo_url, unique):
         assert store.get(rid)["heartbeatAt"] == second
 
 
+def test_set_worker_saves_the_worker_and_says_whether_the_record_still_runs(mongo_url, unique):
+    """An answered start is saved on its record either way; False tells the scheduler that
+    the record ended meanwhile (an abort), so the worker must be stopped."""
+    with MongoClient(mongo_url) as client:
+        store = RecordStore(client.get_default_database())
+        store.ensure_indexes()
+        running, _ = store.insert({"pipelineID": unique, "status": "Running", "retryAt": 1})
+        aborted, _ = store.insert({"pipelineID": unique, "status": "Aborted"})
+        worker = {"name": "cyclone-worker-x", "status": "Running"}
+        assert store.set_worker(str(running["_id"]), worker) is True  # type: ignore[arg-type]
+        assert store.set_worker(str(aborted["_id"]), worker) is False  # type: ignore[arg-type]
+        for doc in (running, aborted):
+            saved = store.records.find_one({"_id": doc["_id"]})
+            assert saved["worker"] == worker and "retryAt" not in saved, saved
+        assert store.records.find_one({"_id": aborted["_id"]})["status"] == "Aborted"
+
+
 def test_a_start_that_left_no_trace_is_claimed_again_once(mongo_url, unique):
     """A Running record with no worker saved and no heartbeat a lease after its start was
     asked (the replica asking died) is claimed for one more try, by one replica at a time;
