@@ -16,11 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
 
 from services.cloud.backends.base import DEFAULT_COMMAND, DriverContext, SavedWorker
 from services.cloud.backends.forkserver import ForkServer
 from services.cloud.backends.hostworkers import host_env, is_worker_process
 from services.cloud.backends.local.driver import LocalDriver
+from services.cloud.store import WorkerStore
+from services.cloud.supervisor import Supervisor
 from shared.contracts import launch
 from shared.contracts.launch import FORK_SERVER_FLAG, Handoff, WorkerLaunch
 from tests.cloud.helpers import new_record_id, pid_alive
@@ -263,6 +266,33 @@ def test_a_local_driver_hands_a_forked_worker_its_job(data_dir, amqp_uri, server
     assert f"forked by the fork server: pid {pid}, its job handed" in log
     assert f"running {record_id} (job handed with its launch)" in log
     assert "packaged" not in log  # the build's output goes to the bus, not the worker's log
+
+
+@pytest.mark.parametrize(("taken_up_after", "noted"), [(1.0, "its job handed"), (10.0, "it asks")])
+def test_the_supervisor_hands_on_only_a_fresh_job(
+    data_dir, amqp_uri, mongo_url, servers, git_repo, taken_up_after, noted
+):
+    """A start taken up 10 s after the scheduler sent its job (which gives a start up after
+    8 s) leaves its worker to ask for its job, which an ended record is refused; a start taken
+    up within the moment a start takes hands it on."""
+    env = service_env(data_dir, amqp_uri)
+    context = DriverContext(
+        data_dir, amqp_uri, environ=env, fork_server=make_server(data_dir, servers)
+    )
+    driver = LocalDriver("local", context, build_user="")
+    sent = time.time()
+    record_id = new_record_id()
+    job = {**make_job(git_repo.url, package=["true"]), "record_id": record_id}
+    with MongoClient(mongo_url) as client:
+        store = WorkerStore(client.get_default_database())
+        supervisor = Supervisor([driver], store, "test-host", wall=lambda: sent + taken_up_after)
+        supervisor.start(record_id, "proj", "pipe", {}, {"job": job, "sent": sent})  # type: ignore[typeddict-item]
+        log = data_dir / "workspaces" / f"{record_id}.worker.log"
+        assert (
+            f"forked by the fork server: pid {driver.handle(record_id)['pid']}, {noted}"
+            in log.read_text()
+        )
+        driver.stop(record_id)  # one that asks waits for a scheduler this vhost does not have
 
 
 def test_the_server_loads_a_docker_clouds_executor_for_its_first_docker_record_only():
