@@ -142,10 +142,8 @@ class Supervisor:
         return info
 
     def _handable(self, record_id: str, handed: HandedJob) -> Job | None:
-        """The job sent with a start, if its worker may be handed it."""
-        if handed["job"]["record_id"] != record_id:
-            log.warning("the job sent with the start of %s is another record's", record_id)
-            return None
+        """The job sent with a start, if its worker may be handed it (the worker checks that
+        it is its record's, as it checks get_job's answer)."""
         if not domain.job_fresh(handed["sent"], self._wall()):
             log.warning("the job sent with the start of %s is stale: its worker asks", record_id)
             return None
