@@ -219,11 +219,18 @@ def test_a_server_on_a_non_blocking_channel_waits(data_dir, tmp_path):
         popen.wait(30)
 
 
-def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, amqp_uri, servers):
-    env = service_env(data_dir, amqp_uri)
+def forking_driver(
+    data_dir: Path, amqp_uri: str, servers: list[ForkServer]
+) -> tuple[LocalDriver, ForkServer]:
+    """A Local driver of the service's environment whose workers a fork server forks."""
     server = make_server(data_dir, servers)
+    env = service_env(data_dir, amqp_uri)
     context = DriverContext(data_dir, amqp_uri, environ=env, fork_server=server)
-    driver = LocalDriver("local", context, build_user="")
+    return LocalDriver("local", context, build_user=""), server
+
+
+def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, amqp_uri, servers):
+    driver, server = forking_driver(data_dir, amqp_uri, servers)
     record_id = new_record_id()
     # No scheduler answers on this vhost: the worker keeps asking for its job meanwhile.
     driver.start(record_id, "proj", "pipe", {})
@@ -241,6 +248,7 @@ def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, 
     other = new_record_id()
     driver.start(other, "proj", "pipe", {})
     saved = SavedWorker(other, "proj", "pipe", datetime.now(UTC), driver.handle(other), "local")
+    env = service_env(data_dir, amqp_uri)
     after = LocalDriver("local", DriverContext(data_dir, amqp_uri, environ=env), build_user="")
     after.adopt([saved])
     assert [w["recordID"] for w in after.list()] == [other]
@@ -252,10 +260,7 @@ def test_a_local_driver_runs_records_forked_and_a_restart_adopts_them(data_dir, 
 def test_a_local_driver_hands_a_forked_worker_its_job(data_dir, amqp_uri, servers, git_repo):
     """No scheduler answers on this vhost: the record runs to Success only if its worker was
     handed its job (one that asks would wait for it, then fail)."""
-    env = service_env(data_dir, amqp_uri)
-    server = make_server(data_dir, servers)
-    context = DriverContext(data_dir, amqp_uri, environ=env, fork_server=server)
-    driver = LocalDriver("local", context, build_user="")
+    driver, _ = forking_driver(data_dir, amqp_uri, servers)
     record_id = new_record_id()
     job = {**make_job(git_repo.url, package=["echo packaged"]), "record_id": record_id}
     driver.start(record_id, "proj", "pipe", {}, job=job)  # type: ignore[arg-type]
@@ -275,11 +280,7 @@ def test_the_supervisor_hands_on_only_a_fresh_job(
     """A start taken up 10 s after the scheduler sent its job (which gives a start up after
     8 s) leaves its worker to ask for its job, which an ended record is refused; a start taken
     up within the moment a start takes hands it on."""
-    env = service_env(data_dir, amqp_uri)
-    context = DriverContext(
-        data_dir, amqp_uri, environ=env, fork_server=make_server(data_dir, servers)
-    )
-    driver = LocalDriver("local", context, build_user="")
+    driver, _ = forking_driver(data_dir, amqp_uri, servers)
     sent = time.time()
     record_id = new_record_id()
     job = {**make_job(git_repo.url, package=["true"]), "record_id": record_id}
