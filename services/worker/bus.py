@@ -33,8 +33,9 @@ PERSISTENT = 2
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 MAX_RETRIES = int(RETRY_POLICY["max_retries"])
 REPLY_TYPES = {"application/json"}  # nameko answers in JSON; nothing else is decoded
-# What a broken or refused connection raises (TimeoutError, no answer, is an OSError)
-BROKER_ERRORS = (OSError, KombuError, AMQPError)
+# What a broken or refused connection raises (TimeoutError, no answer, is an OSError), and
+# a publish the broker refused (amqp raises a nack as MessageNacked, no AMQPError)
+BROKER_ERRORS = (OSError, KombuError, AMQPError, MessageNacked)
 
 
 def retry_pause(attempt: int) -> None:
@@ -43,39 +44,36 @@ def retry_pause(attempt: int) -> None:
     time.sleep(min(pause, RETRY_POLICY["interval_max"]))
 
 
-def _nacked(exc: BaseException) -> bool:
-    """Whether the broker refused the message (kombu wraps the nack as OperationalError)."""
-    return isinstance(exc, MessageNacked) or isinstance(exc.__cause__, MessageNacked)
-
-
 def event_exchange(source: str) -> Exchange:
     """As nameko declares it (a different declaration would be refused by the broker)."""
     return Exchange(f"{source}.events", type="topic", durable=True, delivery_mode=PERSISTENT)
 
 
 class EventSender:
-    """Publishes events with publisher confirms over one connection (thread-safe)."""
+    """Publishes events with publisher confirms over one connection (thread-safe).
 
-    def __init__(self, amqp_uri: str) -> None:
+    It recovers on its own rather than with kombu's `Connection.ensure`: a publish that gave
+    up there (the broker away for longer than its retries) left the producer on the broken
+    connection's channel, and every later event failed at once with "channel is None and
+    entity ... not bound" (a worker lost its RUN_FINISHED so in the broker failover test).
+    Here any broker error drops the connection and its producer, and the next try opens
+    both anew, on the next node of a cluster URI."""
+
+    def __init__(self, amqp_uri: str, retries: int = MAX_RETRIES) -> None:
         self._conn = Connection(
             amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
         )
         self._lock = threading.Lock()
         self._producer: Producer | None = None
+        self.retries = retries
+        self.recoveries = 0  # connections dropped after an error (tests read it)
 
     def __call__(self, source: str, event_type: str, payload: Mapping[str, object]) -> None:
         exchange = event_exchange(source)
         with self._lock:
-            if self._producer is None:
-                self._producer = Producer(self._conn.default_channel)
-            publish = self._conn.ensure(self._producer, self._producer.publish, **RETRY_POLICY)
-            # A nack (a quorum queue whose leader is moving to another node) is no connection
-            # error, so `ensure` does not retry it: the event is sent again here, as a
-            # broker restart would have it sent (the scheduler takes an event twice safely).
-            # Without this, a worker lost its stage's end in 2 of 22 failover test runs.
-            for attempt in range(MAX_RETRIES + 1):
+            for attempt in range(self.retries + 1):
                 try:
-                    publish(
+                    self._open().publish(
                         dict(payload),
                         exchange=exchange,
                         routing_key=event_type,
@@ -84,10 +82,30 @@ class EventSender:
                         declare=[exchange],
                     )
                     return
-                except (MessageNacked, KombuError) as exc:
-                    if not _nacked(exc) or attempt == MAX_RETRIES:
+                except BROKER_ERRORS:
+                    # A broken connection, a channel the broker closed, or a nack (a quorum
+                    # queue whose leader is moving to another node; without a new try a
+                    # worker lost its stage's end in 2 of 22 failover test runs). The event
+                    # goes again, as a broker restart would have it sent: the scheduler
+                    # takes an event twice safely.
+                    self._drop()
+                    if attempt == self.retries:
                         raise
                 retry_pause(attempt)
+
+    def _open(self) -> Producer:
+        if self._producer is None:
+            self._conn.ensure_connection(max_retries=0)  # one try: the caller paces the next
+            self._producer = Producer(self._conn.default_channel)
+        return self._producer
+
+    def _drop(self) -> None:
+        """Forget the connection without talking to it (it may be gone) and move to the
+        URI's next host, as kombu does on a connection error."""
+        self.recoveries += 1
+        self._producer = None
+        self._conn.collect()
+        self._conn.maybe_switch_next()
 
     def close(self) -> None:
         with self._lock:

@@ -9,12 +9,14 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from kombu import Connection, Queue
 
 from services.worker import bus
 from shared.contracts.errors import NotFound
+from tests.netcut import CutProxy
 from tests.support import ROOT
 
 SERVICE = textwrap.dedent(
@@ -125,3 +127,69 @@ def test_an_event_the_broker_nacks_is_sent_again_until_taken(amqp_uri: str):
         finally:
             sender.close()
             full(conn.default_channel).delete()
+
+
+@pytest.fixture
+def cut_proxy(amqp_uri: str) -> Iterator[tuple[CutProxy, str]]:
+    """A proxy to the broker the test can cut, and the URI that goes through it."""
+    broker = urlsplit(amqp_uri)
+    proxy = CutProxy((broker.hostname or "localhost", broker.port or 5672))
+    yield proxy, proxy.via(amqp_uri)
+    proxy.close()
+
+
+def _said(source: str) -> Queue:
+    return Queue(
+        f"bus-cut-{time.monotonic_ns()}",
+        bus.event_exchange(source),
+        routing_key="said",
+        auto_delete=False,
+    )
+
+
+def test_events_after_a_send_that_gave_up_go_on_a_new_connection(
+    amqp_uri: str, cut_proxy: tuple[CutProxy, str]
+):
+    """A send that runs out of tries raises; the sender is not left on the dead connection:
+    once the broker is back, the next event goes (kombu's `ensure` left the producer on the
+    broken channel, and every later event failed at once, a worker's RUN_FINISHED among
+    them)."""
+    proxy, uri = cut_proxy
+    queue = _said("buscut")
+    with Connection(amqp_uri) as conn:
+        queue(conn.default_channel).declare()
+        sender = bus.EventSender(uri, retries=1)
+        try:
+            sender("buscut", "said", {"n": 1})
+            proxy.cut()
+            with pytest.raises(bus.BROKER_ERRORS):
+                sender("buscut", "said", {"n": 2})
+            proxy.reopen()
+            sender("buscut", "said", {"n": 3})
+            got = [queue(conn.default_channel).get(no_ack=True) for _ in range(3)]
+            assert [m.payload if m else None for m in got] == [{"n": 1}, {"n": 3}, None]
+            assert sender.recoveries >= 2
+        finally:
+            sender.close()
+            queue(conn.default_channel).delete()
+
+
+def test_an_event_sent_while_the_broker_is_away_goes_when_it_is_back(
+    amqp_uri: str, cut_proxy: tuple[CutProxy, str]
+):
+    proxy, uri = cut_proxy
+    queue = _said("busaway")
+    with Connection(amqp_uri) as conn:
+        queue(conn.default_channel).declare()
+        sender = bus.EventSender(uri)
+        try:
+            sender("busaway", "said", {"n": 1})
+            proxy.cut()
+            threading.Timer(1.5, proxy.reopen).start()
+            sender("busaway", "said", {"n": 2})  # tried again until the broker is back
+            got = [queue(conn.default_channel).get(no_ack=True) for _ in range(2)]
+            assert [m.payload if m else None for m in got] == [{"n": 1}, {"n": 2}]
+            assert sender.recoveries >= 1
+        finally:
+            sender.close()
+            queue(conn.default_channel).delete()
