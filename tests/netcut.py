@@ -1,7 +1,8 @@
 """A TCP proxy a test can cut: its connections closed and new ones refused until it is
-opened again, as a network cut or a node going away does to a client. The broker's own
-`close_connection` closes one connection, but the client reconnects at once; a cut lasts
-as long as the test says."""
+opened again, as a network cut or a node going away does to a client; or stall: its
+connections kept open but silent, as a peer lost without a word leaves them. The broker's
+own `close_connection` closes one connection, but the client reconnects at once; a cut
+lasts as long as the test says."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class CutProxy:
         self._open.set()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._silent: list[threading.Event] = []  # one per connection: set, it stops forwarding
+        self._stalled: list[socket.socket] = []  # silent, open until the proxy closes
         threading.Thread(target=self._accept, daemon=True, name="cutproxy").start()
 
     def via(self, uri: str) -> str:
@@ -36,17 +39,28 @@ class CutProxy:
         """Close every connection through the proxy; refuse new ones until `reopen`."""
         self._open.clear()
         with self._lock:
-            cut, self._sockets = self._sockets, []
+            cut, self._sockets, self._silent = self._sockets, [], []
         for sock in cut:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    def stall(self) -> None:
+        """The connections through the proxy go silent both ways, open; new ones work."""
+        with self._lock:
+            stalled, self._silent = self._silent, []
+            self._stalled += self._sockets
+            self._sockets = []
+        for silent in stalled:
+            silent.set()
 
     def reopen(self) -> None:
         self._open.set()
 
     def close(self) -> None:
         self.cut()
+        for sock in self._stalled:
+            sock.close()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -63,20 +77,25 @@ class CutProxy:
             except OSError:
                 client.close()
                 continue
+            silent = threading.Event()
             with self._lock:
                 self._sockets += [client, upstream]
-            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+                self._silent.append(silent)
+            threading.Thread(target=_pump, args=(client, upstream, silent), daemon=True).start()
 
 
-def _pump(one: socket.socket, other: socket.socket) -> None:
-    """Both directions until either side closes, then both close."""
+def _pump(one: socket.socket, other: socket.socket, silent: threading.Event) -> None:
+    """Both directions until either side closes, then both close; nothing once `silent`
+    (the sockets stay open until the proxy closes)."""
     peer = {one: other, other: one}
     with selectors.DefaultSelector() as selector:
         for sock in peer:
             selector.register(sock, selectors.EVENT_READ)
         try:
-            while True:
-                for key, _ in selector.select(timeout=1):
+            while not silent.is_set():
+                for key, _ in selector.select(timeout=0.1):
+                    if silent.is_set():
+                        return
                     sock = key.fileobj
                     assert isinstance(sock, socket.socket)
                     data = sock.recv(65536)
@@ -86,5 +105,6 @@ def _pump(one: socket.socket, other: socket.socket) -> None:
         except (OSError, ValueError):  # ValueError: a socket `cut` closed meanwhile
             return
         finally:
-            for sock in peer:
-                sock.close()
+            if not silent.is_set():
+                for sock in peer:
+                    sock.close()

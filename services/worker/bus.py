@@ -32,6 +32,7 @@ RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 PERSISTENT = 2
 RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 MAX_RETRIES = int(RETRY_POLICY["max_retries"])
+CONFIRM_TIMEOUT = 30.0  # seconds without a confirm before the connection is taken as broken
 REPLY_TYPES = {"application/json"}  # nameko answers in JSON; nothing else is decoded
 # What a broken or refused connection raises (TimeoutError, no answer, is an OSError), and
 # a publish the broker refused (amqp raises a nack as MessageNacked, no AMQPError)
@@ -59,13 +60,18 @@ class EventSender:
     Here any broker error drops the connection and its producer, and the next try opens
     both anew, on the next node of a cluster URI."""
 
-    def __init__(self, amqp_uri: str, retries: int = MAX_RETRIES) -> None:
+    def __init__(
+        self, amqp_uri: str, retries: int = MAX_RETRIES, confirm_timeout: float = CONFIRM_TIMEOUT
+    ) -> None:
         self._conn = Connection(
             amqp_uri, transport_options={"confirm_publish": True}, connect_timeout=10
         )
         self._lock = threading.Lock()
         self._producer: Producer | None = None
         self.retries = retries
+        # a confirm that never comes (a peer lost without a word) ends the wait, as a broken
+        # connection would: the event goes again on a new one
+        self.confirm_timeout = confirm_timeout
         self.recoveries = 0  # connections dropped after an error (tests read it)
 
     def __call__(self, source: str, event_type: str, payload: Mapping[str, object]) -> None:
@@ -80,6 +86,7 @@ class EventSender:
                         serializer="json",
                         delivery_mode=PERSISTENT,
                         declare=[exchange],
+                        confirm_timeout=self.confirm_timeout,
                     )
                     return
                 except BROKER_ERRORS:

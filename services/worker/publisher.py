@@ -24,7 +24,13 @@ from collections.abc import Mapping
 
 from kombu import Connection, Exchange, Producer, Queue
 
-from services.worker.bus import BROKER_ERRORS, MAX_RETRIES, EventSender, retry_pause
+from services.worker.bus import (
+    BROKER_ERRORS,
+    CONFIRM_TIMEOUT,
+    MAX_RETRIES,
+    EventSender,
+    retry_pause,
+)
 from shared import brokers, fastjson, timefmt, workertoken
 from shared.contracts import events, logs
 
@@ -40,7 +46,6 @@ BATCH_DELAY = 0.01
 # past the broker's limit (a line alone is at most 4 MiB: services/worker/lines.py)
 BATCH_CHARS = 1024 * 1024
 WINDOW = 16  # batches published and not yet confirmed, at most
-CONFIRM_TIMEOUT = 30.0  # seconds without a confirm before the connection is taken as broken
 
 
 class Refused(Exception):

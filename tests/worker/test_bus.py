@@ -193,3 +193,32 @@ def test_an_event_sent_while_the_broker_is_away_goes_when_it_is_back(
         finally:
             sender.close()
             queue(conn.default_channel).delete()
+
+
+@pytest.mark.timeout(60)
+def test_an_event_whose_confirm_never_comes_goes_again_on_a_new_connection(
+    amqp_uri: str, cut_proxy: tuple[CutProxy, str]
+):
+    """The connection goes silent, open (a peer lost without a word): the publish does not
+    wait for its confirm for ever; the event goes again on a new connection."""
+    proxy, uri = cut_proxy
+    queue = _said("busstall")
+    with Connection(amqp_uri) as conn:
+        queue(conn.default_channel).declare()
+        sender = bus.EventSender(uri, confirm_timeout=1.0)
+        try:
+            sender("busstall", "said", {"n": 1})
+            proxy.stall()
+            began = time.monotonic()
+            sender("busstall", "said", {"n": 2})
+            assert 1.0 <= time.monotonic() - began < 10
+            assert sender.recoveries == 1
+            payloads = []
+            while (message := queue(conn.default_channel).get(no_ack=True)) is not None:
+                payloads.append(message.payload)
+            # a copy when the stalled publish reached the broker before the silence: the
+            # scheduler takes an event twice safely
+            assert payloads[0] == {"n": 1} and {"n": 2} in payloads[1:], payloads
+        finally:
+            sender.close()
+            queue(conn.default_channel).delete()
