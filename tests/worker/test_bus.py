@@ -3,12 +3,13 @@ events reach nameko handlers, its calls get nameko's answers and errors."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -138,13 +139,29 @@ def cut_proxy(amqp_uri: str) -> Iterator[tuple[CutProxy, str]]:
     proxy.close()
 
 
-def _said(source: str) -> Queue:
-    return Queue(
-        f"bus-cut-{time.monotonic_ns()}",
-        bus.event_exchange(source),
-        routing_key="said",
-        auto_delete=False,
-    )
+@contextlib.contextmanager
+def _sending(
+    amqp_uri: str, uri: str, **options: float
+) -> Iterator[tuple[Callable[[int], None], bus.EventSender, Callable[[], list[object]]]]:
+    """An EventSender on `uri` (through the proxy), a `send(n)` of event "said" {"n": n},
+    and a `taken()` of the payloads that reached a queue bound for them (read directly)."""
+    source = f"buscut{time.monotonic_ns()}"
+    queue = Queue(f"bus-cut-{source}", bus.event_exchange(source), routing_key="said")
+    with Connection(amqp_uri) as conn:
+        queue(conn.default_channel).declare()
+        sender = bus.EventSender(uri, **options)  # type: ignore[arg-type]
+
+        def taken() -> list[object]:
+            payloads = []
+            while (message := queue(conn.default_channel).get(no_ack=True)) is not None:
+                payloads.append(message.payload)
+            return payloads
+
+        try:
+            yield (lambda n: sender(source, "said", {"n": n})), sender, taken
+        finally:
+            sender.close()
+            queue(conn.default_channel).delete()
 
 
 def test_events_after_a_send_that_gave_up_go_on_a_new_connection(
@@ -155,44 +172,28 @@ def test_events_after_a_send_that_gave_up_go_on_a_new_connection(
     broken channel, and every later event failed at once, a worker's RUN_FINISHED among
     them)."""
     proxy, uri = cut_proxy
-    queue = _said("buscut")
-    with Connection(amqp_uri) as conn:
-        queue(conn.default_channel).declare()
-        sender = bus.EventSender(uri, retries=1)
-        try:
-            sender("buscut", "said", {"n": 1})
-            proxy.cut()
-            with pytest.raises(bus.BROKER_ERRORS):
-                sender("buscut", "said", {"n": 2})
-            proxy.reopen()
-            sender("buscut", "said", {"n": 3})
-            got = [queue(conn.default_channel).get(no_ack=True) for _ in range(3)]
-            assert [m.payload if m else None for m in got] == [{"n": 1}, {"n": 3}, None]
-            assert sender.recoveries >= 2
-        finally:
-            sender.close()
-            queue(conn.default_channel).delete()
+    with _sending(amqp_uri, uri, retries=1) as (send, sender, taken):
+        send(1)
+        proxy.cut()
+        with pytest.raises(bus.BROKER_ERRORS):
+            send(2)
+        proxy.reopen()
+        send(3)
+        assert taken() == [{"n": 1}, {"n": 3}]
+        assert sender.recoveries >= 2
 
 
 def test_an_event_sent_while_the_broker_is_away_goes_when_it_is_back(
     amqp_uri: str, cut_proxy: tuple[CutProxy, str]
 ):
     proxy, uri = cut_proxy
-    queue = _said("busaway")
-    with Connection(amqp_uri) as conn:
-        queue(conn.default_channel).declare()
-        sender = bus.EventSender(uri)
-        try:
-            sender("busaway", "said", {"n": 1})
-            proxy.cut()
-            threading.Timer(1.5, proxy.reopen).start()
-            sender("busaway", "said", {"n": 2})  # tried again until the broker is back
-            got = [queue(conn.default_channel).get(no_ack=True) for _ in range(2)]
-            assert [m.payload if m else None for m in got] == [{"n": 1}, {"n": 2}]
-            assert sender.recoveries >= 1
-        finally:
-            sender.close()
-            queue(conn.default_channel).delete()
+    with _sending(amqp_uri, uri) as (send, sender, taken):
+        send(1)
+        proxy.cut()
+        threading.Timer(1.5, proxy.reopen).start()
+        send(2)  # tried again until the broker is back
+        assert taken() == [{"n": 1}, {"n": 2}]
+        assert sender.recoveries >= 1
 
 
 @pytest.mark.timeout(60)
@@ -202,23 +203,14 @@ def test_an_event_whose_confirm_never_comes_goes_again_on_a_new_connection(
     """The connection goes silent, open (a peer lost without a word): the publish does not
     wait for its confirm for ever; the event goes again on a new connection."""
     proxy, uri = cut_proxy
-    queue = _said("busstall")
-    with Connection(amqp_uri) as conn:
-        queue(conn.default_channel).declare()
-        sender = bus.EventSender(uri, confirm_timeout=1.0)
-        try:
-            sender("busstall", "said", {"n": 1})
-            proxy.stall()
-            began = time.monotonic()
-            sender("busstall", "said", {"n": 2})
-            assert 1.0 <= time.monotonic() - began < 10
-            assert sender.recoveries == 1
-            payloads = []
-            while (message := queue(conn.default_channel).get(no_ack=True)) is not None:
-                payloads.append(message.payload)
-            # a copy when the stalled publish reached the broker before the silence: the
-            # scheduler takes an event twice safely
-            assert payloads[0] == {"n": 1} and {"n": 2} in payloads[1:], payloads
-        finally:
-            sender.close()
-            queue(conn.default_channel).delete()
+    with _sending(amqp_uri, uri, confirm_timeout=1.0) as (send, sender, taken):
+        send(1)
+        proxy.stall()
+        began = time.monotonic()
+        send(2)
+        assert 1.0 <= time.monotonic() - began < 10
+        assert sender.recoveries == 1
+        payloads = taken()
+        # a copy when the stalled publish reached the broker before the silence: the
+        # scheduler takes an event twice safely
+        assert payloads[0] == {"n": 1} and {"n": 2} in payloads[1:], payloads
