@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.message import Message
 
 from shared.contracts import logs, services
+from tests.netcut import CutProxy
 from tests.waiting import wait_for
 
 RECORD_ID = "65f0c0ffee0000000000abcd"
@@ -231,6 +233,15 @@ def bus(amqp_uri: str) -> Iterator[Bus]:
     reader = Bus(amqp_uri)
     yield reader
     reader.close()
+
+
+@pytest.fixture
+def cut_proxy(amqp_uri: str) -> Iterator[tuple[CutProxy, str]]:
+    """A proxy to the broker the test can cut, and the URI that goes through it."""
+    broker = urlsplit(amqp_uri)
+    proxy = CutProxy((broker.hostname or "localhost", broker.port or 5672))
+    yield proxy, proxy.via(amqp_uri)
+    proxy.close()
 
 
 def new_record_id() -> str:

@@ -10,7 +10,6 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from kombu import Connection, Queue
@@ -128,15 +127,6 @@ def test_an_event_the_broker_nacks_is_sent_again_until_taken(amqp_uri: str):
         finally:
             sender.close()
             full(conn.default_channel).delete()
-
-
-@pytest.fixture
-def cut_proxy(amqp_uri: str) -> Iterator[tuple[CutProxy, str]]:
-    """A proxy to the broker the test can cut, and the URI that goes through it."""
-    broker = urlsplit(amqp_uri)
-    proxy = CutProxy((broker.hostname or "localhost", broker.port or 5672))
-    yield proxy, proxy.via(amqp_uri)
-    proxy.close()
 
 
 @contextlib.contextmanager

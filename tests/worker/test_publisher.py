@@ -7,9 +7,13 @@ import subprocess
 import threading
 import time
 
+import pytest
+
+from services.worker import publisher
 from services.worker.publisher import BATCH_LINES, BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
 from shared import workertoken
+from tests.netcut import CutProxy
 from tests.repos import GitRepo
 from tests.waiting import wait_for
 from tests.worker.conftest import Bus, check_stream, make_job, new_record_id
@@ -241,5 +245,33 @@ def test_lines_in_flight_when_the_connection_breaks_are_sent_again_in_order(bus:
     for batch in batches:  # one copy of each (the logs service stores the first)
         kept = first.setdefault(batch["seq"], batch)
         assert kept == batch, "a copy differs from its batch"
+    ordered = [first[seq] for seq in sorted(first)]
+    assert [line for _, line in check_stream(ordered, record_id)] == sent
+
+
+def test_lines_sent_on_a_connection_gone_silent_go_again_on_a_new_one(
+    bus: Bus, cut_proxy: tuple[CutProxy, str], monkeypatch: pytest.MonkeyPatch
+):
+    """The connection stays open but nothing comes back (a peer lost without a word): the
+    batches the broker never confirmed go again on a new connection once CONFIRM_TIMEOUT
+    has passed, instead of the worker waiting for ever at the stage's end."""
+    monkeypatch.setattr(publisher, "CONFIRM_TIMEOUT", 1.0)
+    proxy, uri = cut_proxy
+    record_id = new_record_id()
+    lines = LogPublisher(uri, record_id)
+    sent = [f"line {n}" for n in range(200)]
+    for line in sent[:100]:
+        lines.line("package", line)
+    lines.flush()
+    proxy.stall()
+    for line in sent[100:]:
+        lines.line("package", line)
+    began = time.monotonic()
+    assert lines.end("package") == len(sent)
+    assert 1.0 <= time.monotonic() - began < 15  # the 1 s timeout, not the default 30 s
+    assert lines.recoveries >= 1
+    first: dict[int, dict] = {}
+    for batch in bus.batches(record_id, timeout=30):  # copies allowed, each the same
+        assert first.setdefault(batch["seq"], batch) == batch
     ordered = [first[seq] for seq in sorted(first)]
     assert [line for _, line in check_stream(ordered, record_id)] == sent
