@@ -4,6 +4,7 @@ cascading deletes and retention. One stack of its own with short limits."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -335,3 +336,36 @@ def test_a_start_that_left_no_trace_is_asked_again(runs: Runs, git_repo, fault_s
     naive = long_ago.replace(tzinfo=None)  # as this client reads times back
     assert again["worker"] and again["heartbeatAt"] > naive  # a new worker ran it
     assert again["launchAt"] > naive
+
+
+def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again(
+    runs: Runs, git_repo, fault_stack, db
+):
+    """The broker refuses the scheduler's call to start the worker: the cloud service's
+    queue is made to nack every publish (a policy: at most 0 messages, new ones refused), as
+    a quorum queue does while its leader moves, and the call fails as a cut one does
+    (runs.CallCut). The call may have reached the cloud service for all the scheduler knows:
+    the record stays Running, not Failed, and once the call's deadline and a margin have
+    passed (5 + 5 s in this stack), the upkeep asks the cloud again and it runs to its end."""
+    runs.pipeline(pipeline_body("refused", git_repo.url, package=["echo built"]))
+    policy = f"refuse-{secrets.token_hex(4)}"
+    rabbitmqctl(
+        "set_policy", "-p", fault_stack.vhost, "--apply-to", "queues", policy, "^rpc-cloud$",
+        '{"max-length": 0, "overflow": "reject-publish"}',
+    )  # fmt: skip
+    try:
+        rec = runs.start("refused")
+        cut = f"the call starting the worker of {rec['id']} was cut"
+        wait_for(lambda: cut in fault_stack.log_path.read_text(errors="replace"), 20, cut)
+        held = db.records.find_one({"_id": ObjectId(rec["id"])})
+        assert held["status"] == "Running" and not held.get("worker"), held
+    finally:
+        rabbitmqctl("clear_policy", "-p", fault_stack.vhost, policy)
+    final = runs.wait("refused", rec["id"], timeout=40)
+    assert final["status"] == "Success", final.get("errorMessage")
+    again = db.records.find_one({"_id": ObjectId(rec["id"])})
+    assert again["worker"] and again["launchAt"] > held["launchAt"]  # asked again, later
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
