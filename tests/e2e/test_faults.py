@@ -354,6 +354,8 @@ def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again
         '{"max-length": 0, "overflow": "reject-publish"}',
     )  # fmt: skip
     try:
+        # applied by the queue itself, a moment after set_policy answered
+        wait_for(lambda: policy in queue_policies(fault_stack.vhost).get("rpc-cloud", ""), 20)
         rec = runs.start("refused")
         cut = f"the call starting the worker of {rec['id']} was cut"
         wait_for(lambda: cut in fault_stack.log_path.read_text(errors="replace"), 20, cut)
@@ -369,3 +371,16 @@ def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def queue_policies(vhost: str) -> dict[str, str]:
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "policy", "--no-table-headers"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return {
+        fields[0]: " ".join(fields[1:]) for fields in map(str.split, listed.splitlines()) if fields
+    }
