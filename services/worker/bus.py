@@ -30,8 +30,9 @@ import shared.contracts.errors  # noqa: F401 - registers the contract's exceptio
 
 RPC_EXCHANGE = Exchange("nameko-rpc", type="topic", durable=True)
 PERSISTENT = 2
-RETRY_POLICY = {"max_retries": 10, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
-MAX_RETRIES = int(RETRY_POLICY["max_retries"])
+# A publish is tried again MAX_RETRIES times, paced by retry_pause: about 16 s in all
+MAX_RETRIES = 10
+RETRY_FIRST, RETRY_STEP, RETRY_MAX = 0.2, 0.5, 2.0  # seconds
 CONFIRM_TIMEOUT = 30.0  # seconds without a confirm before the connection is taken as broken
 REPLY_TYPES = {"application/json"}  # nameko answers in JSON; nothing else is decoded
 # What a broken or refused connection raises (TimeoutError, no answer, is an OSError), and
@@ -40,9 +41,8 @@ BROKER_ERRORS = (OSError, KombuError, AMQPError, MessageNacked)
 
 
 def retry_pause(attempt: int) -> None:
-    """The wait before try `attempt` + 1 of a publish, as RETRY_POLICY paces kombu's own."""
-    pause = RETRY_POLICY["interval_start"] + attempt * RETRY_POLICY["interval_step"]
-    time.sleep(min(pause, RETRY_POLICY["interval_max"]))
+    """The wait after failed try `attempt` (from 0) of a publish: longer each time, bounded."""
+    time.sleep(min(RETRY_FIRST + attempt * RETRY_STEP, RETRY_MAX))
 
 
 def event_exchange(source: str) -> Exchange:

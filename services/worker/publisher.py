@@ -230,7 +230,7 @@ class LogPublisher:
 
     def _recover(self, pending: list[logs.LogBatch]) -> None:
         """A new connection, and the batches not confirmed published again in order (the logs
-        service keeps one copy); gives up after RETRY_POLICY's tries."""
+        service keeps one copy); gives up after MAX_RETRIES more tries."""
         self.recoveries += 1
         for attempt in range(MAX_RETRIES + 1):
             self._unconfirmed.clear()
