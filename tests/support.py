@@ -70,6 +70,13 @@ def broker_vhost(label: str) -> Iterator[str]:
         subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
 
 
+def rabbitmqctl(*args: str) -> str:
+    """`rabbitmqctl -q <args>` on the machine's broker: its output; raises when it fails."""
+    return subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+
+
 def _workspaces_dir() -> str:
     """A workspaces folder outside pytest's tree, removed when the test session ends (kept
     across a stack's restarts: adopted workers still use theirs)."""

@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
     read_lines,
     stop_replica,
 )
-from tests.support import ROOT, StackProcess, pid_alive, worker_pid
+from tests.support import ROOT, StackProcess, pid_alive, rabbitmqctl, worker_pid
 from tests.waiting import holds_for, line_in, wait_for
 
 RECORD_TIMEOUT = 30
@@ -303,12 +303,7 @@ def test_a_start_that_left_no_trace_is_asked_again(runs: Runs, git_repo, fault_s
         (no worker_exited waiting): no late report of the first run comes after this."""
         if not (db.workers.find_one({"_id": done["id"]}) or {}).get("endedAt"):
             return False
-        queues = subprocess.run(
-            ["rabbitmqctl", "-q", "list_queues", "-p", fault_stack.vhost, "name", "messages"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        queues = rabbitmqctl("list_queues", "-p", fault_stack.vhost, "name", "messages")
         return any(
             line.split()[0].endswith("handle_worker_exited") and line.split()[1] == "0"
             for line in queues.splitlines()
@@ -369,18 +364,8 @@ def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again
     assert again["worker"] and again["launchAt"] > held["launchAt"]  # asked again, later
 
 
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 def queue_policies(vhost: str) -> dict[str, str]:
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "policy", "--no-table-headers"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    listed = rabbitmqctl("list_queues", "-p", vhost, "name", "policy", "--no-table-headers")
     return {
         fields[0]: " ".join(fields[1:]) for fields in map(str.split, listed.splitlines()) if fields
     }

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import json
 import secrets
-import subprocess
 import threading
 import urllib.error
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from services.worker import bus
 from services.worker.publisher import LogPublisher
 from shared.contracts import events, logs
-from tests.support import ROOT
+from tests.support import ROOT, rabbitmqctl
 from tools import broker_users
 
 MANIFEST = ROOT / "k8s" / "rabbitmq.yaml"
@@ -49,10 +48,6 @@ def users_spec() -> dict[str, Any]:
 def worker_entry() -> dict[str, Any]:
     (entry,) = [u for u in users_spec()["users"] if u["uri"] == WORKER_URI_ENV]
     return entry
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
 # --- the workers' user on a real broker ---------------------------------------------------------
