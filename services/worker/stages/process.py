@@ -8,7 +8,9 @@ short wait instead of being read to its end.
 from __future__ import annotations
 
 import contextlib
+import os
 import pwd
+import select
 import subprocess
 import threading
 import time
@@ -130,14 +132,7 @@ def run(
             pass  # the child exited without reading; its output says why
     pump = _Pump(proc.stdout, log)
     pump.thread.start()
-    while True:
-        try:
-            proc.wait(timeout=POLL)
-            break
-        except subprocess.TimeoutExpired:
-            if abort.is_set():
-                _stop(proc)
-                break
+    _wait(proc, abort)
     _drain(pump, abort)
     pump.close()
     if not pump.thread.is_alive():  # else a leftover holds the pipe: leave it to the pump
@@ -147,6 +142,42 @@ def run(
     aborted = abort.is_set()
     code = proc.returncode if proc.returncode is not None else -9
     return Outcome(code, aborted, tuple(pump.tail))
+
+
+def _wait(proc: subprocess.Popen[bytes], abort: threading.Event) -> None:
+    """Until the child exits, or `abort` is set (then it is stopped). The exit is seen the
+    moment it happens through a pidfd: `Popen.wait(timeout)` polls with sleeps doubling from
+    0.5 ms, and saw a command's end up to a third of its run late, at most about 18 ms
+    (bench.commands, p50: `sleep 0.01` done after 16.7 ms instead of 11.8, `true` after 1.7
+    instead of 1.1). Without pidfds (Linux before 5.3) it polls as before."""
+    try:
+        pidfd: int | None = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        while not _exited(proc, pidfd, POLL):
+            if abort.is_set():
+                _stop(proc)
+                return
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _exited(proc: subprocess.Popen[bytes], pidfd: int | None, seconds: float) -> bool:
+    """Whether the child exited (then it is reaped) within `seconds`."""
+    if pidfd is not None:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+        if not poller.poll(seconds * 1000):
+            return False
+        proc.wait()  # returns at once
+        return True
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _drain(pump: _Pump, abort: threading.Event) -> None:
