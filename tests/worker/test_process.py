@@ -27,8 +27,7 @@ def abort_after(seconds: float) -> threading.Event:
     return abort
 
 
-@pytest.fixture
-def no_pidfds(monkeypatch: pytest.MonkeyPatch) -> None:
+def refuse_pidfds(monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel before Linux 5.3: pidfd_open fails with ENOSYS."""
 
     def refused(pid: int, flags: int = 0) -> int:
@@ -51,22 +50,17 @@ def test_the_exit_is_awaited_on_a_pidfd_not_polled(tmp_path, monkeypatch):
     assert waits == [None]  # one wait, for a process known to have exited: no timed polls
 
 
-def test_an_abort_stops_a_command_watched_on_its_pidfd(tmp_path):
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfd", "polled"])
+def test_an_abort_stops_a_command(tmp_path, monkeypatch, pidfds):
+    if not pidfds:
+        refuse_pidfds(monkeypatch)
     began = time.monotonic()
     outcome = run(["sleep", "30"], tmp_path, abort_after(0.2))
     assert outcome.aborted
     assert time.monotonic() - began < 10  # stopped, not run to its end
 
 
-@pytest.mark.usefixtures("no_pidfds")
-def test_without_pidfds_a_command_still_ends_with_its_code(tmp_path):
+def test_without_pidfds_a_command_still_ends_with_its_code(tmp_path, monkeypatch):
+    refuse_pidfds(monkeypatch)
     outcome = run(["sh", "-c", "echo two; exit 4"], tmp_path)
     assert (outcome.code, outcome.aborted, outcome.tail) == (4, False, ("two",))
-
-
-@pytest.mark.usefixtures("no_pidfds")
-def test_without_pidfds_an_abort_still_stops_a_command(tmp_path):
-    began = time.monotonic()
-    outcome = run(["sleep", "30"], tmp_path, abort_after(0.2))
-    assert outcome.aborted
-    assert time.monotonic() - began < 10

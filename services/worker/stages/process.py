@@ -154,8 +154,12 @@ def _wait(proc: subprocess.Popen[bytes], abort: threading.Event) -> None:
         pidfd: int | None = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
         pidfd = None
+    exit_seen = None
+    if pidfd is not None:
+        exit_seen = select.poll()
+        exit_seen.register(pidfd, select.POLLIN)  # readable once the process has exited
     try:
-        while not _exited(proc, pidfd, POLL):
+        while not _exited(proc, exit_seen, POLL):
             if abort.is_set():
                 _stop(proc)
                 return
@@ -164,12 +168,11 @@ def _wait(proc: subprocess.Popen[bytes], abort: threading.Event) -> None:
             os.close(pidfd)
 
 
-def _exited(proc: subprocess.Popen[bytes], pidfd: int | None, seconds: float) -> bool:
-    """Whether the child exited (then it is reaped) within `seconds`."""
-    if pidfd is not None:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)  # readable once the process has exited
-        if not poller.poll(seconds * 1000):
+def _exited(proc: subprocess.Popen[bytes], exit_seen: select.poll | None, seconds: float) -> bool:
+    """Whether the child exited (then it is reaped) within `seconds`: seen on its pidfd's
+    poll, or else by Popen's polling."""
+    if exit_seen is not None:
+        if not exit_seen.poll(seconds * 1000):
             return False
         proc.wait()  # returns at once
         return True
