@@ -77,6 +77,14 @@ def rabbitmqctl(*args: str) -> str:
     ).stdout
 
 
+def queue_column(vhost: str, column: str) -> dict[str, str]:
+    """{queue name: its `column`} for a vhost's queues (`rabbitmqctl list_queues`; "" when the
+    column is empty, as a queue's policy is without one)."""
+    listed = rabbitmqctl("list_queues", "-p", vhost, "name", column, "--no-table-headers")
+    rows = (line.split("\t") for line in listed.splitlines() if line.strip())
+    return {row[0]: row[1] if len(row) > 1 else "" for row in rows}
+
+
 def _workspaces_dir() -> str:
     """A workspaces folder outside pytest's tree, removed when the test session ends (kept
     across a stack's restarts: adopted workers still use theirs)."""

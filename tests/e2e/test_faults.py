@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
     read_lines,
     stop_replica,
 )
-from tests.support import ROOT, StackProcess, pid_alive, rabbitmqctl, worker_pid
+from tests.support import ROOT, StackProcess, pid_alive, queue_column, rabbitmqctl, worker_pid
 from tests.waiting import holds_for, line_in, wait_for
 
 RECORD_TIMEOUT = 30
@@ -303,10 +303,9 @@ def test_a_start_that_left_no_trace_is_asked_again(runs: Runs, git_repo, fault_s
         (no worker_exited waiting): no late report of the first run comes after this."""
         if not (db.workers.find_one({"_id": done["id"]}) or {}).get("endedAt"):
             return False
-        queues = rabbitmqctl("list_queues", "-p", fault_stack.vhost, "name", "messages")
         return any(
-            line.split()[0].endswith("handle_worker_exited") and line.split()[1] == "0"
-            for line in queues.splitlines()
+            name.endswith("handle_worker_exited") and messages == "0"
+            for name, messages in queue_column(fault_stack.vhost, "messages").items()
         )
 
     wait_for(first_worker_gone, 30, "the first worker's exit")
@@ -350,7 +349,9 @@ def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again
     )  # fmt: skip
     try:
         # applied by the queue itself, a moment after set_policy answered
-        wait_for(lambda: policy in queue_policies(fault_stack.vhost).get("rpc-cloud", ""), 20)
+        wait_for(
+            lambda: policy in queue_column(fault_stack.vhost, "policy").get("rpc-cloud", ""), 20
+        )
         rec = runs.start("refused")
         cut = f"the call starting the worker of {rec['id']} was cut"
         wait_for(lambda: cut in fault_stack.log_path.read_text(errors="replace"), 20, cut)
@@ -362,10 +363,3 @@ def test_a_start_the_broker_refused_leaves_the_record_running_and_is_asked_again
     assert final["status"] == "Success", final.get("errorMessage")
     again = db.records.find_one({"_id": ObjectId(rec["id"])})
     assert again["worker"] and again["launchAt"] > held["launchAt"]  # asked again, later
-
-
-def queue_policies(vhost: str) -> dict[str, str]:
-    listed = rabbitmqctl("list_queues", "-p", vhost, "name", "policy", "--no-table-headers")
-    return {
-        fields[0]: " ".join(fields[1:]) for fields in map(str.split, listed.splitlines()) if fields
-    }

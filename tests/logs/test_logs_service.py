@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -19,7 +18,7 @@ from shared import workertoken
 from shared.contracts import events, logs, services
 from shared.publish import EventDispatcher
 from tests.logs.conftest import TOKENS, LogsProcess
-from tests.support import MongoProcess
+from tests.support import MongoProcess, queue_column
 from tests.waiting import holds_for, wait_for
 from tools import deadletters
 
@@ -296,14 +295,7 @@ def queued(amqp_uri: str) -> int:
     """Messages in the log queue, ready or being handled (rabbitmqctl: a message requeued in
     a loop is always one of the two)."""
     vhost = unquote(urlsplit(amqp_uri).path[1:])
-    out = subprocess.run(
-        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "messages"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    counts = dict(line.split() for line in out.splitlines() if line.strip())
-    return int(counts.get(logs.QUEUE, 0))
+    return int(queue_column(vhost, "messages").get(logs.QUEUE, 0))
 
 
 def test_batches_no_retry_can_store_are_dead_lettered_without_blocking(rpc, publish, amqp_uri):
