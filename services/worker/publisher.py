@@ -68,12 +68,14 @@ class LogPublisher:
         batch_lines: int = BATCH_LINES,
         batch_delay: float = BATCH_DELAY,
         batch_chars: int = BATCH_CHARS,
+        confirm_timeout: float = CONFIRM_TIMEOUT,
     ) -> None:
         self.record_id = record_id
         self.token = token
         self.batch_lines = batch_lines
         self.batch_delay = batch_delay
         self.batch_chars = batch_chars
+        self.confirm_timeout = confirm_timeout  # as EventSender's: then a new connection
         self._pending_chars = 0
         self.messages = 0  # messages published so far (the eof marker included)
         self.recoveries = 0  # times the unconfirmed batches went again on a new connection
@@ -222,7 +224,7 @@ class LogPublisher:
         connection when it breaks or the broker refuses one."""
         while len(self._unconfirmed) > most:
             try:
-                self._conn.drain_events(timeout=CONFIRM_TIMEOUT)
+                self._conn.drain_events(timeout=self.confirm_timeout)
                 if self._refused:
                     raise Refused("the broker refused a log batch")
             except (*BROKER_ERRORS, Refused):

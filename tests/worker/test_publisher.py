@@ -7,9 +7,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
-from services.worker import publisher
 from services.worker.publisher import BATCH_LINES, BusSink, Heartbeat, LogPublisher
 from services.worker.runtime import Runner
 from shared import workertoken
@@ -250,15 +247,14 @@ def test_lines_in_flight_when_the_connection_breaks_are_sent_again_in_order(bus:
 
 
 def test_lines_sent_on_a_connection_gone_silent_go_again_on_a_new_one(
-    bus: Bus, cut_proxy: tuple[CutProxy, str], monkeypatch: pytest.MonkeyPatch
+    bus: Bus, cut_proxy: tuple[CutProxy, str]
 ):
     """The connection stays open but nothing comes back (a peer lost without a word): the
-    batches the broker never confirmed go again on a new connection once CONFIRM_TIMEOUT
-    has passed, instead of the worker waiting for ever at the stage's end."""
-    monkeypatch.setattr(publisher, "CONFIRM_TIMEOUT", 1.0)
+    batches the broker never confirmed go again on a new connection once the confirm
+    timeout has passed, instead of the worker waiting for ever at the stage's end."""
     proxy, uri = cut_proxy
     record_id = new_record_id()
-    lines = LogPublisher(uri, record_id)
+    lines = LogPublisher(uri, record_id, confirm_timeout=1.0)
     sent = [f"line {n}" for n in range(200)]
     for line in sent[:100]:
         lines.line("package", line)
