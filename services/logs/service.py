@@ -191,7 +191,7 @@ class LogsService(PingMixin):
             raise Poison(f"batch {batch['record_id']}:{batch['seq']} refused: {exc}") from exc
         metrics.LOG_LINES.inc(len(batch["lines"]))
         if batch.get("eof"):
-            log.info("log complete: %d lines", batch["seq"] - 1)
+            log.info("log complete: %d lines", batch["seq"] + len(batch["lines"]) - 1)
         self.announce(batch)  # stored first: a follower that sees it can read what precedes it
 
     @rpc(expected_exceptions=ValueError)

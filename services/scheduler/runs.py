@@ -301,6 +301,7 @@ class Runs:
             "params": doc["performParams"],
             "stages": doc["stages"],
             "end_takes_stage": True,  # run_finished applies `stage`
+            "start_takes_stage": True,  # stage_started applies `previous`
         }
         if doc.get("untrusted"):
             job["untrusted"], job["withheld"] = doc["untrusted"], withheld
@@ -448,9 +449,26 @@ class Runs:
         getattr(self, kind)(payload)
 
     def stage_started(self, payload: events.StageStarted) -> None:
+        previous = payload.get("previous")
+        if previous is not None:  # the stage before's end, first, as the worker ran them
+            self._carried_end(previous, payload["record_id"], "stage start")
         self.store.stage_started(
             payload["record_id"], payload["stage"], payload["time"], self.clock()
         )
+
+    def _carried_end(self, end: events.StageFinished, record_id: str, carrier: str) -> None:
+        """A stage's end that came inside another report of the record (checked by that
+        report's token): applied only when it names the same record."""
+        if end["record_id"] == record_id:
+            self.stage_finished(end)
+        else:
+            log.warning(
+                "ignored the end of stage %r of record %r in the %s of %r",
+                end["stage"],
+                end["record_id"],
+                carrier,
+                record_id,
+            )
 
     def stage_finished(self, payload: events.StageFinished) -> None:
         # The contract's details only (a newer worker's other fields are not stored): the
@@ -477,15 +495,7 @@ class Runs:
     def run_finished(self, payload: events.RunFinished) -> None:
         last = payload.get("stage")
         if last is not None:  # the last stage's end, first: the end settles only the others
-            if last["record_id"] == payload["record_id"]:
-                self.stage_finished(last)
-            else:
-                log.warning(
-                    "ignored the end of stage %r of record %r in the run end of %r",
-                    last["stage"],
-                    last["record_id"],
-                    payload["record_id"],
-                )
+            self._carried_end(last, payload["record_id"], "run end")
         status = payload["status"]
         if status not in TERMINAL:
             status = RecordStatus.FAILED

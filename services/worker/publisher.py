@@ -139,27 +139,32 @@ class LogPublisher:
             self._settle(0)
 
     def end(self, stage: str) -> int:
-        """Flush, publish the end-of-log marker and close; returns how many lines there were."""
+        """Publish the end of the log and close; returns how many lines there were.
+
+        The end rides on the last lines when some are pending (a message fewer per record:
+        a trivial record sent four or five); else it goes alone, on no lines."""
         with self._cond:
             if self._closed:
                 return self._next_seq - 1
             self._raise_error()
-            self._flush_locked()
-            marker: logs.LogBatch = {
-                "record_id": self.record_id,
-                "seq": self._next_seq,
-                "stage": stage,
-                "lines": [],
-                "eof": True,
-            }
-            self._publish(marker)
+            if self._pending:
+                self._flush_locked(eof=True)
+            else:
+                marker: logs.LogBatch = {
+                    "record_id": self.record_id,
+                    "seq": self._next_seq,
+                    "stage": stage,
+                    "lines": [],
+                    "eof": True,
+                }
+                self._publish(marker)
             self._settle(0)
             self._closed = True
             self._cond.notify()
         self._conn.release()
         return self._next_seq - 1
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, eof: bool = False) -> None:
         if not self._pending:
             return
         batch: logs.LogBatch = {
@@ -168,6 +173,8 @@ class LogPublisher:
             "stage": self._stage,
             "lines": self._pending,
         }
+        if eof:
+            batch["eof"] = True
         self._publish(batch)
         self._next_seq += len(self._pending)
         self._pending = []

@@ -90,7 +90,8 @@ class Runner:
         self.executor: Executor | None = None
         self.setup_error = ""  # why no stage can run (the cloud's engine is unusable)
         # The last stage's end, held for RUN_FINISHED when the scheduler takes it there
-        # (Job.end_takes_stage); an earlier stage's goes out as the next one starts.
+        # (Job.end_takes_stage); an earlier stage's goes out as the next one starts, inside
+        # its STAGE_STARTED when the scheduler takes it there too (Job.start_takes_stage).
         self._held: events.StageFinished | None = None
 
     def run(self) -> str:
@@ -168,7 +169,8 @@ class Runner:
         return status
 
     def finish(self, status: str, error: str, last_stage: str) -> None:
-        """End the log (flush and end-of-log marker), then RUN_FINISHED with the line count."""
+        """End the log (its last lines and end-of-log marker), then RUN_FINISHED with the
+        line count."""
         total = self.sink.end(last_stage)
         payload = events.RunFinished(
             record_id=self.record_id, status=status, time=self._now(), log_lines=total
@@ -183,25 +185,33 @@ class Runner:
         self.sink.event(events.RUN_FINISHED, payload)
 
     def _stage_ended(self, payload: events.StageFinished) -> None:
-        """STAGE_FINISHED at once; or, when the scheduler takes the last stage's end inside
-        RUN_FINISHED, held until the next stage starts (it goes first then, a few µs late) or
-        the run ends: a message fewer per run, and the last stage's end can no longer reach
-        the scheduler after the run's (the two events travel on different queues), which
-        then settled the stage as `assumed` and corrected it: three writes of the record."""
+        """STAGE_FINISHED at once, its stage's lines in the broker before it; or, when the
+        scheduler takes the last stage's end inside RUN_FINISHED, held until the next stage
+        starts (it goes first then, a few µs late) or the run ends: a message fewer per run,
+        and the last stage's end can no longer reach the scheduler after the run's (the two
+        events travel on different queues), which then settled the stage as `assumed` and
+        corrected it: three writes of the record. A held end's lines are flushed when it goes
+        out; the last stage's ride with the end of the log (LogPublisher.end), a log message
+        fewer."""
         if self.job.get("end_takes_stage"):
             self._held = payload
         else:
+            self.sink.flush()
             self.sink.event(events.STAGE_FINISHED, payload)
 
     def run_stage(self, stage: str) -> StageResult:
+        started = self._now()
+        start = events.StageStarted(record_id=self.record_id, stage=stage, time=started)
         held, self._held = self._held, None
         if held is not None:
-            self.sink.event(events.STAGE_FINISHED, held)
-        started = self._now()
-        self.sink.event(
-            events.STAGE_STARTED,
-            events.StageStarted(record_id=self.record_id, stage=stage, time=started),
-        )
+            self.sink.flush()  # the held stage's lines are in the broker before its end
+            if self.job.get("start_takes_stage"):
+                # one event for both, applied in order: a message fewer per stage after the
+                # first, and the end no longer races the next start on another queue
+                start["previous"] = held
+            else:
+                self.sink.event(events.STAGE_FINISHED, held)
+        self.sink.event(events.STAGE_STARTED, start)
         log = self._logger(stage)
         log(domain.frame_start(stage))
         if stage == CHECKOUT:  # the first stage: an untrusted run says so, and why
@@ -247,7 +257,6 @@ class Runner:
             log(domain.frame_skip(stage, skip or ""))
         else:
             log(domain.frame_fail(stage, result.error))
-        self.sink.flush()  # the stage's lines are in the broker before its finish event
         self._stage_ended(self._finished_payload(result, started))
         self.results.append(result)
         return result

@@ -62,13 +62,6 @@ HEARTBEAT_INTERVAL: Final = 5.0  # seconds between heartbeats
 HEARTBEAT_TIMEOUT: Final = 30.0  # a Running record silent this long has lost its worker
 
 
-class StageStarted(TypedDict):
-    record_id: str
-    stage: str
-    time: str
-    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
-
-
 class StageFinished(TypedDict):
     record_id: str
     stage: str
@@ -83,6 +76,16 @@ class StageFinished(TypedDict):
     details: NotRequired[StageDetails]
     # the record name chosen by the worker when the request gave none (after checkout)
     record_name: NotRequired[str]
+    worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
+
+
+class StageStarted(TypedDict):
+    record_id: str
+    stage: str
+    time: str
+    # The end of the stage before, instead of its own STAGE_FINISHED, when the job said the
+    # scheduler takes it here (rpc.Job.start_takes_stage): applied before this start.
+    previous: NotRequired[StageFinished]
     worker_token: NotRequired[str]  # the record's worker token (shared/workertoken.py)
 
 

@@ -30,7 +30,8 @@ class LogBatch(TypedDict):
 
     `seq` is the line number of the first line, counted from 1 over the whole record by the
     worker, so the logs service can order, deduplicate and detect gaps whatever the delivery
-    order. The worker's last message has `eof: true`, no lines, and `seq` = total lines + 1.
+    order. The worker's last message has `eof: true`: on the log's last lines, or on none
+    with `seq` = total lines + 1 (a log that ended with nothing pending, or an older worker).
     """
 
     record_id: str

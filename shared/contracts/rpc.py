@@ -96,6 +96,9 @@ class Job(TypedDict):
     # rather than as a STAGE_FINISHED of its own: a worker sends it so only when told, so
     # either may be older than the other.
     end_takes_stage: NotRequired[bool]
+    # ...and each earlier stage's end inside the next stage's STAGE_STARTED
+    # (events.StageStarted.previous), on the same terms.
+    start_takes_stage: NotRequired[bool]
 
 
 class SchedulerRpc(Protocol):

@@ -113,6 +113,15 @@ def test_reports_without_the_records_worker_token_change_nothing(
             *events.STAGE_FINISHED,
             {**forged, "stage": "package", "status": "Failed", "worker_token": token},
         )
+    # the other record's own report, carrying an end of the victim's stage: its token proves
+    # the other record only
+    when = forged["time"]
+    end = {"record_id": victim["id"], "stage": "package", "status": "Failed", "time": when}
+    carrier = {"record_id": other["id"], "stage": "package", "time": when}
+    publish(
+        *events.STAGE_STARTED,
+        {**carrier, "previous": end, "worker_token": tokens.issue(other["id"])},
+    )
     with Connection(stack.amqp_uri) as conn:
         batch = {
             "record_id": victim["id"],

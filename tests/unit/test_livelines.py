@@ -64,3 +64,23 @@ def test_a_filtered_stream_skips_over_other_stages_lines():
     out = in_line(held, 0, lambda b: b.get("stage") == "package")
     assert out.lines == ["line 4", "line 5"]
     assert out.after == 5
+
+
+def test_an_end_on_the_last_lines_sends_them_and_completes_only_in_line():
+    held = {11: batch(11, 5, eof=True)}  # lines 11-15 and the end: 1-10 not yet here
+    out = in_line(held, 0, every)
+    assert (out.lines, out.complete) == ([], False) and list(held) == [11]
+
+    held[1] = batch(1, 10)
+    out = in_line(held, 0, every)
+    assert out.lines == [f"line {n}" for n in range(1, 16)]
+    assert (out.after, out.complete, held) == (15, True, {})
+
+
+def test_an_end_on_lines_already_sent_still_completes():
+    # storage gave every line up to 15; the live copy of the last batch comes after
+    out = in_line({11: batch(11, 5, eof=True)}, 15, every)
+    assert (out.lines, out.after, out.complete) == ([], 15, True)
+    # a filter skips the lines and still sees the end
+    out = in_line({11: batch(11, 5, "other", eof=True)}, 10, lambda b: b["stage"] == "x")
+    assert (out.lines, out.after, out.complete) == ([], 15, True)

@@ -85,7 +85,7 @@ def test_sigterm_aborts_the_running_command_and_reports_aborted(
     lines = [line for b in batches for line in b["lines"]]
     assert lines[-2:] == [f"$ {command}", "Stage: Package status: fail with error: aborted"]
     assert "never" not in lines and "$ echo never" not in lines
-    assert batches[-1]["eof"] and batches[-1]["seq"] == len(lines) + 1
+    assert batches[-1]["eof"] and batches[-1]["seq"] + len(batches[-1]["lines"]) == len(lines) + 1
     assert events[-1][1]["log_lines"] == len(lines)
 
 

@@ -234,6 +234,37 @@ def test_the_last_stage_ends_inside_the_run_end_when_the_job_says_so(
     assert [s for k, s in plain.timeline if k == "stage_finished"] == ran
 
 
+@pytest.mark.parametrize("unit", [["echo u"], ["exit 3"]])
+def test_each_stage_ends_inside_the_next_ones_start_when_the_job_says_so(
+    git_repo, workspace, sink, unit
+):
+    """With `start_takes_stage` too (the scheduler's jobs), a stage's end rides in the next
+    stage's STAGE_STARTED as `previous`, its lines flushed just before; the last one rides in
+    RUN_FINISHED, its lines with the end of the log (no flush of their own)."""
+    job = make_job(git_repo.url, unit=unit, package=["echo p"])
+    told = {**job, "end_takes_stage": True, "start_takes_stage": True}
+    status = Runner(told, sink, workspace, threading.Event()).run()
+    ran = ["codeCheckout", "unitTest", "package"][: 3 if status == "Success" else 2]
+    kinds = [(k, s) for k, s in sink.timeline if k not in ("line", "flush", "end")]
+    assert kinds == [*(("stage_started", stage) for stage in ran), ("run_finished", "")]
+    starts = [p for k, p in sink.events if k == "stage_started"]
+    assert "previous" not in starts[0]
+    for before, start in zip(ran, starts[1:], strict=False):
+        carried = start["previous"]
+        assert (carried["stage"], carried["status"]) == (before, "Success")
+        assert carried["record_id"] == start["record_id"]
+        assert carried["started"] <= carried["time"] <= start["time"]
+    assert starts[1]["previous"]["details"]["commits"]["mainRepo"]["ID"] == git_repo.main_sha
+    assert sink.run_finished["stage"]["stage"] == ran[-1]
+    # each carrying start right after a flush; the last stage's lines end the log unflushed
+    for i, (what, stage) in enumerate(sink.timeline):
+        if what == "stage_started" and stage != "codeCheckout":
+            assert sink.timeline[i - 1] == ("flush", ""), sink.timeline[: i + 1]
+    ending = sink.timeline.index(("end", ran[-1]))
+    assert sink.timeline[ending - 1] == ("line", ran[-1]), sink.timeline
+    assert sink.run_finished["log_lines"] == len(sink.lines)
+
+
 @pytest.mark.parametrize(
     ("stage", "needs"),
     [

@@ -40,6 +40,29 @@ def test_ten_thousand_lines_arrive_numbered_batched_and_ended(bus: Bus):
     assert publisher.messages == len(batches)
 
 
+def test_the_end_of_the_log_rides_on_its_last_lines_or_goes_alone(bus: Bus):
+    """Lines still pending at the end go in one message with the end (a message fewer per
+    record); a log flushed before its end ends with a marker on no lines after the last."""
+
+    def sent(record_id: str) -> list[tuple[int, list[str], bool]]:
+        return [(b["seq"], b["lines"], b.get("eof", False)) for b in bus.batches(record_id)]
+
+    riding = new_record_id()
+    publisher = LogPublisher(bus.uri, riding, batch_delay=60)  # no timer flush meanwhile
+    publisher.line("package", "a")
+    publisher.line("package", "b")
+    assert publisher.end("package") == 2
+    assert publisher.messages == 1
+    assert sent(riding) == [(1, ["a", "b"], True)]
+
+    alone = new_record_id()
+    publisher = LogPublisher(bus.uri, alone)
+    publisher.line("package", "a")
+    publisher.flush()
+    assert publisher.end("package") == 1
+    assert sent(alone) == [(1, ["a"], False), (2, [], True)]
+
+
 def test_big_lines_go_in_batches_of_bounded_size(bus: Bus):
     """1,000 lines of 4 MiB would make a 4 GiB message, past the broker's limit: a batch
     holds at most BATCH_CHARS characters, or one longer line alone."""

@@ -27,22 +27,21 @@ def in_line(held: dict[int, LogBatch], after: int, wanted: Callable[[LogBatch], 
     """Take from `held` (batches by first line number) every batch that continues a stream
     whose last sent line is `after`. A batch all before the cursor is dropped, one that
     overlaps it gives only its new lines; `wanted` says whether a batch's lines are sent
-    (a stage or task filter) or only skipped over. The end-of-log marker completes the log
-    once every line before it has been taken."""
+    (a stage or task filter) or only skipped over. The end-of-log marker (alone, or on the
+    log's last lines) completes the log once every line before it has been taken."""
     out = Release(after)
     while held:
         seq = min(held)
         if seq > out.after + 1:
             break
         batch = held.pop(seq)
-        if batch.get("eof") and seq == out.after + 1:
-            out.complete = True
-            break
         lines = batch.get("lines") or []
         last = seq + len(lines) - 1
-        if last <= out.after:
-            continue
-        if wanted(batch):
-            out.lines.extend(lines[out.after + 1 - seq :])
-        out.after = last
+        if last > out.after:
+            if wanted(batch):
+                out.lines.extend(lines[out.after + 1 - seq :])
+            out.after = last
+        if batch.get("eof"):  # it continues the stream: every line before it is taken
+            out.complete = True
+            break
     return out
