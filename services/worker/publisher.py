@@ -147,17 +147,9 @@ class LogPublisher:
             if self._closed:
                 return self._next_seq - 1
             self._raise_error()
-            if self._pending:
-                self._flush_locked(eof=True)
-            else:
-                marker: logs.LogBatch = {
-                    "record_id": self.record_id,
-                    "seq": self._next_seq,
-                    "stage": stage,
-                    "lines": [],
-                    "eof": True,
-                }
-                self._publish(marker)
+            if not self._pending:
+                self._stage = stage  # the end goes alone, under the stage it names
+            self._flush_locked(eof=True)
             self._settle(0)
             self._closed = True
             self._cond.notify()
@@ -165,7 +157,8 @@ class LogPublisher:
         return self._next_seq - 1
 
     def _flush_locked(self, eof: bool = False) -> None:
-        if not self._pending:
+        """Publish the pending lines as a batch; with `eof`, the end of the log, lines or not."""
+        if not self._pending and not eof:
             return
         batch: logs.LogBatch = {
             "record_id": self.record_id,

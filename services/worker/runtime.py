@@ -200,17 +200,18 @@ class Runner:
             self.sink.event(events.STAGE_FINISHED, payload)
 
     def run_stage(self, stage: str) -> StageResult:
-        started = self._now()
-        start = events.StageStarted(record_id=self.record_id, stage=stage, time=started)
         held, self._held = self._held, None
         if held is not None:
             self.sink.flush()  # the held stage's lines are in the broker before its end
-            if self.job.get("start_takes_stage"):
-                # one event for both, applied in order: a message fewer per stage after the
-                # first, and the end no longer races the next start on another queue
-                start["previous"] = held
-            else:
+            if not self.job.get("start_takes_stage"):
                 self.sink.event(events.STAGE_FINISHED, held)
+                held = None
+        started = self._now()  # after the flush: the stage starts once the last one is out
+        start = events.StageStarted(record_id=self.record_id, stage=stage, time=started)
+        if held is not None:
+            # one event for both, applied in order: a message fewer per stage after the first,
+            # and the end no longer races the next start on another queue
+            start["previous"] = held
         self.sink.event(events.STAGE_STARTED, start)
         log = self._logger(stage)
         log(domain.frame_start(stage))
